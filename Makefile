@@ -1,0 +1,113 @@
+# evt - one hand-written Makefile (see ../shared/STYLE.md 12).
+#
+#   make                 build bin/PROGRAM for each program
+#   make check           -Werror build, mandoc lint, the whole test suite
+#   make test            the test suite (bats)
+#   make SANITIZE=1 ...  the same with ASan+UBSan (objects in build-san/)
+#   make demo            the main job: a store's sagas on a SQLite log
+#   make bench           throughput against jq, sqlite3 and Python
+#   make golden          regenerate testdata expectations (review the diff!)
+#   make install PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+CC      ?= cc
+PKG_CONFIG ?= pkg-config
+
+VERSION = 0.1.0
+CSTD    = -std=c11 -D_GNU_SOURCE
+WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+          -Wno-unused-parameter
+OPT     ?= -O2 -g
+ifeq ($(WERROR),1)
+WARN   += -Werror
+endif
+ifeq ($(SANITIZE),1)
+OPT     = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+          -fno-sanitize-recover=undefined
+LDSAN   = -fsanitize=address,undefined
+BUILD   = build-san
+else
+BUILD   = build
+endif
+
+JSON_CFLAGS   := $(shell $(PKG_CONFIG) --cflags jansson)
+JSON_LIBS     := $(shell $(PKG_CONFIG) --libs jansson)
+SQLITE_CFLAGS := $(shell $(PKG_CONFIG) --cflags sqlite3)
+SQLITE_LIBS   := $(shell $(PKG_CONFIG) --libs sqlite3)
+CRYPTO_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcrypto)
+CRYPTO_LIBS   := $(shell $(PKG_CONFIG) --libs libcrypto)
+
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -DEVT_VERSION='"$(VERSION)"' -Ilib \
+           $(JSON_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS)
+LDFLAGS += $(LDSAN)
+
+LIBSRC  = $(wildcard lib/*.c)
+LIBOBJ  = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
+LIBEVT  = $(BUILD)/libevt.a
+
+# Each program and the libraries it links (STYLE 12: only what it needs).
+PROGS   = evt-append evt-replay
+LIBS_evt-append = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-replay = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+
+BINS    = $(PROGS:%=bin/%)
+MANS    = $(wildcard man/*.1 man/*.7)
+
+all: $(BINS)
+
+$(BUILD)/lib/%.o: lib/%.c lib/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/cmd/%.o: cmd/%.c lib/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBEVT): $(LIBOBJ)
+	rm -f $@
+	ar rcs $@ $(LIBOBJ)
+
+# The binaries of a sanitizer build go to bin/ too (rebuilt by stamp), so
+# the tests run whichever build was made last.
+bin/%: $(BUILD)/cmd/%.o $(LIBEVT) $(BUILD)/.stamp
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBEVT) $(LIBS_$*)
+
+$(BUILD)/.stamp:
+	@mkdir -p $(BUILD)
+	rm -f build/.stamp build-san/.stamp
+	touch $@
+
+check:
+	$(MAKE) WERROR=1 all
+	$(MAKE) lint
+	$(MAKE) test
+
+lint:
+	mandoc -T lint -W warning $(MANS)
+
+test: all
+	bats --print-output-on-failure test
+
+golden: all
+	EVT_GOLDEN=1 bats test
+
+demo: all
+	scripts/demo
+
+bench: all
+	scripts/bench
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7
+
+clean:
+	rm -rf build build-san bin
+
+.PHONY: all check lint test golden demo bench install clean
+.SECONDARY:

@@ -1,0 +1,384 @@
+/*
+ * evt-append - validate events from standard input (or files), give them
+ * their positions and append them durably to the log.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "clock.h"
+#include "event.h"
+#include "hmap.h"
+#include "lines.h"
+#include "log.h"
+
+#define USAGE "evt-append [-qv] [-l LOG] [--atomic] [--echo] [--expect V] " \
+	"[--no-sync] [--reject FILE] [--source S] [FILE ...]"
+
+/* A group is committed when it is this large, or as soon as the input
+ * pauses, so a slow pipeline sees each event stored at once. */
+#define GROUP_EVENTS 8192
+#define GROUP_BYTES (8u << 20)
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void help(void) __attribute__((noreturn));
+
+static void
+help(void)
+{
+	printf("usage: %s\n\n"
+	    "Append NDJSON events from standard input (or FILEs) to the log.\n\n"
+	    "  -l, --log LOG      the log (default $EVT_LOG, else ./events.db)\n"
+	    "      --atomic       all input in one transaction: all or nothing\n"
+	    "      --echo         write each stored event to stdout\n"
+	    "      --expect V     each stream's version before this input: N,\n"
+	    "                     none, exists or any (implies --atomic)\n"
+	    "      --no-sync      do not fsync on commit: faster, and a power\n"
+	    "                     cut may lose the last commits\n"
+	    "      --reject FILE  set bad lines aside in FILE and go on\n"
+	    "      --source S     source of events that name none (default cli)\n"
+	    "  -q, --quiet        no warnings\n"
+	    "  -v, --verbose      a summary on stderr\n"
+	    "  -h, --help         this help\n"
+	    "      --version      the version\n\n"
+	    "Exit: 0 ok, 64 usage, 65 bad input, 66 no such input, 74 I/O,\n"
+	    "75 version conflict or interrupted. See evt-append(1).\n", USAGE);
+	exit(0);
+}
+
+struct run {
+	struct evt_log *log;
+	struct evt_event ev;
+	struct evt_expect expect;	/* --expect */
+	struct evt_hmap seen;		/* subjects seen, for --expect */
+	const char *source;
+	int atomic, echo;
+	FILE *reject;
+	const char *reject_path;
+	struct evt_buf echoed;		/* echo lines of the open group */
+	long long stored, dups, rejected;
+	long long group_events;		/* in the open transaction */
+	size_t group_bytes;
+	int intxn;
+};
+
+static void
+finish(struct run *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+
+/*
+ * Commit the open group (or, when code says so, roll it back) and write its
+ * echo lines; stdout only ever shows events that are stored.
+ */
+static int
+commit(struct run *r, struct evt_err *err)
+{
+	int closed;
+
+	if (!r->intxn)
+		return 0;
+	r->intxn = 0;
+	if (evt_log_commit(r->log, err) < 0)
+		return -1;
+	r->stored += r->group_events;
+	r->group_events = 0;
+	r->group_bytes = 0;
+	if (r->echo && r->echoed.len) {
+		if (fwrite(r->echoed.p, 1, r->echoed.len, stdout) != r->echoed.len ||
+		    evt_out_flush(err, &closed) < 0) {
+			evt_buf_reset(&r->echoed);
+			return evt_err_set(err, EX_IOERR, "stdout: %s",
+			    strerror(errno));
+		}
+		evt_buf_reset(&r->echoed);
+	}
+	return 0;
+}
+
+static void
+cleanup(struct run *r)
+{
+	evt_log_close(r->log);
+	evt_event_free(&r->ev);
+	evt_hmap_free(&r->seen);
+	evt_buf_free(&r->echoed);
+	if (r->reject && fclose(r->reject) != 0)
+		fprintf(stderr, "%s: %s: %s\n", evt_prog, r->reject_path,
+		    strerror(errno));
+}
+
+static const char *
+summary(struct run *r)
+{
+	static char s[160];
+
+	int n = snprintf(s, sizeof(s), "%lld appended", r->stored);
+	if (r->dups)
+		snprintf(s + n, sizeof(s) - (size_t)n, " (%lld duplicates skipped)",
+		    r->dups);
+	return s;
+}
+
+/* Stop: roll back the open group when the whole run must be undone,
+ * say what happened and how much was kept, exit with code. */
+static void
+finish(struct run *r, int code, const char *fmt, ...)
+{
+	struct evt_err err;
+	va_list ap;
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (r->atomic) {
+		evt_log_rollback(r->log);
+		r->intxn = 0;
+		r->group_events = 0;
+		evt_buf_reset(&r->echoed);
+		fprintf(stderr, "%s: %s; nothing appended (--atomic)\n",
+		    evt_prog, msg);
+	} else if (commit(r, &err) < 0) {
+		fprintf(stderr, "%s: %s\n%s: %s; nothing of the last group "
+		    "appended\n", evt_prog, msg, evt_prog, err.msg);
+		code = err.code;
+	} else
+		fprintf(stderr, "%s: %s; %s before it\n", evt_prog, msg,
+		    summary(r));
+	cleanup(r);
+	exit(code);
+}
+
+static void
+reject_line(struct run *r, const char *where, long long lineno,
+    const char *line, size_t len, const char *reason)
+{
+	struct evt_buf b = EVT_BUF_INIT;
+
+	evt_buf_adds(&b, "{\"input\":");
+	evt_buf_json_str(&b, where, strlen(where));
+	evt_buf_printf(&b, ",\"line\":%lld,\"error\":", lineno);
+	evt_buf_json_str(&b, reason, strlen(reason));
+	if (line) {
+		evt_buf_adds(&b, ",\"text\":");
+		evt_buf_json_str(&b, line, len);
+	}
+	evt_buf_adds(&b, "}\n");
+	if (fwrite(b.p, 1, b.len, r->reject) != b.len || fflush(r->reject) != 0)
+		finish(r, EX_IOERR, "%s: %s", r->reject_path, strerror(errno));
+	evt_buf_free(&b);
+	r->rejected++;
+}
+
+static void
+append_input(struct run *r, int fd, const char *where)
+{
+	struct evt_lines in;
+	struct evt_err err;
+	const char *line;
+	size_t len;
+	int rc;
+
+	evt_lines_init(&in, fd);
+	for (;;) {
+		if (interrupted)
+			break;
+		rc = evt_lines_next(&in, &line, &len, &err);
+		if (rc == 0)
+			break;
+		if (rc < 0 && err.code == EX_TEMPFAIL && interrupted)
+			break;
+		if (rc < 0 && err.code == EX_DATAERR) {
+			if (r->reject) {
+				reject_line(r, where, in.lineno, NULL, 0, err.msg);
+				continue;
+			}
+			evt_lines_free(&in);
+			finish(r, EX_DATAERR, "%s:%lld: %s", where, in.lineno,
+			    err.msg);
+		}
+		if (rc < 0) {
+			evt_lines_free(&in);
+			finish(r, err.code, "%s: %s", where, err.msg);
+		}
+		/* Blank lines separate nothing in NDJSON; skip them like jq. */
+		if (strspn(line, " \t\r") >= len)
+			continue;
+		if (evt_event_parse(&r->ev, line, len, 1, &err) < 0) {
+			if (r->reject) {
+				reject_line(r, where, in.lineno, line, len, err.msg);
+				continue;
+			}
+			evt_lines_free(&in);
+			finish(r, EX_DATAERR, "%s:%lld: %s", where, in.lineno,
+			    err.msg);
+		}
+		const struct evt_expect *exp = NULL;
+		if (r->expect.kind != EVT_EXPECT_UNSET &&
+		    !evt_hmap_get(&r->seen, r->ev.subject.p, r->ev.subject.n)) {
+			/* --expect speaks of each stream before this input. */
+			exp = &r->expect;
+			evt_hmap_put(&r->seen, r->ev.subject.p, r->ev.subject.n, 1);
+		}
+		if (!r->intxn) {
+			if (evt_log_begin(r->log, &err) < 0) {
+				evt_lines_free(&in);
+				finish(r, err.code, "%s", err.msg);
+			}
+			r->intxn = 1;
+		}
+		int64_t now;
+		if (evt_clock_now(&now, &err) < 0) {
+			evt_lines_free(&in);
+			finish(r, err.code, "%s", err.msg);
+		}
+		rc = evt_log_append(r->log, &r->ev, exp, now, r->source, &err);
+		if (rc < 0) {
+			evt_lines_free(&in);
+			finish(r, err.code, "%s:%lld: %s", where, in.lineno,
+			    err.msg);
+		}
+		if (rc == EVT_APPEND_DUPLICATE) {
+			r->dups++;
+		} else {
+			r->group_events++;
+			r->group_bytes += r->ev.body.len;
+			if (r->echo) {
+				evt_buf_add(&r->echoed, r->ev.body.p, r->ev.body.len);
+				evt_buf_addc(&r->echoed, '\n');
+			}
+		}
+		if (!r->atomic && (r->group_events >= GROUP_EVENTS ||
+		    r->group_bytes >= GROUP_BYTES || !evt_lines_ready(&in))) {
+			if (commit(r, &err) < 0) {
+				evt_lines_free(&in);
+				finish(r, err.code, "%s", err.msg);
+			}
+		}
+	}
+	evt_lines_free(&in);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "atomic", no_argument, NULL, 'A' },
+		{ "echo", no_argument, NULL, 'E' },
+		{ "expect", required_argument, NULL, 'X' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "no-sync", no_argument, NULL, 'N' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "reject", required_argument, NULL, 'R' },
+		{ "source", required_argument, NULL, 'S' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct run r;
+	struct evt_err err;
+	struct sigaction sa;
+	const char *logspec = NULL;
+	int c, flags = EVT_LOG_CREATE;
+	int64_t now;
+
+	memset(&r, 0, sizeof(r));
+	evt_cli_init("evt-append");
+	while ((c = getopt_long(argc, argv, "hl:qv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'A': r.atomic = 1; break;
+		case 'E': r.echo = 1; break;
+		case 'h': help();
+		case 'l': logspec = optarg; break;
+		case 'N': flags |= EVT_LOG_NOSYNC; break;
+		case 'q': evt_quiet = 1; break;
+		case 'R': r.reject_path = optarg; break;
+		case 'S':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--source: must not be empty");
+			r.source = optarg;
+			break;
+		case 'v': evt_verbose = 1; break;
+		case 'V': evt_print_version();
+		case 'X':
+			if (evt_expect_parse(optarg, &r.expect) < 0)
+				evt_usage_error(USAGE, "--expect: not a version, "
+				    "none, exists or any: %s", optarg);
+			/* An expectation about the streams holds for the
+			 * whole input, so the input is one transaction. */
+			r.atomic = 1;
+			break;
+		default: evt_usage_error(USAGE, "unknown option");
+		}
+	}
+	if (r.atomic && r.reject_path)
+		evt_usage_error(USAGE, "--reject and --atomic (or --expect) "
+		    "contradict each other");
+	if (evt_clock_now(&now, &err) < 0)
+		evt_die_err(&err);
+	/* Every named input must exist before anything is appended. */
+	int *fds = calloc((size_t)(argc - optind) + 1, sizeof(int));
+	if (fds == NULL)
+		abort();
+	for (int i = optind; i < argc; i++) {
+		if (strcmp(argv[i], "-") == 0)
+			fds[i - optind] = 0;
+		else if ((fds[i - optind] = open(argv[i], O_RDONLY | O_CLOEXEC)) < 0)
+			evt_die(errno == ENOENT ? EX_NOINPUT : EX_IOERR, "%s: %s",
+			    argv[i], strerror(errno));
+	}
+	if (r.reject_path && (r.reject = fopen(r.reject_path, "w")) == NULL)
+		evt_die(EX_CANTCREAT, "%s: %s", r.reject_path, strerror(errno));
+	if ((r.log = evt_log_open(logspec, flags, &err)) == NULL) {
+		r.log = NULL;
+		cleanup(&r);
+		evt_die_err(&err);
+	}
+	/* SIGINT and SIGTERM stop the reading, not the process: what was
+	 * taken is committed (or, with --atomic, rolled back) first. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (optind == argc)
+		append_input(&r, 0, "stdin");
+	for (int i = optind; i < argc && !interrupted; i++) {
+		append_input(&r, fds[i - optind], argv[i]);
+		if (fds[i - optind] > 0)
+			close(fds[i - optind]);
+	}
+	free(fds);
+	if (interrupted)
+		finish(&r, EX_TEMPFAIL, "interrupted");
+	if (commit(&r, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+		cleanup(&r);
+		return err.code;
+	}
+	if (r.rejected)
+		fprintf(stderr, "%s: %lld lines rejected to %s; %s\n", evt_prog,
+		    r.rejected, r.reject_path, summary(&r));
+	else
+		evt_note("%s", summary(&r));
+	cleanup(&r);
+	if (fclose(stdout) != 0)
+		evt_die(EX_IOERR, "stdout: %s", strerror(errno));
+	return 0;
+}

@@ -1,0 +1,214 @@
+/*
+ * evt-replay - write the log's events that match the filters, in seq
+ * order; with --follow, keep writing new ones as they are appended.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "filter.h"
+#include "follow.h"
+#include "log.h"
+
+#define USAGE "evt-replay [-qv] [-l LOG] [-c CATEGORY] [-n LIMIT] " \
+	"[-s SUBJECT] [-t TYPE] [--checkpoint NAME] [--correlation ID] " \
+	"[--count] [--follow] [--from SEQ] [--reverse] [--since TIME] " \
+	"[--to SEQ] [--until TIME]"
+
+/* With no change seen, look again this often anyway: inotify does not
+ * see writes made through another mount (NFS, a container's bind). */
+#define FOLLOW_RECHECK_MS 1000
+
+static void help(void) __attribute__((noreturn));
+
+static void
+help(void)
+{
+	printf("usage: %s\n\n"
+	    "Write the events of the log that match, in seq order.\n"
+	    "Filters of one kind are alternatives, different kinds narrow.\n\n"
+	    "  -l, --log LOG         the log (default $EVT_LOG, else ./events.db)\n"
+	    "  -s, --subject S       events of stream S\n"
+	    "  -c, --category C      events of streams C-*\n"
+	    "  -t, --type GLOB       events whose type matches GLOB ('Payment*')\n"
+	    "      --correlation ID  events of one saga\n"
+	    "      --from SEQ        from position SEQ (inclusive)\n"
+	    "      --to SEQ          up to position SEQ (inclusive)\n"
+	    "      --since TIME      events at or after TIME (RFC 3339)\n"
+	    "      --until TIME      events before TIME\n"
+	    "  -n, --limit N         at most N events\n"
+	    "      --reverse         newest first\n"
+	    "      --count           print the number of matching events only\n"
+	    "  -f, --follow          keep waiting for new events until\n"
+	    "                        interrupted or stdout is closed\n"
+	    "      --checkpoint NAME resume after NAME's position; record it\n"
+	    "  -q, --quiet           no warnings\n"
+	    "  -v, --verbose         a summary on stderr\n"
+	    "  -h, --help            this help\n"
+	    "      --version         the version\n\n"
+	    "Exit: 0 ok, 64 usage, 66 no such log, 74 I/O (or stdout closed\n"
+	    "when not following). See evt-replay(1).\n", USAGE);
+	exit(0);
+}
+
+struct out {
+	long long n;		/* events written (or counted) */
+	long long last;		/* seq of the last event written */
+	int count;
+};
+
+static int
+emit(void *arg, long long seq, const char *line, size_t len)
+{
+	struct out *o = arg;
+
+	o->n++;
+	o->last = seq;
+	if (o->count)
+		return 0;
+	return evt_out_line(line, len) < 0 ? -1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "category", required_argument, NULL, 'c' },
+		{ "checkpoint", required_argument, NULL, 'K' },
+		{ "correlation", required_argument, NULL, 'C' },
+		{ "count", no_argument, NULL, 'N' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "from", required_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "reverse", no_argument, NULL, 'r' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "subject", required_argument, NULL, 's' },
+		{ "to", required_argument, NULL, 'T' },
+		{ "type", required_argument, NULL, 't' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct evt_filter f;
+	struct evt_read rd;
+	struct evt_err err;
+	struct out o = { 0, 0, 0 };
+	struct evt_log *log;
+	struct evt_follow *fw = NULL;
+	const char *logspec = NULL, *ckpt = NULL;
+	long long limit = 0, ck = 0;
+	int c, follow = 0, reverse = 0, closed = 0, code = 0;
+
+	memset(&f, 0, sizeof(f));
+	evt_cli_init("evt-replay");
+	while ((c = getopt_long(argc, argv, "c:fhl:n:qrs:t:v", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': evt_strv_add(&f.categories, optarg); break;
+		case 'C': evt_strv_add(&f.corrs, optarg); break;
+		case 'f': follow = 1; break;
+		case 'F': f.from = evt_opt_count("--from", optarg, 1); break;
+		case 'h': help();
+		case 'K':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--checkpoint: empty name");
+			ckpt = optarg;
+			break;
+		case 'l': logspec = optarg; break;
+		case 'n': limit = evt_opt_count("--limit", optarg, 1); break;
+		case 'N': o.count = 1; break;
+		case 'q': evt_quiet = 1; break;
+		case 'r': reverse = 1; break;
+		case 's': evt_strv_add(&f.subjects, optarg); break;
+		case 'S':
+			f.since = evt_opt_time("--since", optarg);
+			f.has_since = 1;
+			break;
+		case 't': evt_strv_add(&f.types, optarg); break;
+		case 'T': f.to = evt_opt_count("--to", optarg, 1); break;
+		case 'U':
+			f.until = evt_opt_time("--until", optarg);
+			f.has_until = 1;
+			break;
+		case 'v': evt_verbose = 1; break;
+		case 'V': evt_print_version();
+		default: evt_usage_error(USAGE, "unknown option");
+		}
+	}
+	if (optind < argc)
+		evt_usage_error(USAGE, "unexpected argument: %s", argv[optind]);
+	if (follow && (reverse || o.count))
+		evt_usage_error(USAGE, "--follow cannot go with --reverse or --count");
+	if (ckpt && reverse)
+		evt_usage_error(USAGE, "--checkpoint cannot go with --reverse");
+	if ((log = evt_log_open(logspec, 0, &err)) == NULL)
+		evt_die_err(&err);
+	if (ckpt && evt_log_checkpoint_get(log, ckpt, &ck, &err) < 0)
+		goto fail;
+	if (follow && (fw = evt_follow_open(log, &err)) == NULL)
+		goto fail;
+	memset(&rd, 0, sizeof(rd));
+	rd.filter = &f;
+	rd.after = ck;
+	rd.reverse = reverse;
+	for (;;) {
+		long long before = rd.after;
+
+		rd.limit = limit ? limit - o.n : 0;
+		if (evt_log_read(log, &rd, emit, &o, &err) < 0) {
+			if (errno == EPIPE || ferror(stdout))
+				goto out_error;
+			goto fail;
+		}
+		if (!o.count && evt_out_flush(&err, &closed) < 0)
+			goto out_error;
+		/* The checkpoint moves only past what stdout has taken. */
+		if (ckpt && rd.scanned > before &&
+		    evt_log_checkpoint_set(log, ckpt, rd.scanned, &err) < 0)
+			goto fail;
+		rd.after = rd.scanned;
+		if (!follow || (limit && o.n >= limit) || (f.to && rd.after >= f.to))
+			break;
+		int w = evt_follow_wait(fw, FOLLOW_RECHECK_MS, &err);
+		if (w < 0)
+			goto fail;
+		if (w == 0)
+			break;
+	}
+	if (o.count)
+		printf("%lld\n", o.n);
+	evt_note("%lld events", o.n);
+	evt_follow_close(fw);
+	evt_log_close(log);
+	evt_filter_free(&f);
+	if (fclose(stdout) != 0) {
+		if (errno == EPIPE)
+			return follow ? 0 : EX_IOERR;
+		evt_die(EX_IOERR, "stdout: %s", strerror(errno));
+	}
+	return 0;
+out_error:
+	/* A reader that went away is how a pipeline ends: quietly, and
+	 * for a follower it is the normal way to stop. */
+	if (errno == EPIPE || closed)
+		code = follow ? 0 : EX_IOERR;
+	else {
+		fprintf(stderr, "%s: stdout: %s\n", evt_prog, strerror(errno));
+		code = EX_IOERR;
+	}
+	evt_follow_close(fw);
+	evt_log_close(log);
+	evt_filter_free(&f);
+	return code;
+fail:
+	evt_follow_close(fw);
+	evt_log_close(log);
+	evt_filter_free(&f);
+	evt_die_err(&err);
+}

@@ -1,0 +1,144 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "clock.h"
+
+const char *evt_prog = "evt";
+int evt_quiet, evt_verbose;
+
+static char outbuf[1 << 16];
+
+void
+evt_cli_init(const char *prog)
+{
+	evt_prog = prog;
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+}
+
+static void
+vsay(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", evt_prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void
+evt_die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void
+evt_die_err(const struct evt_err *err)
+{
+	evt_die(err->code ? err->code : EX_SOFTWARE, "%s", err->msg);
+}
+
+void
+evt_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (evt_quiet)
+		return;
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
+
+void
+evt_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (evt_quiet || !(evt_verbose || isatty(2)))
+		return;
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
+
+void
+evt_usage_error(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "usage: %s\n", usage);
+	exit(EX_USAGE);
+}
+
+void
+evt_print_version(void)
+{
+	printf("%s (evt) %s\n", evt_prog, EVT_VERSION);
+	exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
+}
+
+long long
+evt_opt_count(const char *opt, const char *arg, long long min)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (errno || end == arg || *end != '\0' || v < min)
+		evt_die(EX_USAGE, "%s: not an integer >= %lld: %s", opt, min, arg);
+	return v;
+}
+
+int64_t
+evt_opt_time(const char *opt, const char *arg)
+{
+	int64_t ms;
+
+	if (evt_time_parse(arg, strlen(arg), &ms) < 0)
+		evt_die(EX_USAGE, "%s: not an RFC 3339 time: %s", opt, arg);
+	return ms;
+}
+
+int64_t
+evt_opt_duration(const char *opt, const char *arg)
+{
+	int64_t ms;
+
+	if (evt_duration_parse(arg, &ms) < 0)
+		evt_die(EX_USAGE, "%s: not a duration (like 500ms, 30s, 15m, 2h, "
+		    "1d): %s", opt, arg);
+	return ms;
+}
+
+int
+evt_out_line(const char *s, size_t n)
+{
+	if (fwrite_unlocked(s, 1, n, stdout) != n ||
+	    fputc_unlocked('\n', stdout) == EOF)
+		return -1;
+	return 0;
+}
+
+int
+evt_out_flush(struct evt_err *err, int *closed)
+{
+	*closed = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return 0;
+	*closed = errno == EPIPE;
+	return evt_err_set(err, EX_IOERR, "stdout: %s",
+	    errno ? strerror(errno) : "write error");
+}

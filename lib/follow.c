@@ -1,0 +1,110 @@
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "follow.h"
+
+struct evt_follow {
+	int ino, sig;
+	const char *prefix;
+	size_t plen;
+	int stop;
+};
+
+struct evt_follow *
+evt_follow_open(struct evt_log *log, struct evt_err *err)
+{
+	struct evt_follow *f = calloc(1, sizeof(*f));
+	sigset_t set;
+
+	if (f == NULL)
+		abort();
+	f->prefix = evt_log_watch_prefix(log);
+	f->plen = strlen(f->prefix);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	f->sig = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	f->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (f->sig < 0 || f->ino < 0 ||
+	    inotify_add_watch(f->ino, evt_log_watch_dir(log), IN_MODIFY |
+	    IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) < 0) {
+		evt_err_set(err, EX_OSERR, "%s: watch: %s", evt_log_path(log),
+		    strerror(errno));
+		evt_follow_close(f);
+		return NULL;
+	}
+	return f;
+}
+
+int
+evt_follow_stopping(struct evt_follow *f)
+{
+	struct signalfd_siginfo si;
+
+	if (read(f->sig, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		f->stop = 1;
+	return f->stop;
+}
+
+int
+evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
+{
+	struct pollfd p[3] = {
+		{ f->ino, POLLIN, 0 }, { f->sig, POLLIN, 0 }, { 1, 0, 0 }
+	};
+	char buf[sizeof(struct inotify_event) + NAME_MAX + 1]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	for (;;) {
+		if (evt_follow_stopping(f))
+			return 0;
+		int n = poll(p, 3, timeout_ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return evt_err_set(err, EX_OSERR, "poll: %s",
+			    strerror(errno));
+		if (n == 0)
+			return 1;
+		if (p[1].revents)
+			continue;	/* the signal is read at the top */
+		if (p[2].revents & POLLNVAL) {
+			p[2].fd = -1;	/* no stdout at all: nothing to watch */
+			continue;
+		}
+		if (p[2].revents & (POLLERR | POLLHUP))
+			return 0;	/* stdout's reader is gone */
+		int hit = 0;
+		ssize_t len;
+		while ((len = read(f->ino, buf, sizeof(buf))) > 0) {
+			for (char *q = buf; q < buf + len;) {
+				struct inotify_event *e = (struct inotify_event *)q;
+				if (e->len && strncmp(e->name, f->prefix, f->plen) == 0)
+					hit = 1;
+				q += sizeof(*e) + e->len;
+			}
+		}
+		if (hit)
+			return 1;
+	}
+}
+
+void
+evt_follow_close(struct evt_follow *f)
+{
+	if (f == NULL)
+		return;
+	if (f->ino >= 0)
+		close(f->ino);
+	if (f->sig >= 0)
+		close(f->sig);
+	free(f);
+}

@@ -1,0 +1,96 @@
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hmap.h"
+
+struct evt_hmap_slot {
+	char *key;		/* NULL: empty */
+	size_t n;
+	uint64_t hash;
+	long long v;
+};
+
+static uint64_t
+hash(const char *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)k[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static struct evt_hmap_slot *
+find(const struct evt_hmap *h, const char *k, size_t n, uint64_t hv)
+{
+	size_t i = hv & (h->cap - 1);
+
+	for (;;) {
+		struct evt_hmap_slot *s = &h->slots[i];
+		if (s->key == NULL ||
+		    (s->hash == hv && s->n == n && memcmp(s->key, k, n) == 0))
+			return s;
+		i = (i + 1) & (h->cap - 1);
+	}
+}
+
+long long *
+evt_hmap_get(const struct evt_hmap *h, const char *k, size_t n)
+{
+	struct evt_hmap_slot *s;
+
+	if (h->cap == 0)
+		return NULL;
+	s = find(h, k, n, hash(k, n));
+	return s->key ? &s->v : NULL;
+}
+
+static void
+grow(struct evt_hmap *h)
+{
+	struct evt_hmap old = *h;
+
+	h->cap = old.cap ? old.cap * 2 : 64;
+	h->slots = calloc(h->cap, sizeof(*h->slots));
+	if (h->slots == NULL)
+		abort();
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.slots[i].key)
+			*find(h, old.slots[i].key, old.slots[i].n,
+			    old.slots[i].hash) = old.slots[i];
+	free(old.slots);
+}
+
+void
+evt_hmap_put(struct evt_hmap *h, const char *k, size_t n, long long v)
+{
+	uint64_t hv = hash(k, n);
+	struct evt_hmap_slot *s;
+
+	if ((h->n + 1) * 4 > h->cap * 3)
+		grow(h);
+	s = find(h, k, n, hv);
+	if (s->key == NULL) {
+		s->key = malloc(n ? n : 1);
+		if (s->key == NULL)
+			abort();
+		memcpy(s->key, k, n);
+		s->n = n;
+		s->hash = hv;
+		h->n++;
+	}
+	s->v = v;
+}
+
+void
+evt_hmap_free(struct evt_hmap *h)
+{
+	for (size_t i = 0; i < h->cap; i++)
+		free(h->slots[i].key);
+	free(h->slots);
+	h->slots = NULL;
+	h->cap = h->n = 0;
+}

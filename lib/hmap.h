@@ -1,0 +1,29 @@
+/*
+ * hmap.h - a map from byte strings to long long, open addressing.
+ *
+ * Keys are copied into the map (it owns them); values are plain numbers.
+ * Used where a process must remember many short strings: the ids and
+ * stream versions of a file log, the subjects seen by one evt-append run.
+ */
+#ifndef EVT_HMAP_H
+#define EVT_HMAP_H
+
+#include <stddef.h>
+
+struct evt_hmap_slot;
+
+struct evt_hmap {
+	struct evt_hmap_slot *slots;
+	size_t cap, n;
+};
+
+#define EVT_HMAP_INIT { NULL, 0, 0 }
+
+/* Pointer to the value of key, or NULL. Borrowed: valid until the next
+ * insertion. */
+long long *evt_hmap_get(const struct evt_hmap *h, const char *k, size_t n);
+/* Set key to v, inserting a copy of the key if new. */
+void evt_hmap_put(struct evt_hmap *h, const char *k, size_t n, long long v);
+void evt_hmap_free(struct evt_hmap *h);
+
+#endif

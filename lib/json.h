@@ -1,0 +1,69 @@
+/*
+ * json.h - a validating scanner for one JSON text, for the hot paths that
+ * only copy JSON (evt-append, the log readers).
+ *
+ * It checks the whole text against RFC 8259 (strings must be valid UTF-8,
+ * no control characters, nesting at most EVT_JSON_MAXDEPTH) and, when the
+ * text is an object, records where each top-level member's key and value
+ * are, so a caller can pick out the few fields it needs and copy the rest
+ * byte for byte. Programs that must look inside payloads use jansson.
+ */
+#ifndef EVT_JSON_H
+#define EVT_JSON_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "err.h"
+
+#define EVT_JSON_MAXDEPTH 512
+
+enum evt_jtype {
+	EVT_J_NULL, EVT_J_FALSE, EVT_J_TRUE, EVT_J_NUMBER, EVT_J_STRING,
+	EVT_J_OBJECT, EVT_J_ARRAY
+};
+
+struct evt_jmember {
+	size_t koff, klen;	/* key bytes between the quotes, still escaped */
+	size_t voff, vlen;	/* the whole value; strings include quotes */
+	enum evt_jtype type;
+	int kesc;		/* the key contains a backslash escape */
+};
+
+/*
+ * One scanned text. base points at the bytes the offsets refer to: the
+ * compacted copy in out when scanned with compact set, else the input.
+ * The struct owns out and m; reuse it across lines, free with
+ * evt_json_free.
+ */
+struct evt_jobj {
+	const char *base;
+	struct evt_buf out;
+	struct evt_jmember *m;
+	size_t n, cap;
+	enum evt_jtype type;	/* type of the top-level value */
+};
+
+/*
+ * Scan in[0..len). With compact set, insignificant white space is dropped
+ * and the result is in o->out. Returns 0, or -1 with err (EX_DATAERR, a
+ * reason naming the byte column) when the text is not JSON.
+ */
+int evt_json_scan(struct evt_jobj *o, const char *in, size_t len, int compact,
+    struct evt_err *err);
+void evt_json_free(struct evt_jobj *o);
+
+/* Index of the member named key (unescaped), or -1. */
+int evt_json_find(const struct evt_jobj *o, const char *key);
+
+/*
+ * Decode the string value raw[0..n) (with its quotes) into out, replacing
+ * its contents. The text must have come through evt_json_scan.
+ */
+void evt_json_str_decode(const char *raw, size_t n, struct evt_buf *out);
+
+/* Parse the number raw[0..n) as an integer; -1 if it has a fraction or
+ * exponent or does not fit in long long. */
+int evt_json_int(const char *raw, size_t n, long long *v);
+
+#endif

@@ -1,0 +1,200 @@
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log_impl.h"
+
+static int
+ends_with(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+
+	return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+struct evt_log *
+evt_log_open(const char *spec, int flags, struct evt_err *err)
+{
+	const struct evt_log_ops *ops = &evt_log_file_ops;
+	const char *path;
+
+	if (spec == NULL || *spec == '\0')
+		spec = getenv("EVT_LOG");
+	if (spec == NULL || *spec == '\0')
+		spec = "events.db";
+	path = spec;
+	if (strncmp(spec, "sqlite:", 7) == 0) {
+		ops = &evt_log_sqlite_ops;
+		path = spec + 7;
+	} else if (strncmp(spec, "file:", 5) == 0)
+		path = spec + 5;
+	else if (strncmp(spec, "postgres://", 11) == 0 ||
+	    strncmp(spec, "postgresql://", 13) == 0) {
+		evt_err_set(err, EX_USAGE,
+		    "%s: PostgreSQL logs are not supported yet", spec);
+		return NULL;
+	} else if (ends_with(spec, ".db") || ends_with(spec, ".sqlite") ||
+	    ends_with(spec, ".sqlite3"))
+		ops = &evt_log_sqlite_ops;
+	if (*path == '\0') {
+		evt_err_set(err, EX_USAGE, "%s: empty log path", spec);
+		return NULL;
+	}
+	return ops->open(path, flags, err);
+}
+
+void
+evt_log_init(struct evt_log *log, const struct evt_log_ops *ops,
+    const char *path, int flags)
+{
+	char *a, *b;
+
+	log->ops = ops;
+	log->flags = flags;
+	log->intxn = 0;
+	log->path = strdup(path);
+	a = strdup(path);
+	b = strdup(path);
+	if (log->path == NULL || a == NULL || b == NULL)
+		abort();
+	log->dir = strdup(dirname(a));
+	log->prefix = strdup(basename(b));
+	free(a);
+	free(b);
+	if (log->dir == NULL || log->prefix == NULL)
+		abort();
+}
+
+void
+evt_log_fini(struct evt_log *log)
+{
+	free(log->path);
+	free(log->dir);
+	free(log->prefix);
+}
+
+void
+evt_log_close(struct evt_log *log)
+{
+	if (log == NULL)
+		return;
+	if (log->intxn)
+		log->ops->rollback(log);
+	log->ops->close(log);
+}
+
+const char *
+evt_log_path(const struct evt_log *log)
+{
+	return log->path;
+}
+
+const char *
+evt_log_watch_dir(const struct evt_log *log)
+{
+	return log->dir;
+}
+
+const char *
+evt_log_watch_prefix(const struct evt_log *log)
+{
+	return log->prefix;
+}
+
+int
+evt_log_begin(struct evt_log *log, struct evt_err *err)
+{
+	if (log->ops->begin(log, err) < 0)
+		return -1;
+	log->intxn = 1;
+	return 0;
+}
+
+int
+evt_log_append(struct evt_log *log, struct evt_event *ev,
+    const struct evt_expect *exp, int64_t now_ms, const char *source,
+    struct evt_err *err)
+{
+	/* An event's own expectedversion wins over the caller's. */
+	if (ev->expect.kind != EVT_EXPECT_UNSET)
+		exp = &ev->expect;
+	if (exp && (exp->kind == EVT_EXPECT_UNSET || exp->kind == EVT_EXPECT_ANY))
+		exp = NULL;
+	return log->ops->append(log, ev, exp, now_ms, source, err);
+}
+
+int
+evt_log_commit(struct evt_log *log, struct evt_err *err)
+{
+	log->intxn = 0;
+	return log->ops->commit(log, err);
+}
+
+void
+evt_log_rollback(struct evt_log *log)
+{
+	if (log->intxn)
+		log->ops->rollback(log);
+	log->intxn = 0;
+}
+
+int
+evt_log_read(struct evt_log *log, struct evt_read *r, evt_log_fn fn,
+    void *arg, struct evt_err *err)
+{
+	r->scanned = r->after;
+	return log->ops->read(log, r, fn, arg, err);
+}
+
+int
+evt_log_last_seq(struct evt_log *log, long long *seq, struct evt_err *err)
+{
+	return log->ops->last_seq(log, seq, err);
+}
+
+int
+evt_log_checkpoint_get(struct evt_log *log, const char *name, long long *seq,
+    struct evt_err *err)
+{
+	return log->ops->ckpt_get(log, name, seq, err);
+}
+
+int
+evt_log_checkpoint_set(struct evt_log *log, const char *name, long long seq,
+    struct evt_err *err)
+{
+	return log->ops->ckpt_set(log, name, seq, err);
+}
+
+int
+evt_log_check_expect(const struct evt_expect *exp, const char *subject,
+    size_t n, long long actual, struct evt_err *err)
+{
+	const char *want = NULL;
+	char num[32];
+
+	switch (exp->kind) {
+	case EVT_EXPECT_NONE:
+		if (actual != 0)
+			want = "none (no stream)";
+		break;
+	case EVT_EXPECT_EXISTS:
+		if (actual == 0)
+			want = "exists";
+		break;
+	case EVT_EXPECT_VERSION:
+		if (actual != exp->version) {
+			snprintf(num, sizeof(num), "%lld", exp->version);
+			want = num;
+		}
+		break;
+	default:
+		break;
+	}
+	if (want == NULL)
+		return 0;
+	return evt_err_set(err, EX_TEMPFAIL,
+	    "version conflict on %.*s: expected %s, actual %lld%s", (int)n,
+	    subject, want, actual, actual == 0 ? " (no stream)" : "");
+}

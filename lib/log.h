@@ -1,0 +1,103 @@
+/*
+ * log.h - the event log behind one opaque handle (DESIGN §3).
+ *
+ * The backend is chosen from the name: *.db, *.sqlite, *.sqlite3 and
+ * sqlite:PATH are SQLite in WAL mode; *.ndjson, *.jsonl, file:PATH and
+ * anything else are an append-only NDJSON file. Both keep every promise of
+ * §3: atomic durable transactions, gap-free seq and per-subject version,
+ * many appenders at once, a torn tail ignored and repaired, expected
+ * versions, idempotent ids, raw read-back.
+ *
+ * Errors come back in struct evt_err with a sysexits code: EX_NOINPUT (the
+ * log does not exist and may not be created), EX_IOERR (storage),
+ * EX_TEMPFAIL (version conflict).
+ */
+#ifndef EVT_LOG_H
+#define EVT_LOG_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "event.h"
+#include "filter.h"
+
+struct evt_log;
+
+enum {
+	EVT_LOG_CREATE = 1,	/* create the log when it does not exist */
+	EVT_LOG_NOSYNC = 2,	/* commit without fsync: fast, not durable */
+};
+
+/* Results of evt_log_append. */
+enum { EVT_APPEND_STORED = 0, EVT_APPEND_DUPLICATE = 1 };
+
+/*
+ * Open the log named spec; NULL means $EVT_LOG, else ./events.db. Returns a
+ * new handle, or NULL with err.
+ */
+struct evt_log *evt_log_open(const char *spec, int flags, struct evt_err *err);
+/* Close the log, rolling back an open transaction. NULL is a no-op. */
+void evt_log_close(struct evt_log *log);
+/* The path of the log (borrowed). */
+const char *evt_log_path(const struct evt_log *log);
+
+/* Begin a write transaction; waits for other writers. */
+int evt_log_begin(struct evt_log *log, struct evt_err *err);
+/*
+ * Append ev (parsed with evt_event_parse) inside the open transaction.
+ * exp, if not NULL and set, is checked against the stream's version first.
+ * On success ev->body, ev->seq and ev->version hold the stored event.
+ * Returns EVT_APPEND_STORED, EVT_APPEND_DUPLICATE (id already stored:
+ * nothing written), or -1 with err (EX_TEMPFAIL: conflict, naming subject,
+ * expected and actual version; the caller must roll back).
+ */
+int evt_log_append(struct evt_log *log, struct evt_event *ev,
+    const struct evt_expect *exp, int64_t now_ms, const char *source,
+    struct evt_err *err);
+/* Commit the open transaction: durable on return unless NOSYNC. */
+int evt_log_commit(struct evt_log *log, struct evt_err *err);
+/* Roll back the open transaction (no-op if none). */
+void evt_log_rollback(struct evt_log *log);
+
+/*
+ * Called for each event read: its seq and the stored line (no newline),
+ * borrowed for the call. Return 0 to go on, 1 to stop, -1 to fail (the
+ * read then returns -1; the callback reports its own error).
+ */
+typedef int (*evt_log_fn)(void *arg, long long seq, const char *line,
+    size_t len);
+
+struct evt_read {
+	const struct evt_filter *filter;
+	long long after;	/* only events with seq > after */
+	long long limit;	/* at most this many (0: all) */
+	int reverse;		/* newest first */
+	long long scanned;	/* out: the highest seq the read looked at */
+};
+
+/*
+ * Call fn for each event matching r, in seq order (or reverse). The events
+ * seen are those committed when the read began. Returns 0, or -1 with err.
+ */
+int evt_log_read(struct evt_log *log, struct evt_read *r, evt_log_fn fn,
+    void *arg, struct evt_err *err);
+
+/* The seq of the last committed event (0 if none). */
+int evt_log_last_seq(struct evt_log *log, long long *seq, struct evt_err *err);
+
+/* The position stored for checkpoint name: 0 and *seq, or 1 if none. */
+int evt_log_checkpoint_get(struct evt_log *log, const char *name,
+    long long *seq, struct evt_err *err);
+/* Store seq as the position of checkpoint name, durably. */
+int evt_log_checkpoint_set(struct evt_log *log, const char *name,
+    long long seq, struct evt_err *err);
+
+/*
+ * The files whose change means new events: every file in the directory
+ * of the log whose name starts with the log's file name (the WAL of a
+ * SQLite log, the file log itself). For evt_follow.
+ */
+const char *evt_log_watch_dir(const struct evt_log *log);
+const char *evt_log_watch_prefix(const struct evt_log *log);
+
+#endif

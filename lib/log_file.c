@@ -1,0 +1,500 @@
+/*
+ * log_file.c - the NDJSON file backend: one stored event per line, in seq
+ * order, appended under flock(2).
+ *
+ * A writer holds LOCK_EX for a whole transaction and writes it with one
+ * write(2) of all its lines, then fdatasync(2)s. Readers take LOCK_SH just
+ * long enough to learn the committed size, so they never see a transaction
+ * being written; then they read without a lock. A crash can leave a torn
+ * last line: readers ignore a last line without its newline, and the next
+ * writer cuts it off before appending.
+ *
+ * A writer must know the last seq, every stream's version and every stored
+ * id. It learns them by reading the file once, then only what other writers
+ * added since (the file only grows), so memory grows with the log: the
+ * price of a log that is a plain file. SQLite is the backend for large logs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "clock.h"
+#include "hmap.h"
+#include "log_impl.h"
+
+struct file_log {
+	struct evt_log base;
+	int fd;
+	int writable;
+	off_t known;		/* bytes of the file folded into the state */
+	long long last;		/* last seq in the state */
+	struct evt_hmap ids, versions;
+	struct evt_buf txn;	/* lines of the open transaction */
+	long long txn_last;	/* last seq including the open transaction */
+	int dirty;		/* state has uncommitted changes: rebuild */
+	struct evt_event ev;	/* scratch for reading stored lines */
+	long long rd_seq;	/* a read position remembered for --follow */
+	off_t rd_off;
+};
+
+static int
+syserr(struct file_log *l, struct evt_err *err, const char *what)
+{
+	return evt_err_set(err, errno == EAGAIN || errno == EWOULDBLOCK ?
+	    EX_TEMPFAIL : EX_IOERR, "%s: %s: %s", l->base.path, what,
+	    strerror(errno));
+}
+
+static void
+fl_close(struct evt_log *base)
+{
+	struct file_log *l = (struct file_log *)base;
+
+	if (l->fd >= 0)
+		close(l->fd);
+	evt_hmap_free(&l->ids);
+	evt_hmap_free(&l->versions);
+	evt_buf_free(&l->txn);
+	evt_event_free(&l->ev);
+	evt_log_fini(base);
+	free(l);
+}
+
+static struct evt_log *
+fl_open(const char *path, int flags, struct evt_err *err)
+{
+	struct file_log *l = calloc(1, sizeof(*l));
+	int oflags = O_RDWR | O_APPEND | O_CLOEXEC;
+
+	if (l == NULL)
+		abort();
+	evt_log_init(&l->base, &evt_log_file_ops, path, flags);
+	if (flags & EVT_LOG_CREATE)
+		oflags |= O_CREAT;
+	l->fd = open(path, oflags, 0666);
+	l->writable = l->fd >= 0;
+	if (l->fd < 0 && (errno == EACCES || errno == EROFS) &&
+	    !(flags & EVT_LOG_CREATE))
+		l->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (l->fd < 0) {
+		evt_err_set(err, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
+		    "%s: %s", path, errno == ENOENT ? "no such log" :
+		    strerror(errno));
+		fl_close(&l->base);
+		return NULL;
+	}
+	return &l->base;
+}
+
+/*
+ * Map the first size bytes of the file. Returns the mapping (NULL for an
+ * empty file) or MAP_FAILED.
+ */
+static char *
+map(struct file_log *l, off_t size)
+{
+	if (size == 0)
+		return NULL;
+	return mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, l->fd, 0);
+}
+
+/* Fold the lines in p[from..to) into the writer's state. */
+static int
+fold(struct file_log *l, const char *p, off_t from, off_t to,
+    struct evt_err *err)
+{
+	off_t off = from;
+
+	while (off < to) {
+		const char *s = p + off;
+		const char *nl = memchr(s, '\n', (size_t)(to - off));
+		size_t n = (size_t)(nl - s);
+
+		if (evt_event_parse_stored(&l->ev, s, n, err) < 0) {
+			evt_err_prefix(err, "%s: corrupt log at byte %lld",
+			    l->base.path, (long long)off);
+			err->code = EX_IOERR;
+			return -1;
+		}
+		if (l->ev.seq != l->last + 1)
+			return evt_err_set(err, EX_IOERR, "%s: corrupt log at "
+			    "byte %lld: seq %lld follows %lld", l->base.path,
+			    (long long)off, l->ev.seq, l->last);
+		l->last = l->ev.seq;
+		evt_hmap_put(&l->ids, l->ev.id.p, l->ev.id.n, 1);
+		evt_hmap_put(&l->versions, l->ev.subject.p, l->ev.subject.n,
+		    l->ev.version);
+		off += (off_t)n + 1;
+	}
+	return 0;
+}
+
+static int
+fl_begin(struct evt_log *base, struct evt_err *err)
+{
+	struct file_log *l = (struct file_log *)base;
+	struct stat st;
+	char *p;
+	off_t end;
+
+	if (!l->writable)
+		return evt_err_set(err, EX_IOERR, "%s: log is read-only",
+		    base->path);
+	if (flock(l->fd, LOCK_EX) < 0)
+		return syserr(l, err, "lock");
+	if (fstat(l->fd, &st) < 0) {
+		syserr(l, err, "stat");
+		goto fail;
+	}
+	if (l->dirty || st.st_size < l->known) {
+		/* Rolled back, or the file shrank behind our back: start
+		 * over from the beginning. */
+		evt_hmap_free(&l->ids);
+		evt_hmap_free(&l->versions);
+		l->known = 0;
+		l->last = 0;
+		l->dirty = 0;
+	}
+	if (st.st_size > l->known) {
+		p = map(l, st.st_size);
+		if (p == MAP_FAILED) {
+			syserr(l, err, "mmap");
+			goto fail;
+		}
+		/* The complete lines end at the last newline; anything after
+		 * it is a torn write from a crash, never committed. */
+		end = st.st_size;
+		while (end > l->known && p[end - 1] != '\n')
+			end--;
+		int rc = fold(l, p, l->known, end, err);
+		munmap(p, (size_t)st.st_size);
+		if (rc < 0)
+			goto fail;
+		if (end < st.st_size) {
+			if (ftruncate(l->fd, end) < 0 ||
+			    (!(base->flags & EVT_LOG_NOSYNC) && fsync(l->fd) < 0)) {
+				syserr(l, err, "repair torn last line");
+				goto fail;
+			}
+		}
+		l->known = end;
+	}
+	l->txn_last = l->last;
+	evt_buf_reset(&l->txn);
+	return 0;
+fail:
+	flock(l->fd, LOCK_UN);
+	return -1;
+}
+
+static int
+fl_append(struct evt_log *base, struct evt_event *ev,
+    const struct evt_expect *exp, int64_t now, const char *source,
+    struct evt_err *err)
+{
+	struct file_log *l = (struct file_log *)base;
+	long long *v, cur;
+
+	if (ev->id.p && evt_hmap_get(&l->ids, ev->id.p, ev->id.n))
+		return EVT_APPEND_DUPLICATE;
+	v = evt_hmap_get(&l->versions, ev->subject.p, ev->subject.n);
+	cur = v ? *v : 0;
+	if (exp && evt_log_check_expect(exp, ev->subject.p, ev->subject.n, cur,
+	    err) < 0)
+		return -1;
+	evt_event_assign(ev, l->txn_last + 1, cur + 1, now, source);
+	/* The state runs ahead of the file until commit; a rollback marks
+	 * it dirty so the next transaction rebuilds it from the file. */
+	l->dirty = 1;
+	evt_hmap_put(&l->ids, ev->id.p, ev->id.n, 1);
+	evt_hmap_put(&l->versions, ev->subject.p, ev->subject.n, cur + 1);
+	l->txn_last++;
+	evt_buf_add(&l->txn, ev->body.p, ev->body.len);
+	evt_buf_addc(&l->txn, '\n');
+	return EVT_APPEND_STORED;
+}
+
+static int
+fl_commit(struct evt_log *base, struct evt_err *err)
+{
+	struct file_log *l = (struct file_log *)base;
+	size_t done = 0;
+
+	while (done < l->txn.len) {
+		ssize_t w = write(l->fd, l->txn.p + done, l->txn.len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			syserr(l, err, "write");
+			/* Cut what part of the transaction got out. */
+			if (ftruncate(l->fd, l->known) == 0)
+				fsync(l->fd);
+			goto fail;
+		}
+		done += (size_t)w;
+	}
+	if (l->txn.len && !(base->flags & EVT_LOG_NOSYNC) &&
+	    fdatasync(l->fd) < 0) {
+		syserr(l, err, "fsync");
+		goto fail;
+	}
+	l->known += (off_t)l->txn.len;
+	l->last = l->txn_last;
+	l->dirty = 0;
+	evt_buf_reset(&l->txn);
+	flock(l->fd, LOCK_UN);
+	return 0;
+fail:
+	l->dirty = 1;
+	evt_buf_reset(&l->txn);
+	flock(l->fd, LOCK_UN);
+	return -1;
+}
+
+static void
+fl_rollback(struct evt_log *base)
+{
+	struct file_log *l = (struct file_log *)base;
+
+	evt_buf_reset(&l->txn);
+	flock(l->fd, LOCK_UN);
+}
+
+/* The committed size: taken under a shared lock so that no transaction is
+ * half written when we look. */
+static int
+committed_size(struct file_log *l, off_t *size, struct evt_err *err)
+{
+	struct stat st;
+
+	if (flock(l->fd, LOCK_SH) < 0)
+		return syserr(l, err, "lock");
+	if (fstat(l->fd, &st) < 0) {
+		syserr(l, err, "stat");
+		flock(l->fd, LOCK_UN);
+		return -1;
+	}
+	flock(l->fd, LOCK_UN);
+	*size = st.st_size;
+	return 0;
+}
+
+struct span {
+	off_t off;
+	size_t n;
+	long long seq;
+};
+
+static int
+fl_read(struct evt_log *base, struct evt_read *r, evt_log_fn fn, void *arg,
+    struct evt_err *err)
+{
+	struct file_log *l = (struct file_log *)base;
+	struct span *hits = NULL;
+	size_t nhits = 0, caphits = 0;
+	off_t size, end, off = 0;
+	long long n = 0;
+	char *p;
+	int ret = 0, stop = 0;
+
+	if (committed_size(l, &size, err) < 0)
+		return -1;
+	if ((p = map(l, size)) == MAP_FAILED)
+		return syserr(l, err, "mmap");
+	end = size;
+	while (end > 0 && p[end - 1] != '\n')
+		end--;
+	if (r->after > 0 && r->after == l->rd_seq && l->rd_off <= end)
+		off = l->rd_off;
+	while (off < end && !stop) {
+		const char *s = p + off;
+		const char *nl = memchr(s, '\n', (size_t)(end - off));
+		size_t len = (size_t)(nl - s);
+		off_t here = off;
+
+		off += (off_t)len + 1;
+		if (evt_event_parse_stored(&l->ev, s, len, err) < 0) {
+			evt_err_prefix(err, "%s: corrupt log at byte %lld",
+			    base->path, (long long)here);
+			err->code = EX_IOERR;
+			ret = -1;
+			break;
+		}
+		if (l->ev.seq <= r->after)
+			continue;
+		r->scanned = l->ev.seq;
+		l->rd_seq = l->ev.seq;
+		l->rd_off = off;
+		if (r->filter && !evt_filter_match(r->filter, &l->ev))
+			continue;
+		if (r->reverse) {
+			if (nhits == caphits) {
+				caphits = caphits ? caphits * 2 : 1024;
+				hits = realloc(hits, caphits * sizeof(*hits));
+				if (hits == NULL)
+					abort();
+			}
+			hits[nhits++] = (struct span){ here, len, l->ev.seq };
+			continue;
+		}
+		int cr = fn(arg, l->ev.seq, s, len);
+		if (cr < 0) {
+			ret = -1;
+			break;
+		}
+		if (cr > 0 || (r->limit && ++n >= r->limit))
+			stop = 1;
+	}
+	for (size_t i = nhits; ret == 0 && i > 0; i--) {
+		int cr = fn(arg, hits[i - 1].seq, p + hits[i - 1].off,
+		    hits[i - 1].n);
+		if (cr < 0)
+			ret = -1;
+		if (cr != 0 || (r->limit && ++n >= r->limit))
+			break;
+	}
+	free(hits);
+	if (p)
+		munmap(p, (size_t)size);
+	return ret;
+}
+
+static int
+fl_last_seq(struct evt_log *base, long long *seq, struct evt_err *err)
+{
+	struct file_log *l = (struct file_log *)base;
+	off_t size, end, start;
+	char *p;
+
+	if (committed_size(l, &size, err) < 0)
+		return -1;
+	*seq = 0;
+	if ((p = map(l, size)) == MAP_FAILED)
+		return syserr(l, err, "mmap");
+	end = size;
+	while (end > 0 && p[end - 1] != '\n')
+		end--;
+	if (end > 0) {
+		start = end - 1;
+		while (start > 0 && p[start - 1] != '\n')
+			start--;
+		if (evt_event_parse_stored(&l->ev, p + start,
+		    (size_t)(end - 1 - start), err) < 0) {
+			munmap(p, (size_t)size);
+			err->code = EX_IOERR;
+			return -1;
+		}
+		*seq = l->ev.seq;
+	}
+	if (p)
+		munmap(p, (size_t)size);
+	return 0;
+}
+
+/* Checkpoints live beside the log in PATH.checkpoints, a JSON object
+ * {"NAME":{"seq":N,"updated":"TIME"}}, replaced atomically by rename(2). */
+static char *
+ckpt_path(struct file_log *l)
+{
+	char *s;
+
+	if (asprintf(&s, "%s.checkpoints", l->base.path) < 0)
+		abort();
+	return s;
+}
+
+static json_t *
+ckpt_load(struct file_log *l, const char *path, struct evt_err *err)
+{
+	json_error_t je;
+	json_t *o = json_load_file(path, 0, &je);
+
+	if (o == NULL && access(path, F_OK) < 0 && errno == ENOENT)
+		return json_object();
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		evt_err_set(err, EX_IOERR, "%s: checkpoints: %s", l->base.path,
+		    o ? "not a JSON object" : je.text);
+		return NULL;
+	}
+	return o;
+}
+
+static int
+fl_ckpt_get(struct evt_log *base, const char *name, long long *seq,
+    struct evt_err *err)
+{
+	struct file_log *l = (struct file_log *)base;
+	char *path = ckpt_path(l);
+	json_t *o = ckpt_load(l, path, err), *c;
+	int ret = 1;
+
+	free(path);
+	if (o == NULL)
+		return -1;
+	c = json_object_get(o, name);
+	if (c && json_is_integer(json_object_get(c, "seq"))) {
+		*seq = json_integer_value(json_object_get(c, "seq"));
+		ret = 0;
+	}
+	json_decref(o);
+	return ret;
+}
+
+static int
+fl_ckpt_set(struct evt_log *base, const char *name, long long seq,
+    struct evt_err *err)
+{
+	struct file_log *l = (struct file_log *)base;
+	char *path = ckpt_path(l), *tmp = NULL, now[EVT_TIME_LEN + 1];
+	json_t *o = NULL;
+	int64_t ms;
+	int ret = -1, fd = -1;
+
+	if (evt_clock_now(&ms, err) < 0)
+		goto out;
+	evt_time_format(ms, now);
+	/* The log's lock serialises checkpoint writers too. */
+	if (flock(l->fd, LOCK_EX) < 0) {
+		syserr(l, err, "lock");
+		goto out;
+	}
+	if ((o = ckpt_load(l, path, err)) == NULL)
+		goto unlock;
+	json_object_set_new(o, name, json_pack("{s:I,s:s}", "seq",
+	    (json_int_t)seq, "updated", now));
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+		abort();
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0 ||
+	    json_dumpfd(o, fd, JSON_COMPACT | JSON_SORT_KEYS) < 0 ||
+	    write(fd, "\n", 1) != 1 ||
+	    (!(base->flags & EVT_LOG_NOSYNC) && fsync(fd) < 0) ||
+	    close(fd) < 0 || (fd = -1, rename(tmp, path) < 0)) {
+		syserr(l, err, "write checkpoint");
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		goto unlock;
+	}
+	ret = 0;
+unlock:
+	flock(l->fd, LOCK_UN);
+out:
+	json_decref(o);
+	free(tmp);
+	free(path);
+	return ret;
+}
+
+const struct evt_log_ops evt_log_file_ops = {
+	"file", fl_open, fl_close, fl_begin, fl_append, fl_commit,
+	fl_rollback, fl_read, fl_last_seq, fl_ckpt_get, fl_ckpt_set
+};

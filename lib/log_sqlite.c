@@ -1,0 +1,497 @@
+/*
+ * log_sqlite.c - the SQLite backend: one table of stored lines, indexed by
+ * id, stream and correlation; WAL mode so readers never block writers.
+ *
+ * The stored line (body) already carries seq and version, so a replay is a
+ * copy of bytes; the other columns exist only to be indexed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "log_impl.h"
+
+#define BUSY_TIMEOUT_MS 60000
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS events("
+	" seq INTEGER PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
+	" subject TEXT NOT NULL,"
+	" version INTEGER NOT NULL,"
+	" type TEXT NOT NULL,"
+	" time TEXT NOT NULL,"
+	" correlationid TEXT NOT NULL,"
+	" body TEXT NOT NULL,"
+	" UNIQUE(subject, version));"
+	"CREATE INDEX IF NOT EXISTS events_type ON events(type);"
+	"CREATE INDEX IF NOT EXISTS events_correlationid ON events(correlationid);"
+	"CREATE TABLE IF NOT EXISTS checkpoints("
+	" name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated TEXT NOT NULL);";
+
+struct sqlite_log {
+	struct evt_log base;
+	sqlite3 *db;
+	sqlite3_stmt *ver, *ins, *hasid, *maxseq;
+	sqlite3_stmt *rd;		/* the last read query, reused */
+	const struct evt_filter *rd_filter;
+	int rd_reverse, rd_cside;
+	long long rd_limit;
+	long long last;			/* last seq, inside a transaction */
+};
+
+static int
+dberr(struct sqlite_log *l, struct evt_err *err, const char *what)
+{
+	int rc = sqlite3_errcode(l->db);
+	int code = EX_IOERR;
+
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		code = EX_TEMPFAIL;
+	return evt_err_set(err, code, "%s: %s: %s", l->base.path, what,
+	    sqlite3_errmsg(l->db));
+}
+
+static int
+prep(struct sqlite_log *l, sqlite3_stmt **st, const char *sql,
+    struct evt_err *err)
+{
+	if (*st)
+		return 0;
+	if (sqlite3_prepare_v3(l->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+	    NULL) != SQLITE_OK)
+		return dberr(l, err, "prepare");
+	return 0;
+}
+
+static void
+sq_close(struct evt_log *base)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+
+	sqlite3_finalize(l->ver);
+	sqlite3_finalize(l->ins);
+	sqlite3_finalize(l->hasid);
+	sqlite3_finalize(l->maxseq);
+	sqlite3_finalize(l->rd);
+	sqlite3_close(l->db);
+	evt_log_fini(base);
+	free(l);
+}
+
+static struct evt_log *
+sq_open(const char *path, int flags, struct evt_err *err)
+{
+	struct sqlite_log *l = calloc(1, sizeof(*l));
+	struct stat st;
+	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	char *msg = NULL;
+
+	if (l == NULL)
+		abort();
+	evt_log_init(&l->base, &evt_log_sqlite_ops, path, flags);
+	if (stat(path, &st) < 0) {
+		if (!(flags & EVT_LOG_CREATE)) {
+			evt_err_set(err, EX_NOINPUT, "%s: no such log", path);
+			goto fail;
+		}
+		oflags |= SQLITE_OPEN_CREATE;
+	}
+	if (sqlite3_open_v2(path, &l->db, oflags, NULL) != SQLITE_OK) {
+		evt_err_set(err, l->db ? EX_IOERR : EX_OSERR, "%s: %s", path,
+		    l->db ? sqlite3_errmsg(l->db) : "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(l->db, BUSY_TIMEOUT_MS);
+	/* WAL: readers and the writer do not block each other. FULL makes
+	 * each commit durable (an fsync of the WAL); NOSYNC trades that. */
+	if (sqlite3_exec(l->db, flags & EVT_LOG_NOSYNC ?
+	    "PRAGMA synchronous=OFF;" : "PRAGMA synchronous=FULL;",
+	    NULL, NULL, &msg) != SQLITE_OK)
+		goto execfail;
+	sqlite3_exec(l->db, "PRAGMA cache_size=-65536;", NULL, NULL, NULL);
+	if (flags & EVT_LOG_CREATE) {
+		if (sqlite3_exec(l->db, "PRAGMA journal_mode=WAL;", NULL, NULL,
+		    &msg) != SQLITE_OK)
+			goto execfail;
+		if (sqlite3_exec(l->db, "BEGIN IMMEDIATE;", NULL, NULL, &msg) !=
+		    SQLITE_OK || sqlite3_exec(l->db, schema, NULL, NULL, &msg) !=
+		    SQLITE_OK || sqlite3_exec(l->db, "COMMIT;", NULL, NULL, &msg) !=
+		    SQLITE_OK) {
+			sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
+			goto execfail;
+		}
+	} else if (sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL,
+	    NULL, &msg) != SQLITE_OK)
+		goto execfail;
+	return &l->base;
+execfail:
+	evt_err_set(err, EX_IOERR, "%s: %s", path,
+	    strstr(msg ? msg : "", "no such table") ? "not an evt log (no "
+	    "events table)" : msg ? msg : sqlite3_errmsg(l->db));
+	sqlite3_free(msg);
+fail:
+	sq_close(&l->base);
+	return NULL;
+}
+
+static int
+step_done(struct sqlite_log *l, sqlite3_stmt *st, struct evt_err *err,
+    const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return dberr(l, err, what);
+	return 0;
+}
+
+static int
+sq_begin(struct evt_log *base, struct evt_err *err)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+
+	if (sqlite3_exec(l->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(l, err, "begin");
+	if (prep(l, &l->maxseq, "SELECT coalesce(max(seq), 0) FROM events;",
+	    err) < 0)
+		goto fail;
+	if (sqlite3_step(l->maxseq) != SQLITE_ROW) {
+		dberr(l, err, "read last seq");
+		sqlite3_reset(l->maxseq);
+		goto fail;
+	}
+	l->last = sqlite3_column_int64(l->maxseq, 0);
+	sqlite3_reset(l->maxseq);
+	return 0;
+fail:
+	sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
+	return -1;
+}
+
+static int
+has_id(struct sqlite_log *l, const struct evt_event *ev, int *found,
+    struct evt_err *err)
+{
+	int rc;
+
+	if (prep(l, &l->hasid, "SELECT 1 FROM events WHERE id = ?1;", err) < 0)
+		return -1;
+	sqlite3_bind_text(l->hasid, 1, ev->id.p, (int)ev->id.n, SQLITE_STATIC);
+	rc = sqlite3_step(l->hasid);
+	sqlite3_reset(l->hasid);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return dberr(l, err, "look up id");
+	*found = rc == SQLITE_ROW;
+	return 0;
+}
+
+static int
+sq_append(struct evt_log *base, struct evt_event *ev,
+    const struct evt_expect *exp, int64_t now, const char *source,
+    struct evt_err *err)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+	long long cur;
+	int found = 0, rc;
+
+	if (exp && ev->id.p) {
+		/* A stored id is skipped before its expectation is checked,
+		 * so re-running a pipeline stays harmless. */
+		if (has_id(l, ev, &found, err) < 0)
+			return -1;
+		if (found)
+			return EVT_APPEND_DUPLICATE;
+	}
+	if (prep(l, &l->ver, "SELECT coalesce(max(version), 0) FROM events "
+	    "WHERE subject = ?1;", err) < 0)
+		return -1;
+	sqlite3_bind_text(l->ver, 1, ev->subject.p, (int)ev->subject.n,
+	    SQLITE_STATIC);
+	if (sqlite3_step(l->ver) != SQLITE_ROW) {
+		sqlite3_reset(l->ver);
+		return dberr(l, err, "read stream version");
+	}
+	cur = sqlite3_column_int64(l->ver, 0);
+	sqlite3_reset(l->ver);
+	if (exp && evt_log_check_expect(exp, ev->subject.p, ev->subject.n, cur,
+	    err) < 0)
+		return -1;
+	evt_event_assign(ev, l->last + 1, cur + 1, now, source);
+	if (prep(l, &l->ins, "INSERT INTO events(seq, id, subject, version, "
+	    "type, time, correlationid, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
+	    "?7, ?8) ON CONFLICT(id) DO NOTHING;", err) < 0)
+		return -1;
+	sqlite3_bind_int64(l->ins, 1, ev->seq);
+	sqlite3_bind_text(l->ins, 2, ev->id.p, (int)ev->id.n, SQLITE_STATIC);
+	sqlite3_bind_text(l->ins, 3, ev->subject.p, (int)ev->subject.n,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(l->ins, 4, ev->version);
+	sqlite3_bind_text(l->ins, 5, ev->type.p, (int)ev->type.n, SQLITE_STATIC);
+	sqlite3_bind_text(l->ins, 6, ev->timebuf, EVT_TIME_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(l->ins, 7, ev->corr.p, (int)ev->corr.n, SQLITE_STATIC);
+	sqlite3_bind_text(l->ins, 8, ev->body.p, (int)ev->body.len,
+	    SQLITE_STATIC);
+	rc = sqlite3_step(l->ins);
+	sqlite3_reset(l->ins);
+	if (rc != SQLITE_DONE)
+		return dberr(l, err, "insert");
+	if (sqlite3_changes(l->db) == 0)
+		return EVT_APPEND_DUPLICATE;
+	l->last++;
+	return EVT_APPEND_STORED;
+}
+
+static int
+sq_commit(struct evt_log *base, struct evt_err *err)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+
+	if (sqlite3_exec(l->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
+		dberr(l, err, "commit");
+		sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sq_rollback(struct evt_log *base)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+
+	sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
+}
+
+static void
+add_in(struct evt_buf *sql, const char *col, size_t n, int *param)
+{
+	evt_buf_printf(sql, " AND %s IN (", col);
+	for (size_t i = 0; i < n; i++)
+		evt_buf_printf(sql, "%s?%d", i ? ", " : "", (*param)++);
+	evt_buf_adds(sql, ")");
+}
+
+/*
+ * Build the query for r. Subjects, correlations, exact types, seq and time
+ * bounds become indexed SQL; a category c is the range of subjects
+ * [c-, c.) plus c itself ('.' follows '-' in every collation SQLite uses
+ * here, BINARY), so it rides the (subject, version) index too. Type globs
+ * are left to C (fnmatch and SQLite's GLOB differ on [!...]).
+ */
+static int
+build_read(struct sqlite_log *l, const struct evt_read *r, long long snap,
+    struct evt_err *err)
+{
+	const struct evt_filter *f = r->filter;
+	struct evt_buf sql = EVT_BUF_INIT;
+	int param = 3, cside = 0;
+	char t[EVT_TIME_LEN + 1];
+
+	for (size_t i = 0; f && i < f->types.n; i++)
+		cside |= evt_glob_has_meta(f->types.v[i]);
+	if (l->rd && l->rd_filter == f && l->rd_reverse == r->reverse &&
+	    l->rd_limit == r->limit) {
+		sqlite3_reset(l->rd);
+		sqlite3_bind_int64(l->rd, 1, r->after);
+		sqlite3_bind_int64(l->rd, 2, snap);
+		return 0;
+	}
+	sqlite3_finalize(l->rd);
+	l->rd = NULL;
+	evt_buf_adds(&sql, "SELECT seq, body, type FROM events WHERE seq > ?1 "
+	    "AND seq <= ?2");
+	if (f) {
+		if (f->from)
+			evt_buf_printf(&sql, " AND seq >= %lld", f->from);
+		if (f->to)
+			evt_buf_printf(&sql, " AND seq <= %lld", f->to);
+		if (f->subjects.n)
+			add_in(&sql, "subject", f->subjects.n, &param);
+		if (f->categories.n) {
+			evt_buf_adds(&sql, " AND (");
+			for (size_t i = 0; i < f->categories.n; i++, param += 3)
+				evt_buf_printf(&sql, "%s(subject = ?%d OR "
+				    "(subject >= ?%d AND subject < ?%d))",
+				    i ? " OR " : "", param, param + 1, param + 2);
+			evt_buf_adds(&sql, ")");
+		}
+		if (f->corrs.n)
+			add_in(&sql, "correlationid", f->corrs.n, &param);
+		if (f->types.n && !cside)
+			add_in(&sql, "type", f->types.n, &param);
+		if (f->has_since)
+			evt_buf_printf(&sql, " AND time >= ?%d", param++);
+		if (f->has_until)
+			evt_buf_printf(&sql, " AND time < ?%d", param++);
+	}
+	evt_buf_adds(&sql, r->reverse ? " ORDER BY seq DESC" : " ORDER BY seq");
+	if (r->limit && !cside)
+		evt_buf_printf(&sql, " LIMIT %lld", r->limit);
+	if (sqlite3_prepare_v3(l->db, sql.p, -1, SQLITE_PREPARE_PERSISTENT,
+	    &l->rd, NULL) != SQLITE_OK) {
+		evt_buf_free(&sql);
+		return dberr(l, err, "prepare read");
+	}
+	evt_buf_free(&sql);
+	sqlite3_bind_int64(l->rd, 1, r->after);
+	sqlite3_bind_int64(l->rd, 2, snap);
+	param = 3;
+	if (f) {
+		for (size_t i = 0; i < f->subjects.n; i++)
+			sqlite3_bind_text(l->rd, param++, f->subjects.v[i], -1,
+			    SQLITE_STATIC);
+		for (size_t i = 0; i < f->categories.n; i++) {
+			const char *c = f->categories.v[i];
+			sqlite3_bind_text(l->rd, param++, c, -1, SQLITE_STATIC);
+			sqlite3_bind_text(l->rd, param++,
+			    sqlite3_mprintf("%s-", c), -1, sqlite3_free);
+			sqlite3_bind_text(l->rd, param++,
+			    sqlite3_mprintf("%s.", c), -1, sqlite3_free);
+		}
+		for (size_t i = 0; i < f->corrs.n; i++)
+			sqlite3_bind_text(l->rd, param++, f->corrs.v[i], -1,
+			    SQLITE_STATIC);
+		for (size_t i = 0; !cside && i < f->types.n; i++)
+			sqlite3_bind_text(l->rd, param++, f->types.v[i], -1,
+			    SQLITE_STATIC);
+		if (f->has_since) {
+			evt_time_format(f->since, t);
+			sqlite3_bind_text(l->rd, param++, t, -1, SQLITE_TRANSIENT);
+		}
+		if (f->has_until) {
+			evt_time_format(f->until, t);
+			sqlite3_bind_text(l->rd, param++, t, -1, SQLITE_TRANSIENT);
+		}
+	}
+	l->rd_filter = f;
+	l->rd_reverse = r->reverse;
+	l->rd_limit = r->limit;
+	l->rd_cside = cside;
+	return 0;
+}
+
+static int
+sq_read(struct evt_log *base, struct evt_read *r, evt_log_fn fn, void *arg,
+    struct evt_err *err)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+	long long snap, n = 0;
+	int rc, ret = 0;
+
+	/* One read transaction: the query and the snapshot's last seq see
+	 * the same committed state, so `scanned` is exact. */
+	if (sqlite3_exec(l->db, "BEGIN;", NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(l, err, "begin read");
+	if (prep(l, &l->maxseq, "SELECT coalesce(max(seq), 0) FROM events;",
+	    err) < 0 || sqlite3_step(l->maxseq) != SQLITE_ROW) {
+		ret = l->maxseq ? dberr(l, err, "read last seq") : -1;
+		sqlite3_reset(l->maxseq);
+		goto out;
+	}
+	snap = sqlite3_column_int64(l->maxseq, 0);
+	sqlite3_reset(l->maxseq);
+	if (build_read(l, r, snap, err) < 0) {
+		ret = -1;
+		goto out;
+	}
+	while ((rc = sqlite3_step(l->rd)) == SQLITE_ROW) {
+		long long seq = sqlite3_column_int64(l->rd, 0);
+		if (l->rd_cside && !evt_filter_type(&r->filter->types,
+		    (const char *)sqlite3_column_text(l->rd, 2),
+		    (size_t)sqlite3_column_bytes(l->rd, 2)))
+			continue;
+		const char *body = (const char *)sqlite3_column_text(l->rd, 1);
+		int cr = fn(arg, seq, body, (size_t)sqlite3_column_bytes(l->rd, 1));
+		if (cr < 0) {
+			ret = -1;
+			goto out;
+		}
+		n++;
+		if (cr > 0 || (r->limit && n >= r->limit)) {
+			if (!r->reverse)
+				snap = seq;
+			break;
+		}
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = dberr(l, err, "read");
+	else if (snap > r->scanned)
+		r->scanned = snap;
+out:
+	if (l->rd)
+		sqlite3_reset(l->rd);
+	sqlite3_exec(l->db, "COMMIT;", NULL, NULL, NULL);
+	return ret;
+}
+
+static int
+sq_last_seq(struct evt_log *base, long long *seq, struct evt_err *err)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+
+	if (prep(l, &l->maxseq, "SELECT coalesce(max(seq), 0) FROM events;",
+	    err) < 0)
+		return -1;
+	if (sqlite3_step(l->maxseq) != SQLITE_ROW) {
+		sqlite3_reset(l->maxseq);
+		return dberr(l, err, "read last seq");
+	}
+	*seq = sqlite3_column_int64(l->maxseq, 0);
+	sqlite3_reset(l->maxseq);
+	return 0;
+}
+
+static int
+sq_ckpt_get(struct evt_log *base, const char *name, long long *seq,
+    struct evt_err *err)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (prep(l, &st, "SELECT seq FROM checkpoints WHERE name = ?1;", err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		dberr(l, err, "read checkpoint");
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+static int
+sq_ckpt_set(struct evt_log *base, const char *name, long long seq,
+    struct evt_err *err)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+	sqlite3_stmt *st = NULL;
+	char now[EVT_TIME_LEN + 1];
+	int64_t ms;
+
+	if (evt_clock_now(&ms, err) < 0)
+		return -1;
+	evt_time_format(ms, now);
+	if (prep(l, &st, "INSERT INTO checkpoints(name, seq, updated) "
+	    "VALUES(?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET "
+	    "seq = excluded.seq, updated = excluded.updated;", err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	int rc = step_done(l, st, err, "write checkpoint");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+const struct evt_log_ops evt_log_sqlite_ops = {
+	"sqlite", sq_open, sq_close, sq_begin, sq_append, sq_commit,
+	sq_rollback, sq_read, sq_last_seq, sq_ckpt_get, sq_ckpt_set
+};
