@@ -24,9 +24,11 @@
 	"[--no-sync] [--reject FILE] [--source S] [FILE ...]"
 
 /* A group is committed when it is this large, or as soon as the input
- * pauses, so a slow pipeline sees each event stored at once. */
-#define GROUP_EVENTS 8192
-#define GROUP_BYTES (8u << 20)
+ * pauses, so a slow pipeline sees each event stored at once. Large groups
+ * matter: each commit rewrites every index page its random ids touched
+ * (8192 events a group: 53k events/s; 65536: 92k events/s on 1M). */
+#define GROUP_EVENTS 65536
+#define GROUP_BYTES (64u << 20)
 
 static volatile sig_atomic_t interrupted;
 
