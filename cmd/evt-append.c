@@ -132,8 +132,8 @@ summary(struct run *r)
 
 	int n = snprintf(s, sizeof(s), "%lld appended", r->stored);
 	if (r->dups)
-		snprintf(s + n, sizeof(s) - (size_t)n, " (%lld duplicates skipped)",
-		    r->dups);
+		snprintf(s + n, sizeof(s) - (size_t)n, " (%lld duplicate%s skipped)",
+		    r->dups, r->dups == 1 ? "" : "s");
 	return s;
 }
 
@@ -327,7 +327,7 @@ main(int argc, char **argv)
 			 * whole input, so the input is one transaction. */
 			r.atomic = 1;
 			break;
-		default: evt_usage_error(USAGE, "unknown option");
+		default: evt_usage_error(USAGE, NULL);
 		}
 	}
 	if (r.atomic && r.reject_path)

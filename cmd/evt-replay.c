@@ -138,7 +138,7 @@ main(int argc, char **argv)
 			break;
 		case 'v': evt_verbose = 1; break;
 		case 'V': evt_print_version();
-		default: evt_usage_error(USAGE, "unknown option");
+		default: evt_usage_error(USAGE, NULL);
 		}
 	}
 	if (optind < argc)

@@ -75,9 +75,12 @@ evt_usage_error(const char *usage, const char *fmt, ...)
 {
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsay(fmt, ap);
-	va_end(ap);
+	/* With no message, getopt_long(3) has already said what is wrong. */
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsay(fmt, ap);
+		va_end(ap);
+	}
 	fprintf(stderr, "usage: %s\n", usage);
 	exit(EX_USAGE);
 }

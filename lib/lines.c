@@ -67,7 +67,7 @@ evt_lines_next(struct evt_lines *r, const char **line, size_t *len,
 		if (nl != NULL) {
 			size_t n = (size_t)(nl - s);
 			r->start += n + 1;
-			if (r->toolong) {
+			if (r->toolong || n > EVT_LINE_MAX) {
 				r->toolong = 0;
 				r->lineno++;
 				return evt_err_set(err, EX_DATAERR,

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log_impl.h"
 
@@ -19,7 +20,7 @@ evt_log_open(const char *spec, int flags, struct evt_err *err)
 	const struct evt_log_ops *ops = &evt_log_file_ops;
 	const char *path;
 
-	if (spec == NULL || *spec == '\0')
+	if (spec == NULL)
 		spec = getenv("EVT_LOG");
 	if (spec == NULL || *spec == '\0')
 		spec = "events.db";
@@ -38,7 +39,18 @@ evt_log_open(const char *spec, int flags, struct evt_err *err)
 	    ends_with(spec, ".sqlite3"))
 		ops = &evt_log_sqlite_ops;
 	if (*path == '\0') {
-		evt_err_set(err, EX_USAGE, "%s: empty log path", spec);
+		evt_err_set(err, EX_USAGE, "empty log name");
+		return NULL;
+	}
+	/* The same answer from both backends when the place is missing. */
+	char *d = strdup(path);
+	if (d == NULL)
+		abort();
+	struct stat st;
+	int nodir = stat(dirname(d), &st) < 0 || !S_ISDIR(st.st_mode);
+	free(d);
+	if (nodir) {
+		evt_err_set(err, EX_NOINPUT, "%s: no such directory", path);
 		return NULL;
 	}
 	return ops->open(path, flags, err);

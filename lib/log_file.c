@@ -87,6 +87,7 @@ fl_open(const char *path, int flags, struct evt_err *err)
 	if (l->fd < 0) {
 		evt_err_set(err, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
 		    "%s: %s", path, errno == ENOENT ? "no such log" :
+		    errno == EACCES || errno == EROFS ? "log is read-only" :
 		    strerror(errno));
 		fl_close(&l->base);
 		return NULL;

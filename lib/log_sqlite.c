@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -82,6 +83,68 @@ sq_close(struct evt_log *base)
 	free(l);
 }
 
+/*
+ * Make a new log: WAL mode and the schema. Several processes may race to
+ * create one log, and switching to WAL takes a lock that SQLite's busy
+ * handler does not wait for, so a busy answer is retried here.
+ */
+static int
+setup(struct sqlite_log *l, char **msg)
+{
+	int rc = SQLITE_BUSY;
+
+	for (int tries = 0; tries < BUSY_TIMEOUT_MS / 10; tries++) {
+		sqlite3_free(*msg);
+		*msg = NULL;
+		rc = sqlite3_exec(l->db, "PRAGMA journal_mode=WAL;", NULL, NULL, msg);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(l->db, "BEGIN IMMEDIATE;", NULL, NULL, msg);
+		if (rc == SQLITE_OK) {
+			rc = sqlite3_exec(l->db, schema, NULL, NULL, msg);
+			if (rc == SQLITE_OK)
+				rc = sqlite3_exec(l->db, "COMMIT;", NULL, NULL, msg);
+			if (rc != SQLITE_OK)
+				sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
+		}
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		usleep(10000);
+	}
+	return rc;
+}
+
+/* Open path read-only through a URI ("file:" and the path, escaped). */
+static int
+open_readonly(struct sqlite_log *l, const char *path, struct evt_err *err)
+{
+	struct evt_buf uri = EVT_BUF_INIT;
+	static const char *const modes[] = { "?mode=ro", "?immutable=1" };
+
+	for (int m = 0; m < 2; m++) {
+		evt_buf_reset(&uri);
+		evt_buf_adds(&uri, "file:");
+		for (const char *p = path; *p; p++) {
+			if (*p == '?' || *p == '#' || *p == '%')
+				evt_buf_printf(&uri, "%%%02X", (unsigned char)*p);
+			else
+				evt_buf_addc(&uri, *p);
+		}
+		evt_buf_adds(&uri, modes[m]);
+		sqlite3_close(l->db);
+		l->db = NULL;
+		if (sqlite3_open_v2(uri.p, &l->db, SQLITE_OPEN_READONLY |
+		    SQLITE_OPEN_URI, NULL) == SQLITE_OK &&
+		    sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL,
+		    NULL, NULL) == SQLITE_OK) {
+			evt_buf_free(&uri);
+			return 0;
+		}
+	}
+	evt_buf_free(&uri);
+	return evt_err_set(err, EX_IOERR, "%s: %s", path,
+	    l->db ? sqlite3_errmsg(l->db) : "cannot open");
+}
+
 static struct evt_log *
 sq_open(const char *path, int flags, struct evt_err *err)
 {
@@ -99,6 +162,17 @@ sq_open(const char *path, int flags, struct evt_err *err)
 			goto fail;
 		}
 		oflags |= SQLITE_OPEN_CREATE;
+	}
+	if (!(oflags & SQLITE_OPEN_CREATE) && access(path, W_OK) < 0) {
+		if (flags & EVT_LOG_CREATE) {
+			evt_err_set(err, EX_IOERR, "%s: log is read-only", path);
+			goto fail;
+		}
+		/* A reader without write access: WAL mode wants to create
+		 * the -shm file, so read the file as it stands instead. */
+		if (open_readonly(l, path, err) < 0)
+			goto fail;
+		return &l->base;
 	}
 	if (sqlite3_open_v2(path, &l->db, oflags, NULL) != SQLITE_OK) {
 		evt_err_set(err, l->db ? EX_IOERR : EX_OSERR, "%s: %s", path,
@@ -118,19 +192,14 @@ sq_open(const char *path, int flags, struct evt_err *err)
 	 * page_size only takes effect when the log is created. */
 	sqlite3_exec(l->db, "PRAGMA page_size=32768; PRAGMA cache_size=-131072;"
 	    " PRAGMA wal_autocheckpoint=2000;", NULL, NULL, NULL);
-	if (flags & EVT_LOG_CREATE) {
-		if (sqlite3_exec(l->db, "PRAGMA journal_mode=WAL;", NULL, NULL,
-		    &msg) != SQLITE_OK)
-			goto execfail;
-		if (sqlite3_exec(l->db, "BEGIN IMMEDIATE;", NULL, NULL, &msg) !=
-		    SQLITE_OK || sqlite3_exec(l->db, schema, NULL, NULL, &msg) !=
-		    SQLITE_OK || sqlite3_exec(l->db, "COMMIT;", NULL, NULL, &msg) !=
-		    SQLITE_OK) {
-			sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
-			goto execfail;
-		}
-	} else if (sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL,
-	    NULL, &msg) != SQLITE_OK)
+	if (sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL, NULL,
+	    NULL) == SQLITE_OK)
+		;	/* an evt log already: nothing to set up */
+	else if (!(flags & EVT_LOG_CREATE)) {
+		sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL, NULL,
+		    &msg);
+		goto execfail;
+	} else if (setup(l, &msg) != SQLITE_OK)
 		goto execfail;
 	return &l->base;
 execfail:

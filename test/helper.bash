@@ -1,0 +1,64 @@
+# Shared by every test file: PATH to the built programs, a scratch
+# directory, and the golden-case runner (STYLE.md 10).
+
+ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+export PATH="$ROOT/bin:$ROOT/scripts:$PATH"
+export TESTDATA="$ROOT/testdata"
+unset EVT_LOG EVT_NOW
+
+load_libs() {
+	load '/usr/lib/bats/bats-support/load'
+	load '/usr/lib/bats/bats-assert/load'
+}
+
+# Each test runs in its own empty directory.
+setup() {
+	load_libs
+	cd "$BATS_TEST_TMPDIR"
+}
+
+# golden CASE: run testdata/golden/CASE/cmd (a shell script) in a fresh
+# directory with EVT_NOW frozen, stdin from CASE/stdin (or nothing), and
+# compare stdout, stderr and the exit status with CASE/stdout, CASE/stderr
+# and CASE/status. With EVT_GOLDEN=1 the expectations are rewritten instead
+# (make golden); review that diff like code.
+golden() {
+	local dir="$TESTDATA/golden/$1" work="$BATS_TEST_TMPDIR/golden-$1"
+	local in=/dev/null status=0
+	[ -f "$dir/cmd" ] || { echo "no such golden case: $1" >&2; return 1; }
+	[ -f "$dir/stdin" ] && in="$dir/stdin"
+	mkdir -p "$work"
+	(cd "$work" && EVT_NOW=2026-11-24T12:00:00.000Z bash -e "$dir/cmd" \
+		<"$in" >"$work/.stdout" 2>"$work/.stderr") || status=$?
+	echo "$status" >"$work/.status"
+	if [ "${EVT_GOLDEN:-}" = 1 ]; then
+		cp "$work/.stdout" "$dir/stdout"
+		cp "$work/.stderr" "$dir/stderr"
+		cp "$work/.status" "$dir/status"
+		return 0
+	fi
+	local bad=0
+	diff -u "$dir/stdout" "$work/.stdout" || bad=1
+	diff -u "$dir/stderr" "$work/.stderr" || bad=1
+	diff -u "$dir/status" "$work/.status" || bad=1
+	return $bad
+}
+
+# The log's events must have seq 1..N and per-subject versions 1..k.
+assert_log_consistent() {
+	local log=$1
+	evt-replay -l "$log" | jq -s -e '
+		(map(.seq) == [range(1; length + 1)]) and
+		(group_by(.subject) | all(map(.version) == [range(1; length + 1)])) and
+		(map(.id) | length == (unique | length))' >/dev/null
+}
+
+# Wait up to $2 seconds (default 5) for a command to succeed.
+wait_for() {
+	local cmd=$1 limit=${2:-5} i=0
+	while ! eval "$cmd"; do
+		sleep 0.05
+		i=$((i + 1))
+		[ $i -lt $((limit * 20)) ] || return 1
+	done
+}
