@@ -129,6 +129,9 @@ kill_mid_append() {
 }
 
 @test "a read-only log: exit 74, nothing changed" {
+	# An unprivileged user must reach the directory (bats' own is 0700).
+	local d; d=$(mktemp -d /tmp/evt-ro.XXXXXX)
+	chmod 755 "$d" && cd "$d"
 	evt-append -l ro.db <"$TESTDATA/stock.ndjson"
 	evt-append -l ro.ndjson <"$TESTDATA/stock.ndjson"
 	chmod 755 . && chmod 644 ro.db* ro.ndjson
@@ -147,6 +150,7 @@ kill_mid_append() {
 	assert_output 6
 	run setpriv --reuid=65534 --regid=65534 --clear-groups evt-replay -l ro.db --count
 	assert_output 6
+	cd / && rm -rf "$d"
 }
 
 @test "a missing directory for the log: exit 66 on both backends" {
