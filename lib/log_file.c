@@ -33,12 +33,14 @@
 struct file_log {
 	struct evt_log base;
 	int fd;
+	int mfd;		/* LOG.txn, the open transaction's extent */
 	int writable;
 	off_t known;		/* bytes of the file folded into the state */
 	long long last;		/* last seq in the state */
 	struct evt_hmap ids, versions;
 	struct evt_buf txn;	/* lines of the open transaction */
 	long long txn_last;	/* last seq including the open transaction */
+	long long txn_lines;
 	int dirty;		/* state has uncommitted changes: rebuild */
 	struct evt_event ev;	/* scratch for reading stored lines */
 	long long rd_seq;	/* a read position remembered for --follow */
@@ -60,6 +62,8 @@ fl_close(struct evt_log *base)
 
 	if (l->fd >= 0)
 		close(l->fd);
+	if (l->mfd >= 0)
+		close(l->mfd);
 	evt_hmap_free(&l->ids);
 	evt_hmap_free(&l->versions);
 	evt_buf_free(&l->txn);
@@ -77,6 +81,7 @@ fl_open(const char *path, int flags, struct evt_err *err)
 	if (l == NULL)
 		abort();
 	evt_log_init(&l->base, &evt_log_file_ops, path, flags);
+	l->mfd = -1;
 	if (flags & EVT_LOG_CREATE)
 		oflags |= O_CREAT;
 	l->fd = open(path, oflags, 0666);
@@ -93,6 +98,65 @@ fl_open(const char *path, int flags, struct evt_err *err)
 		return NULL;
 	}
 	return &l->base;
+}
+
+static char *
+marker_path(struct file_log *l)
+{
+	char *s;
+
+	if (asprintf(&s, "%s.txn", l->base.path) < 0)
+		abort();
+	return s;
+}
+
+/*
+ * Where the committed part of a file of size bytes ends: size, or the start
+ * of a transaction that never completed (see the top of this file).
+ */
+static off_t
+committed_end(struct file_log *l, off_t size)
+{
+	char buf[64], *path = marker_path(l);
+	long long start, end;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	free(path);
+	if (fd < 0)
+		return size;
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return size;
+	buf[n] = '\0';
+	if (sscanf(buf, "%lld %lld", &start, &end) == 2 && size > start &&
+	    size < end)
+		return (off_t)start;
+	return size;
+}
+
+/* Record the extent of the transaction about to be written. */
+static int
+mark(struct file_log *l, off_t start, off_t end, struct evt_err *err)
+{
+	char buf[64];
+	int n;
+
+	if (l->mfd < 0) {
+		char *path = marker_path(l);
+		l->mfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+		free(path);
+		if (l->mfd < 0)
+			return syserr(l, err, "open .txn");
+	}
+	/* Fixed width, so a rewrite never leaves old digits behind. */
+	n = snprintf(buf, sizeof(buf), "%020lld %020lld\n", (long long)start,
+	    (long long)end);
+	if (pwrite(l->mfd, buf, (size_t)n, 0) != n ||
+	    (!(l->base.flags & EVT_LOG_NOSYNC) && fdatasync(l->mfd) < 0))
+		return syserr(l, err, "write .txn");
+	return 0;
 }
 
 /*
@@ -155,6 +219,16 @@ fl_begin(struct evt_log *base, struct evt_err *err)
 		syserr(l, err, "stat");
 		goto fail;
 	}
+	if (committed_end(l, st.st_size) < st.st_size) {
+		/* A transaction cut short by a crash: cut it off whole. */
+		off_t keep = committed_end(l, st.st_size);
+		if (ftruncate(l->fd, keep) < 0 ||
+		    (!(base->flags & EVT_LOG_NOSYNC) && fsync(l->fd) < 0)) {
+			syserr(l, err, "repair an unfinished transaction");
+			goto fail;
+		}
+		st.st_size = keep;
+	}
 	if (l->dirty || st.st_size < l->known) {
 		/* Rolled back, or the file shrank behind our back: start
 		 * over from the beginning. */
@@ -189,6 +263,7 @@ fl_begin(struct evt_log *base, struct evt_err *err)
 		l->known = end;
 	}
 	l->txn_last = l->last;
+	l->txn_lines = 0;
 	evt_buf_reset(&l->txn);
 	return 0;
 fail:
@@ -218,6 +293,7 @@ fl_append(struct evt_log *base, struct evt_event *ev,
 	evt_hmap_put(&l->ids, ev->id.p, ev->id.n, 1);
 	evt_hmap_put(&l->versions, ev->subject.p, ev->subject.n, cur + 1);
 	l->txn_last++;
+	l->txn_lines++;
 	evt_buf_add(&l->txn, ev->body.p, ev->body.len);
 	evt_buf_addc(&l->txn, '\n');
 	return EVT_APPEND_STORED;
@@ -229,6 +305,10 @@ fl_commit(struct evt_log *base, struct evt_err *err)
 	struct file_log *l = (struct file_log *)base;
 	size_t done = 0;
 
+	/* One line is atomic by itself (a torn line is never read). */
+	if (l->txn_lines > 1 && mark(l, l->known, l->known +
+	    (off_t)l->txn.len, err) < 0)
+		goto fail;
 	while (done < l->txn.len) {
 		ssize_t w = write(l->fd, l->txn.p + done, l->txn.len - done);
 		if (w < 0 && errno == EINTR)
@@ -283,8 +363,8 @@ committed_size(struct file_log *l, off_t *size, struct evt_err *err)
 		flock(l->fd, LOCK_UN);
 		return -1;
 	}
+	*size = committed_end(l, st.st_size);
 	flock(l->fd, LOCK_UN);
-	*size = st.st_size;
 	return 0;
 }
 

@@ -218,3 +218,25 @@ kill_mid_append() {
 	run evt-append --version
 	assert_output --regexp '^evt-append \(evt\) [0-9]'
 }
+
+@test "a file log's transaction cut short by a crash is invisible, then cut off" {
+	evt-append -l t.ndjson <"$TESTDATA/stock.ndjson"
+	local start; start=$(stat -c %s t.ndjson)
+	# What a writer killed mid-way through a 4-event transaction leaves:
+	# its extent recorded in t.ndjson.txn and only two whole lines written.
+	evt-append -l other.ndjson <"$TESTDATA/orders.ndjson"
+	local len; len=$(sed -n 1,4p other.ndjson | wc -c)
+	printf '%020d %020d\n' "$start" $((start + len)) >t.ndjson.txn
+	sed -n 1,2p other.ndjson >>t.ndjson
+	run evt-replay -l t.ndjson --count
+	assert_output 6
+	echo '{"type":"A","subject":"s-1"}' | evt-append -l t.ndjson
+	run evt-replay -l t.ndjson --count
+	assert_output 7
+	assert_log_consistent t.ndjson
+	! grep -q order-T1001 t.ndjson
+	# A finished transaction leaves a record that no longer matters.
+	evt-append -l t.ndjson <"$TESTDATA/orders.ndjson"
+	run evt-replay -l t.ndjson --count
+	assert_output 11
+}
