@@ -136,9 +136,10 @@ committed_end(struct file_log *l, off_t size)
 	return size;
 }
 
-/* Record the extent of the transaction about to be written. */
+/* Record the extent of the transaction about to be written; (0, 0)
+ * clears the record. */
 static int
-mark(struct file_log *l, off_t start, off_t end, struct evt_err *err)
+mark(struct file_log *l, off_t start, off_t end, int sync, struct evt_err *err)
 {
 	char buf[64];
 	int n;
@@ -153,8 +154,8 @@ mark(struct file_log *l, off_t start, off_t end, struct evt_err *err)
 	/* Fixed width, so a rewrite never leaves old digits behind. */
 	n = snprintf(buf, sizeof(buf), "%020lld %020lld\n", (long long)start,
 	    (long long)end);
-	if (pwrite(l->mfd, buf, (size_t)n, 0) != n ||
-	    (!(l->base.flags & EVT_LOG_NOSYNC) && fdatasync(l->mfd) < 0))
+	if (pwrite(l->mfd, buf, (size_t)n, 0) != n || (sync &&
+	    !(l->base.flags & EVT_LOG_NOSYNC) && fdatasync(l->mfd) < 0))
 		return syserr(l, err, "write .txn");
 	return 0;
 }
@@ -227,6 +228,8 @@ fl_begin(struct evt_log *base, struct evt_err *err)
 			syserr(l, err, "repair an unfinished transaction");
 			goto fail;
 		}
+		if (mark(l, 0, 0, 1, err) < 0)
+			goto fail;
 		st.st_size = keep;
 	}
 	if (l->dirty || st.st_size < l->known) {
@@ -307,7 +310,7 @@ fl_commit(struct evt_log *base, struct evt_err *err)
 
 	/* One line is atomic by itself (a torn line is never read). */
 	if (l->txn_lines > 1 && mark(l, l->known, l->known +
-	    (off_t)l->txn.len, err) < 0)
+	    (off_t)l->txn.len, 1, err) < 0)
 		goto fail;
 	while (done < l->txn.len) {
 		ssize_t w = write(l->fd, l->txn.p + done, l->txn.len - done);
@@ -327,6 +330,8 @@ fl_commit(struct evt_log *base, struct evt_err *err)
 		syserr(l, err, "fsync");
 		goto fail;
 	}
+	if (l->txn_lines > 1)
+		(void)mark(l, 0, 0, 0, NULL);	/* harmless if lost, see top */
 	l->known += (off_t)l->txn.len;
 	l->last = l->txn_last;
 	l->dirty = 0;
