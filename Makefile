@@ -80,7 +80,9 @@ $(BUILD)/.stamp:
 	rm -f build/.stamp build-san/.stamp
 	touch $@
 
+# From clean, so that -Werror sees every file.
 check:
+	$(MAKE) clean
 	$(MAKE) WERROR=1 all
 	$(MAKE) lint
 	$(MAKE) test
