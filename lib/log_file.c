@@ -100,12 +100,13 @@ fl_open(const char *path, int flags, struct evt_err *err)
 	return &l->base;
 }
 
+/* The path of a file beside the log, LOG.suffix; the caller frees it. */
 static char *
-marker_path(struct file_log *l)
+beside(struct file_log *l, const char *suffix)
 {
 	char *s;
 
-	if (asprintf(&s, "%s.txn", l->base.path) < 0)
+	if (asprintf(&s, "%s.%s", l->base.path, suffix) < 0)
 		abort();
 	return s;
 }
@@ -117,7 +118,7 @@ marker_path(struct file_log *l)
 static off_t
 committed_end(struct file_log *l, off_t size)
 {
-	char buf[64], *path = marker_path(l);
+	char buf[64], *path = beside(l, "txn");
 	long long start, end;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
@@ -145,7 +146,7 @@ mark(struct file_log *l, off_t start, off_t end, int sync, struct evt_err *err)
 	int n;
 
 	if (l->mfd < 0) {
-		char *path = marker_path(l);
+		char *path = beside(l, "txn");
 		l->mfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 		free(path);
 		if (l->mfd < 0)
@@ -485,17 +486,8 @@ fl_last_seq(struct evt_log *base, long long *seq, struct evt_err *err)
 	return 0;
 }
 
-/* Checkpoints live beside the log in PATH.checkpoints, a JSON object
+/* Checkpoints live beside the log in LOG.checkpoints, a JSON object
  * {"NAME":{"seq":N,"updated":"TIME"}}, replaced atomically by rename(2). */
-static char *
-ckpt_path(struct file_log *l)
-{
-	char *s;
-
-	if (asprintf(&s, "%s.checkpoints", l->base.path) < 0)
-		abort();
-	return s;
-}
 
 static json_t *
 ckpt_load(struct file_log *l, const char *path, struct evt_err *err)
@@ -519,7 +511,7 @@ fl_ckpt_get(struct evt_log *base, const char *name, long long *seq,
     struct evt_err *err)
 {
 	struct file_log *l = (struct file_log *)base;
-	char *path = ckpt_path(l);
+	char *path = beside(l, "checkpoints");
 	json_t *o = ckpt_load(l, path, err), *c;
 	int ret = 1;
 
@@ -540,7 +532,7 @@ fl_ckpt_set(struct evt_log *base, const char *name, long long seq,
     struct evt_err *err)
 {
 	struct file_log *l = (struct file_log *)base;
-	char *path = ckpt_path(l), *tmp = NULL, now[EVT_TIME_LEN + 1];
+	char *path = beside(l, "checkpoints"), *tmp = NULL, now[EVT_TIME_LEN + 1];
 	json_t *o = NULL;
 	int64_t ms;
 	int ret = -1, fd = -1;
