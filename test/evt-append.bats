@@ -188,7 +188,9 @@ kill_mid_append() {
 	local pid=$!
 	exec 7>in
 	head -3 "$TESTDATA/orders.ndjson" >&7
-	sleep 0.3
+	# Past start-up (the handler is installed once the log is open).
+	wait_for '[ -e s.db ]'
+	sleep 0.5
 	kill -TERM $pid
 	local rc=0; wait $pid || rc=$?
 	exec 7>&-
