@@ -94,3 +94,50 @@ evt_hmap_free(struct evt_hmap *h)
 	h->slots = NULL;
 	h->cap = h->n = 0;
 }
+
+void
+evt_hmap_del(struct evt_hmap *h, const char *k, size_t n)
+{
+	struct evt_hmap_slot *s;
+	size_t i, j, home;
+
+	if (h->cap == 0)
+		return;
+	s = find(h, k, n, hash(k, n));
+	if (s->key == NULL)
+		return;
+	free(s->key);
+	s->key = NULL;
+	h->n--;
+	/* Linear probing without tombstones: shift back every entry of the
+	 * run after the hole that may not stay where it is. */
+	i = (size_t)(s - h->slots);
+	for (j = (i + 1) & (h->cap - 1); h->slots[j].key; j = (j + 1) & (h->cap - 1)) {
+		home = h->slots[j].hash & (h->cap - 1);
+		if ((j > i && (home <= i || home > j)) ||
+		    (j < i && (home <= i && home > j))) {
+			h->slots[i] = h->slots[j];
+			h->slots[j].key = NULL;
+			i = j;
+		}
+	}
+}
+
+void
+evt_hmap_each(const struct evt_hmap *h,
+    void (*fn)(void *arg, const char *k, size_t n, long long v), void *arg)
+{
+	for (size_t i = 0; i < h->cap; i++)
+		if (h->slots[i].key)
+			fn(arg, h->slots[i].key, h->slots[i].n, h->slots[i].v);
+}
+
+void
+evt_hmap_clear(struct evt_hmap *h)
+{
+	for (size_t i = 0; i < h->cap; i++) {
+		free(h->slots[i].key);
+		h->slots[i].key = NULL;
+	}
+	h->n = 0;
+}

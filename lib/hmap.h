@@ -24,6 +24,13 @@ struct evt_hmap {
 long long *evt_hmap_get(const struct evt_hmap *h, const char *k, size_t n);
 /* Set key to v, inserting a copy of the key if new. */
 void evt_hmap_put(struct evt_hmap *h, const char *k, size_t n, long long v);
+/* Call fn for each entry, in no particular order; fn must not change h. */
+void evt_hmap_each(const struct evt_hmap *h,
+    void (*fn)(void *arg, const char *k, size_t n, long long v), void *arg);
+/* Remove key if present. Pointers from evt_hmap_get are invalid after. */
+void evt_hmap_del(struct evt_hmap *h, const char *k, size_t n);
+/* Remove every key, keeping the table for reuse. */
+void evt_hmap_clear(struct evt_hmap *h);
 void evt_hmap_free(struct evt_hmap *h);
 
 #endif

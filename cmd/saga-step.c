@@ -1,0 +1,351 @@
+/*
+ * saga-step - a saga participant (or all of them) as a filter: events in,
+ * the same events out, each followed by the reactions it causes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "clock.h"
+#include "hmap.h"
+#include "lines.h"
+#include "saga.h"
+
+#define USAGE "saga-step SERVICE [-qv] [--decline-over AMOUNT] " \
+	"[--fail-rate P --seed N] [--only-new] [--timeout DURATION] [FILE ...]"
+
+/* A batch is what the input has ready, up to this much: the look-ahead
+ * that keeps a reaction already in the input from being emitted again. */
+#define BATCH_LINES 4096
+#define BATCH_BYTES (16u << 20)
+
+static void help(void) __attribute__((noreturn));
+
+static void
+help(void)
+{
+	printf("usage: %s\n\n"
+	    "React to store events as the saga participant SERVICE would:\n"
+	    "transaction, payment, inventory, store, or all of them.\n"
+	    "Input events pass through; each reaction follows its cause.\n\n"
+	    "      --decline-over AMOUNT  decline payments over AMOUNT\n"
+	    "      --fail-rate P          decline a share P (0..1) of payments,\n"
+	    "      --seed N               drawn per transaction from seed N\n"
+	    "      --only-new             write the reactions only\n"
+	    "      --timeout DURATION     cancel a transaction with no outcome\n"
+	    "                             DURATION (15m, 2h) after its creation\n"
+	    "  -q, --quiet                no warnings\n"
+	    "  -v, --verbose              a summary on stderr\n"
+	    "  -h, --help                 this help\n"
+	    "      --version              the version\n\n"
+	    "Exit: 0 ok, 64 usage, 65 bad input, 66 no such input, 74 I/O.\n"
+	    "See saga-step(1).\n", USAGE);
+	exit(0);
+}
+
+struct batch {
+	struct evt_buf text;	/* the lines, back to back */
+	size_t *off, *len;
+	json_t **ev;
+	long long *lineno;
+	size_t n, cap;
+	struct evt_hmap ids;	/* ids of the events in the batch */
+};
+
+struct run {
+	struct evt_saga *saga;
+	int only_new;
+	long long in, out;
+	struct batch *b;	/* the batch in hand, NULL at the end */
+};
+
+static int
+emit_line(void *arg, const char *line, size_t len)
+{
+	struct run *r = arg;
+
+	r->out++;
+	return evt_out_line(line, len);
+}
+
+static int
+known(void *arg, const char *id)
+{
+	struct run *r = arg;
+
+	return r->b && evt_hmap_get(&r->b->ids, id, strlen(id)) != NULL;
+}
+
+static void
+batch_add(struct batch *b, const char *line, size_t len, json_t *ev,
+    long long lineno)
+{
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 256;
+		b->off = realloc(b->off, b->cap * sizeof(*b->off));
+		b->len = realloc(b->len, b->cap * sizeof(*b->len));
+		b->ev = realloc(b->ev, b->cap * sizeof(*b->ev));
+		b->lineno = realloc(b->lineno, b->cap * sizeof(*b->lineno));
+		if (!b->off || !b->len || !b->ev || !b->lineno)
+			abort();
+	}
+	b->off[b->n] = b->text.len;
+	b->len[b->n] = len;
+	b->ev[b->n] = ev;
+	b->lineno[b->n] = lineno;
+	b->n++;
+	evt_buf_add(&b->text, line, len);
+	const char *id = json_string_value(json_object_get(ev, "id"));
+	if (id)
+		evt_hmap_put(&b->ids, id, strlen(id), 1);
+}
+
+static void
+batch_clear(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		json_decref(b->ev[i]);
+	b->n = 0;
+	evt_buf_reset(&b->text);
+	evt_hmap_clear(&b->ids);
+}
+
+static void
+batch_free(struct batch *b)
+{
+	batch_clear(b);
+	free(b->off);
+	free(b->len);
+	free(b->ev);
+	free(b->lineno);
+	evt_buf_free(&b->text);
+	evt_hmap_free(&b->ids);
+}
+
+/* Parse one line into an event; NULL with a reason in err. */
+static json_t *
+parse(const char *line, size_t len, struct evt_err *err)
+{
+	json_error_t je;
+	json_t *ev = json_loadb(line, len, JSON_DECODE_ANY, &je);
+
+	if (ev == NULL) {
+		evt_err_set(err, EX_DATAERR, "not JSON: %s at column %d",
+		    je.text, je.column);
+		return NULL;
+	}
+	if (!json_is_object(ev) ||
+	    !json_is_string(json_object_get(ev, "type")) ||
+	    !json_is_string(json_object_get(ev, "subject")) ||
+	    (json_object_get(ev, "data") &&
+	     !json_is_object(json_object_get(ev, "data")))) {
+		json_decref(ev);
+		evt_err_set(err, EX_DATAERR, "not an event: an object with string "
+		    "type and subject (and an object data) is needed");
+		return NULL;
+	}
+	return ev;
+}
+
+/*
+ * Run a batch: for each event, expire what its time has overtaken, pass
+ * it on, react. Returns 0, or -1 with err and *at set to the batch index
+ * that failed (everything before it is out).
+ */
+static int
+run_batch(struct run *r, struct batch *b, struct evt_err *err, size_t *at)
+{
+	int64_t now;
+
+	if (evt_clock_now(&now, err) < 0)
+		return -1;
+	r->b = b;
+	for (size_t i = 0; i < b->n; i++) {
+		json_t *ev = b->ev[i];
+		const char *tm = json_string_value(json_object_get(ev, "time"));
+		int64_t t;
+
+		*at = i;
+		if (tm && evt_time_parse(tm, strlen(tm), &t) == 0 &&
+		    evt_saga_expire(r->saga, t, emit_line, known, r, err) < 0)
+			return -1;
+		if (!r->only_new && evt_out_line(b->text.p + b->off[i],
+		    b->len[i]) < 0)
+			return evt_err_set(err, EX_IOERR, "stdout: %s",
+			    strerror(errno));
+		if (evt_saga_step(r->saga, ev, now, emit_line, known, r, err) < 0)
+			return -1;
+		r->in++;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "decline-over", required_argument, NULL, 'D' },
+		{ "fail-rate", required_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "only-new", no_argument, NULL, 'O' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct evt_saga_opts so;
+	struct run r;
+	struct batch b;
+	struct evt_err err;
+	int c, has_seed = 0, code = 0;
+	char *end;
+
+	memset(&so, 0, sizeof(so));
+	memset(&r, 0, sizeof(r));
+	memset(&b, 0, sizeof(b));
+	evt_cli_init("saga-step");
+	while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'D':
+			so.decline_over = strtod(optarg, &end);
+			if (end == optarg || *end || so.decline_over < 0)
+				evt_usage_error(USAGE, "--decline-over: not an "
+				    "amount: %s", optarg);
+			so.has_decline_over = 1;
+			break;
+		case 'F':
+			so.fail_rate = strtod(optarg, &end);
+			if (end == optarg || *end || !(so.fail_rate >= 0 &&
+			    so.fail_rate <= 1))
+				evt_usage_error(USAGE, "--fail-rate: not a "
+				    "number from 0 to 1: %s", optarg);
+			break;
+		case 'h': help();
+		case 'O': r.only_new = 1; break;
+		case 'q': evt_quiet = 1; break;
+		case 'S':
+			so.seed = (unsigned long long)evt_opt_count("--seed", optarg, 0);
+			has_seed = 1;
+			break;
+		case 'T': so.timeout_ms = evt_opt_duration("--timeout", optarg); break;
+		case 'v': evt_verbose = 1; break;
+		case 'V': evt_print_version();
+		default: evt_usage_error(USAGE, NULL);
+		}
+	}
+	if (optind >= argc)
+		evt_usage_error(USAGE, "which service? transaction, payment, "
+		    "inventory, store or all");
+	if ((so.services = evt_saga_service(argv[optind])) == 0)
+		evt_usage_error(USAGE, "unknown service: %s", argv[optind]);
+	optind++;
+	if (so.fail_rate > 0 && !has_seed)
+		evt_usage_error(USAGE, "--fail-rate needs --seed, so that runs "
+		    "can be repeated");
+	if (evt_clock_now(&(int64_t){0}, &err) < 0)
+		evt_die_err(&err);
+	int nin = argc - optind, *fds = calloc((size_t)nin + 1, sizeof(int));
+	if (fds == NULL)
+		abort();
+	for (int i = 0; i < nin; i++) {
+		const char *f = argv[optind + i];
+		if (strcmp(f, "-") == 0)
+			fds[i] = 0;
+		else if ((fds[i] = open(f, O_RDONLY | O_CLOEXEC)) < 0)
+			evt_die(errno == ENOENT ? EX_NOINPUT : EX_IOERR, "%s: %s",
+			    f, strerror(errno));
+	}
+	if (nin == 0)
+		nin = 1;	/* fds[0] == 0: stdin */
+	r.saga = evt_saga_new(&so);
+	for (int i = 0; i < nin && code == 0; i++) {
+		const char *where = argc - optind ? argv[optind + i] : "stdin";
+		struct evt_lines in;
+		const char *line;
+		size_t len, at = 0;
+		int rc = 1;
+
+		evt_lines_init(&in, fds[i]);
+		while (code == 0 && rc != 0) {
+			long long badline = 0;
+			/* Take what is ready, up to a batch, then run it. */
+			do {
+				rc = evt_lines_next(&in, &line, &len, &err);
+				if (rc < 0) {
+					badline = in.lineno;
+					break;
+				}
+				if (rc == 0)
+					break;
+				if (strspn(line, " \t\r") >= len)
+					continue;
+				json_t *ev = parse(line, len, &err);
+				if (ev == NULL) {
+					badline = in.lineno;
+					rc = -1;
+					break;
+				}
+				batch_add(&b, line, len, ev, in.lineno);
+			} while (b.n < BATCH_LINES && b.text.len < BATCH_BYTES &&
+			    evt_lines_ready(&in));
+			struct evt_err berr;
+			if (run_batch(&r, &b, &berr, &at) < 0) {
+				int closed = errno == EPIPE;
+				if (berr.code == EX_DATAERR)
+					fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog,
+					    where, b.lineno[at], berr.msg);
+				else if (!closed)
+					fprintf(stderr, "%s: %s\n", evt_prog, berr.msg);
+				code = berr.code;
+			}
+			batch_clear(&b);
+			if (code == 0 && rc < 0) {
+				fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog, where,
+				    badline, err.msg);
+				code = err.code;
+			}
+			int closed = 0;
+			if (code == 0 && evt_out_flush(&err, &closed) < 0) {
+				if (!closed)
+					fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+				code = EX_IOERR;
+			}
+		}
+		evt_lines_free(&in);
+		if (fds[i] > 0)
+			close(fds[i]);
+	}
+	/* At the end of input, what has had no outcome for too long by now
+	 * (EVT_NOW or the clock) is cancelled. */
+	if (code == 0 && so.timeout_ms > 0) {
+		int64_t now;
+		if (evt_clock_now(&now, &err) < 0 ||
+		    (r.b = NULL, evt_saga_expire(r.saga, now, emit_line, known,
+		    &r, &err)) < 0) {
+			fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+			code = err.code;
+		}
+	}
+	if (code == 0)
+		evt_note("%lld events in, %lld reactions, %zu sagas open",
+		    r.in, r.out, evt_saga_open(r.saga));
+	evt_saga_free(r.saga);
+	batch_free(&b);
+	free(fds);
+	if (fclose(stdout) != 0 && code == 0) {
+		if (errno != EPIPE)
+			fprintf(stderr, "%s: stdout: %s\n", evt_prog, strerror(errno));
+		code = EX_IOERR;
+	}
+	return code;
+}
