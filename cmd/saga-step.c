@@ -22,10 +22,18 @@
 #define USAGE "saga-step SERVICE [-qv] [--decline-over AMOUNT] " \
 	"[--fail-rate P --seed N] [--only-new] [--timeout DURATION] [FILE ...]"
 
-/* A batch is what the input has ready, up to this much: the look-ahead
- * that keeps a reaction already in the input from being emitted again. */
+/*
+ * A step never writes one event twice. A reaction already in the input is
+ * not emitted when the batch in hand (what the input has ready, up to this
+ * much) shows it; else it is emitted at once, right after its cause, and
+ * its copy in the input is dropped when it comes, if it comes within the
+ * last RECENT reactions. Either way the output is the same, so a chain of
+ * single services writes exactly what `all` writes, however the pipes cut
+ * the stream into batches.
+ */
 #define BATCH_LINES 4096
 #define BATCH_BYTES (16u << 20)
+#define RECENT 65536
 
 static void help(void) __attribute__((noreturn));
 
@@ -65,13 +73,28 @@ struct run {
 	int only_new;
 	long long in, out;
 	struct batch *b;	/* the batch in hand, NULL at the end */
+	struct evt_hmap recent;	/* ids of the last RECENT reactions */
+	char **ring;		/* the same, oldest first */
+	size_t rhead, rlen;
 };
 
 static int
-emit_line(void *arg, const char *line, size_t len)
+emit_line(void *arg, const char *id, const char *line, size_t len)
 {
 	struct run *r = arg;
+	size_t n = strlen(id);
 
+	if (r->rlen == RECENT) {
+		char *old = r->ring[r->rhead];
+		evt_hmap_del(&r->recent, old, strlen(old));
+		free(old);
+		r->rhead = (r->rhead + 1) % RECENT;
+		r->rlen--;
+	}
+	if ((r->ring[(r->rhead + r->rlen) % RECENT] = strdup(id)) == NULL)
+		abort();
+	r->rlen++;
+	evt_hmap_put(&r->recent, id, n, 1);
 	r->out++;
 	return evt_out_line(line, len);
 }
@@ -174,6 +197,9 @@ run_batch(struct run *r, struct batch *b, struct evt_err *err, size_t *at)
 		int64_t t;
 
 		*at = i;
+		const char *id = json_string_value(json_object_get(ev, "id"));
+		if (id && evt_hmap_get(&r->recent, id, strlen(id)))
+			continue;	/* written already, as our reaction */
 		if (tm && evt_time_parse(tm, strlen(tm), &t) == 0 &&
 		    evt_saga_expire(r->saga, t, emit_line, known, r, err) < 0)
 			return -1;
@@ -268,6 +294,8 @@ main(int argc, char **argv)
 	if (nin == 0)
 		nin = 1;	/* fds[0] == 0: stdin */
 	r.saga = evt_saga_new(&so);
+	if ((r.ring = calloc(RECENT, sizeof(*r.ring))) == NULL)
+		abort();
 	for (int i = 0; i < nin && code == 0; i++) {
 		const char *where = argc - optind ? argv[optind + i] : "stdin";
 		struct evt_lines in;
@@ -340,6 +368,10 @@ main(int argc, char **argv)
 		evt_note("%lld events in, %lld reactions, %zu sagas open",
 		    r.in, r.out, evt_saga_open(r.saga));
 	evt_saga_free(r.saga);
+	for (size_t i = 0; i < r.rlen; i++)
+		free(r.ring[(r.rhead + i) % RECENT]);
+	free(r.ring);
+	evt_hmap_free(&r.recent);
 	batch_free(&b);
 	free(fds);
 	if (fclose(stdout) != 0 && code == 0) {

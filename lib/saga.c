@@ -219,7 +219,7 @@ emit(struct ctx *c, json_t *cause, const char *source, const char *type,
 	/* 15 significant digits: amounts copied from a cause print as they
 	 * were written (39.8, not 39.799999999999997). */
 	line = json_dumps(r, JSON_COMPACT | JSON_REAL_PRECISION(15));
-	if (c->emit(c->arg, line, strlen(line)) < 0)
+	if (c->emit(c->arg, id, line, strlen(line)) < 0)
 		rc = -1;
 	free(line);
 	if (rc == 0)

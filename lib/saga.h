@@ -46,11 +46,12 @@ void evt_saga_free(struct evt_saga *s);
 int evt_saga_service(const char *name);
 
 /*
- * Called for each reaction, in order: the reaction's compact JSON line (no
- * newline), borrowed for the call, and its id. Return 0 to go on, -1 to
- * stop (evt_saga_step then returns -1).
+ * Called for each reaction, in order: its id and its compact JSON line (no
+ * newline), both borrowed for the call. Return 0 to go on, -1 to stop
+ * (evt_saga_step then returns -1).
  */
-typedef int (*evt_saga_emit_fn)(void *arg, const char *line, size_t len);
+typedef int (*evt_saga_emit_fn)(void *arg, const char *id, const char *line,
+    size_t len);
 
 /*
  * Whether an event with this id is known to come later in the input: the

@@ -1,0 +1,112 @@
+#!/usr/bin/env bats
+# saga-step: a golden file per scenario and service, then the properties.
+
+load helper
+
+@test "golden: all participants over the four basic scenarios" { golden saga-all; }
+@test "golden: --only-new writes reactions only" { golden saga-all-only-new; }
+@test "golden: payment alone" { golden saga-payment; }
+@test "golden: inventory alone" { golden saga-inventory; }
+@test "golden: store alone" { golden saga-store; }
+@test "golden: transaction alone" { golden saga-transaction; }
+@test "golden: timeout by event time, with refund and release" { golden saga-timeout; }
+@test "golden: timeout judged at the end of input" { golden saga-timeout-at-end; }
+@test "golden: --decline-over" { golden saga-decline-over; }
+@test "golden: --fail-rate is a reproducible draw per transaction" { golden saga-fail-rate; }
+@test "golden: bad input" { golden saga-bad-input; }
+@test "golden: usage errors" { golden saga-usage; }
+@test "golden: the store data set through all participants" { golden saga-store-data; }
+
+@test "a linear chain of single services produces exactly what all produces" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	cat "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson" >in
+	saga-step all <in >all.out
+	saga-step payment <in | saga-step inventory | saga-step payment \
+		| saga-step store | saga-step transaction | saga-step payment \
+		| saga-step inventory >chain.out
+	cmp all.out chain.out
+	# Each service alone, given everything but its own reactions, draws
+	# exactly its own reactions (reactions are the events with a cause).
+	for svc in payment inventory store transaction; do
+		jq -c "select(.source != \"$svc\" or .causationid == null)" all.out \
+			| saga-step $svc --only-new >got
+		jq -c "select(.source == \"$svc\" and .causationid != null)" all.out | cmp - got
+	done
+}
+
+@test "same input and EVT_NOW: byte-identical output" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	saga-step all "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson" >a
+	saga-step all "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson" >b
+	cmp a b
+}
+
+@test "replaying the whole log through a step adds nothing; a lost reaction is restored" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	evt-append -l shop.db "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson"
+	evt-replay -l shop.db | saga-step all --only-new | evt-append -l shop.db
+	local n; n=$(evt-replay -l shop.db --count)
+	[ "$n" -gt 1000 ]
+	for svc in all payment inventory store transaction; do
+		run bash -c "evt-replay -l shop.db | saga-step $svc --only-new | evt-append -v -l shop.db"
+		assert_output --regexp "^evt-append: 0 appended"
+	done
+	[ "$(evt-replay -l shop.db --count)" = "$n" ]
+	# Replayed in one pass, every reaction is known: nothing is even emitted.
+	run bash -c "evt-replay -l shop.db | saga-step all --only-new | wc -l"
+	assert_output 0
+	# Lose the reactions of one saga (a copy of the log without them):
+	# replaying the copy puts back exactly those.
+	evt-replay -l shop.db | jq -c 'select(.data.transaction_id != "T1007" or .type == "TransactionCreated")' \
+		| evt-append -l copy.db
+	evt-replay -l copy.db | saga-step all --only-new | evt-append -l copy.db
+	cmp <(evt-replay -l shop.db | jq -c 'del(.seq, .version)' | sort) \
+		<(evt-replay -l copy.db | jq -c 'del(.seq, .version)' | sort)
+	assert_log_consistent shop.db
+}
+
+@test "a cause seen twice gets one reaction" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	cat "$TESTDATA/stock.ndjson" "$TESTDATA/orders.ndjson" "$TESTDATA/orders.ndjson" \
+		| saga-step all --only-new >twice
+	cat "$TESTDATA/stock.ndjson" "$TESTDATA/orders.ndjson" | saga-step all --only-new >once
+	cmp once twice
+}
+
+@test "two orders racing for the last units: exactly one reservation" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	{
+		echo '{"id":"s1","type":"InventoryAdjusted","subject":"inventory-S09","data":{"store_id":"S09","sku":"LAST","delta":2}}'
+		for t in A B C; do
+			echo "{\"id\":\"o-$t\",\"type\":\"TransactionCreated\",\"subject\":\"transaction-$t\",\"data\":{\"transaction_id\":\"$t\",\"store_id\":\"S09\",\"items\":[{\"sku\":\"LAST\",\"qty\":2,\"unit_price\":5}],\"total\":10,\"currency\":\"EUR\",\"payment\":{\"method\":\"card\",\"token\":\"tok_ok\"}}}"
+		done
+	} >race
+	run bash -c 'saga-step all --only-new <race | jq -r "select(.type | startswith(\"Inventory\")) | .type + \" \" + .data.transaction_id"'
+	assert_output "$(printf 'InventoryReserved A\nInventoryUnavailable B\nInventoryUnavailable C')"
+	# Through the log, with the services as separate steps, the same.
+	evt-append -l race.db <race
+	evt-replay -l race.db | saga-step payment --only-new | evt-append -l race.db
+	evt-replay -l race.db | saga-step inventory --only-new | evt-append -l race.db
+	run evt-replay -l race.db -t InventoryReserved --count
+	assert_output 1
+}
+
+@test "memory follows open sagas, not input length" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	gen-store stock.ndjson orders.ndjson 3000 5
+	run bash -c 'cat stock.ndjson orders.ndjson | saga-step all -v --only-new >/dev/null'
+	assert_output --regexp "3096 events in, [0-9]+ reactions, 0 sagas open"
+}
+
+@test "a closed stdout: exit 74, quietly" {
+	run bash -c 'cat "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson" "$TESTDATA/store-orders.ndjson" | saga-step all | head -1 >/dev/null; echo "${PIPESTATUS[1]}"'
+	assert_output 74
+}
+
+@test "--help and --version" {
+	run saga-step --help
+	assert_success
+	assert_output --partial "usage: saga-step"
+	run saga-step --version
+	assert_output --regexp '^saga-step \(evt\) [0-9]'
+}
