@@ -113,3 +113,26 @@ load helper
 	run saga-step --version
 	assert_output --regexp '^saga-step \(evt\) [0-9]'
 }
+
+@test "live services following one log take 50 orders to their outcomes" {
+	evt-append -l live.db "$TESTDATA/store-stock.ndjson"
+	services start live.db svc
+	# 50 orders, appended while the services run, in a few bursts.
+	head -50 "$TESTDATA/store-orders.ndjson" >orders
+	for part in 1 2 3 4 5; do
+		sed -n "$(( (part - 1) * 10 + 1 )),$(( part * 10 ))p" orders | evt-append -l live.db
+		sleep 0.1
+	done
+	wait_for '[ "$(evt-replay -l live.db -t TransactionCompleted -t TransactionCancelled --count)" = 50 ]' 10
+	services stop svc
+	# One outcome, one payment decision, one stock decision per order;
+	# nothing stored twice, and exactly what `all` draws from the same input.
+	run bash -c "evt-replay -l live.db -t 'Transaction[CC][oa]*' | jq -r .data.transaction_id | sort | uniq -d"
+	assert_output ""
+	run bash -c "evt-replay -l live.db -t 'Payment[PF]*' | jq -r .data.transaction_id | sort | uniq -d"
+	assert_output ""
+	assert_log_consistent live.db
+	cmp <(evt-replay -l live.db | jq -c 'select(.causationid != .id) | {id, type, data}' | sort) \
+		<(cat "$TESTDATA/store-stock.ndjson" orders | saga-step all --only-new | jq -c '{id, type, data}' | sort)
+	[ ! -s svc/payment.err ]
+}
