@@ -53,3 +53,14 @@ setup() {
 	cat err
 	[ "$rc" = 0 ]
 }
+
+@test "valgrind: saga-step, its error paths included" {
+	cat "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson" >in
+	EVT_NOW=2026-11-24T12:00:00Z vg saga-step all --timeout 15m in >/dev/null
+	vg saga-step payment --fail-rate 0.5 --seed 3 in >/dev/null
+	{ head -5 in; echo 'oops'; } >bad
+	run vg saga-step all --only-new bad
+	assert_failure 65
+	run vg saga-step nosuch
+	assert_failure 64
+}
