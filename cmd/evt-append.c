@@ -335,17 +335,7 @@ main(int argc, char **argv)
 		    "contradict each other");
 	if (evt_clock_now(&now, &err) < 0)
 		evt_die_err(&err);
-	/* Every named input must exist before anything is appended. */
-	int *fds = calloc((size_t)(argc - optind) + 1, sizeof(int));
-	if (fds == NULL)
-		abort();
-	for (int i = optind; i < argc; i++) {
-		if (strcmp(argv[i], "-") == 0)
-			fds[i - optind] = 0;
-		else if ((fds[i - optind] = open(argv[i], O_RDONLY | O_CLOEXEC)) < 0)
-			evt_die(errno == ENOENT ? EX_NOINPUT : EX_IOERR, "%s: %s",
-			    argv[i], strerror(errno));
-	}
+	int *fds = evt_open_inputs(argv + optind, argc - optind);
 	if (r.reject_path && (r.reject = fopen(r.reject_path, "w")) == NULL)
 		evt_die(EX_CANTCREAT, "%s: %s", r.reject_path, strerror(errno));
 	if ((r.log = evt_log_open(logspec, flags, &err)) == NULL) {

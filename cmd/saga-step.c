@@ -280,17 +280,7 @@ main(int argc, char **argv)
 		    "can be repeated");
 	if (evt_clock_now(&(int64_t){0}, &err) < 0)
 		evt_die_err(&err);
-	int nin = argc - optind, *fds = calloc((size_t)nin + 1, sizeof(int));
-	if (fds == NULL)
-		abort();
-	for (int i = 0; i < nin; i++) {
-		const char *f = argv[optind + i];
-		if (strcmp(f, "-") == 0)
-			fds[i] = 0;
-		else if ((fds[i] = open(f, O_RDONLY | O_CLOEXEC)) < 0)
-			evt_die(errno == ENOENT ? EX_NOINPUT : EX_IOERR, "%s: %s",
-			    f, strerror(errno));
-	}
+	int nin = argc - optind, *fds = evt_open_inputs(argv + optind, nin);
 	if (nin == 0)
 		nin = 1;	/* fds[0] == 0: stdin */
 	r.saga = evt_saga_new(&so);

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -124,6 +125,23 @@ evt_opt_duration(const char *opt, const char *arg)
 		evt_die(EX_USAGE, "%s: not a duration (like 500ms, 30s, 15m, 2h, "
 		    "1d): %s", opt, arg);
 	return ms;
+}
+
+int *
+evt_open_inputs(char **names, int n)
+{
+	int *fds = calloc((size_t)n + 1, sizeof(int));
+
+	if (fds == NULL)
+		abort();
+	for (int i = 0; i < n; i++) {
+		if (strcmp(names[i], "-") == 0)
+			fds[i] = 0;
+		else if ((fds[i] = open(names[i], O_RDONLY | O_CLOEXEC)) < 0)
+			evt_die(errno == ENOENT ? EX_NOINPUT : EX_IOERR, "%s: %s",
+			    names[i], strerror(errno));
+	}
+	return fds;
 }
 
 int

@@ -46,6 +46,13 @@ long long evt_opt_count(const char *opt, const char *arg, long long min);
 int64_t evt_opt_time(const char *opt, const char *arg);
 int64_t evt_opt_duration(const char *opt, const char *arg);
 
+/*
+ * Open the n named inputs ("-" is standard input) before any work is done,
+ * so a missing one exits 66 with nothing written. Returns a new array of n
+ * file descriptors (one slot, 0, when n is 0); free it.
+ */
+int *evt_open_inputs(char **names, int n);
+
 /* Write one line (and a newline) to stdout. Returns 0 or -1 (see
  * evt_out_flush for why). */
 int evt_out_line(const char *s, size_t n);

@@ -25,10 +25,24 @@ struct expiry {
 	char *id;
 };
 
+/*
+ * The finished sagas remembered, so that a cause seen again after its saga
+ * is over gets no second reaction: a 64-bit hash of each transaction id,
+ * the last DONE_MAX of them, in a table twice that size. Bounded, so memory
+ * follows the open sagas and not the length of the input.
+ */
+#define DONE_MAX (1u << 20)
+
+struct done {
+	uint64_t *tab;		/* 2 * DONE_MAX slots, 0 = empty */
+	uint64_t *ring;		/* the same hashes, oldest first */
+	size_t head, len;
+};
+
 struct evt_saga {
 	struct evt_saga_opts o;
 	struct evt_hmap txs;	/* transaction_id -> struct tx * */
-	struct evt_hmap done;	/* transaction_ids of finished sagas */
+	struct done done;
 	struct evt_hmap stock;	/* "store\x1fsku" -> units available */
 	struct expiry *q;	/* ring of TransactionCreated, for timeouts */
 	size_t qhead, qlen, qcap;
@@ -90,7 +104,8 @@ evt_saga_free(struct evt_saga *s)
 		return;
 	evt_hmap_each(&s->txs, free_tx, NULL);
 	evt_hmap_free(&s->txs);
-	evt_hmap_free(&s->done);
+	free(s->done.tab);
+	free(s->done.ring);
 	evt_hmap_free(&s->stock);
 	for (size_t i = 0; i < s->qlen; i++)
 		free(s->q[(s->qhead + i) % s->qcap].id);
@@ -127,11 +142,86 @@ wants_delivery(const struct tx *t)
 	    "data"), "delivery"));
 }
 
+static uint64_t
+done_hash(const char *id)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *id; id++) {
+		h ^= (unsigned char)*id;
+		h *= 1099511628211ULL;
+	}
+	h ^= h >> 29;
+	return h | 1;		/* never 0, the empty slot */
+}
+
+static size_t
+done_slot(const struct done *d, uint64_t h)
+{
+	size_t mask = 2 * (size_t)DONE_MAX - 1, i = h & mask;
+
+	while (d->tab[i] && d->tab[i] != h)
+		i = (i + 1) & mask;
+	return i;
+}
+
+static int
+done_has(const struct done *d, const char *id)
+{
+	return d->tab && d->tab[done_slot(d, done_hash(id))] != 0;
+}
+
+static void
+done_del(struct done *d, uint64_t h)
+{
+	size_t mask = 2 * (size_t)DONE_MAX - 1, i = done_slot(d, h), j, home;
+
+	if (d->tab[i] == 0)
+		return;
+	d->tab[i] = 0;
+	/* Backward shift, as in hmap.c: no tombstones. */
+	for (j = (i + 1) & mask; d->tab[j]; j = (j + 1) & mask) {
+		home = d->tab[j] & mask;
+		if ((j > i && (home <= i || home > j)) ||
+		    (j < i && home <= i && home > j)) {
+			d->tab[i] = d->tab[j];
+			d->tab[j] = 0;
+			i = j;
+		}
+	}
+}
+
+static void
+done_add(struct done *d, const char *id)
+{
+	uint64_t h = done_hash(id);
+	size_t i;
+
+	if (d->tab == NULL) {
+		d->tab = calloc(2 * (size_t)DONE_MAX, sizeof(*d->tab));
+		d->ring = malloc((size_t)DONE_MAX * sizeof(*d->ring));
+		if (d->tab == NULL || d->ring == NULL)
+			abort();
+	}
+	i = done_slot(d, h);
+	if (d->tab[i])
+		return;
+	if (d->len == DONE_MAX) {
+		done_del(d, d->ring[d->head]);
+		d->head = (d->head + 1) % DONE_MAX;
+		d->len--;
+		i = done_slot(d, h);
+	}
+	d->tab[i] = h;
+	d->ring[(d->head + d->len) % DONE_MAX] = h;
+	d->len++;
+}
+
 /*
  * A saga is forgotten once nothing more can happen in it: completed (and
  * delivered, when delivery was asked for), or cancelled with its payment
- * refunded and its reservation released. Its id is kept (a few bytes) so
- * that a late or repeated cause is ignored.
+ * refunded and its reservation released. A hash of its id is kept (see
+ * struct done) so that a late or repeated cause is ignored.
  */
 static void
 maybe_forget(struct evt_saga *s, struct tx *t)
@@ -143,7 +233,7 @@ maybe_forget(struct evt_saga *s, struct tx *t)
 	if (t->outcome == CANCELLED && ((t->pay == PAY_PROCESSED && !t->refunded) ||
 	    (t->inv == INV_RESERVED && !t->released && !t->fulfilled)))
 		return;
-	evt_hmap_put(&s->done, t->id, strlen(t->id), 1);
+	done_add(&s->done, t->id);
 	evt_hmap_del(&s->txs, t->id, strlen(t->id));
 	free_tx(NULL, NULL, 0, (long long)(intptr_t)t);
 }
@@ -533,7 +623,7 @@ fold(struct ctx *c, json_t *ev)
 			return bad(c, type, "data needs transaction_id");
 		if (check_created(c, d) < 0)
 			return -1;
-		if (tx_get(s, txid) || evt_hmap_get(&s->done, txid, strlen(txid)))
+		if (tx_get(s, txid) || done_has(&s->done, txid))
 			return 0;	/* seen before: one saga, one reaction */
 		t = calloc(1, sizeof(*t));
 		if (t == NULL || (t->id = strdup(txid)) == NULL)
