@@ -3,7 +3,6 @@
  * their positions and append them durably to the log.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>

@@ -3,7 +3,6 @@
  * the same events out, each followed by the reactions it causes.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,11 +344,11 @@ main(int argc, char **argv)
 	}
 	/* At the end of input, what has had no outcome for too long by now
 	 * (EVT_NOW or the clock) is cancelled. */
+	r.b = NULL;
 	if (code == 0 && so.timeout_ms > 0) {
 		int64_t now;
-		if (evt_clock_now(&now, &err) < 0 ||
-		    (r.b = NULL, evt_saga_expire(r.saga, now, emit_line, known,
-		    &r, &err)) < 0) {
+		if (evt_clock_now(&now, &err) < 0 || evt_saga_expire(r.saga, now,
+		    emit_line, known, &r, &err) < 0) {
 			fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
 			code = err.code;
 		}
