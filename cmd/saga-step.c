@@ -23,12 +23,13 @@
 
 /*
  * A step never writes one event twice. A reaction already in the input is
- * not emitted when the batch in hand (what the input has ready, up to this
- * much) shows it; else it is emitted at once, right after its cause, and
+ * not written when the batch in hand (what the input has ready, up to this
+ * much) shows it: it takes effect at once and its copy passes through
+ * where it stands. Else it is written at once, right after its cause, and
  * its copy in the input is dropped when it comes, if it comes within the
- * last RECENT reactions. Either way the output is the same, so a chain of
- * single services writes exactly what `all` writes, however the pipes cut
- * the stream into batches.
+ * last RECENT reactions. Either way the output and the state are the same,
+ * so a chain of single services writes exactly what `all` writes, however
+ * the pipes cut the stream into batches.
  */
 #define BATCH_LINES 4096
 #define BATCH_BYTES (16u << 20)

@@ -334,8 +334,8 @@ static int fold(struct ctx *c, json_t *ev);
 /*
  * Emit one reaction to cause: its id a UUIDv5 of the cause's id and the
  * reaction type, so that it is the same however often it is drawn. Steals
- * data. Unless the caller knows it comes later in the input, it is folded
- * and reacted to in turn (depth first).
+ * data. It is written unless the caller knows it comes later in the input,
+ * and either way folded and reacted to in turn (depth first).
  */
 static int
 emit(struct ctx *c, json_t *cause, const char *source, const char *type,
@@ -353,20 +353,22 @@ emit(struct ctx *c, json_t *cause, const char *source, const char *type,
 	evt_buf_adds(&name, type);
 	evt_uuid_v5(name.p, name.len, id);
 	evt_buf_free(&name);
-	if (c->known && c->known(c->arg, id)) {
-		json_decref(data);
-		return 0;
-	}
+	/* A reaction the input already holds further on is not written
+	 * again, but it takes effect now, where it belongs: the state then
+	 * evolves the same however the input is cut into batches. */
+	int written = !(c->known && c->known(c->arg, id));
 	evt_time_format(c->now, t);
 	r = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}",
 	    "specversion", "1.0", "id", id, "source", source, "type", type,
 	    "subject", subject, "time", t,
 	    "correlationid", corr ? corr : (cid ? cid : id),
 	    "causationid", cid ? cid : id, "data", data);
-	evt_buf_reset(&c->s->line);
-	dump(&c->s->line, r);
-	if (c->emit(c->arg, id, c->s->line.p, c->s->line.len) < 0)
-		rc = -1;
+	if (written) {
+		evt_buf_reset(&c->s->line);
+		dump(&c->s->line, r);
+		if (c->emit(c->arg, id, c->s->line.p, c->s->line.len) < 0)
+			rc = -1;
+	}
 	if (rc == 0)
 		rc = react(c, r);
 	json_decref(r);

@@ -56,7 +56,7 @@ typedef int (*evt_saga_emit_fn)(void *arg, const char *id, const char *line,
 /*
  * Whether an event with this id is known to come later in the input: the
  * caller's look-ahead, so that a reaction already in the input is not
- * emitted again. May be NULL.
+ * written again (it still takes effect at once). May be NULL.
  */
 typedef int (*evt_saga_known_fn)(void *arg, const char *id);
 

@@ -136,3 +136,21 @@ load helper
 		<(cat "$TESTDATA/store-stock.ndjson" orders | saga-step all --only-new | jq -c '{id, type, data}' | sort)
 	[ ! -s svc/payment.err ]
 }
+
+@test "SIGTERM mid-stream: what was written is whole events" {
+	mkfifo in
+	saga-step all <in >out &
+	local pid=$!
+	exec 7>in
+	cat "$TESTDATA/stock.ndjson" >&7
+	sed -n 1p "$TESTDATA/orders.ndjson" >&7
+	wait_for '[ "$(wc -l <out)" -ge 11 ]'
+	kill -TERM $pid
+	local rc=0; wait $pid || rc=$?
+	exec 7>&-
+	[ "$rc" = 143 ]
+	jq -c . out >/dev/null
+	run jq -r .type out
+	assert_line --index 7 PaymentProcessed
+	assert_line --index 10 TransactionCompleted
+}
