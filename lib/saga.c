@@ -348,7 +348,16 @@ emit(struct ctx *c, json_t *cause, const char *source, const char *type,
 	json_t *r;
 	int rc = 0;
 
-	evt_buf_adds(&name, cid ? cid : "");
+	if (cid)
+		evt_buf_adds(&name, cid);
+	else {
+		/* A cause straight from a producer may have no id yet: name
+		 * it by what identifies it, its stream, type and transaction. */
+		const char *cs = str(cause, "subject"), *ct = str(cause, "type");
+		const char *tx = str(json_object_get(cause, "data"), "transaction_id");
+		evt_buf_printf(&name, "%s\n%s\n%s", cs ? cs : "", ct ? ct : "",
+		    tx ? tx : "");
+	}
 	evt_buf_addc(&name, '\n');
 	evt_buf_adds(&name, type);
 	evt_uuid_v5(name.p, name.len, id);

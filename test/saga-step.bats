@@ -154,3 +154,12 @@ load helper
 	assert_line --index 7 PaymentProcessed
 	assert_line --index 10 TransactionCompleted
 }
+
+@test "orders straight from a producer, without ids, get distinct reactions" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	jq -c 'del(.id)' "$TESTDATA/orders.ndjson" >noid
+	run bash -c 'cat "$TESTDATA/stock.ndjson" noid | saga-step all --only-new | jq -r .id | sort | uniq -d'
+	assert_output ""
+	run bash -c 'cat "$TESTDATA/stock.ndjson" noid | saga-step all --only-new | jq -r .causationid | sort -u | wc -l'
+	[ "$output" -gt 4 ]
+}
