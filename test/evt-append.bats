@@ -242,3 +242,11 @@ kill_mid_append() {
 	run evt-replay -l t.ndjson --count
 	assert_output 11
 }
+
+@test "--no-sync appends the same events, on both backends" {
+	for log in n.db n.ndjson; do
+		evt-append --no-sync -l $log "$TESTDATA/stock.ndjson" "$TESTDATA/orders.ndjson"
+		evt-append -l ref-$log "$TESTDATA/stock.ndjson" "$TESTDATA/orders.ndjson"
+		cmp <(evt-replay -l $log) <(evt-replay -l ref-$log)
+	done
+}
