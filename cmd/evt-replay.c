@@ -56,17 +56,16 @@ help(void)
 
 struct out {
 	long long n;		/* events written (or counted) */
-	long long last;		/* seq of the last event written */
 	int count;
 };
 
 static int
 emit(void *arg, long long seq, const char *line, size_t len)
 {
+	(void)seq;
 	struct out *o = arg;
 
 	o->n++;
-	o->last = seq;
 	if (o->count)
 		return 0;
 	return evt_out_line(line, len) < 0 ? -1 : 0;
@@ -99,7 +98,7 @@ main(int argc, char **argv)
 	struct evt_filter f;
 	struct evt_read rd;
 	struct evt_err err;
-	struct out o = { 0, 0, 0 };
+	struct out o = { 0, 0 };
 	struct evt_log *log;
 	struct evt_follow *fw = NULL;
 	const char *logspec = NULL, *ckpt = NULL;
