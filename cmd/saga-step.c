@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "clock.h"
+#include "event.h"
 #include "hmap.h"
 #include "lines.h"
 #include "saga.h"
@@ -62,7 +63,8 @@ help(void)
 struct batch {
 	struct evt_buf text;	/* the lines, back to back */
 	size_t *off, *len;
-	json_t **ev;
+	json_t **ev;		/* NULL: a type that only passes through */
+	int64_t *time;		/* event time, or INT64_MIN */
 	long long *lineno;
 	size_t n, cap;
 	struct evt_hmap ids;	/* ids of the events in the batch */
@@ -109,24 +111,26 @@ known(void *arg, const char *id)
 
 static void
 batch_add(struct batch *b, const char *line, size_t len, json_t *ev,
-    long long lineno)
+    int64_t time, long long lineno)
 {
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 256;
 		b->off = realloc(b->off, b->cap * sizeof(*b->off));
 		b->len = realloc(b->len, b->cap * sizeof(*b->len));
 		b->ev = realloc(b->ev, b->cap * sizeof(*b->ev));
+		b->time = realloc(b->time, b->cap * sizeof(*b->time));
 		b->lineno = realloc(b->lineno, b->cap * sizeof(*b->lineno));
-		if (!b->off || !b->len || !b->ev || !b->lineno)
+		if (!b->off || !b->len || !b->ev || !b->time || !b->lineno)
 			abort();
 	}
 	b->off[b->n] = b->text.len;
 	b->len[b->n] = len;
 	b->ev[b->n] = ev;
+	b->time[b->n] = time;
 	b->lineno[b->n] = lineno;
 	b->n++;
 	evt_buf_add(&b->text, line, len);
-	const char *id = json_string_value(json_object_get(ev, "id"));
+	const char *id = ev ? json_string_value(json_object_get(ev, "id")) : NULL;
 	if (id)
 		evt_hmap_put(&b->ids, id, strlen(id), 1);
 }
@@ -148,34 +152,59 @@ batch_free(struct batch *b)
 	free(b->off);
 	free(b->len);
 	free(b->ev);
+	free(b->time);
 	free(b->lineno);
 	evt_buf_free(&b->text);
 	evt_hmap_free(&b->ids);
 }
 
-/* Parse one line into an event; NULL with a reason in err. */
-static json_t *
-parse(const char *line, size_t len, struct evt_err *err)
+/*
+ * Read one line: checked as evt-append checks an event (so both programs
+ * call the same line bad, in the same words), and for the types of the
+ * choreography turned into the json_t the saga rules read, with only data
+ * parsed by jansson. Returns 0 with *ev (NULL for a type that only passes
+ * through) and *time, or -1 with err.
+ */
+static int
+parse(struct evt_event *sev, const char *line, size_t len, json_t **ev,
+    int64_t *time, struct evt_err *err)
 {
+	const struct evt_jmember *m;
 	json_error_t je;
-	json_t *ev = json_loadb(line, len, JSON_DECODE_ANY, &je);
+	json_t *data;
+	char t[EVT_TIME_LEN + 1];
 
-	if (ev == NULL) {
-		evt_err_set(err, EX_DATAERR, "not JSON: %s at column %d",
-		    je.text, je.column);
-		return NULL;
+	*ev = NULL;
+	*time = INT64_MIN;
+	if (evt_event_parse(sev, line, len, 0, err) < 0)
+		return -1;
+	if (sev->slot[EVT_F_TIME] >= 0)
+		*time = sev->time_ms;
+	if (!evt_saga_knows(sev->type.p, sev->type.n))
+		return 0;
+	if (sev->slot[EVT_F_DATA] >= 0) {
+		m = &sev->j.m[sev->slot[EVT_F_DATA]];
+		data = json_loadb(sev->j.base + m->voff, m->vlen, JSON_ALLOW_NUL, &je);
+		if (data == NULL)
+			return evt_err_set(err, EX_DATAERR, "field \"data\": %s",
+			    je.text);
+	} else
+		data = json_object();
+	*ev = json_object();
+	json_object_set_new(*ev, "type", json_stringn(sev->type.p, sev->type.n));
+	json_object_set_new(*ev, "subject",
+	    json_stringn(sev->subject.p, sev->subject.n));
+	if (sev->id.p)
+		json_object_set_new(*ev, "id", json_stringn(sev->id.p, sev->id.n));
+	if (sev->corr.p)
+		json_object_set_new(*ev, "correlationid",
+		    json_stringn(sev->corr.p, sev->corr.n));
+	if (*time != INT64_MIN) {
+		evt_time_format(*time, t);
+		json_object_set_new(*ev, "time", json_string(t));
 	}
-	if (!json_is_object(ev) ||
-	    !json_is_string(json_object_get(ev, "type")) ||
-	    !json_is_string(json_object_get(ev, "subject")) ||
-	    (json_object_get(ev, "data") &&
-	     !json_is_object(json_object_get(ev, "data")))) {
-		json_decref(ev);
-		evt_err_set(err, EX_DATAERR, "not an event: an object with string "
-		    "type and subject (and an object data) is needed");
-		return NULL;
-	}
-	return ev;
+	json_object_set_new(*ev, "data", data);
+	return 0;
 }
 
 /*
@@ -193,21 +222,21 @@ run_batch(struct run *r, struct batch *b, struct evt_err *err, size_t *at)
 	r->b = b;
 	for (size_t i = 0; i < b->n; i++) {
 		json_t *ev = b->ev[i];
-		const char *tm = json_string_value(json_object_get(ev, "time"));
-		int64_t t;
 
 		*at = i;
-		const char *id = json_string_value(json_object_get(ev, "id"));
+		const char *id = ev ? json_string_value(json_object_get(ev, "id")) :
+		    NULL;
 		if (id && evt_hmap_get(&r->recent, id, strlen(id)))
 			continue;	/* written already, as our reaction */
-		if (tm && evt_time_parse(tm, strlen(tm), &t) == 0 &&
-		    evt_saga_expire(r->saga, t, emit_line, known, r, err) < 0)
+		if (b->time[i] != INT64_MIN && evt_saga_expire(r->saga,
+		    b->time[i], emit_line, known, r, err) < 0)
 			return -1;
 		if (!r->only_new && evt_out_line(b->text.p + b->off[i],
 		    b->len[i]) < 0)
 			return evt_err_set(err, EX_IOERR, "stdout: %s",
 			    strerror(errno));
-		if (evt_saga_step(r->saga, ev, now, emit_line, known, r, err) < 0)
+		if (ev && evt_saga_step(r->saga, ev, now, emit_line, known, r,
+		    err) < 0)
 			return -1;
 		r->in++;
 	}
@@ -232,6 +261,7 @@ main(int argc, char **argv)
 	struct evt_saga_opts so;
 	struct run r;
 	struct batch b;
+	struct evt_event sev;
 	struct evt_err err;
 	int c, has_seed = 0, code = 0;
 	char *end;
@@ -239,6 +269,7 @@ main(int argc, char **argv)
 	memset(&so, 0, sizeof(so));
 	memset(&r, 0, sizeof(r));
 	memset(&b, 0, sizeof(b));
+	memset(&sev, 0, sizeof(sev));
 	evt_cli_init("saga-step");
 	while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
 		switch (c) {
@@ -307,13 +338,14 @@ main(int argc, char **argv)
 					break;
 				if (strspn(line, " \t\r") >= len)
 					continue;
-				json_t *ev = parse(line, len, &err);
-				if (ev == NULL) {
+				json_t *ev;
+				int64_t tm;
+				if (parse(&sev, line, len, &ev, &tm, &err) < 0) {
 					badline = in.lineno;
 					rc = -1;
 					break;
 				}
-				batch_add(&b, line, len, ev, in.lineno);
+				batch_add(&b, line, len, ev, tm, in.lineno);
 			} while (b.n < BATCH_LINES && b.text.len < BATCH_BYTES &&
 			    evt_lines_ready(&in));
 			struct evt_err berr;
@@ -363,6 +395,7 @@ main(int argc, char **argv)
 	free(r.ring);
 	evt_hmap_free(&r.recent);
 	batch_free(&b);
+	evt_event_free(&sev);
 	free(fds);
 	if (fclose(stdout) != 0 && code == 0) {
 		if (errno != EPIPE)

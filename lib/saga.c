@@ -75,6 +75,22 @@ evt_saga_service(const char *name)
 	return 0;
 }
 
+int
+evt_saga_knows(const char *t, size_t n)
+{
+	static const char *const types[] = {
+		"InventoryAdjusted", "TransactionCreated", "PaymentProcessed",
+		"PaymentFailed", "PaymentRefunded", "InventoryReserved",
+		"InventoryUnavailable", "InventoryReleased", "OrderFulfilled",
+		"OrderDelivered", "TransactionCompleted", "TransactionCancelled"
+	};
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strlen(types[i]) == n && memcmp(types[i], t, n) == 0)
+			return 1;
+	return 0;
+}
+
 struct evt_saga *
 evt_saga_new(const struct evt_saga_opts *opts)
 {

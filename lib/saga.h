@@ -45,6 +45,10 @@ void evt_saga_free(struct evt_saga *s);
  * all), or 0. */
 int evt_saga_service(const char *name);
 
+/* Whether events of type t[0..n) take part in the choreography; others
+ * only pass through a step. */
+int evt_saga_knows(const char *t, size_t n);
+
 /*
  * Called for each reaction, in order: its id and its compact JSON line (no
  * newline), both borrowed for the call. Return 0 to go on, -1 to stop
