@@ -51,7 +51,7 @@ LIBEVT  = $(BUILD)/libevt.a
 PROGS   = evt-append evt-replay saga-step
 LIBS_evt-append = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-replay = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_saga-step  = $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_saga-step  = $(CRYPTO_LIBS)
 
 BINS    = $(PROGS:%=bin/%)
 MANS    = $(wildcard man/*.1 man/*.7)

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "buf.h"
 #include "cli.h"
 #include "clock.h"
@@ -63,7 +61,7 @@ help(void)
 struct batch {
 	struct evt_buf text;	/* the lines, back to back */
 	size_t *off, *len;
-	json_t **ev;		/* NULL: a type that only passes through */
+	char *saga;		/* 0: a type that only passes through */
 	int64_t *time;		/* event time, or INT64_MIN */
 	long long *lineno;
 	size_t n, cap;
@@ -75,6 +73,7 @@ struct run {
 	int only_new;
 	long long in, out;
 	struct batch *b;	/* the batch in hand, NULL at the end */
+	struct evt_event ev;	/* the event being run */
 	struct evt_hmap recent;	/* ids of the last RECENT reactions */
 	char **ring;		/* the same, oldest first */
 	size_t rhead, rlen;
@@ -110,36 +109,33 @@ known(void *arg, const char *id)
 }
 
 static void
-batch_add(struct batch *b, const char *line, size_t len, json_t *ev,
-    int64_t time, long long lineno)
+batch_add(struct batch *b, const char *line, size_t len,
+    const struct evt_event *ev, long long lineno)
 {
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 256;
 		b->off = realloc(b->off, b->cap * sizeof(*b->off));
 		b->len = realloc(b->len, b->cap * sizeof(*b->len));
-		b->ev = realloc(b->ev, b->cap * sizeof(*b->ev));
+		b->saga = realloc(b->saga, b->cap * sizeof(*b->saga));
 		b->time = realloc(b->time, b->cap * sizeof(*b->time));
 		b->lineno = realloc(b->lineno, b->cap * sizeof(*b->lineno));
-		if (!b->off || !b->len || !b->ev || !b->time || !b->lineno)
+		if (!b->off || !b->len || !b->saga || !b->time || !b->lineno)
 			abort();
 	}
 	b->off[b->n] = b->text.len;
 	b->len[b->n] = len;
-	b->ev[b->n] = ev;
-	b->time[b->n] = time;
+	b->saga[b->n] = (char)evt_saga_knows(ev->type.p, ev->type.n);
+	b->time[b->n] = ev->slot[EVT_F_TIME] >= 0 ? ev->time_ms : INT64_MIN;
 	b->lineno[b->n] = lineno;
 	b->n++;
 	evt_buf_add(&b->text, line, len);
-	const char *id = ev ? json_string_value(json_object_get(ev, "id")) : NULL;
-	if (id)
-		evt_hmap_put(&b->ids, id, strlen(id), 1);
+	if (b->saga[b->n - 1] && ev->id.p)
+		evt_hmap_put(&b->ids, ev->id.p, ev->id.n, 1);
 }
 
 static void
 batch_clear(struct batch *b)
 {
-	for (size_t i = 0; i < b->n; i++)
-		json_decref(b->ev[i]);
 	b->n = 0;
 	evt_buf_reset(&b->text);
 	evt_hmap_clear(&b->ids);
@@ -151,60 +147,21 @@ batch_free(struct batch *b)
 	batch_clear(b);
 	free(b->off);
 	free(b->len);
-	free(b->ev);
+	free(b->saga);
 	free(b->time);
 	free(b->lineno);
 	evt_buf_free(&b->text);
 	evt_hmap_free(&b->ids);
 }
 
-/*
- * Read one line: checked as evt-append checks an event (so both programs
- * call the same line bad, in the same words), and for the types of the
- * choreography turned into the json_t the saga rules read, with only data
- * parsed by jansson. Returns 0 with *ev (NULL for a type that only passes
- * through) and *time, or -1 with err.
- */
 static int
-parse(struct evt_event *sev, const char *line, size_t len, json_t **ev,
-    int64_t *time, struct evt_err *err)
+stdout_err(struct evt_err *err)
 {
-	const struct evt_jmember *m;
-	json_error_t je;
-	json_t *data;
-	char t[EVT_TIME_LEN + 1];
+	int e = errno;
 
-	*ev = NULL;
-	*time = INT64_MIN;
-	if (evt_event_parse(sev, line, len, 0, err) < 0)
-		return -1;
-	if (sev->slot[EVT_F_TIME] >= 0)
-		*time = sev->time_ms;
-	if (!evt_saga_knows(sev->type.p, sev->type.n))
-		return 0;
-	if (sev->slot[EVT_F_DATA] >= 0) {
-		m = &sev->j.m[sev->slot[EVT_F_DATA]];
-		data = json_loadb(sev->j.base + m->voff, m->vlen, JSON_ALLOW_NUL, &je);
-		if (data == NULL)
-			return evt_err_set(err, EX_DATAERR, "field \"data\": %s",
-			    je.text);
-	} else
-		data = json_object();
-	*ev = json_object();
-	json_object_set_new(*ev, "type", json_stringn(sev->type.p, sev->type.n));
-	json_object_set_new(*ev, "subject",
-	    json_stringn(sev->subject.p, sev->subject.n));
-	if (sev->id.p)
-		json_object_set_new(*ev, "id", json_stringn(sev->id.p, sev->id.n));
-	if (sev->corr.p)
-		json_object_set_new(*ev, "correlationid",
-		    json_stringn(sev->corr.p, sev->corr.n));
-	if (*time != INT64_MIN) {
-		evt_time_format(*time, t);
-		json_object_set_new(*ev, "time", json_string(t));
-	}
-	json_object_set_new(*ev, "data", data);
-	return 0;
+	evt_err_set(err, EX_IOERR, "stdout: %s", strerror(e));
+	errno = e;
+	return -1;
 }
 
 /*
@@ -220,24 +177,28 @@ run_batch(struct run *r, struct batch *b, struct evt_err *err, size_t *at)
 	if (evt_clock_now(&now, err) < 0)
 		return -1;
 	r->b = b;
+	err->code = 0;
 	for (size_t i = 0; i < b->n; i++) {
-		json_t *ev = b->ev[i];
+		const char *line = b->text.p + b->off[i];
 
 		*at = i;
-		const char *id = ev ? json_string_value(json_object_get(ev, "id")) :
-		    NULL;
-		if (id && evt_hmap_get(&r->recent, id, strlen(id)))
-			continue;	/* written already, as our reaction */
+		/* Checked when read; read again here, as the batch's text
+		 * no longer moves. */
+		if (b->saga[i]) {
+			if (evt_event_parse(&r->ev, line, b->len[i], 0, err) < 0)
+				return -1;
+			if (r->ev.id.p && evt_hmap_get(&r->recent, r->ev.id.p,
+			    r->ev.id.n))
+				continue;	/* written already, as our reaction */
+		}
 		if (b->time[i] != INT64_MIN && evt_saga_expire(r->saga,
 		    b->time[i], emit_line, known, r, err) < 0)
 			return -1;
-		if (!r->only_new && evt_out_line(b->text.p + b->off[i],
-		    b->len[i]) < 0)
-			return evt_err_set(err, EX_IOERR, "stdout: %s",
-			    strerror(errno));
-		if (ev && evt_saga_step(r->saga, ev, now, emit_line, known, r,
-		    err) < 0)
-			return -1;
+		if (!r->only_new && evt_out_line(line, b->len[i]) < 0)
+			return stdout_err(err);
+		if (b->saga[i] && evt_saga_step(r->saga, &r->ev, now, emit_line,
+		    known, r, err) < 0)
+			return err->code ? -1 : stdout_err(err);
 		r->in++;
 	}
 	return 0;
@@ -338,14 +299,12 @@ main(int argc, char **argv)
 					break;
 				if (strspn(line, " \t\r") >= len)
 					continue;
-				json_t *ev;
-				int64_t tm;
-				if (parse(&sev, line, len, &ev, &tm, &err) < 0) {
+				if (evt_event_parse(&sev, line, len, 0, &err) < 0) {
 					badline = in.lineno;
 					rc = -1;
 					break;
 				}
-				batch_add(&b, line, len, ev, tm, in.lineno);
+				batch_add(&b, line, len, &sev, in.lineno);
 			} while (b.n < BATCH_LINES && b.text.len < BATCH_BYTES &&
 			    evt_lines_ready(&in));
 			struct evt_err berr;
@@ -396,6 +355,7 @@ main(int argc, char **argv)
 	evt_hmap_free(&r.recent);
 	batch_free(&b);
 	evt_event_free(&sev);
+	evt_event_free(&r.ev);
 	free(fds);
 	if (fclose(stdout) != 0 && code == 0) {
 		if (errno != EPIPE)

@@ -458,6 +458,61 @@ evt_json_str_decode(const char *raw, size_t n, struct evt_buf *out)
 	evt_buf_add(out, run, (size_t)(end - run));
 }
 
+static int
+is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The end of the value at p, in text known to be valid JSON. */
+static size_t
+skip_valid(const char *a, size_t n, size_t i)
+{
+	int depth = 0;
+
+	do {
+		char c = a[i];
+		if (c == '"') {
+			for (i++; a[i] != '"'; i++)
+				if (a[i] == '\\')
+					i++;
+			i++;
+		} else if (c == '{' || c == '[') {
+			depth++;
+			i++;
+		} else if (c == '}' || c == ']') {
+			depth--;
+			i++;
+		} else if (depth > 0) {
+			i++;
+		} else {
+			while (i < n && !is_ws(a[i]) && a[i] != ',' &&
+			    a[i] != ']' && a[i] != '}')
+				i++;
+		}
+	} while (depth > 0);
+	return i;
+}
+
+int
+evt_json_array_next(const char *a, size_t n, size_t *pos, size_t *off,
+    size_t *len)
+{
+	size_t i = *pos ? *pos : 1;	/* past the '[' */
+
+	while (i < n && (is_ws(a[i]) || a[i] == ','))
+		i++;
+	if (i >= n || a[i] == ']') {
+		*pos = n;
+		return 0;
+	}
+	*off = i;
+	i = skip_valid(a, n, i);
+	*len = i - *off;
+	*pos = i;
+	return 1;
+}
+
 int
 evt_json_int(const char *raw, size_t n, long long *v)
 {

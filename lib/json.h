@@ -62,6 +62,14 @@ int evt_json_find(const struct evt_jobj *o, const char *key);
  */
 void evt_json_str_decode(const char *raw, size_t n, struct evt_buf *out);
 
+/*
+ * The elements of an array text a[0..n) that came through evt_json_scan,
+ * one per call: *pos starts at 0 and is kept between calls. Returns 1 with
+ * the span of the next element in *off and *len, 0 after the last.
+ */
+int evt_json_array_next(const char *a, size_t n, size_t *pos, size_t *off,
+    size_t *len);
+
 /* Parse the number raw[0..n) as an integer; -1 if it has a fraction or
  * exponent or does not fit in long long. */
 int evt_json_int(const char *raw, size_t n, long long *v);

@@ -1,3 +1,12 @@
+/*
+ * saga.c - the choreography of DESIGN §4 (saga-step) over native structs.
+ *
+ * An event is read once into a struct rev: the envelope from the scanner
+ * evt-append uses, and from data only the few fields the rules read
+ * (scanned, never built into a tree). Reactions are written straight as
+ * bytes, in the documented field order; amounts are copied as the cause
+ * wrote them (19.90 stays 19.90).
+ */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -5,6 +14,7 @@
 
 #include "clock.h"
 #include "hmap.h"
+#include "json.h"
 #include "saga.h"
 #include "uuid.h"
 
@@ -12,10 +22,57 @@ enum { PAY_NONE, PAY_PROCESSED, PAY_FAILED };
 enum { INV_NONE, INV_RESERVED, INV_UNAVAILABLE };
 enum { OPEN, COMPLETED, CANCELLED };
 
-/* One transaction's saga, as far as the events seen tell. */
+/* The event types of the choreography; R_OTHER only passes through. */
+enum rtype {
+	R_OTHER, R_ADJUSTED, R_CREATED, R_PROCESSED, R_FAILED, R_REFUNDED,
+	R_RESERVED, R_UNAVAILABLE, R_RELEASED, R_FULFILLED, R_DELIVERED,
+	R_COMPLETED, R_CANCELLED, R_N
+};
+
+static const char *const tname[R_N] = {
+	"", "InventoryAdjusted", "TransactionCreated", "PaymentProcessed",
+	"PaymentFailed", "PaymentRefunded", "InventoryReserved",
+	"InventoryUnavailable", "InventoryReleased", "OrderFulfilled",
+	"OrderDelivered", "TransactionCompleted", "TransactionCancelled"
+};
+
+/* A string: bytes and length, not NUL-terminated; p NULL when absent. */
+struct sv {
+	const char *p;
+	size_t n;
+};
+
+struct item {
+	struct sv sku;
+	long long qty;
+};
+
+/*
+ * One event as the rules read it, input or reaction. Its strings borrow:
+ * from the input line and the saga's scratch space (input), or from the
+ * cause and the struct tx (reactions), all valid until the step ends.
+ */
+struct rev {
+	enum rtype type;
+	struct sv id, corr, subject;
+	int64_t time_ms;
+	int has_time;
+	/* data */
+	struct sv txid, store, sku, reason, total, currency, token;
+	long long delta;
+	int delta_ok, total_ok, items_ok, delivery;
+	const struct item *items;
+	size_t nitems;
+	const long long *avail;	/* InventoryUnavailable: units on hand */
+};
+
+/* One transaction's saga, as far as the events seen tell: what its
+ * TransactionCreated said, copied into one allocation. */
 struct tx {
-	char *id;		/* transaction_id */
-	json_t *created;	/* its TransactionCreated (a reference) */
+	struct sv id, cid, corr, subj, store, total, currency, token;
+	struct item *items;
+	size_t nitems;
+	int delivery;
 	int64_t created_ms;
 	int pay, refunded, inv, released, fulfilled, delivered, outcome;
 };
@@ -23,6 +80,7 @@ struct tx {
 struct expiry {
 	int64_t at;
 	char *id;
+	size_t n;
 };
 
 /*
@@ -46,7 +104,18 @@ struct evt_saga {
 	struct evt_hmap stock;	/* "store\x1fsku" -> units available */
 	struct expiry *q;	/* ring of TransactionCreated, for timeouts */
 	size_t qhead, qlen, qcap;
-	struct evt_buf key, line;
+	struct tx **dead;	/* forgotten during this step, freed after it */
+	size_t ndead, capdead;
+	/* Scratch for reading one input event. */
+	struct evt_jobj dj, xj;	/* data; an item or the payment */
+	struct evt_buf arena;	/* decoded strings that had escapes */
+	struct evt_buf tmp;
+	struct item *items;
+	size_t capitems;
+	/* Scratch for writing reactions. */
+	struct evt_buf key, line, name, subj;
+	int64_t tms;		/* the time last formatted into tstr */
+	char tstr[EVT_TIME_LEN + 1];
 };
 
 struct ctx {
@@ -75,20 +144,19 @@ evt_saga_service(const char *name)
 	return 0;
 }
 
+static enum rtype
+rtype_of(const char *t, size_t n)
+{
+	for (int i = 1; i < R_N; i++)
+		if (strlen(tname[i]) == n && memcmp(tname[i], t, n) == 0)
+			return (enum rtype)i;
+	return R_OTHER;
+}
+
 int
 evt_saga_knows(const char *t, size_t n)
 {
-	static const char *const types[] = {
-		"InventoryAdjusted", "TransactionCreated", "PaymentProcessed",
-		"PaymentFailed", "PaymentRefunded", "InventoryReserved",
-		"InventoryUnavailable", "InventoryReleased", "OrderFulfilled",
-		"OrderDelivered", "TransactionCompleted", "TransactionCancelled"
-	};
-
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		if (strlen(types[i]) == n && memcmp(types[i], t, n) == 0)
-			return 1;
-	return 0;
+	return rtype_of(t, n) != R_OTHER;
 }
 
 struct evt_saga *
@@ -99,18 +167,23 @@ evt_saga_new(const struct evt_saga_opts *opts)
 	if (s == NULL)
 		abort();
 	s->o = *opts;
+	s->tms = INT64_MIN;
 	return s;
 }
 
 static void
 free_tx(void *arg, const char *k, size_t n, long long v)
 {
-	struct tx *t = (struct tx *)(intptr_t)v;
-
 	(void)arg; (void)k; (void)n;
-	json_decref(t->created);
-	free(t->id);
-	free(t);
+	free((struct tx *)(intptr_t)v);
+}
+
+static void
+bury(struct evt_saga *s)
+{
+	for (size_t i = 0; i < s->ndead; i++)
+		free(s->dead[i]);
+	s->ndead = 0;
 }
 
 void
@@ -118,6 +191,8 @@ evt_saga_free(struct evt_saga *s)
 {
 	if (s == NULL)
 		return;
+	bury(s);
+	free(s->dead);
 	evt_hmap_each(&s->txs, free_tx, NULL);
 	evt_hmap_free(&s->txs);
 	free(s->done.tab);
@@ -126,8 +201,15 @@ evt_saga_free(struct evt_saga *s)
 	for (size_t i = 0; i < s->qlen; i++)
 		free(s->q[(s->qhead + i) % s->qcap].id);
 	free(s->q);
+	evt_json_free(&s->dj);
+	evt_json_free(&s->xj);
+	evt_buf_free(&s->arena);
+	evt_buf_free(&s->tmp);
+	free(s->items);
 	evt_buf_free(&s->key);
 	evt_buf_free(&s->line);
+	evt_buf_free(&s->name);
+	evt_buf_free(&s->subj);
 	free(s);
 }
 
@@ -137,34 +219,212 @@ evt_saga_open(const struct evt_saga *s)
 	return s->txs.n;
 }
 
-static const char *
-str(json_t *o, const char *k)
-{
-	return json_string_value(json_object_get(o, k));
-}
-
 static struct tx *
-tx_get(struct evt_saga *s, const char *id)
+tx_get(struct evt_saga *s, struct sv id)
 {
-	long long *v = evt_hmap_get(&s->txs, id, strlen(id));
+	long long *v = evt_hmap_get(&s->txs, id.p, id.n);
 
 	return v ? (struct tx *)(intptr_t)*v : NULL;
 }
 
-static int
-wants_delivery(const struct tx *t)
+
+/* --- reading an input event --------------------------------------------- */
+
+/* The string member key of o, decoded (into the arena, reserved by the
+ * caller, when it has escapes); p NULL when absent or not a string. */
+static struct sv
+get_str(struct evt_saga *s, const struct evt_jobj *o, const char *key)
 {
-	return json_is_object(json_object_get(json_object_get(t->created,
-	    "data"), "delivery"));
+	struct sv v = { NULL, 0 };
+	int i = evt_json_find(o, key);
+
+	if (i < 0 || o->m[i].type != EVT_J_STRING)
+		return v;
+	const char *raw = o->base + o->m[i].voff;
+	size_t n = o->m[i].vlen;
+	if (memchr(raw, '\\', n) == NULL)
+		return (struct sv){ raw + 1, n - 2 };
+	evt_json_str_decode(raw, n, &s->tmp);
+	v.p = s->arena.p + s->arena.len;
+	v.n = s->tmp.len;
+	evt_buf_add(&s->arena, s->tmp.p, s->tmp.len);
+	return v;
+}
+
+/* The raw member key of o when it has type t. */
+static struct sv
+get_raw(const struct evt_jobj *o, const char *key, enum evt_jtype t)
+{
+	int i = evt_json_find(o, key);
+
+	if (i < 0 || o->m[i].type != t)
+		return (struct sv){ NULL, 0 };
+	return (struct sv){ o->base + o->m[i].voff, o->m[i].vlen };
+}
+
+/*
+ * The items array of a reservation or an order: the items with a string
+ * sku and an integer qty into r->items; r->items_ok when the array is not
+ * empty and every item is such an object with qty >= 1.
+ */
+static void
+read_items(struct evt_saga *s, struct sv a, struct rev *r)
+{
+	size_t pos = 0, off, len, n = 0;
+	struct evt_err e;
+
+	r->items_ok = 1;
+	while (evt_json_array_next(a.p, a.n, &pos, &off, &len)) {
+		struct item it = { { NULL, 0 }, 0 };
+		struct sv q;
+
+		if (evt_json_scan(&s->xj, a.p + off, len, 0, &e) < 0 ||
+		    s->xj.type != EVT_J_OBJECT) {
+			r->items_ok = 0;
+			continue;
+		}
+		it.sku = get_str(s, &s->xj, "sku");
+		q = get_raw(&s->xj, "qty", EVT_J_NUMBER);
+		if (it.sku.p == NULL || q.p == NULL ||
+		    evt_json_int(q.p, q.n, &it.qty) < 0) {
+			r->items_ok = 0;
+			continue;
+		}
+		if (it.qty < 1)
+			r->items_ok = 0;
+		if (n == s->capitems) {
+			s->capitems = s->capitems ? s->capitems * 2 : 16;
+			s->items = realloc(s->items, s->capitems * sizeof(*s->items));
+			if (s->items == NULL)
+				abort();
+		}
+		s->items[n++] = it;
+	}
+	if (n == 0)
+		r->items_ok = 0;
+	r->items = s->items;
+	r->nitems = n;
+}
+
+/* Read ev into r: the envelope, and what data holds for the rules. */
+static int
+read_event(struct evt_saga *s, const struct evt_event *ev, struct rev *r,
+    struct evt_err *err)
+{
+	const struct evt_jmember *m;
+	struct sv v;
+
+	memset(r, 0, sizeof(*r));
+	r->type = rtype_of(ev->type.p, ev->type.n);
+	if (r->type == R_OTHER)
+		return 0;
+	r->id = (struct sv){ ev->id.p, ev->id.n };
+	r->corr = (struct sv){ ev->corr.p, ev->corr.n };
+	r->subject = (struct sv){ ev->subject.p, ev->subject.n };
+	r->has_time = ev->slot[EVT_F_TIME] >= 0;
+	r->time_ms = ev->time_ms;
+	if (ev->slot[EVT_F_DATA] < 0)
+		return 0;
+	m = &ev->j.m[ev->slot[EVT_F_DATA]];
+	/* Decoded strings are never longer than the text: with this much
+	 * room the arena does not move while r points into it. */
+	evt_buf_reset(&s->arena);
+	evt_buf_grow(&s->arena, m->vlen + 1);
+	if (evt_json_scan(&s->dj, ev->j.base + m->voff, m->vlen, 0, err) < 0)
+		return -1;
+	r->txid = get_str(s, &s->dj, "transaction_id");
+	switch (r->type) {
+	case R_ADJUSTED:
+		r->store = get_str(s, &s->dj, "store_id");
+		r->sku = get_str(s, &s->dj, "sku");
+		v = get_raw(&s->dj, "delta", EVT_J_NUMBER);
+		r->delta_ok = v.p && evt_json_int(v.p, v.n, &r->delta) == 0;
+		break;
+	case R_CREATED:
+		r->store = get_str(s, &s->dj, "store_id");
+		r->currency = get_str(s, &s->dj, "currency");
+		r->total = get_raw(&s->dj, "total", EVT_J_NUMBER);
+		r->total_ok = r->total.p != NULL;
+		r->delivery = get_raw(&s->dj, "delivery", EVT_J_OBJECT).p != NULL;
+		v = get_raw(&s->dj, "payment", EVT_J_OBJECT);
+		if (v.p && evt_json_scan(&s->xj, v.p, v.n, 0, err) == 0)
+			r->token = get_str(s, &s->xj, "token");
+		/* items last: the payment's scan is reused for them */
+		v = get_raw(&s->dj, "items", EVT_J_ARRAY);
+		if (v.p)
+			read_items(s, v, r);
+		break;
+	case R_RESERVED:
+	case R_RELEASED:
+		r->store = get_str(s, &s->dj, "store_id");
+		v = get_raw(&s->dj, "items", EVT_J_ARRAY);
+		if (v.p)
+			read_items(s, v, r);
+		break;
+	case R_CANCELLED:
+		r->reason = get_str(s, &s->dj, "reason");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* --- the state ---------------------------------------------------------- */
+
+static struct sv
+put(char **p, struct sv v)
+{
+	struct sv o = { v.p ? *p : NULL, v.n };
+
+	if (v.p) {
+		memcpy(*p, v.p, v.n);
+		*p += v.n;
+	}
+	return o;
+}
+
+/* A new saga for the TransactionCreated r: what it says, in one block. */
+static struct tx *
+tx_new(const struct rev *r, int64_t created_ms)
+{
+	size_t strs = r->txid.n + r->id.n + r->corr.n + r->subject.n +
+	    r->store.n + r->total.n + r->currency.n + r->token.n;
+	struct tx *t;
+	char *p;
+
+	for (size_t i = 0; i < r->nitems; i++)
+		strs += r->items[i].sku.n;
+	t = calloc(1, sizeof(*t) + r->nitems * sizeof(struct item) + strs);
+	if (t == NULL)
+		abort();
+	t->items = (struct item *)(t + 1);
+	t->nitems = r->nitems;
+	p = (char *)(t->items + r->nitems);
+	t->id = put(&p, r->txid);
+	t->cid = put(&p, r->id);
+	t->corr = put(&p, r->corr);
+	t->subj = put(&p, r->subject);
+	t->store = put(&p, r->store);
+	t->total = put(&p, r->total);
+	t->currency = put(&p, r->currency);
+	t->token = put(&p, r->token);
+	for (size_t i = 0; i < r->nitems; i++) {
+		t->items[i].sku = put(&p, r->items[i].sku);
+		t->items[i].qty = r->items[i].qty;
+	}
+	t->delivery = r->delivery;
+	t->created_ms = created_ms;
+	return t;
 }
 
 static uint64_t
-done_hash(const char *id)
+done_hash(struct sv id)
 {
 	uint64_t h = 1469598103934665603ULL;
 
-	for (; *id; id++) {
-		h ^= (unsigned char)*id;
+	for (size_t i = 0; i < id.n; i++) {
+		h ^= (unsigned char)id.p[i];
 		h *= 1099511628211ULL;
 	}
 	h ^= h >> 29;
@@ -182,7 +442,7 @@ done_slot(const struct done *d, uint64_t h)
 }
 
 static int
-done_has(const struct done *d, const char *id)
+done_has(const struct done *d, struct sv id)
 {
 	return d->tab && d->tab[done_slot(d, done_hash(id))] != 0;
 }
@@ -208,7 +468,7 @@ done_del(struct done *d, uint64_t h)
 }
 
 static void
-done_add(struct done *d, const char *id)
+done_add(struct done *d, struct sv id)
 {
 	uint64_t h = done_hash(id);
 	size_t i;
@@ -237,32 +497,39 @@ done_add(struct done *d, const char *id)
  * A saga is forgotten once nothing more can happen in it: completed (and
  * delivered, when delivery was asked for), or cancelled with its payment
  * refunded and its reservation released. A hash of its id is kept (see
- * struct done) so that a late or repeated cause is ignored.
+ * struct done) so that a late or repeated cause is ignored. Its memory
+ * lasts to the end of the step, for the reactions that still point at it.
  */
 static void
 maybe_forget(struct evt_saga *s, struct tx *t)
 {
 	if (t->outcome == OPEN)
 		return;
-	if (t->outcome == COMPLETED && wants_delivery(t) && !t->delivered)
+	if (t->outcome == COMPLETED && t->delivery && !t->delivered)
 		return;
 	if (t->outcome == CANCELLED && ((t->pay == PAY_PROCESSED && !t->refunded) ||
 	    (t->inv == INV_RESERVED && !t->released && !t->fulfilled)))
 		return;
 	done_add(&s->done, t->id);
-	evt_hmap_del(&s->txs, t->id, strlen(t->id));
-	free_tx(NULL, NULL, 0, (long long)(intptr_t)t);
+	evt_hmap_del(&s->txs, t->id.p, t->id.n);
+	if (s->ndead == s->capdead) {
+		s->capdead = s->capdead ? s->capdead * 2 : 16;
+		s->dead = realloc(s->dead, s->capdead * sizeof(*s->dead));
+		if (s->dead == NULL)
+			abort();
+	}
+	s->dead[s->ndead++] = t;
 }
 
 static long long *
-stock(struct evt_saga *s, const char *store, const char *sku)
+stock(struct evt_saga *s, struct sv store, struct sv sku)
 {
 	long long *v;
 
 	evt_buf_reset(&s->key);
-	evt_buf_adds(&s->key, store);
+	evt_buf_add(&s->key, store.p, store.n);
 	evt_buf_addc(&s->key, '\x1f');
-	evt_buf_adds(&s->key, sku);
+	evt_buf_add(&s->key, sku.p, sku.n);
 	v = evt_hmap_get(&s->stock, s->key.p, s->key.len);
 	if (v == NULL) {
 		evt_hmap_put(&s->stock, s->key.p, s->key.len, 0);
@@ -271,154 +538,229 @@ stock(struct evt_saga *s, const char *store, const char *sku)
 	return v;
 }
 
-/* Add sign * qty of each item of a reservation to the store's stock. */
+/* Add sign * qty of each item to the store's stock. */
 static void
-move_stock(struct evt_saga *s, const char *store, json_t *items, int sign)
+move_stock(struct evt_saga *s, struct sv store, const struct item *items,
+    size_t n, int sign)
 {
-	size_t i;
-	json_t *it;
-
-	json_array_foreach(items, i, it) {
-		const char *sku = str(it, "sku");
-		json_t *q = json_object_get(it, "qty");
-		if (sku && json_is_integer(q))
-			*stock(s, store, sku) += sign * json_integer_value(q);
-	}
+	for (size_t i = 0; i < n; i++)
+		*stock(s, store, items[i].sku) += sign * items[i].qty;
 }
 
 /* --- reactions ---------------------------------------------------------- */
 
-static int react(struct ctx *c, json_t *ev);
+static int react(struct ctx *c, const struct rev *r);
 
-/*
- * Append v as compact JSON. Written here rather than with json_dumps,
- * which measured at some 30,000 instructions a reaction (make bench); keys
- * keep their insertion order, reals print with 15 significant digits so
- * amounts copied from a cause read as they were written (39.8).
- */
 static void
-dump(struct evt_buf *b, json_t *v)
+add_sv(struct evt_buf *b, struct sv v)
 {
-	const char *k;
-	json_t *x;
-	size_t i;
-	char num[40];
+	evt_buf_add(b, v.p, v.n);
+}
 
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		evt_buf_addc(b, '{');
-		i = 0;
-		json_object_foreach(v, k, x) {
-			if (i++)
-				evt_buf_addc(b, ',');
-			evt_buf_json_str(b, k, strlen(k));
-			evt_buf_addc(b, ':');
-			dump(b, x);
-		}
-		evt_buf_addc(b, '}');
-		break;
-	case JSON_ARRAY:
-		evt_buf_addc(b, '[');
-		json_array_foreach(v, i, x) {
-			if (i)
-				evt_buf_addc(b, ',');
-			dump(b, x);
-		}
-		evt_buf_addc(b, ']');
-		break;
-	case JSON_STRING:
-		evt_buf_json_str(b, json_string_value(v), json_string_length(v));
-		break;
-	case JSON_INTEGER:
-		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-		    json_integer_value(v));
-		evt_buf_adds(b, num);
-		break;
-	case JSON_REAL:
-		snprintf(num, sizeof(num), "%.15g", json_real_value(v));
-		evt_buf_adds(b, num);
-		if (strpbrk(num, ".eEn") == NULL)
-			evt_buf_adds(b, ".0");
-		break;
-	case JSON_TRUE: evt_buf_adds(b, "true"); break;
-	case JSON_FALSE: evt_buf_adds(b, "false"); break;
-	default: evt_buf_adds(b, "null"); break;
+static void
+add_int(struct evt_buf *b, long long v)
+{
+	char num[24];
+
+	evt_buf_add(b, num, (size_t)snprintf(num, sizeof(num), "%lld", v));
+}
+
+/* Which service emits a reaction type: its source and the category of
+ * its subject. */
+static const char *
+service_of(enum rtype t)
+{
+	switch (t) {
+	case R_PROCESSED: case R_FAILED: case R_REFUNDED: return "payment";
+	case R_RESERVED: case R_UNAVAILABLE: case R_RELEASED: return "inventory";
+	case R_FULFILLED: case R_DELIVERED: return "store";
+	default: return "transaction";
 	}
 }
-static int fold(struct ctx *c, json_t *ev);
+
+static void
+add_items(struct evt_buf *b, const struct rev *r)
+{
+	evt_buf_adds(b, ",\"items\":[");
+	for (size_t i = 0; i < r->nitems; i++) {
+		if (i)
+			evt_buf_addc(b, ',');
+		evt_buf_adds(b, "{\"sku\":");
+		evt_buf_json_str(b, r->items[i].sku.p, r->items[i].sku.n);
+		evt_buf_adds(b, r->avail ? ",\"requested\":" : ",\"qty\":");
+		add_int(b, r->items[i].qty);
+		if (r->avail) {
+			evt_buf_adds(b, ",\"available\":");
+			add_int(b, r->avail[i]);
+		}
+		evt_buf_addc(b, '}');
+	}
+	evt_buf_addc(b, ']');
+}
+
+/* The reaction r as its stored line, fields in the order of DESIGN §2. */
+static void
+write_line(struct evt_saga *s, const struct rev *r, struct sv cause)
+{
+	struct evt_buf *b = &s->line;
+	const char *svc = service_of(r->type);
+
+	evt_buf_reset(&s->subj);
+	evt_buf_adds(&s->subj, svc);
+	evt_buf_addc(&s->subj, '-');
+	add_sv(&s->subj, r->type == R_RESERVED || r->type == R_UNAVAILABLE ||
+	    r->type == R_RELEASED ? r->store : r->txid);
+	evt_buf_reset(b);
+	evt_buf_adds(b, "{\"specversion\":\"1.0\",\"id\":\"");
+	add_sv(b, r->id);
+	evt_buf_adds(b, "\",\"source\":\"");
+	evt_buf_adds(b, svc);
+	evt_buf_adds(b, "\",\"type\":\"");
+	evt_buf_adds(b, tname[r->type]);
+	evt_buf_adds(b, "\",\"subject\":");
+	evt_buf_json_str(b, s->subj.p, s->subj.len);
+	evt_buf_adds(b, ",\"time\":\"");
+	evt_buf_adds(b, s->tstr);
+	evt_buf_adds(b, "\",\"correlationid\":");
+	evt_buf_json_str(b, r->corr.p, r->corr.n);
+	evt_buf_adds(b, ",\"causationid\":");
+	evt_buf_json_str(b, cause.p, cause.n);
+	evt_buf_adds(b, ",\"data\":{\"transaction_id\":");
+	evt_buf_json_str(b, r->txid.p, r->txid.n);
+	switch (r->type) {
+	case R_PROCESSED:
+	case R_REFUNDED:
+		evt_buf_reset(&s->subj);
+		evt_buf_adds(&s->subj, "pay-");
+		add_sv(&s->subj, r->txid);
+		evt_buf_adds(b, ",\"payment_id\":");
+		evt_buf_json_str(b, s->subj.p, s->subj.len);
+		evt_buf_adds(b, ",\"amount\":");
+		add_sv(b, r->total);
+		if (r->type == R_PROCESSED) {
+			evt_buf_adds(b, ",\"currency\":");
+			evt_buf_json_str(b, r->currency.p, r->currency.n);
+		} else {
+			evt_buf_adds(b, ",\"reason\":");
+			evt_buf_json_str(b, r->reason.p, r->reason.n);
+		}
+		break;
+	case R_FAILED:
+		evt_buf_adds(b, ",\"reason\":");
+		evt_buf_json_str(b, r->reason.p, r->reason.n);
+		evt_buf_adds(b, ",\"amount\":");
+		add_sv(b, r->total);
+		break;
+	case R_RESERVED:
+	case R_UNAVAILABLE:
+	case R_RELEASED:
+		evt_buf_adds(b, ",\"store_id\":");
+		evt_buf_json_str(b, r->store.p, r->store.n);
+		add_items(b, r);
+		break;
+	case R_FULFILLED:
+	case R_DELIVERED:
+		evt_buf_adds(b, ",\"store_id\":");
+		evt_buf_json_str(b, r->store.p, r->store.n);
+		break;
+	case R_COMPLETED:
+		evt_buf_adds(b, ",\"total\":");
+		add_sv(b, r->total);
+		break;
+	case R_CANCELLED:
+		evt_buf_adds(b, ",\"reason\":");
+		evt_buf_json_str(b, r->reason.p, r->reason.n);
+		break;
+	default:
+		break;
+	}
+	evt_buf_adds(b, "}}");
+}
 
 /*
- * Emit one reaction to cause: its id a UUIDv5 of the cause's id and the
- * reaction type, so that it is the same however often it is drawn. Steals
- * data. It is written unless the caller knows it comes later in the input,
- * and either way folded and reacted to in turn (depth first).
+ * Emit the reaction r (its type and data filled in) to cause: its id a
+ * UUIDv5 of the cause's id and the reaction type, so that it is the same
+ * however often it is drawn. It is written unless the caller knows it
+ * comes later in the input, and either way folded and reacted to in turn
+ * (depth first).
  */
 static int
-emit(struct ctx *c, json_t *cause, const char *source, const char *type,
-    const char *subject, json_t *data)
+emit(struct ctx *c, const struct rev *cause, struct rev *r)
 {
-	char id[EVT_UUID_LEN + 1], t[EVT_TIME_LEN + 1];
-	const char *cid = str(cause, "id");
-	const char *corr = str(cause, "correlationid");
-	struct evt_buf name = EVT_BUF_INIT;
-	json_t *r;
+	struct evt_saga *s = c->s;
+	char id[EVT_UUID_LEN + 1];
+	struct sv causation;
 	int rc = 0;
 
-	if (cid)
-		evt_buf_adds(&name, cid);
+	evt_buf_reset(&s->name);
+	if (cause->id.p)
+		add_sv(&s->name, cause->id);
 	else {
 		/* A cause straight from a producer may have no id yet: name
 		 * it by what identifies it, its stream, type and transaction. */
-		const char *cs = str(cause, "subject"), *ct = str(cause, "type");
-		const char *tx = str(json_object_get(cause, "data"), "transaction_id");
-		evt_buf_printf(&name, "%s\n%s\n%s", cs ? cs : "", ct ? ct : "",
-		    tx ? tx : "");
+		add_sv(&s->name, cause->subject);
+		evt_buf_addc(&s->name, '\n');
+		evt_buf_adds(&s->name, tname[cause->type]);
+		evt_buf_addc(&s->name, '\n');
+		add_sv(&s->name, cause->txid);
 	}
-	evt_buf_addc(&name, '\n');
-	evt_buf_adds(&name, type);
-	evt_uuid_v5(name.p, name.len, id);
-	evt_buf_free(&name);
+	evt_buf_addc(&s->name, '\n');
+	evt_buf_adds(&s->name, tname[r->type]);
+	evt_uuid_v5(s->name.p, s->name.len, id);
+	r->id = (struct sv){ id, EVT_UUID_LEN };
+	causation = cause->id.p ? cause->id : r->id;
+	r->corr = cause->corr.p ? cause->corr : causation;
+	r->has_time = 1;
+	r->time_ms = c->now;
+	if (s->tms != c->now) {
+		evt_time_format(c->now, s->tstr);
+		s->tms = c->now;
+	}
 	/* A reaction the input already holds further on is not written
 	 * again, but it takes effect now, where it belongs: the state then
 	 * evolves the same however the input is cut into batches. */
-	int written = !(c->known && c->known(c->arg, id));
-	evt_time_format(c->now, t);
-	r = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o}",
-	    "specversion", "1.0", "id", id, "source", source, "type", type,
-	    "subject", subject, "time", t,
-	    "correlationid", corr ? corr : (cid ? cid : id),
-	    "causationid", cid ? cid : id, "data", data);
-	if (written) {
-		evt_buf_reset(&c->s->line);
-		dump(&c->s->line, r);
-		if (c->emit(c->arg, id, c->s->line.p, c->s->line.len) < 0)
+	if (!(c->known && c->known(c->arg, id))) {
+		write_line(s, r, causation);
+		if (c->emit(c->arg, id, s->line.p, s->line.len) < 0)
 			rc = -1;
 	}
 	if (rc == 0)
 		rc = react(c, r);
-	json_decref(r);
 	return rc;
 }
 
-static char *
-subject(const char *category, const char *id)
+/* A reaction to t's saga, with what its TransactionCreated said. */
+static struct rev
+reaction(const struct tx *t, enum rtype type)
 {
-	char *s;
+	struct rev r;
 
-	if (asprintf(&s, "%s-%s", category, id) < 0)
-		abort();
-	return s;
+	memset(&r, 0, sizeof(r));
+	r.type = type;
+	r.txid = t->id;
+	r.store = t->store;
+	r.total = t->total;
+	r.currency = t->currency;
+	r.items = t->items;
+	r.nitems = t->nitems;
+	return r;
+}
+
+static struct sv
+lit(const char *s)
+{
+	return (struct sv){ s, strlen(s) };
 }
 
 /* The seeded draw for --fail-rate: the same for a transaction whatever
  * else the input holds. */
 static double
-draw(unsigned long long seed, const char *txid)
+draw(unsigned long long seed, struct sv txid)
 {
 	unsigned long long h = 1469598103934665603ULL ^ seed;
 
-	for (const char *p = txid; *p; p++) {
-		h ^= (unsigned char)*p;
+	for (size_t i = 0; i < txid.n; i++) {
+		h ^= (unsigned char)txid.p[i];
 		h *= 1099511628211ULL;
 	}
 	h ^= h >> 33;
@@ -427,165 +769,94 @@ draw(unsigned long long seed, const char *txid)
 	return (double)(h >> 11) / 9007199254740992.0;
 }
 
-static int
-pay(struct ctx *c, struct tx *t, json_t *ev)
+static double
+amount(struct sv v)
 {
-	json_t *d = json_object_get(t->created, "data");
-	json_t *total = json_object_get(d, "total");
-	json_t *payment = json_object_get(d, "payment");
-	const char *token = str(payment, "token");
-	const char *reason = NULL;
-	char *subj = subject("payment", t->id);
-	int rc;
+	char num[64];
 
-	if (token && strncmp(token, "tok_decline", 11) == 0)
+	if (v.n >= sizeof(num))
+		return v.p[0] == '-' ? -1e308 : 1e308;
+	memcpy(num, v.p, v.n);
+	num[v.n] = '\0';
+	return strtod(num, NULL);
+}
+
+static int
+pay(struct ctx *c, struct tx *t, const struct rev *cause)
+{
+	struct rev r = reaction(t, R_PROCESSED);
+	const char *reason = NULL;
+
+	if (t->token.n >= 11 && memcmp(t->token.p, "tok_decline", 11) == 0)
 		reason = "card_declined";
-	else if (c->s->o.has_decline_over && json_number_value(total) >
+	else if (c->s->o.has_decline_over && amount(t->total) >
 	    c->s->o.decline_over)
 		reason = "over_limit";
 	else if (c->s->o.fail_rate > 0 &&
 	    draw(c->s->o.seed, t->id) < c->s->o.fail_rate)
 		reason = "processor_error";
-	if (reason)
-		rc = emit(c, ev, "payment", "PaymentFailed", subj,
-		    json_pack("{s:s,s:s,s:O}", "transaction_id", t->id,
-		    "reason", reason, "amount", total));
-	else {
-		char *pid = subject("pay", t->id);
-		const char *cur = str(d, "currency");
-		rc = emit(c, ev, "payment", "PaymentProcessed", subj,
-		    json_pack("{s:s,s:s,s:O,s:s}", "transaction_id", t->id,
-		    "payment_id", pid, "amount", total, "currency",
-		    cur ? cur : "EUR"));
-		free(pid);
-	}
-	free(subj);
-	return rc;
+	if (reason) {
+		r.type = R_FAILED;
+		r.reason = lit(reason);
+	} else if (r.currency.p == NULL)
+		r.currency = lit("EUR");
+	return emit(c, cause, &r);
 }
 
 static int
-refund(struct ctx *c, struct tx *t, json_t *ev, const char *reason)
+refund(struct ctx *c, struct tx *t, const struct rev *cause, struct sv reason)
 {
-	json_t *d = json_object_get(t->created, "data");
-	char *subj = subject("payment", t->id), *pid = subject("pay", t->id);
-	int rc = emit(c, ev, "payment", "PaymentRefunded", subj,
-	    json_pack("{s:s,s:s,s:O,s:s}", "transaction_id", t->id,
-	    "payment_id", pid, "amount", json_object_get(d, "total"),
-	    "reason", reason));
+	struct rev r = reaction(t, R_REFUNDED);
 
-	free(subj);
-	free(pid);
-	return rc;
+	r.reason = reason;
+	return emit(c, cause, &r);
 }
 
 static int
-reserve(struct ctx *c, struct tx *t, json_t *ev)
+reserve(struct ctx *c, struct tx *t, const struct rev *cause)
 {
-	json_t *d = json_object_get(t->created, "data");
-	const char *store = str(d, "store_id");
-	json_t *items = json_object_get(d, "items"), *it, *short_ = json_array();
-	json_t *want = json_array();
-	char *subj = subject("inventory", store);
-	size_t i;
+	struct rev r = reaction(t, R_RESERVED);
+	long long *avail = malloc(t->nitems * sizeof(*avail));
 	int ok = 1, rc;
 
-	json_array_foreach(items, i, it) {
-		long long q = json_integer_value(json_object_get(it, "qty"));
-		long long have = *stock(c->s, store, str(it, "sku"));
-		if (have < q)
+	if (avail == NULL)
+		abort();
+	for (size_t i = 0; i < t->nitems; i++) {
+		long long have = *stock(c->s, t->store, t->items[i].sku);
+		if (have < t->items[i].qty)
 			ok = 0;
-		json_array_append_new(want, json_pack("{s:s,s:I}", "sku",
-		    str(it, "sku"), "qty", (json_int_t)q));
-		json_array_append_new(short_, json_pack("{s:s,s:I,s:I}", "sku",
-		    str(it, "sku"), "requested", (json_int_t)q, "available",
-		    (json_int_t)(have > 0 ? have : 0)));
+		avail[i] = have > 0 ? have : 0;
 	}
-	if (ok) {
-		json_decref(short_);
-		rc = emit(c, ev, "inventory", "InventoryReserved", subj,
-		    json_pack("{s:s,s:s,s:o}", "transaction_id", t->id,
-		    "store_id", store, "items", want));
-	} else {
-		json_decref(want);
-		rc = emit(c, ev, "inventory", "InventoryUnavailable", subj,
-		    json_pack("{s:s,s:s,s:o}", "transaction_id", t->id,
-		    "store_id", store, "items", short_));
+	if (!ok) {
+		r.type = R_UNAVAILABLE;
+		r.avail = avail;
 	}
-	free(subj);
+	rc = emit(c, cause, &r);
+	free(avail);
 	return rc;
 }
 
 static int
-release(struct ctx *c, struct tx *t, json_t *ev)
+emit_simple(struct ctx *c, struct tx *t, const struct rev *cause,
+    enum rtype type, const char *reason)
 {
-	json_t *d = json_object_get(t->created, "data"), *it, *items = json_array();
-	const char *store = str(d, "store_id");
-	char *subj = subject("inventory", store);
-	size_t i;
-	int rc;
+	struct rev r = reaction(t, type);
 
-	json_array_foreach(json_object_get(d, "items"), i, it)
-		json_array_append_new(items, json_pack("{s:s,s:O}", "sku",
-		    str(it, "sku"), "qty", json_object_get(it, "qty")));
-	rc = emit(c, ev, "inventory", "InventoryReleased", subj,
-	    json_pack("{s:s,s:s,s:o}", "transaction_id", t->id, "store_id",
-	    store, "items", items));
-	free(subj);
-	return rc;
-}
-
-static int
-cancel(struct ctx *c, struct tx *t, json_t *ev, const char *reason)
-{
-	char *subj = subject("transaction", t->id);
-	int rc = emit(c, ev, "transaction", "TransactionCancelled", subj,
-	    json_pack("{s:s,s:s}", "transaction_id", t->id, "reason", reason));
-
-	free(subj);
-	return rc;
-}
-
-static int
-store_id_event(struct ctx *c, struct tx *t, json_t *ev, const char *type)
-{
-	json_t *d = json_object_get(t->created, "data");
-	char *subj = subject("store", t->id);
-	int rc = emit(c, ev, "store", type, subj, json_pack("{s:s,s:s}",
-	    "transaction_id", t->id, "store_id", str(d, "store_id")));
-
-	free(subj);
-	return rc;
+	if (reason)
+		r.reason = lit(reason);
+	return emit(c, cause, &r);
 }
 
 /* --- folding and the choreography -------------------------------------- */
 
 static int
-bad(struct ctx *c, const char *type, const char *what)
+bad(struct ctx *c, enum rtype type, const char *what)
 {
-	return evt_err_set(c->err, EX_DATAERR, "%s: %s", type, what);
-}
-
-/* Check what a TransactionCreated must carry for the others to use it. */
-static int
-check_created(struct ctx *c, json_t *d)
-{
-	json_t *items = json_object_get(d, "items"), *it;
-	size_t i;
-
-	if (!str(d, "store_id") || !json_is_array(items) ||
-	    json_array_size(items) == 0 || !json_is_number(json_object_get(d, "total")))
-		return bad(c, "TransactionCreated", "data needs store_id, "
-		    "items and a numeric total");
-	json_array_foreach(items, i, it)
-		if (!str(it, "sku") || !json_is_integer(json_object_get(it, "qty")) ||
-		    json_integer_value(json_object_get(it, "qty")) < 1)
-			return bad(c, "TransactionCreated", "each item needs a "
-			    "sku and an integer qty >= 1");
-	return 0;
+	return evt_err_set(c->err, EX_DATAERR, "%s: %s", tname[type], what);
 }
 
 static void
-queue_expiry(struct evt_saga *s, int64_t at, const char *id)
+queue_expiry(struct evt_saga *s, int64_t at, struct sv id)
 {
 	if (s->qlen == s->qcap) {
 		size_t ncap = s->qcap ? s->qcap * 2 : 64;
@@ -599,25 +870,30 @@ queue_expiry(struct evt_saga *s, int64_t at, const char *id)
 		s->qcap = ncap;
 		s->qhead = 0;
 	}
-	s->q[(s->qhead + s->qlen) % s->qcap] = (struct expiry){ at, strdup(id) };
+	char *copy = malloc(id.n ? id.n : 1);
+	if (copy == NULL)
+		abort();
+	memcpy(copy, id.p, id.n);
+	s->q[(s->qhead + s->qlen) % s->qcap] = (struct expiry){ at, copy, id.n };
 	s->qlen++;
 }
 
+static int fold(struct ctx *c, const struct rev *r);
+
 /*
- * Fold ev into the state and draw the reactions of the enabled
+ * Fold r into the state and draw the reactions of the enabled
  * participants, then forget the saga if it is over. Every rule is guarded
  * by the state it changes, so a cause seen twice reacts once, and a stored
  * reaction read back changes nothing.
  */
 static int
-react(struct ctx *c, json_t *ev)
+react(struct ctx *c, const struct rev *r)
 {
-	const char *txid = str(json_object_get(ev, "data"), "transaction_id");
 	struct tx *t;
-	int rc = fold(c, ev);
+	int rc = fold(c, r);
 
 	/* The reactions may have forgotten the saga already: look again. */
-	if (txid && (t = tx_get(c->s, txid)) != NULL)
+	if (r->txid.p && (t = tx_get(c->s, r->txid)) != NULL)
 		maybe_forget(c->s, t);
 	return rc;
 }
@@ -625,183 +901,169 @@ react(struct ctx *c, json_t *ev)
 /* The choreography. A handler must not use its struct tx after an emit:
  * the saga may be over and forgotten by then; it looks it up again. */
 static int
-fold(struct ctx *c, json_t *ev)
+fold(struct ctx *c, const struct rev *r)
 {
 	struct evt_saga *s = c->s;
-	const char *type = str(ev, "type");
-	json_t *d = json_object_get(ev, "data");
-	const char *txid = str(d, "transaction_id");
 	int on = s->o.services;
 	struct tx *t;
 
-	if (type == NULL)
+	switch (r->type) {
+	case R_OTHER:
 		return 0;
-	if (strcmp(type, "InventoryAdjusted") == 0) {
-		const char *store = str(d, "store_id"), *sku = str(d, "sku");
-		json_t *delta = json_object_get(d, "delta");
-		if (!store || !sku || !json_is_integer(delta))
-			return bad(c, type, "data needs store_id, sku and an "
+	case R_ADJUSTED:
+		if (!r->store.p || !r->sku.p || !r->delta_ok)
+			return bad(c, r->type, "data needs store_id, sku and an "
 			    "integer delta");
-		*stock(s, store, sku) += json_integer_value(delta);
+		*stock(s, r->store, r->sku) += r->delta;
 		return 0;
-	}
-	if (strcmp(type, "TransactionCreated") == 0) {
-		if (!txid)
-			return bad(c, type, "data needs transaction_id");
-		if (check_created(c, d) < 0)
-			return -1;
-		if (tx_get(s, txid) || done_has(&s->done, txid))
+	case R_CREATED:
+		if (!r->txid.p)
+			return bad(c, r->type, "data needs transaction_id");
+		if (!r->store.p || r->nitems == 0 || !r->total_ok)
+			return bad(c, r->type, "data needs store_id, items and "
+			    "a numeric total");
+		if (!r->items_ok)
+			return bad(c, r->type, "each item needs a sku and an "
+			    "integer qty >= 1");
+		if (tx_get(s, r->txid) || done_has(&s->done, r->txid))
 			return 0;	/* seen before: one saga, one reaction */
-		t = calloc(1, sizeof(*t));
-		if (t == NULL || (t->id = strdup(txid)) == NULL)
-			abort();
-		t->created = json_incref(ev);
-		const char *tm = str(ev, "time");
-		if (tm == NULL || evt_time_parse(tm, strlen(tm), &t->created_ms) < 0)
-			t->created_ms = c->now;
-		evt_hmap_put(&s->txs, txid, strlen(txid), (long long)(intptr_t)t);
+		t = tx_new(r, r->has_time ? r->time_ms : c->now);
+		evt_hmap_put(&s->txs, t->id.p, t->id.n, (long long)(intptr_t)t);
 		if (s->o.timeout_ms > 0)
-			queue_expiry(s, t->created_ms + s->o.timeout_ms, txid);
-		if (on & EVT_SAGA_PAYMENT) {
-			t->pay = PAY_NONE;
-			return pay(c, t, ev);
-		}
+			queue_expiry(s, t->created_ms + s->o.timeout_ms, t->id);
+		if (on & EVT_SAGA_PAYMENT)
+			return pay(c, t, r);
 		return 0;
+	default:
+		break;
 	}
 	/* Every other event of the choreography names its transaction. */
-	if (txid == NULL || (t = tx_get(s, txid)) == NULL)
+	if (r->txid.p == NULL || (t = tx_get(s, r->txid)) == NULL)
 		return 0;	/* not ours, or its saga is over */
-	if (strcmp(type, "PaymentProcessed") == 0) {
+	switch (r->type) {
+	case R_PROCESSED:
 		if (t->pay != PAY_NONE)
 			return 0;
 		t->pay = PAY_PROCESSED;
 		if (t->outcome == CANCELLED && (on & EVT_SAGA_PAYMENT)) {
 			/* Paid after a timeout cancelled it: give it back. */
 			t->refunded = 1;
-			return refund(c, t, ev, "transaction_cancelled");
+			return refund(c, t, r, lit("transaction_cancelled"));
 		}
 		if ((on & EVT_SAGA_INVENTORY) && t->inv == INV_NONE &&
 		    t->outcome == OPEN)
-			return reserve(c, t, ev);
+			return reserve(c, t, r);
 		return 0;
-	}
-	if (strcmp(type, "PaymentFailed") == 0) {
+	case R_FAILED:
 		if (t->pay != PAY_NONE)
 			return 0;
 		t->pay = PAY_FAILED;
 		if ((on & EVT_SAGA_TRANSACTION) && t->outcome == OPEN) {
 			t->outcome = CANCELLED;
-			return cancel(c, t, ev, "payment_declined");
+			return emit_simple(c, t, r, R_CANCELLED, "payment_declined");
 		}
 		return 0;
-	}
-	if (strcmp(type, "InventoryReserved") == 0) {
+	case R_RESERVED:
 		if (t->inv != INV_NONE)
 			return 0;
 		t->inv = INV_RESERVED;
-		move_stock(s, str(d, "store_id") ? str(d, "store_id") :
-		    str(json_object_get(t->created, "data"), "store_id"),
-		    json_object_get(d, "items"), -1);
+		move_stock(s, r->store.p ? r->store : t->store, r->items,
+		    r->nitems, -1);
 		if ((on & EVT_SAGA_INVENTORY) && t->outcome == CANCELLED) {
 			t->released = 1;
-			move_stock(s, str(json_object_get(t->created, "data"),
-			    "store_id"), json_object_get(d, "items"), +1);
-			return release(c, t, ev);
+			move_stock(s, t->store, r->items, r->nitems, +1);
+			return emit_simple(c, t, r, R_RELEASED, NULL);
 		}
 		if ((on & EVT_SAGA_STORE) && !t->fulfilled && t->outcome == OPEN) {
-			int deliver = wants_delivery(t);
+			struct sv txid = t->id;
+			int deliver = t->delivery;
 			t->fulfilled = 1;
-			int rc = store_id_event(c, t, ev, "OrderFulfilled");
+			int rc = emit_simple(c, t, r, R_FULFILLED, NULL);
 			/* A saga that asked for delivery is kept until its
 			 * OrderDelivered, so t is still there. */
 			if (rc == 0 && deliver && (t = tx_get(s, txid)) != NULL)
-				rc = store_id_event(c, t, ev, "OrderDelivered");
+				rc = emit_simple(c, t, r, R_DELIVERED, NULL);
 			return rc;
 		}
 		return 0;
-	}
-	if (strcmp(type, "InventoryUnavailable") == 0) {
+	case R_UNAVAILABLE:
 		if (t->inv != INV_NONE)
 			return 0;
 		t->inv = INV_UNAVAILABLE;
 		if ((on & EVT_SAGA_PAYMENT) && t->pay == PAY_PROCESSED &&
 		    !t->refunded) {
 			t->refunded = 1;
-			return refund(c, t, ev, "inventory_unavailable");
+			return refund(c, t, r, lit("inventory_unavailable"));
 		}
 		return 0;
-	}
-	if (strcmp(type, "InventoryReleased") == 0) {
+	case R_RELEASED:
 		if (!t->released && t->inv == INV_RESERVED) {
 			t->released = 1;
-			move_stock(s, str(json_object_get(t->created, "data"),
-			    "store_id"), json_object_get(d, "items"), +1);
+			move_stock(s, t->store, r->items, r->nitems, +1);
 		}
 		return 0;
-	}
-	if (strcmp(type, "PaymentRefunded") == 0) {
+	case R_REFUNDED:
 		t->refunded = 1;
 		if ((on & EVT_SAGA_TRANSACTION) && t->outcome == OPEN) {
 			t->outcome = CANCELLED;
-			return cancel(c, t, ev, "inventory_unavailable");
+			return emit_simple(c, t, r, R_CANCELLED,
+			    "inventory_unavailable");
 		}
 		return 0;
-	}
-	if (strcmp(type, "OrderFulfilled") == 0) {
+	case R_FULFILLED:
 		t->fulfilled = 1;
 		if ((on & EVT_SAGA_TRANSACTION) && t->outcome == OPEN) {
 			t->outcome = COMPLETED;
-			char *subj = subject("transaction", t->id);
-			json_t *total = json_object_get(json_object_get(t->created,
-			    "data"), "total");
-			int rc = emit(c, ev, "transaction", "TransactionCompleted",
-			    subj, json_pack("{s:s,s:O}", "transaction_id", t->id,
-			    "total", total));
-			free(subj);
-			return rc;
+			return emit_simple(c, t, r, R_COMPLETED, NULL);
 		}
 		return 0;
-	}
-	if (strcmp(type, "TransactionCompleted") == 0) {
+	case R_COMPLETED:
 		if (t->outcome == OPEN)
 			t->outcome = COMPLETED;
 		return 0;
-	}
-	if (strcmp(type, "OrderDelivered") == 0) {
+	case R_DELIVERED:
 		t->delivered = 1;
 		return 0;
-	}
-	if (strcmp(type, "TransactionCancelled") == 0) {
-		const char *reason = str(d, "reason");
+	case R_CANCELLED: {
+		struct sv txid = t->id;
 		int rc = 0;
 		t->outcome = CANCELLED;
 		if ((on & EVT_SAGA_PAYMENT) && t->pay == PAY_PROCESSED &&
 		    !t->refunded) {
 			t->refunded = 1;
-			rc = refund(c, t, ev, reason ? reason : "transaction_cancelled");
+			rc = refund(c, t, r, r->reason.p ? r->reason :
+			    lit("transaction_cancelled"));
 		}
 		if (rc == 0 && (t = tx_get(s, txid)) != NULL &&
 		    (on & EVT_SAGA_INVENTORY) && t->inv == INV_RESERVED &&
 		    !t->released && !t->fulfilled) {
 			t->released = 1;
-			move_stock(s, str(json_object_get(t->created, "data"),
-			    "store_id"), json_object_get(json_object_get(
-			    t->created, "data"), "items"), +1);
-			rc = release(c, t, ev);
+			move_stock(s, t->store, t->items, t->nitems, +1);
+			rc = emit_simple(c, t, r, R_RELEASED, NULL);
 		}
 		return rc;
 	}
-	return 0;
+	default:
+		return 0;
+	}
 }
 
 int
-evt_saga_step(struct evt_saga *s, json_t *ev, int64_t now_ms,
+evt_saga_step(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
     evt_saga_emit_fn emitfn, evt_saga_known_fn known, void *arg,
     struct evt_err *err)
 {
 	struct ctx c = { s, now_ms, emitfn, known, arg, err };
+	struct rev r;
+	int rc;
 
-	return react(&c, ev);
+	if (read_event(s, ev, &r, err) < 0)
+		return -1;
+	if (r.type == R_OTHER)
+		return 0;
+	rc = react(&c, &r);
+	bury(s);
+	return rc;
 }
 
 int
@@ -817,14 +1079,21 @@ evt_saga_expire(struct evt_saga *s, int64_t now_ms, evt_saga_emit_fn emitfn,
 
 		s->qhead = (s->qhead + 1) % s->qcap;
 		s->qlen--;
-		if ((t = tx_get(s, e.id)) != NULL && t->outcome == OPEN &&
-		    (s->o.services & EVT_SAGA_TRANSACTION)) {
-			json_t *cause = json_incref(t->created);
+		if ((t = tx_get(s, (struct sv){ e.id, e.n })) != NULL &&
+		    t->outcome == OPEN && (s->o.services & EVT_SAGA_TRANSACTION)) {
+			/* The cause is the TransactionCreated, as it came. */
+			struct rev cause;
+			memset(&cause, 0, sizeof(cause));
+			cause.type = R_CREATED;
+			cause.id = t->cid;
+			cause.corr = t->corr;
+			cause.subject = t->subj;
+			cause.txid = t->id;
 			t->outcome = CANCELLED;
-			rc = cancel(&c, t, cause, "timeout");
-			json_decref(cause);
+			rc = emit_simple(&c, t, &cause, R_CANCELLED, "timeout");
 		}
 		free(e.id);
 	}
+	bury(s);
 	return rc;
 }

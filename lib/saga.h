@@ -13,10 +13,8 @@
 
 #include <stdint.h>
 
-#include <jansson.h>
-
-#include "buf.h"
 #include "err.h"
+#include "event.h"
 
 enum {
 	EVT_SAGA_TRANSACTION = 1,
@@ -65,13 +63,15 @@ typedef int (*evt_saga_emit_fn)(void *arg, const char *id, const char *line,
 typedef int (*evt_saga_known_fn)(void *arg, const char *id);
 
 /*
- * Take one event (ev, borrowed): fold it into the state, then draw the
- * reactions of the enabled participants and emit each, depth first (a
- * reaction's own reactions follow it when its participant is enabled).
- * now_ms stamps the reactions. Returns 0, or -1 with err (EX_DATAERR: the
- * event's payload lacks what its type requires).
+ * Take one event (ev, borrowed, parsed by evt_event_parse): fold it into
+ * the state, then draw the reactions of the enabled participants and emit
+ * each, depth first (a reaction's own reactions follow it when its
+ * participant is enabled). Events of types outside the choreography are
+ * ignored. now_ms stamps the reactions. Returns 0, or -1 with err
+ * (EX_DATAERR: the event's payload lacks what its type requires), or -1
+ * with err untouched when emit returned -1.
  */
-int evt_saga_step(struct evt_saga *s, json_t *ev, int64_t now_ms,
+int evt_saga_step(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
     evt_saga_emit_fn emit, evt_saga_known_fn known, void *arg,
     struct evt_err *err);
 

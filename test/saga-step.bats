@@ -163,3 +163,26 @@ load helper
 	run bash -c 'cat "$TESTDATA/stock.ndjson" noid | saga-step all --only-new | jq -r .causationid | sort -u | wc -l'
 	[ "$output" -gt 4 ]
 }
+
+@test "payloads are read as JSON, not as bytes: escapes, spacing, amounts as written" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	# The same order twice over: once plain, once with escapes in the
+	# strings and spaces between the tokens. Amounts keep their digits.
+	{
+		echo '{"id":"a1","type":"InventoryAdjusted","subject":"inventory-S1","data":{"store_id":"S1","sku":"AB","delta":5}}'
+		echo '{"id":"o1","type":"TransactionCreated","subject":"transaction-T1","data":{"transaction_id":"T1","store_id":"S1","items":[{"sku":"AB","qty":2}],"total":19.90,"currency":"EUR","payment":{"token":"tok_ok"}}}'
+		echo '{ "id" : "o2" , "type" : "TransactionCreated" , "subject" : "transaction-T2" , "data" : { "transaction_id" : "T\u0032" , "store_id" : "\u00531" , "items" : [ { "sku" : "A\u0042" , "qty" : 3 } ] , "total" : 1.50E1 , "payment" : { "token" : "tok_\u0064ecline" } } }'
+		echo '{"id":"o3","type":"TransactionCreated","subject":"transaction-T3","data":{"transaction_id":"T3","store_id":"S1","items":[ {"sku":"A\u0042","qty":3} ],"total":30,"payment":{"token":"tok_ok"}}}'
+	} >in
+	run saga-step all --only-new in
+	[ "$status" -eq 0 ]
+	# T1 paid 19.90 and reserved 2 of AB; T2 declined (an escaped token);
+	# T3 finds 3 left of the same (escaped) sku and reserves them.
+	run jq -rc '[.type, .data.transaction_id, (.data.amount // .data.total // ""), (.data.items // "")] | @text' <<<"$(saga-step all --only-new in)"
+	[ "${lines[0]}" = '["PaymentProcessed","T1",19.9,""]' ]
+	saga-step all --only-new in | grep -q '"amount":19.90,'
+	saga-step all --only-new in | grep -q '"reason":"card_declined","amount":1.50E1}'
+	[ "$(saga-step all --only-new in | jq -r 'select(.type == "InventoryReserved") | .data.transaction_id + " " + .data.store_id + " " + .data.items[0].sku' | tr '\n' ,)" = "T1 S1 AB,T3 S1 AB," ]
+	# The second order's reactions name T2, decoded.
+	[ "$(saga-step all --only-new in | jq -r 'select(.data.transaction_id == "T2") | .type' | tr '\n' ,)" = "PaymentFailed,TransactionCancelled," ]
+}
