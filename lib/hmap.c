@@ -20,6 +20,12 @@ hash(const char *k, size_t n)
 		h ^= (unsigned char)k[i];
 		h *= 1099511628211ULL;
 	}
+	/* FNV mixes upwards only: keys that differ in their last bytes
+	 * (T1001, T1002; ids) would share low bits, which pick the slot, and
+	 * pile up in long runs. A final mix spreads them. */
+	h ^= h >> 32;
+	h *= 0x9e3779b97f4a7c15ULL;
+	h ^= h >> 29;
 	return h;
 }
 
