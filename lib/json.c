@@ -388,6 +388,38 @@ evt_json_find(const struct evt_jobj *o, const char *key)
 	return -1;
 }
 
+struct evt_sv
+evt_json_get(const struct evt_jobj *o, const char *key, enum evt_jtype t)
+{
+	int i = evt_json_find(o, key);
+
+	if (i < 0 || o->m[i].type != t)
+		return (struct evt_sv){ NULL, 0 };
+	return (struct evt_sv){ o->base + o->m[i].voff, o->m[i].vlen };
+}
+
+struct evt_sv
+evt_json_get_str(const struct evt_jobj *o, const char *key,
+    struct evt_buf *arena)
+{
+	struct evt_sv raw = evt_json_get(o, key, EVT_J_STRING), v;
+
+	if (raw.p == NULL)
+		return raw;
+	if (memchr(raw.p, '\\', raw.n) == NULL)
+		return (struct evt_sv){ raw.p + 1, raw.n - 2 };
+	/* Decode in place at the arena's end (decoding only shrinks). */
+	size_t at = arena->len;
+	if (arena->cap - at < raw.n)
+		abort();	/* the caller did not reserve: a bug */
+	struct evt_buf tail = { arena->p + at, 0, arena->cap - at };
+	evt_json_str_decode(raw.p, raw.n, &tail);
+	v.p = arena->p + at;
+	v.n = tail.len;
+	arena->len += tail.len + 1;
+	return v;
+}
+
 static void
 put_utf8(struct evt_buf *b, unsigned v)
 {

@@ -62,6 +62,25 @@ int evt_json_find(const struct evt_jobj *o, const char *key);
  */
 void evt_json_str_decode(const char *raw, size_t n, struct evt_buf *out);
 
+/* A span of bytes: p NULL when absent. */
+struct evt_sv {
+	const char *p;
+	size_t n;
+};
+
+/* The raw value of member key of o when it has type t, else p NULL. */
+struct evt_sv evt_json_get(const struct evt_jobj *o, const char *key,
+    enum evt_jtype t);
+
+/*
+ * The string member key of o, decoded: the bytes between its quotes, or,
+ * when it has escapes, their decoding appended to arena, which must have
+ * room for it already (reserve the scanned text's length + 1) so that
+ * earlier results stay valid. p NULL when absent or not a string.
+ */
+struct evt_sv evt_json_get_str(const struct evt_jobj *o, const char *key,
+    struct evt_buf *arena);
+
 /*
  * The elements of an array text a[0..n) that came through evt_json_scan,
  * one per call: *pos starts at 0 and is kept between calls. Returns 1 with

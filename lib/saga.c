@@ -36,14 +36,8 @@ static const char *const tname[R_N] = {
 	"OrderDelivered", "TransactionCompleted", "TransactionCancelled"
 };
 
-/* A string: bytes and length, not NUL-terminated; p NULL when absent. */
-struct sv {
-	const char *p;
-	size_t n;
-};
-
 struct item {
-	struct sv sku;
+	struct evt_sv sku;
 	long long qty;
 };
 
@@ -54,11 +48,11 @@ struct item {
  */
 struct rev {
 	enum rtype type;
-	struct sv id, corr, subject;
+	struct evt_sv id, corr, subject;
 	int64_t time_ms;
 	int has_time;
 	/* data */
-	struct sv txid, store, sku, reason, total, currency, token;
+	struct evt_sv txid, store, sku, reason, total, currency, token;
 	long long delta;
 	int delta_ok, total_ok, items_ok, delivery;
 	const struct item *items;
@@ -69,7 +63,7 @@ struct rev {
 /* One transaction's saga, as far as the events seen tell: what its
  * TransactionCreated said, copied into one allocation. */
 struct tx {
-	struct sv id, cid, corr, subj, store, total, currency, token;
+	struct evt_sv id, cid, corr, subj, store, total, currency, token;
 	struct item *items;
 	size_t nitems;
 	int delivery;
@@ -109,7 +103,6 @@ struct evt_saga {
 	/* Scratch for reading one input event. */
 	struct evt_jobj dj, xj;	/* data; an item or the payment */
 	struct evt_buf arena;	/* decoded strings that had escapes */
-	struct evt_buf tmp;
 	struct item *items;
 	size_t capitems;
 	/* Scratch for writing reactions. */
@@ -204,7 +197,6 @@ evt_saga_free(struct evt_saga *s)
 	evt_json_free(&s->dj);
 	evt_json_free(&s->xj);
 	evt_buf_free(&s->arena);
-	evt_buf_free(&s->tmp);
 	free(s->items);
 	evt_buf_free(&s->key);
 	evt_buf_free(&s->line);
@@ -220,7 +212,7 @@ evt_saga_open(const struct evt_saga *s)
 }
 
 static struct tx *
-tx_get(struct evt_saga *s, struct sv id)
+tx_get(struct evt_saga *s, struct evt_sv id)
 {
 	long long *v = evt_hmap_get(&s->txs, id.p, id.n);
 
@@ -230,45 +222,13 @@ tx_get(struct evt_saga *s, struct sv id)
 
 /* --- reading an input event --------------------------------------------- */
 
-/* The string member key of o, decoded (into the arena, reserved by the
- * caller, when it has escapes); p NULL when absent or not a string. */
-static struct sv
-get_str(struct evt_saga *s, const struct evt_jobj *o, const char *key)
-{
-	struct sv v = { NULL, 0 };
-	int i = evt_json_find(o, key);
-
-	if (i < 0 || o->m[i].type != EVT_J_STRING)
-		return v;
-	const char *raw = o->base + o->m[i].voff;
-	size_t n = o->m[i].vlen;
-	if (memchr(raw, '\\', n) == NULL)
-		return (struct sv){ raw + 1, n - 2 };
-	evt_json_str_decode(raw, n, &s->tmp);
-	v.p = s->arena.p + s->arena.len;
-	v.n = s->tmp.len;
-	evt_buf_add(&s->arena, s->tmp.p, s->tmp.len);
-	return v;
-}
-
-/* The raw member key of o when it has type t. */
-static struct sv
-get_raw(const struct evt_jobj *o, const char *key, enum evt_jtype t)
-{
-	int i = evt_json_find(o, key);
-
-	if (i < 0 || o->m[i].type != t)
-		return (struct sv){ NULL, 0 };
-	return (struct sv){ o->base + o->m[i].voff, o->m[i].vlen };
-}
-
 /*
  * The items array of a reservation or an order: the items with a string
  * sku and an integer qty into r->items; r->items_ok when the array is not
  * empty and every item is such an object with qty >= 1.
  */
 static void
-read_items(struct evt_saga *s, struct sv a, struct rev *r)
+read_items(struct evt_saga *s, struct evt_sv a, struct rev *r)
 {
 	size_t pos = 0, off, len, n = 0;
 	struct evt_err e;
@@ -276,15 +236,15 @@ read_items(struct evt_saga *s, struct sv a, struct rev *r)
 	r->items_ok = 1;
 	while (evt_json_array_next(a.p, a.n, &pos, &off, &len)) {
 		struct item it = { { NULL, 0 }, 0 };
-		struct sv q;
+		struct evt_sv q;
 
 		if (evt_json_scan(&s->xj, a.p + off, len, 0, &e) < 0 ||
 		    s->xj.type != EVT_J_OBJECT) {
 			r->items_ok = 0;
 			continue;
 		}
-		it.sku = get_str(s, &s->xj, "sku");
-		q = get_raw(&s->xj, "qty", EVT_J_NUMBER);
+		it.sku = evt_json_get_str(&s->xj, "sku", &s->arena);
+		q = evt_json_get(&s->xj, "qty", EVT_J_NUMBER);
 		if (it.sku.p == NULL || q.p == NULL ||
 		    evt_json_int(q.p, q.n, &it.qty) < 0) {
 			r->items_ok = 0;
@@ -312,15 +272,15 @@ read_event(struct evt_saga *s, const struct evt_event *ev, struct rev *r,
     struct evt_err *err)
 {
 	const struct evt_jmember *m;
-	struct sv v;
+	struct evt_sv v;
 
 	memset(r, 0, sizeof(*r));
 	r->type = rtype_of(ev->type.p, ev->type.n);
 	if (r->type == R_OTHER)
 		return 0;
-	r->id = (struct sv){ ev->id.p, ev->id.n };
-	r->corr = (struct sv){ ev->corr.p, ev->corr.n };
-	r->subject = (struct sv){ ev->subject.p, ev->subject.n };
+	r->id = (struct evt_sv){ ev->id.p, ev->id.n };
+	r->corr = (struct evt_sv){ ev->corr.p, ev->corr.n };
+	r->subject = (struct evt_sv){ ev->subject.p, ev->subject.n };
 	r->has_time = ev->slot[EVT_F_TIME] >= 0;
 	r->time_ms = ev->time_ms;
 	if (ev->slot[EVT_F_DATA] < 0)
@@ -332,37 +292,37 @@ read_event(struct evt_saga *s, const struct evt_event *ev, struct rev *r,
 	evt_buf_grow(&s->arena, m->vlen + 1);
 	if (evt_json_scan(&s->dj, ev->j.base + m->voff, m->vlen, 0, err) < 0)
 		return -1;
-	r->txid = get_str(s, &s->dj, "transaction_id");
+	r->txid = evt_json_get_str(&s->dj, "transaction_id", &s->arena);
 	switch (r->type) {
 	case R_ADJUSTED:
-		r->store = get_str(s, &s->dj, "store_id");
-		r->sku = get_str(s, &s->dj, "sku");
-		v = get_raw(&s->dj, "delta", EVT_J_NUMBER);
+		r->store = evt_json_get_str(&s->dj, "store_id", &s->arena);
+		r->sku = evt_json_get_str(&s->dj, "sku", &s->arena);
+		v = evt_json_get(&s->dj, "delta", EVT_J_NUMBER);
 		r->delta_ok = v.p && evt_json_int(v.p, v.n, &r->delta) == 0;
 		break;
 	case R_CREATED:
-		r->store = get_str(s, &s->dj, "store_id");
-		r->currency = get_str(s, &s->dj, "currency");
-		r->total = get_raw(&s->dj, "total", EVT_J_NUMBER);
+		r->store = evt_json_get_str(&s->dj, "store_id", &s->arena);
+		r->currency = evt_json_get_str(&s->dj, "currency", &s->arena);
+		r->total = evt_json_get(&s->dj, "total", EVT_J_NUMBER);
 		r->total_ok = r->total.p != NULL;
-		r->delivery = get_raw(&s->dj, "delivery", EVT_J_OBJECT).p != NULL;
-		v = get_raw(&s->dj, "payment", EVT_J_OBJECT);
+		r->delivery = evt_json_get(&s->dj, "delivery", EVT_J_OBJECT).p != NULL;
+		v = evt_json_get(&s->dj, "payment", EVT_J_OBJECT);
 		if (v.p && evt_json_scan(&s->xj, v.p, v.n, 0, err) == 0)
-			r->token = get_str(s, &s->xj, "token");
+			r->token = evt_json_get_str(&s->xj, "token", &s->arena);
 		/* items last: the payment's scan is reused for them */
-		v = get_raw(&s->dj, "items", EVT_J_ARRAY);
+		v = evt_json_get(&s->dj, "items", EVT_J_ARRAY);
 		if (v.p)
 			read_items(s, v, r);
 		break;
 	case R_RESERVED:
 	case R_RELEASED:
-		r->store = get_str(s, &s->dj, "store_id");
-		v = get_raw(&s->dj, "items", EVT_J_ARRAY);
+		r->store = evt_json_get_str(&s->dj, "store_id", &s->arena);
+		v = evt_json_get(&s->dj, "items", EVT_J_ARRAY);
 		if (v.p)
 			read_items(s, v, r);
 		break;
 	case R_CANCELLED:
-		r->reason = get_str(s, &s->dj, "reason");
+		r->reason = evt_json_get_str(&s->dj, "reason", &s->arena);
 		break;
 	default:
 		break;
@@ -372,10 +332,10 @@ read_event(struct evt_saga *s, const struct evt_event *ev, struct rev *r,
 
 /* --- the state ---------------------------------------------------------- */
 
-static struct sv
-put(char **p, struct sv v)
+static struct evt_sv
+put(char **p, struct evt_sv v)
 {
-	struct sv o = { v.p ? *p : NULL, v.n };
+	struct evt_sv o = { v.p ? *p : NULL, v.n };
 
 	if (v.p) {
 		memcpy(*p, v.p, v.n);
@@ -419,7 +379,7 @@ tx_new(const struct rev *r, int64_t created_ms)
 }
 
 static uint64_t
-done_hash(struct sv id)
+done_hash(struct evt_sv id)
 {
 	uint64_t h = 1469598103934665603ULL;
 
@@ -442,7 +402,7 @@ done_slot(const struct done *d, uint64_t h)
 }
 
 static int
-done_has(const struct done *d, struct sv id)
+done_has(const struct done *d, struct evt_sv id)
 {
 	return d->tab && d->tab[done_slot(d, done_hash(id))] != 0;
 }
@@ -468,7 +428,7 @@ done_del(struct done *d, uint64_t h)
 }
 
 static void
-done_add(struct done *d, struct sv id)
+done_add(struct done *d, struct evt_sv id)
 {
 	uint64_t h = done_hash(id);
 	size_t i;
@@ -522,7 +482,7 @@ maybe_forget(struct evt_saga *s, struct tx *t)
 }
 
 static long long *
-stock(struct evt_saga *s, struct sv store, struct sv sku)
+stock(struct evt_saga *s, struct evt_sv store, struct evt_sv sku)
 {
 	long long *v;
 
@@ -540,7 +500,7 @@ stock(struct evt_saga *s, struct sv store, struct sv sku)
 
 /* Add sign * qty of each item to the store's stock. */
 static void
-move_stock(struct evt_saga *s, struct sv store, const struct item *items,
+move_stock(struct evt_saga *s, struct evt_sv store, const struct item *items,
     size_t n, int sign)
 {
 	for (size_t i = 0; i < n; i++)
@@ -552,7 +512,7 @@ move_stock(struct evt_saga *s, struct sv store, const struct item *items,
 static int react(struct ctx *c, const struct rev *r);
 
 static void
-add_sv(struct evt_buf *b, struct sv v)
+add_sv(struct evt_buf *b, struct evt_sv v)
 {
 	evt_buf_add(b, v.p, v.n);
 }
@@ -600,7 +560,7 @@ add_items(struct evt_buf *b, const struct rev *r)
 
 /* The reaction r as its stored line, fields in the order of DESIGN §2. */
 static void
-write_line(struct evt_saga *s, const struct rev *r, struct sv cause)
+write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 {
 	struct evt_buf *b = &s->line;
 	const char *svc = service_of(r->type);
@@ -689,7 +649,7 @@ emit(struct ctx *c, const struct rev *cause, struct rev *r)
 {
 	struct evt_saga *s = c->s;
 	char id[EVT_UUID_LEN + 1];
-	struct sv causation;
+	struct evt_sv causation;
 	int rc = 0;
 
 	evt_buf_reset(&s->name);
@@ -707,7 +667,7 @@ emit(struct ctx *c, const struct rev *cause, struct rev *r)
 	evt_buf_addc(&s->name, '\n');
 	evt_buf_adds(&s->name, tname[r->type]);
 	evt_uuid_v5(s->name.p, s->name.len, id);
-	r->id = (struct sv){ id, EVT_UUID_LEN };
+	r->id = (struct evt_sv){ id, EVT_UUID_LEN };
 	causation = cause->id.p ? cause->id : r->id;
 	r->corr = cause->corr.p ? cause->corr : causation;
 	r->has_time = 1;
@@ -746,16 +706,16 @@ reaction(const struct tx *t, enum rtype type)
 	return r;
 }
 
-static struct sv
+static struct evt_sv
 lit(const char *s)
 {
-	return (struct sv){ s, strlen(s) };
+	return (struct evt_sv){ s, strlen(s) };
 }
 
 /* The seeded draw for --fail-rate: the same for a transaction whatever
  * else the input holds. */
 static double
-draw(unsigned long long seed, struct sv txid)
+draw(unsigned long long seed, struct evt_sv txid)
 {
 	unsigned long long h = 1469598103934665603ULL ^ seed;
 
@@ -770,7 +730,7 @@ draw(unsigned long long seed, struct sv txid)
 }
 
 static double
-amount(struct sv v)
+amount(struct evt_sv v)
 {
 	char num[64];
 
@@ -804,7 +764,7 @@ pay(struct ctx *c, struct tx *t, const struct rev *cause)
 }
 
 static int
-refund(struct ctx *c, struct tx *t, const struct rev *cause, struct sv reason)
+refund(struct ctx *c, struct tx *t, const struct rev *cause, struct evt_sv reason)
 {
 	struct rev r = reaction(t, R_REFUNDED);
 
@@ -856,7 +816,7 @@ bad(struct ctx *c, enum rtype type, const char *what)
 }
 
 static void
-queue_expiry(struct evt_saga *s, int64_t at, struct sv id)
+queue_expiry(struct evt_saga *s, int64_t at, struct evt_sv id)
 {
 	if (s->qlen == s->qcap) {
 		size_t ncap = s->qcap ? s->qcap * 2 : 64;
@@ -975,7 +935,7 @@ fold(struct ctx *c, const struct rev *r)
 			return emit_simple(c, t, r, R_RELEASED, NULL);
 		}
 		if ((on & EVT_SAGA_STORE) && !t->fulfilled && t->outcome == OPEN) {
-			struct sv txid = t->id;
+			struct evt_sv txid = t->id;
 			int deliver = t->delivery;
 			t->fulfilled = 1;
 			int rc = emit_simple(c, t, r, R_FULFILLED, NULL);
@@ -1025,7 +985,7 @@ fold(struct ctx *c, const struct rev *r)
 		t->delivered = 1;
 		return 0;
 	case R_CANCELLED: {
-		struct sv txid = t->id;
+		struct evt_sv txid = t->id;
 		int rc = 0;
 		t->outcome = CANCELLED;
 		if ((on & EVT_SAGA_PAYMENT) && t->pay == PAY_PROCESSED &&
@@ -1079,7 +1039,7 @@ evt_saga_expire(struct evt_saga *s, int64_t now_ms, evt_saga_emit_fn emitfn,
 
 		s->qhead = (s->qhead + 1) % s->qcap;
 		s->qlen--;
-		if ((t = tx_get(s, (struct sv){ e.id, e.n })) != NULL &&
+		if ((t = tx_get(s, (struct evt_sv){ e.id, e.n })) != NULL &&
 		    t->outcome == OPEN && (s->o.services & EVT_SAGA_TRANSACTION)) {
 			/* The cause is the TransactionCreated, as it came. */
 			struct rev cause;
