@@ -241,9 +241,10 @@ spec_load(const char *file, struct evt_err *err)
 	if (s == NULL)
 		abort();
 	v = json_object_get(root, "name");
-	if (!json_is_string(v) || !good_name(json_string_value(v))) {
+	if (!json_is_string(v) || !good_name(json_string_value(v)) ||
+	    strncmp(json_string_value(v), "evt_", 4) == 0) {
 		spec_err(err, file, "\"name\" must be a name of letters, digits "
-		    "and _ (it names the read-model table)");
+		    "and _, not starting evt_ (it names the read-model table)");
 		goto fail;
 	}
 	s->name = xstrdup(json_string_value(v));
@@ -338,9 +339,18 @@ spec_load(const char *file, struct evt_err *err)
 				spec_err(err, file, msg);
 				goto fail;
 			}
+		json_t *dec = json_object_get(c, "decimals");
+		if (dec && (!json_is_integer(dec) || json_integer_value(dec) < 0 ||
+		    json_integer_value(dec) > 6 || sc->op == OP_COUNT ||
+		    sc->op > OP_MAX)) {
+			strcat(msg, "\"decimals\" (0 to 6) goes with sum, min "
+			    "and max");
+			spec_err(err, file, msg);
+			goto fail;
+		}
 		s->cols[ng + i] = (struct evt_col){ s->names[ng + i],
 		    sc->op == OP_COUNT ? EVT_V_INT : sc->op <= OP_MAX ?
-		    EVT_V_DEC : EVT_V_JSON, 0 };
+		    EVT_V_DEC : EVT_V_JSON, dec ? (int)json_integer_value(dec) : 0 };
 	}
 	json_decref(root);
 	return s;
@@ -487,6 +497,21 @@ get2(struct evt_table *t, struct evt_sv a, struct evt_sv b, int create,
 	return evt_row_get(t, k, n, create, err);
 }
 
+/* The inventory row of store and sku, counts starting at 0. */
+static struct evt_row *
+inv_row(struct evt_table *inv, struct evt_sv store, struct evt_sv sku,
+    struct evt_err *err)
+{
+	struct evt_row *r = get2(inv, store, sku, 1, err);
+
+	if (r && r->v[INV_ON_HAND].k == EVT_V_NULL) {
+		evt_row_int(r, INV_ON_HAND, 0);
+		evt_row_int(r, INV_RESERVED, 0);
+		evt_row_int(r, INV_AVAILABLE, 0);
+	}
+	return r;
+}
+
 /* A row lookup that failed in the store, rather than found nothing. */
 #define STORE_FAILED(r, err) ((r) == NULL && (err)->code != 0)
 
@@ -562,7 +587,7 @@ each_item(struct evt_proj *p, struct evt_sv a, struct evt_sv store,
 			evt_buf_printf(json, ",\"qty\":%lld}", qty);
 		}
 		if (inv) {
-			struct evt_row *r = get2(inv, store, sku, 1, err);
+			struct evt_row *r = inv_row(inv, store, sku, err);
 			if (r == NULL)
 				return -2;
 			add_int(r, INV_RESERVED, dres * qty);
@@ -612,7 +637,7 @@ fold_inventory(struct evt_proj *p, const struct evt_event *ev,
 		if (!store.p || !sku.p || !v.p || evt_json_int(v.p, v.n, &delta) < 0)
 			return bad(err, ev, "data needs store_id, sku and an "
 			    "integer delta");
-		if ((r = get2(inv, store, sku, 1, err)) == NULL)
+		if ((r = inv_row(inv, store, sku, err)) == NULL)
 			return -1;
 		add_int(r, INV_ON_HAND, delta);
 		evt_row_int(r, INV_AVAILABLE, r->v[INV_ON_HAND].i -

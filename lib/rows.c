@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "decimal.h"
+#include "json.h"
 #include "rows.h"
 
 #define BUSY_TIMEOUT_MS 10000
@@ -306,8 +307,16 @@ put_text(struct evt_buf *b, const struct evt_col *c, const struct evt_val *v)
 {
 	switch (v->k) {
 	case EVT_V_NULL: break;
-	case EVT_V_STR:
-	case EVT_V_JSON: evt_buf_add(b, v->s, v->n); break;
+	case EVT_V_STR: evt_buf_add(b, v->s, v->n); break;
+	case EVT_V_JSON:
+		if (v->n >= 2 && v->s[0] == '"') {	/* a string: its text */
+			struct evt_buf d = EVT_BUF_INIT;
+			evt_json_str_decode(v->s, v->n, &d);
+			evt_buf_add(b, d.p, d.len);
+			evt_buf_free(&d);
+		} else
+			evt_buf_add(b, v->s, v->n);
+		break;
 	default: put_json(b, c, v); break;
 	}
 }

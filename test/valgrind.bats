@@ -64,3 +64,23 @@ setup() {
 	run vg saga-step nosuch
 	assert_failure 64
 }
+
+@test "valgrind: evt-project, in memory and into SQLite, its error paths included" {
+	L=$TESTDATA/store-log.ndjson
+	for p in inventory transactions sales sagas streams; do
+		vg evt-project -l "$L" $p -o table >/dev/null
+		vg evt-project $p --into rm.db <"$L"
+	done
+	vg evt-project -l "$L" --spec "$TESTDATA/specs/store-orders.json" -o csv >/dev/null
+	vg evt-project --spec "$TESTDATA/specs/store-orders.json" --into rm.db "$L"
+	vg evt-project -l "$L" inventory --until 700 -o json >/dev/null
+	run vg evt-project inventory <<<'not json'
+	assert_failure 65
+	run vg evt-project --spec /nonexistent.json
+	assert_failure 66
+	echo '{"name":"x","group":"type","columns":[{"name":"n","sum":"a","min":"a"}]}' >bad.json
+	run vg evt-project --spec bad.json
+	assert_failure 65
+	run vg evt-project nosuch
+	assert_failure 64
+}

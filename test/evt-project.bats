@@ -1,0 +1,181 @@
+#!/usr/bin/env bats
+# evt-project: a golden file per projection over the store data set, then
+# point-in-time states checked by hand, and the read-model store.
+
+load helper
+
+@test "golden: inventory over the store data set" { golden project-inventory; }
+@test "golden: transactions over the store data set" { golden project-transactions; }
+@test "golden: sales over the store data set" { golden project-sales; }
+@test "golden: sagas over the store data set" { golden project-sagas; }
+@test "golden: streams over the store data set" { golden project-streams; }
+@test "golden: output formats" { golden project-formats; }
+@test "golden: --spec examples and bad specs" { golden project-spec; }
+@test "golden: usage errors" { golden project-usage; }
+@test "golden: bad input" { golden project-bad-input; }
+
+@test "testdata/store-log.ndjson is what the store's pipeline writes" {
+	cat "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson" \
+		| EVT_NOW=2026-11-24T18:00:00Z saga-step all \
+		| EVT_NOW=2026-11-24T18:00:00Z evt-append -l log.ndjson
+	cmp log.ndjson "$TESTDATA/store-log.ndjson"
+}
+
+# The four basic orders, each run through the sagas at its own time, so
+# that --at has moments to look at: stock at seq 1-6, then T1001 (happy) at
+# 10:00 with reactions at 10:00:30, T1002 (declined) at 10:01, T1003 (short
+# stock) at 10:02, T1004 (delivery) at 10:03.
+basic_log() {
+	evt-append -l shop.db <"$TESTDATA/stock.ndjson"
+	local i=0
+	while IFS= read -r order; do
+		echo "$order" | evt-append -l shop.db
+		evt-replay -l shop.db | EVT_NOW="2026-11-24T10:0$i:30Z" \
+			saga-step all --only-new | evt-append -l shop.db
+		i=$((i + 1))
+	done <"$TESTDATA/orders.ndjson"
+}
+
+@test "--until SEQ: the state after that event, checked by hand" {
+	basic_log
+	evt-replay -l shop.db | jq -r '"\(.seq) \(.type) \(.data.transaction_id // "")"' >seqs
+	# 7 T1001 created, 8 paid, 9 reserved, 10 fulfilled, 11 completed
+	grep -qx '9 InventoryReserved T1001' seqs
+	grep -qx '10 OrderFulfilled T1001' seqs
+	run evt-project -l shop.db inventory --until 8
+	assert_line '{"store_id":"S01","sku":"SKU-1001","on_hand":10,"reserved":0,"available":10}'
+	run evt-project -l shop.db inventory --until 9
+	assert_line '{"store_id":"S01","sku":"SKU-1001","on_hand":10,"reserved":2,"available":8}'
+	run evt-project -l shop.db inventory --until 10
+	assert_line '{"store_id":"S01","sku":"SKU-1001","on_hand":8,"reserved":0,"available":8}'
+	run evt-project -l shop.db transactions --until 8 -o csv
+	assert_output "$(printf '%s\r\n' 'transaction_id,store_id,status,total,currency,created_at,updated_at,reason' \
+		'T1001,S01,paid,39.80,EUR,2026-11-24T10:00:00.000Z,2026-11-24T10:00:30.000Z,')"
+	# The same answer from standard input.
+	[ "$(evt-replay -l shop.db | evt-project inventory --until 9)" = "$(evt-project -l shop.db inventory --until 9)" ]
+}
+
+@test "--at TIME: the state at that moment, checked by hand" {
+	basic_log
+	run evt-project -l shop.db transactions --at 2026-11-24T10:00:00Z -o csv
+	assert_line --index 1 "$(printf 'T1001,S01,pending,39.80,EUR,2026-11-24T10:00:00.000Z,2026-11-24T10:00:00.000Z,\r')"
+	assert_equal "${#lines[@]}" 2
+	run evt-project -l shop.db transactions --at 2026-11-24T10:02:59Z
+	assert_line '{"transaction_id":"T1001","store_id":"S01","status":"completed","total":39.80,"currency":"EUR","created_at":"2026-11-24T10:00:00.000Z","updated_at":"2026-11-24T10:00:30.000Z","reason":null}'
+	assert_line '{"transaction_id":"T1002","store_id":"S01","status":"cancelled","total":125.50,"currency":"EUR","created_at":"2026-11-24T10:01:00.000Z","updated_at":"2026-11-24T10:01:30.000Z","reason":"payment_declined"}'
+	assert_line '{"transaction_id":"T1003","store_id":"S02","status":"cancelled","total":360.00,"currency":"EUR","created_at":"2026-11-24T10:02:00.000Z","updated_at":"2026-11-24T10:02:30.000Z","reason":"inventory_unavailable"}'
+	refute_output --partial T1004
+	# "What was the stock of SKU-1001 in S01 at 10:00:15?" Not yet sold.
+	run bash -c "evt-project -l shop.db inventory --at 2026-11-24T10:00:15Z | jq -c 'select(.store_id == \"S01\" and .sku == \"SKU-1001\") | .available'"
+	assert_output 10
+	run bash -c "evt-project -l shop.db inventory --at 2026-11-24T10:00:30Z | jq -c 'select(.store_id == \"S01\" and .sku == \"SKU-1001\") | .available'"
+	assert_output 8
+	run evt-project -l shop.db sagas --at 2026-11-24T10:02:30Z -o csv
+	assert_line "$(printf 'order-T1003,T1003,cancelled,5,2026-11-24T10:02:00.000Z,2026-11-24T10:02:30.000Z,30000,true\r')"
+}
+
+@test "standard input and -l give the same bytes, for every projection" {
+	for p in inventory transactions sales sagas streams; do
+		cmp <(evt-project -l "$TESTDATA/store-log.ndjson" $p) \
+			<(evt-project $p <"$TESTDATA/store-log.ndjson")
+		cmp <(evt-project -l "$TESTDATA/store-log.ndjson" $p) \
+			<(evt-project $p "$TESTDATA/store-log.ndjson")
+	done
+	evt-append -l shop.db <"$TESTDATA/store-log.ndjson"
+	cmp <(evt-project -l shop.db --spec "$TESTDATA/specs/store-orders.json") \
+		<(evt-project --spec "$TESTDATA/specs/store-orders.json" <"$TESTDATA/store-log.ndjson")
+}
+
+@test "money is summed exactly, not in floating point" {
+	for i in $(seq 1 10); do
+		echo "{\"type\":\"TransactionCreated\",\"subject\":\"transaction-T$i\",\"time\":\"2026-11-24T10:00:00Z\",\"data\":{\"transaction_id\":\"T$i\",\"store_id\":\"S1\",\"total\":0.1}}"
+		echo "{\"type\":\"TransactionCompleted\",\"subject\":\"transaction-T$i\",\"time\":\"2026-11-24T10:00:01Z\",\"data\":{\"transaction_id\":\"T$i\",\"total\":0.1}}"
+	done >in
+	run evt-project sales in
+	assert_output '{"store_id":"S1","day":"2026-11-24","completed":10,"cancelled":0,"revenue":1.00,"refunded":0.00}'
+	# jq, in binary floating point, does not get 1.
+	[ "$(jq -s 'map(select(.type == "TransactionCompleted") | .data.total) | add' in)" != 1 ]
+}
+
+# Dump every table of a read model, sorted, for comparing two of them.
+dump() {
+	for t in $(sqlite3 "$1" "select name from sqlite_master where type = 'table' and name != 'evt_projection' order by 1"); do
+		echo "## $t"
+		sqlite3 "$1" "select * from \"$t\" order by 1, 2"
+	done
+}
+
+@test "--into: incremental runs equal a full rebuild, and a re-run adds nothing" {
+	evt-append -l shop.db <"$TESTDATA/store-log.ndjson"
+	for p in inventory transactions sales sagas streams; do
+		evt-project -l shop.db $p --into full.db
+		for cut in 10 400 401 900 1300 1579; do
+			evt-replay -l shop.db --to $cut | evt-project $p --into steps.db
+		done
+		evt-project -l shop.db $p --into steps.db
+	done
+	evt-project -l shop.db --spec "$TESTDATA/specs/store-orders.json" --into full.db
+	evt-replay -l shop.db --to 500 | evt-project --spec "$TESTDATA/specs/store-orders.json" --into steps.db
+	evt-project -l shop.db --spec "$TESTDATA/specs/store-orders.json" --into steps.db
+	cmp <(dump full.db) <(dump steps.db)
+	run sqlite3 steps.db 'select name, seq, events from evt_projection order by 1'
+	assert_output "$(printf '%s\n' inventory transactions sales sagas streams store_orders | sort | sed 's/$/|1579|1579/')"
+	# The read model answers SQL: the same sales as printed.
+	[ "$(sqlite3 full.db 'select sum(completed) from sales')" = "$(evt-project -l shop.db sales | jq -s 'map(.completed) | add')" ]
+}
+
+@test "--into: a bad line keeps what came before it; a crash loses nothing" {
+	head -500 "$TESTDATA/store-log.ndjson" >part
+	echo 'not json' >>part
+	run evt-project transactions --into rm.db part
+	assert_failure 65
+	assert_output --partial 'part:501: not JSON'
+	[ "$(sqlite3 rm.db "select seq from evt_projection")" = 500 ]
+	evt-project transactions --into rm.db "$TESTDATA/store-log.ndjson"
+	evt-project transactions --into full.db "$TESTDATA/store-log.ndjson"
+	cmp <(dump rm.db) <(dump full.db)
+	# kill -9 in the middle of a big fold, then run again.
+	gen-events 200000 5 | evt-append -l big.db --no-sync
+	evt-project -l big.db streams --into big-full.db
+	evt-project -l big.db streams --into big-crash.db &
+	pid=$!
+	sleep 0.3
+	kill -9 $pid
+	wait $pid || true
+	evt-project -l big.db streams --into big-crash.db
+	cmp <(dump big-full.db) <(dump big-crash.db)
+}
+
+@test "--into --follow keeps the read model current, and stops cleanly" {
+	evt-append -l live.db <"$TESTDATA/stock.ndjson"
+	evt-project -l live.db transactions --into rm.db --follow &
+	pid=$!
+	evt-append -l live.db <"$TESTDATA/orders.ndjson"
+	wait_for '[ "$(sqlite3 rm.db "select count(*) from transactions" 2>/dev/null)" = 4 ]'
+	evt-replay -l live.db | saga-step all --only-new | evt-append -l live.db
+	wait_for '[ "$(sqlite3 rm.db "select group_concat(status) from (select status from transactions order by transaction_id)" 2>/dev/null)" = "completed,cancelled,cancelled,delivered" ]'
+	kill -TERM $pid
+	wait $pid
+	[ "$(sqlite3 rm.db 'select seq from evt_projection')" = "$(evt-replay -l live.db --count)" ]
+}
+
+@test "a read model made for another spec is refused, not misread" {
+	evt-project --spec "$TESTDATA/specs/notes.json" --into rm.db </dev/null
+	echo '{"name":"notes","group":"subject","columns":[{"name":"n","count":true}]}' >other.json
+	run evt-project --spec other.json --into rm.db </dev/null
+	assert_failure 65
+	assert_output --partial 'table notes has other columns'
+}
+
+@test "a closed stdout: exit 74, quietly" {
+	run bash -c 'evt-project streams "$TESTDATA/store-log.ndjson" | head -1 >/dev/null; echo ${PIPESTATUS[0]}'
+	assert_output 74
+}
+
+@test "--help and --version" {
+	run evt-project --help
+	assert_success
+	assert_output --partial 'usage: evt-project'
+	run evt-project --version
+	assert_success
+}
