@@ -260,7 +260,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	struct run r;
 	size_t nt;
-	int c, fmt = EVT_FMT_NDJSON, follow = 0, rc = 0;
+	int c, fmt = EVT_FMT_NDJSON, follow = 0, rc = 0, *fds = NULL;
 
 	memset(&r, 0, sizeof(r));
 	evt_cli_init("evt-project");
@@ -307,7 +307,7 @@ main(int argc, char **argv)
 			evt_usage_error(USAGE, "%s", r.err.msg);
 		evt_die_err(&r.err);
 	}
-	int nin = argc - optind, *fds = NULL;
+	int nin = argc - optind;
 	if (!logspec)
 		fds = evt_open_inputs(argv + optind, nin);
 	tables = evt_proj_tables(r.p, &nt);
@@ -332,6 +332,7 @@ main(int argc, char **argv)
 				close(fds[i]);
 		}
 	free(fds);
+	fds = NULL;
 	if (rc < 0)
 		goto fail;
 	if (into)
@@ -369,6 +370,7 @@ fail:
 	else
 		fprintf(stderr, "%s: %s\n", evt_prog, r.err.msg);
 	rc = r.err.code;
+	free(fds);
 	evt_store_close(r.store);
 	evt_proj_free(r.p);
 	evt_event_free(&r.ev);

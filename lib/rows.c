@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -702,8 +703,14 @@ evt_store_open(const char *path, struct evt_table **t, size_t n,
 		abort();
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-		evt_err_set(err, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
-		    "%s: %s", path, sqlite3_errmsg(s->db));
+		/* A missing directory is a missing input; the rest (no
+		 * permission, a full disk) is an I/O error. */
+		char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+		struct stat st;
+		int nodir = slash && (*slash = '\0', stat(*dir ? dir : "/", &st) != 0);
+		free(dir);
+		evt_err_set(err, nodir ? EX_NOINPUT : EX_IOERR, "%s: %s", path,
+		    nodir ? "no such directory" : sqlite3_errmsg(s->db));
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);

@@ -179,3 +179,18 @@ dump() {
 	run evt-project --version
 	assert_success
 }
+
+@test "a read model that cannot be written: 74, and it is left as it was" {
+	d=$(mktemp -d /tmp/evt-ro.XXXXXX)
+	chmod 755 "$d"
+	evt-project streams --into "$d/rm.db" <"$TESTDATA/store-log.ndjson"
+	before=$(sqlite3 "$d/rm.db" 'select * from streams' | md5sum)
+	chmod 444 "$d/rm.db"
+	run setpriv --reuid=65534 --regid=65534 --clear-groups evt-project streams --into "$d/rm.db" <"$TESTDATA/store-log.ndjson"
+	assert_failure 74
+	assert_output --partial 'readonly database'
+	run setpriv --reuid=65534 --regid=65534 --clear-groups evt-project streams --into "$d/new.db" </dev/null
+	assert_failure 74
+	[ "$(sqlite3 "$d/rm.db" 'select * from streams' | md5sum)" = "$before" ]
+	rm -rf "$d"
+}
