@@ -143,6 +143,8 @@ from_log(void *arg, long long seq, const char *line, size_t len)
 {
 	struct run *r = arg;
 
+	if (interrupted)
+		return 1;	/* stop here: what was folded is committed */
 	if (evt_event_parse_stored(&r->ev, line, len, &r->err) < 0) {
 		evt_err_prefix(&r->err, "seq %lld", seq);
 		return -1;
