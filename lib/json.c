@@ -546,6 +546,30 @@ evt_json_array_next(const char *a, size_t n, size_t *pos, size_t *off,
 }
 
 int
+evt_json_object_next(const char *o, size_t n, size_t *pos, size_t *koff,
+    size_t *klen, size_t *voff, size_t *vlen)
+{
+	size_t i = *pos ? *pos : 1;	/* past the '{' */
+
+	while (i < n && (is_ws(o[i]) || o[i] == ','))
+		i++;
+	if (i >= n || o[i] != '"') {
+		*pos = n;
+		return 0;
+	}
+	*koff = i;
+	i = skip_valid(o, n, i);
+	*klen = i - *koff;
+	while (i < n && (is_ws(o[i]) || o[i] == ':'))
+		i++;
+	*voff = i;
+	i = skip_valid(o, n, i);
+	*vlen = i - *voff;
+	*pos = i;
+	return 1;
+}
+
+int
 evt_json_int(const char *raw, size_t n, long long *v)
 {
 	char tmp[32], *e;

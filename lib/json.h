@@ -89,6 +89,14 @@ struct evt_sv evt_json_get_str(const struct evt_jobj *o, const char *key,
 int evt_json_array_next(const char *a, size_t n, size_t *pos, size_t *off,
     size_t *len);
 
+/*
+ * The members of an object text o[0..n) that came through evt_json_scan,
+ * one per call, as evt_json_array_next: the key's span with its quotes in
+ * *koff, *klen, the value's in *voff, *vlen.
+ */
+int evt_json_object_next(const char *o, size_t n, size_t *pos, size_t *koff,
+    size_t *klen, size_t *voff, size_t *vlen);
+
 /* Parse the number raw[0..n) as an integer; -1 if it has a fraction or
  * exponent or does not fit in long long. */
 int evt_json_int(const char *raw, size_t n, long long *v);

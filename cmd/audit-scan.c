@@ -1,0 +1,334 @@
+/*
+ * audit-scan - audit events: compliance tags, findings in each event and
+ * across the stream, an exit status a cron job can act on.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "buf.h"
+#include "cli.h"
+#include "clock.h"
+#include "decimal.h"
+#include "lines.h"
+#include "log.h"
+
+#define USAGE "audit-scan [-qv] [-l LOG] [--fail-on info|warning|critical] " \
+	"[--refund-over AMOUNT] [--rules FILE] [--since TIME] " \
+	"[--stuck-after DURATION] [--tag] [--until TIME] [FILE ...]"
+
+static void help(void) __attribute__((noreturn));
+
+static void
+help(void)
+{
+	printf("usage: %s\n\n"
+	    "Audit events (standard input, the FILEs, or the log with -l):\n"
+	    "write one finding per line as JSON, or with --tag every event with\n"
+	    "an \"audit\" extension: its compliance tags and severity.\n\n"
+	    "  -l, --log LOG            read the log\n"
+	    "      --rules FILE         rules file: enable, disable, change\n"
+	    "                           severities and thresholds\n"
+	    "      --tag                pass the events through, tagged\n"
+	    "      --since TIME         report on events at or after TIME\n"
+	    "      --until TIME         ... and before TIME (judge stuck sagas then)\n"
+	    "      --fail-on SEVERITY   exit 1 on a finding this severe or more\n"
+	    "                           (default critical)\n"
+	    "      --refund-over AMOUNT large_refund above AMOUNT (default 1000)\n"
+	    "      --stuck-after DUR    saga_stuck after DUR without an outcome\n"
+	    "                           (default 1h)\n"
+	    "  -q, --quiet              no warnings\n"
+	    "  -v, --verbose            a summary on stderr\n"
+	    "  -h, --help               this help\n"
+	    "      --version            the version\n\n"
+	    "Exit: 0 ok, 1 findings at --fail-on, 64 usage, 65 bad input,\n"
+	    "66 no such input, 74 I/O. See audit-scan(1).\n", USAGE);
+	exit(0);
+}
+
+struct run {
+	struct evt_audit *a;
+	struct evt_event ev;
+	struct evt_buf out;
+	int tag, worst, failon;
+	int64_t since, until;
+	int has_since, has_until;
+	long long events, findings[EVT_SEV_N];
+	struct evt_err err;
+	const char *where;
+	long long badline;
+};
+
+static void
+put_tags(struct evt_buf *b, int tags)
+{
+	int n = 0;
+
+	evt_buf_addc(b, '[');
+	for (int i = 0; i < EVT_TAG_N; i++)
+		if (tags & (1 << i)) {
+			if (n++)
+				evt_buf_addc(b, ',');
+			evt_buf_json_str(b, evt_tag_name(i), strlen(evt_tag_name(i)));
+		}
+	evt_buf_addc(b, ']');
+}
+
+static int
+put_finding(void *arg, const struct evt_finding *f)
+{
+	struct run *r = arg;
+	struct evt_buf *b = &r->out;
+
+	r->findings[f->severity]++;
+	if (f->severity > r->worst)
+		r->worst = f->severity;
+	if (r->tag)
+		return 0;	/* the findings show in the events' tags */
+	evt_buf_reset(b);
+	evt_buf_adds(b, "{\"finding\":\"");
+	evt_buf_adds(b, evt_finding_name(f->finding));
+	evt_buf_adds(b, "\",\"severity\":\"");
+	evt_buf_adds(b, evt_severity_name(f->severity));
+	evt_buf_adds(b, "\",\"tags\":");
+	put_tags(b, f->tags);
+	if (f->seq)
+		evt_buf_printf(b, ",\"seq\":%lld", f->seq);
+	else
+		evt_buf_adds(b, ",\"seq\":null");
+	evt_buf_adds(b, ",\"id\":");
+	if (*f->id)
+		evt_buf_json_str(b, f->id, strlen(f->id));
+	else
+		evt_buf_adds(b, "null");
+	evt_buf_adds(b, ",\"subject\":");
+	evt_buf_json_str(b, f->subject, strlen(f->subject));
+	evt_buf_adds(b, ",\"detail\":");
+	evt_buf_json_str(b, f->detail, strlen(f->detail));
+	evt_buf_addc(b, '}');
+	return evt_out_line(b->p, b->len);
+}
+
+/* The event with an "audit" extension in place of any it had. */
+static int
+put_tagged(struct run *r, int tags, int sev)
+{
+	const struct evt_event *ev = &r->ev;
+	struct evt_buf *b = &r->out;
+	int n = 0;
+
+	evt_buf_reset(b);
+	evt_buf_addc(b, '{');
+	for (size_t i = 0; i < ev->j.n; i++) {
+		const struct evt_jmember *m = &ev->j.m[i];
+		if (m->klen == 5 && memcmp(ev->j.base + m->koff, "audit", 5) == 0)
+			continue;
+		if (n++)
+			evt_buf_addc(b, ',');
+		evt_buf_add(b, ev->j.base + m->koff - 1,
+		    m->voff + m->vlen - (m->koff - 1));
+	}
+	evt_buf_adds(b, n ? ",\"audit\":{\"tags\":" : "\"audit\":{\"tags\":");
+	put_tags(b, tags);
+	evt_buf_adds(b, ",\"severity\":\"");
+	evt_buf_adds(b, evt_severity_name(sev));
+	evt_buf_adds(b, "\"}}");
+	return evt_out_line(b->p, b->len);
+}
+
+static int
+take(struct run *r)
+{
+	const struct evt_event *ev = &r->ev;
+	int in = 1, tags, sev;
+
+	if (r->has_since || r->has_until)
+		in = ev->slot[EVT_F_TIME] >= 0 &&
+		    (!r->has_since || ev->time_ms >= r->since) &&
+		    (!r->has_until || ev->time_ms < r->until);
+	if (evt_audit_event(r->a, ev, in, put_finding, r, &tags, &sev) < 0 ||
+	    (in && r->tag && put_tagged(r, tags, sev) < 0))
+		return evt_err_set(&r->err, EX_IOERR, "stdout: %s",
+		    strerror(errno));
+	r->events += in;
+	return 0;
+}
+
+static int
+from_log(void *arg, long long seq, const char *line, size_t len)
+{
+	struct run *r = arg;
+
+	if (evt_event_parse_stored(&r->ev, line, len, &r->err) < 0) {
+		evt_err_prefix(&r->err, "seq %lld", seq);
+		return -1;
+	}
+	return take(r);
+}
+
+static int
+read_log(struct run *r, const char *spec)
+{
+	struct evt_filter f;
+	struct evt_read rd;
+	struct evt_log *log;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	memset(&rd, 0, sizeof(rd));
+	rd.filter = &f;
+	if ((log = evt_log_open(spec, 0, &r->err)) == NULL)
+		return -1;
+	r->where = evt_log_path(log);
+	rc = evt_log_read(log, &rd, from_log, r, &r->err);
+	evt_log_close(log);
+	return rc;
+}
+
+static int
+read_fd(struct run *r, int fd, const char *where)
+{
+	struct evt_lines in;
+	const char *line;
+	size_t len;
+	int rc;
+
+	r->where = where;
+	evt_lines_init(&in, fd);
+	while ((rc = evt_lines_next(&in, &line, &len, &r->err)) > 0) {
+		if (strspn(line, " \t\r") >= len)
+			continue;
+		if (evt_event_parse(&r->ev, line, len, 1, &r->err) < 0) {
+			r->badline = in.lineno;
+			rc = -1;
+			break;
+		}
+		if (take(r) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc < 0 && r->err.code == EX_DATAERR && r->badline == 0)
+		r->badline = in.lineno;
+	evt_lines_free(&in);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "fail-on", required_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "refund-over", required_argument, NULL, 'R' },
+		{ "rules", required_argument, NULL, 'r' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "stuck-after", required_argument, NULL, 'K' },
+		{ "tag", no_argument, NULL, 't' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct evt_audit_opts o;
+	const char *logspec = NULL, *rules = NULL, *refund = NULL;
+	int64_t stuck = 0, now;
+	struct run r;
+	int c, rc = 0, *fds = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.failon = EVT_SEV_CRITICAL;
+	evt_cli_init("audit-scan");
+	while ((c = getopt_long(argc, argv, "hl:qv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'F':
+			if ((r.failon = evt_severity_parse(optarg)) < 0)
+				evt_usage_error(USAGE, "--fail-on: not a severity: %s "
+				    "(info, warning, critical)", optarg);
+			break;
+		case 'h': help();
+		case 'K': stuck = evt_opt_duration("--stuck-after", optarg); break;
+		case 'l': logspec = optarg; break;
+		case 'q': evt_quiet = 1; break;
+		case 'r': rules = optarg; break;
+		case 'R': refund = optarg; break;
+		case 'S':
+			r.since = evt_opt_time("--since", optarg);
+			r.has_since = 1;
+			break;
+		case 't': r.tag = 1; break;
+		case 'U':
+			r.until = evt_opt_time("--until", optarg);
+			r.has_until = 1;
+			break;
+		case 'v': evt_verbose = 1; break;
+		case 'V': evt_print_version();
+		default: evt_usage_error(USAGE, NULL);
+		}
+	}
+	if (logspec && optind < argc)
+		evt_usage_error(USAGE, "-l and input files cannot go together");
+	evt_audit_defaults(&o);
+	if (rules && evt_audit_rules(&o, rules, &r.err) < 0) {
+		evt_audit_opts_free(&o);
+		evt_die_err(&r.err);
+	}
+	/* Options after the rules file: the command line has the last word. */
+	if (refund && (evt_dec_parse(refund, strlen(refund), &o.refund_over) < 0 ||
+	    strspn(refund, "0123456789.") != strlen(refund))) {
+		evt_audit_opts_free(&o);
+		evt_usage_error(USAGE, "--refund-over: not an amount: %s", refund);
+	}
+	if (stuck)
+		o.stuck_after_ms = stuck;
+	if (evt_clock_now(&now, &r.err) < 0)
+		evt_die_err(&r.err);
+	int nin = argc - optind;
+	if (!logspec)
+		fds = evt_open_inputs(argv + optind, nin);
+	r.a = evt_audit_new(&o);
+	if (logspec)
+		rc = read_log(&r, logspec);
+	else
+		for (int i = 0; i < (nin ? nin : 1) && rc == 0; i++) {
+			rc = read_fd(&r, fds[i], nin ? argv[optind + i] : "stdin");
+			if (fds[i] > 0)
+				close(fds[i]);
+		}
+	/* Sagas are judged stuck at the end of the period, else now. */
+	if (rc == 0 && !r.tag && evt_audit_end(r.a, r.has_until ? r.until : now,
+	    put_finding, &r) < 0)
+		rc = evt_err_set(&r.err, EX_IOERR, "stdout: %s", strerror(errno));
+	free(fds);
+	evt_event_free(&r.ev);
+	evt_buf_free(&r.out);
+	evt_audit_free(r.a);
+	evt_audit_opts_free(&o);
+	if (rc < 0) {
+		int closed = r.err.code == EX_IOERR && errno == EPIPE;
+		if (r.badline)
+			fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog, r.where,
+			    r.badline, r.err.msg);
+		else if (!closed)
+			fprintf(stderr, "%s: %s\n", evt_prog, r.err.msg);
+		fclose(stdout);
+		return r.err.code;
+	}
+	evt_note("%lld events, %lld critical, %lld warning, %lld info findings",
+	    r.events, r.findings[EVT_SEV_CRITICAL], r.findings[EVT_SEV_WARNING],
+	    r.findings[EVT_SEV_INFO]);
+	if (fclose(stdout) != 0) {
+		if (errno != EPIPE)
+			fprintf(stderr, "%s: stdout: %s\n", evt_prog, strerror(errno));
+		return EX_IOERR;
+	}
+	int any = r.findings[EVT_SEV_INFO] + r.findings[EVT_SEV_WARNING] +
+	    r.findings[EVT_SEV_CRITICAL] > 0;
+	return any && r.worst >= r.failon ? 1 : 0;
+}
