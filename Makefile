@@ -38,9 +38,11 @@ SQLITE_CFLAGS := $(shell $(PKG_CONFIG) --cflags sqlite3)
 SQLITE_LIBS   := $(shell $(PKG_CONFIG) --libs sqlite3)
 CRYPTO_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcrypto)
 CRYPTO_LIBS   := $(shell $(PKG_CONFIG) --libs libcrypto)
+CURL_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libcurl)
+CURL_LIBS     := $(shell $(PKG_CONFIG) --libs libcurl)
 
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -DEVT_VERSION='"$(VERSION)"' -Ilib \
-           $(JSON_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS)
+           $(JSON_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS)
 LDFLAGS += $(LDSAN)
 
 LIBSRC  = $(wildcard lib/*.c)
@@ -51,7 +53,7 @@ LIBEVT  = $(BUILD)/libevt.a
 PROGS   = audit-scan evt-append evt-replay evt-project saga-step
 LIBS_evt-append = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-replay = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_audit-scan = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_audit-scan = $(SQLITE_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-project = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
 LIBS_saga-step  = $(CRYPTO_LIBS)
 

@@ -16,10 +16,14 @@
 #include "decimal.h"
 #include "lines.h"
 #include "log.h"
+#include "report.h"
 
-#define USAGE "audit-scan [-qv] [-l LOG] [--fail-on info|warning|critical] " \
-	"[--refund-over AMOUNT] [--rules FILE] [--since TIME] " \
-	"[--stuck-after DURATION] [--tag] [--until TIME] [FILE ...]"
+#include <curl/curl.h>
+
+#define USAGE "audit-scan [-qv] [-l LOG] [--alertmanager URL] " \
+	"[--fail-on info|warning|critical] [--metrics FILE] [-o text|json|csv] " \
+	"[--pushgateway URL] [--refund-over AMOUNT] [--report] [--rules FILE] " \
+	"[--since TIME] [--stuck-after DURATION] [--tag] [--until TIME] [FILE ...]"
 
 static void help(void) __attribute__((noreturn));
 
@@ -34,6 +38,14 @@ help(void)
 	    "      --rules FILE         rules file: enable, disable, change\n"
 	    "                           severities and thresholds\n"
 	    "      --tag                pass the events through, tagged\n"
+	    "      --report             a summary for people instead of findings\n"
+	    "  -o, --output FORMAT      the report as text (default), json or csv\n"
+	    "      --alertmanager URL   an alert per critical finding to\n"
+	    "                           Alertmanager (POST /api/v2/alerts)\n"
+	    "      --pushgateway URL    counts by type and finding to the\n"
+	    "                           Pushgateway (job audit-scan)\n"
+	    "      --metrics FILE       the same counts as a node_exporter\n"
+	    "                           textfile, written atomically\n"
 	    "      --since TIME         report on events at or after TIME\n"
 	    "      --until TIME         ... and before TIME (judge stuck sagas then)\n"
 	    "      --fail-on SEVERITY   exit 1 on a finding this severe or more\n"
@@ -46,7 +58,8 @@ help(void)
 	    "  -h, --help               this help\n"
 	    "      --version            the version\n\n"
 	    "Exit: 0 ok, 1 findings at --fail-on, 64 usage, 65 bad input,\n"
-	    "66 no such input, 74 I/O. See audit-scan(1).\n", USAGE);
+	    "66 no such input, 69 an endpoint unreachable (after the scan),\n"
+	    "74 I/O. See audit-scan(1).\n", USAGE);
 	exit(0);
 }
 
@@ -54,7 +67,8 @@ struct run {
 	struct evt_audit *a;
 	struct evt_event ev;
 	struct evt_buf out;
-	int tag, worst, failon;
+	struct evt_tally tally;
+	int tag, report, worst, failon;
 	int64_t since, until;
 	int has_since, has_until;
 	long long events, findings[EVT_SEV_N];
@@ -87,8 +101,9 @@ put_finding(void *arg, const struct evt_finding *f)
 	r->findings[f->severity]++;
 	if (f->severity > r->worst)
 		r->worst = f->severity;
-	if (r->tag)
-		return 0;	/* the findings show in the events' tags */
+	evt_tally_finding(&r->tally, f);
+	if (r->tag || r->report)
+		return 0;	/* shown in the events' tags, or the report */
 	evt_buf_reset(b);
 	evt_buf_adds(b, "{\"finding\":\"");
 	evt_buf_adds(b, evt_finding_name(f->finding));
@@ -154,6 +169,8 @@ take(struct run *r)
 	    (in && r->tag && put_tagged(r, tags, sev) < 0))
 		return evt_err_set(&r->err, EX_IOERR, "stdout: %s",
 		    strerror(errno));
+	if (in)
+		evt_tally_event(&r->tally, ev->type.p, ev->type.n, tags);
 	r->events += in;
 	return 0;
 }
@@ -222,7 +239,12 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "alertmanager", required_argument, NULL, 'A' },
 		{ "fail-on", required_argument, NULL, 'F' },
+		{ "metrics", required_argument, NULL, 'M' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "pushgateway", required_argument, NULL, 'P' },
+		{ "report", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -238,6 +260,8 @@ main(int argc, char **argv)
 	};
 	struct evt_audit_opts o;
 	const char *logspec = NULL, *rules = NULL, *refund = NULL;
+	const char *am = NULL, *pg = NULL, *metrics = NULL;
+	int fmt = EVT_REPORT_TEXT, has_fmt = 0;
 	int64_t stuck = 0, now;
 	struct run r;
 	int c, rc = 0, *fds = NULL;
@@ -245,8 +269,24 @@ main(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	r.failon = EVT_SEV_CRITICAL;
 	evt_cli_init("audit-scan");
-	while ((c = getopt_long(argc, argv, "hl:qv", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hl:o:qv", opts, NULL)) != -1) {
 		switch (c) {
+		case 'A': am = optarg; break;
+		case 'M': metrics = optarg; break;
+		case 'o':
+			has_fmt = 1;
+			if (strcmp(optarg, "text") == 0)
+				fmt = EVT_REPORT_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				fmt = EVT_REPORT_JSON;
+			else if (strcmp(optarg, "csv") == 0)
+				fmt = EVT_REPORT_CSV;
+			else
+				evt_usage_error(USAGE, "-o: not a report format: %s "
+				    "(text, json, csv)", optarg);
+			break;
+		case 'p': r.report = 1; break;
+		case 'P': pg = optarg; break;
 		case 'F':
 			if ((r.failon = evt_severity_parse(optarg)) < 0)
 				evt_usage_error(USAGE, "--fail-on: not a severity: %s "
@@ -274,6 +314,10 @@ main(int argc, char **argv)
 	}
 	if (logspec && optind < argc)
 		evt_usage_error(USAGE, "-l and input files cannot go together");
+	if (has_fmt && !r.report)
+		evt_usage_error(USAGE, "-o chooses the format of --report");
+	if (r.report && r.tag)
+		evt_usage_error(USAGE, "--report and --tag cannot go together");
 	evt_audit_defaults(&o);
 	if (rules && evt_audit_rules(&o, rules, &r.err) < 0) {
 		evt_audit_opts_free(&o);
@@ -292,6 +336,7 @@ main(int argc, char **argv)
 	int nin = argc - optind;
 	if (!logspec)
 		fds = evt_open_inputs(argv + optind, nin);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	r.a = evt_audit_new(&o);
 	if (logspec)
 		rc = read_log(&r, logspec);
@@ -305,9 +350,33 @@ main(int argc, char **argv)
 	if (rc == 0 && !r.tag && evt_audit_end(r.a, r.has_until ? r.until : now,
 	    put_finding, &r) < 0)
 		rc = evt_err_set(&r.err, EX_IOERR, "stdout: %s", strerror(errno));
+	if (rc == 0 && r.report && evt_report_write(&r.tally, fmt, logspec ?
+	    logspec : nin ? argv[optind] : "stdin", r.has_since, r.since,
+	    r.has_until, r.until, stdout) < 0)
+		rc = evt_err_set(&r.err, EX_IOERR, "stdout: %s", strerror(errno));
+	/* The scan is done and written; now tell monitoring. A service that
+	 * cannot be reached is 69, after the others have been tried. */
+	int svc = 0;
+	if (rc == 0 && (metrics || pg)) {
+		struct evt_buf m = EVT_BUF_INIT;
+		evt_metrics_text(&r.tally, &o, now, &m);
+		if (metrics && evt_write_atomic(metrics, m.p, m.len, &r.err) < 0)
+			rc = -1;
+		if (rc == 0 && pg && evt_metrics_push(pg, m.p, m.len, &r.err) < 0) {
+			fprintf(stderr, "%s: %s\n", evt_prog, r.err.msg);
+			svc = 1;
+		}
+		evt_buf_free(&m);
+	}
+	if (rc == 0 && am && evt_alerts_send(&r.tally, am, now, &r.err) < 0) {
+		fprintf(stderr, "%s: %s\n", evt_prog, r.err.msg);
+		svc = 1;
+	}
+	curl_global_cleanup();
 	free(fds);
 	evt_event_free(&r.ev);
 	evt_buf_free(&r.out);
+	evt_tally_free(&r.tally);
 	evt_audit_free(r.a);
 	evt_audit_opts_free(&o);
 	if (rc < 0) {
@@ -328,6 +397,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s: stdout: %s\n", evt_prog, strerror(errno));
 		return EX_IOERR;
 	}
+	if (svc)
+		return EX_UNAVAILABLE;
 	int any = r.findings[EVT_SEV_INFO] + r.findings[EVT_SEV_WARNING] +
 	    r.findings[EVT_SEV_CRITICAL] > 0;
 	return any && r.worst >= r.failon ? 1 : 0;

@@ -56,3 +56,102 @@ pan() {
 	run audit-scan --version
 	assert_success
 }
+
+# Real Alertmanager and Pushgateway (Debian packages) on loopback ports.
+monitoring() {
+	command -v prometheus-alertmanager >/dev/null || skip "prometheus-alertmanager is not installed"
+	scripts_dir="$ROOT/scripts"
+	"$scripts_dir/monitoring" start "$BATS_TEST_TMPDIR/mon" >/dev/null
+	. "$BATS_TEST_TMPDIR/mon/env"
+}
+
+teardown() {
+	[ -d "$BATS_TEST_TMPDIR/mon" ] && "$ROOT/scripts/monitoring" stop "$BATS_TEST_TMPDIR/mon" || true
+}
+
+bad_events() {
+	printf '%s\n' \
+	  '{"type":"PaymentProcessed","subject":"payment-T1","id":"p1","seq":1,"version":1,"data":{"card":"4111 1111 1111 1111"}}' \
+	  '{"type":"PaymentProcessed","subject":"payment-T2","id":"p2","seq":2,"version":1,"data":{"cvv":"123"}}' \
+	  '{"type":"PaymentRefunded","subject":"payment-T3","id":"p3","seq":3,"version":1,"data":{"transaction_id":"T3","amount":5000}}'
+}
+
+@test "Alertmanager: one alert per critical finding, read back through its API" {
+	monitoring
+	bad_events >in
+	run audit-scan --alertmanager "$ALERTMANAGER" in
+	assert_failure 1
+	assert_equal "$(echo "$output" | wc -l)" 4
+	run bash -c "curl -fs '$ALERTMANAGER/api/v2/alerts?filter=source%3D%22audit-scan%22' \
+		| jq -c 'sort_by(.labels.subject) | .[] | [.labels.alertname, .labels.severity, .labels.subject, .labels.tags, .annotations.detail, .annotations.seq]'"
+	assert_output "$(printf '%s\n' \
+		'["pan_unmasked","critical","payment-T1","PCI-DSS","card number 411111******1111 in data.card","1"]' \
+		'["cvv_present","critical","payment-T2","PCI-DSS","card security code in data.cvv","2"]')"
+}
+
+@test "Pushgateway and --metrics: counts by type and finding, and the scan time" {
+	monitoring
+	bad_events >in
+	EVT_NOW=2026-11-24T12:00:00Z run audit-scan --pushgateway "$PUSHGATEWAY" --metrics audit.prom --report in
+	assert_failure 1
+	assert_output --partial 'Findings: 2 critical, 1 warning, 1 info'
+	metrics=$(curl -fs "$PUSHGATEWAY/metrics")
+	grep -qx 'audit_events{instance="",job="audit-scan",type="PaymentProcessed"} 2' <<<"$metrics"
+	grep -qx 'audit_findings{finding="large_refund",instance="",job="audit-scan",severity="warning"} 1' <<<"$metrics"
+	grep -qx 'audit_findings{finding="duplicate_id",instance="",job="audit-scan",severity="critical"} 0' <<<"$metrics"
+	grep -q '^audit_last_scan_timestamp_seconds{instance="",job="audit-scan"} 1.7955216e+09$' <<<"$metrics"
+	# The textfile: the same counts, written whole (no temporary left).
+	grep -qx 'audit_findings{finding="pan_unmasked",severity="critical"} 1' audit.prom
+	grep -qx 'audit_last_scan_timestamp_seconds 1795521600.000' audit.prom
+	[ "$(ls)" = "$(printf 'audit.prom\nin\nmon')" ]
+}
+
+@test "an unreachable or refusing endpoint: 69 after the scan, findings written" {
+	monitoring
+	bad_events >in
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	run audit-scan --alertmanager "http://127.0.0.1:$port" in
+	assert_failure 69
+	assert_output --partial '"finding":"pan_unmasked"'
+	assert_output --partial "127.0.0.1:$port"
+	# The Pushgateway answers 404 to Alertmanager's path.
+	run audit-scan --alertmanager "$PUSHGATEWAY" in
+	assert_failure 69
+	assert_output --partial 'HTTP status 404'
+	run audit-scan --pushgateway "http://127.0.0.1:$port" --metrics m.prom in
+	assert_failure 69
+	[ -s m.prom ]
+	# No findings worth alerting: nothing sent, nothing to fail.
+	run audit-scan --alertmanager "http://127.0.0.1:$port" "$TESTDATA/store-log.ndjson"
+	assert_success
+}
+
+@test "the cron script audits yesterday, keeps the report, alerts and pushes" {
+	monitoring
+	evt-append -l shop.db <"$TESTDATA/store-log.ndjson"
+	bad_events | jq -c 'del(.seq, .version) | .time = "2026-11-24T20:00:00Z"' | evt-append -l shop.db
+	EVT_NOW=2026-11-25T06:15:00Z run "$ROOT/scripts/audit-daily" shop.db reports \
+		--alertmanager "$ALERTMANAGER" --pushgateway "$PUSHGATEWAY"
+	assert_failure 1
+	assert_line 'Period:   2026-11-24T00:00:00.000Z to 2026-11-25T00:00:00.000Z'
+	assert_line 'Findings: 2 critical, 1 warning, 123 info'
+	cmp <(echo "$output") reports/audit-2026-11-24.txt
+	[ "$(jq -r .finding reports/findings-2026-11-24.ndjson | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')" = \
+		"cvv_present=1 large_refund=1 pan_unmasked=1 pii_present=64 saga_compensated=59 " ]
+	[ "$(curl -fs "$ALERTMANAGER/api/v2/alerts?filter=source%3D%22audit-scan%22" | jq length)" = 2 ]
+	curl -fs "$PUSHGATEWAY/metrics" | grep -q '^audit_findings{finding="pan_unmasked",instance="",job="audit-scan",severity="critical"} 1$'
+}
+
+@test "--report formats" {
+	run audit-scan --report -o json "$TESTDATA/store-log.ndjson"
+	assert_success
+	[ "$(echo "$output" | jq -c '[.events, .sagas.completed, .findings.pii_present, .tags.GDPR]')" = '[1579,210,64,300]' ]
+	run audit-scan --report -o csv "$TESTDATA/store-log.ndjson"
+	assert_line --index 0 "$(printf 'section,name,count\r')"
+	assert_line "$(printf 'saga,cancelled,90\r')"
+	run audit-scan --report "$TESTDATA/store-log.ndjson"
+	assert_line 'Events:   1579'
+	assert_line 'Findings: 0 critical, 0 warning, 122 info'
+	run audit-scan -o json "$TESTDATA/store-log.ndjson"
+	assert_failure 64
+}

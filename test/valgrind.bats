@@ -84,3 +84,20 @@ setup() {
 	run vg evt-project nosuch
 	assert_failure 64
 }
+
+@test "valgrind: audit-scan, its reports, rules and error paths" {
+	L=$TESTDATA/store-log.ndjson
+	vg audit-scan -l "$L" --fail-on critical >/dev/null
+	vg audit-scan --tag "$L" >/dev/null
+	for f in text json csv; do vg audit-scan --report -o $f --metrics m.prom "$L" >/dev/null; done
+	echo '{"rules":{"pii_present":{"enabled":false}},"refund_over":10,"pii_fields":["iban"]}' >r.json
+	vg audit-scan --rules r.json --until 2026-11-25 "$L" >/dev/null
+	printf '%s\n' '{"type":"PaymentProcessed","subject":"p-1","data":{"card":"4111111111111111","cvv":"1"}}' >bad
+	run vg audit-scan --alertmanager http://127.0.0.1:9 bad
+	assert_failure 69
+	run vg audit-scan <<<'not json'
+	assert_failure 65
+	echo '{"rules":{"x":{}}}' >r2.json
+	run vg audit-scan --rules r2.json
+	assert_failure 65
+}
