@@ -243,19 +243,11 @@ struct idset {
 	size_t cap, n;
 };
 
+/* Never 0, the empty slot. */
 static uint64_t
 hash64(const char *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ULL;
-	}
-	h ^= h >> 32;
-	h *= 0x9e3779b97f4a7c15ULL;
-	h ^= h >> 29;
-	return h | 1;
+	return evt_hash(p, n) | 1;
 }
 
 static int
@@ -682,11 +674,10 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
     void *arg)
 {
 	struct stuck s = { a, now_ms, 0, NULL, 0, 0 };
-	int dummy;
 
-	(void)dummy;
 	evt_hmap_each(&a->open, collect_stuck, &s);
-	qsort(s.ids, s.n, sizeof(*s.ids), cmp_str);	/* a stable order */
+	if (s.n)
+		qsort(s.ids, s.n, sizeof(*s.ids), cmp_str);	/* a stable order */
 	a->report = 1;
 	a->fn = fn;
 	a->arg = arg;

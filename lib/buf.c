@@ -81,3 +81,15 @@ evt_buf_json_str(struct evt_buf *b, const char *s, size_t n)
 	evt_buf_add(b, s + start, n - start);
 	evt_buf_addc(b, '"');
 }
+
+char *
+evt_strdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL) {
+		fputs("out of memory\n", stderr);
+		abort();
+	}
+	return d;
+}

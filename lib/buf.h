@@ -25,6 +25,8 @@ void evt_buf_grow(struct evt_buf *b, size_t extra);
 void evt_buf_free(struct evt_buf *b);
 void evt_buf_printf(struct evt_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A copy of s; like the buffers, aborts when out of memory. */
+char *evt_strdup(const char *s);
 /* Append s as a JSON string literal (quotes and escapes added). */
 void evt_buf_json_str(struct evt_buf *b, const char *s, size_t n);
 

@@ -11,8 +11,8 @@ struct evt_hmap_slot {
 	long long v;
 };
 
-static uint64_t
-hash(const char *k, size_t n)
+uint64_t
+evt_hash(const char *k, size_t n)
 {
 	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
 
@@ -50,7 +50,7 @@ evt_hmap_get(const struct evt_hmap *h, const char *k, size_t n)
 
 	if (h->cap == 0)
 		return NULL;
-	s = find(h, k, n, hash(k, n));
+	s = find(h, k, n, evt_hash(k, n));
 	return s->key ? &s->v : NULL;
 }
 
@@ -73,7 +73,7 @@ grow(struct evt_hmap *h)
 void
 evt_hmap_put(struct evt_hmap *h, const char *k, size_t n, long long v)
 {
-	uint64_t hv = hash(k, n);
+	uint64_t hv = evt_hash(k, n);
 	struct evt_hmap_slot *s;
 
 	if ((h->n + 1) * 4 > h->cap * 3)
@@ -109,7 +109,7 @@ evt_hmap_del(struct evt_hmap *h, const char *k, size_t n)
 
 	if (h->cap == 0)
 		return;
-	s = find(h, k, n, hash(k, n));
+	s = find(h, k, n, evt_hash(k, n));
 	if (s->key == NULL)
 		return;
 	free(s->key);

@@ -9,6 +9,7 @@
 #define EVT_HMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct evt_hmap_slot;
 
@@ -21,6 +22,10 @@ struct evt_hmap {
 
 /* Pointer to the value of key, or NULL. Borrowed: valid until the next
  * insertion. */
+/* A 64-bit hash of k[0..n): FNV-1a with a final mix, so that keys that
+ * differ only in their last bytes still differ in the low bits. */
+uint64_t evt_hash(const char *k, size_t n);
+
 long long *evt_hmap_get(const struct evt_hmap *h, const char *k, size_t n);
 /* Set key to v, inserting a copy of the key if new. */
 void evt_hmap_put(struct evt_hmap *h, const char *k, size_t n, long long v);

@@ -159,16 +159,6 @@ spec_free(struct spec *s)
 	free(s);
 }
 
-static char *
-xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (d == NULL)
-		abort();
-	return d;
-}
-
 static int
 path_parse(const char *s, struct path *p)
 {
@@ -247,7 +237,7 @@ spec_load(const char *file, struct evt_err *err)
 		    "and _, not starting evt_ (it names the read-model table)");
 		goto fail;
 	}
-	s->name = xstrdup(json_string_value(v));
+	s->name = evt_strdup(json_string_value(v));
 	g = json_object_get(root, "group");
 	if (json_is_string(g))
 		ng = 1;
@@ -279,7 +269,7 @@ spec_load(const char *file, struct evt_err *err)
 		}
 		/* The key column is named after the path's last part. */
 		const char *last = strrchr(ps, '.');
-		s->names[i] = xstrdup(last ? last + 1 : ps);
+		s->names[i] = evt_strdup(last ? last + 1 : ps);
 		s->cols[i] = (struct evt_col){ s->names[i], EVT_V_STR, 0 };
 	}
 	for (i = 0; i < s->ncol; i++) {
@@ -329,10 +319,10 @@ spec_load(const char *file, struct evt_err *err)
 					spec_err(err, file, msg);
 					goto fail;
 				}
-				sc->types[sc->ntypes++] = xstrdup(json_string_value(t));
+				sc->types[sc->ntypes++] = evt_strdup(json_string_value(t));
 			}
 		}
-		s->names[ng + i] = xstrdup(json_string_value(name));
+		s->names[ng + i] = evt_strdup(json_string_value(name));
 		for (size_t k = 0; k < ng + i; k++)
 			if (strcmp(s->names[k], s->names[ng + i]) == 0) {
 				strcat(msg, "a column of that name already exists");

@@ -39,16 +39,6 @@ evt_tally_event(struct evt_tally *t, const char *type, size_t n, int tags)
 #undef IS
 }
 
-static char *
-xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (d == NULL)
-		abort();
-	return d;
-}
-
 void
 evt_tally_finding(struct evt_tally *t, const struct evt_finding *f)
 {
@@ -69,8 +59,8 @@ evt_tally_finding(struct evt_tally *t, const struct evt_finding *f)
 			abort();
 	}
 	t->kept[t->nkept++] = (struct evt_kept){ f->finding, f->severity,
-	    f->tags, f->seq, xstrdup(f->id), xstrdup(f->subject),
-	    xstrdup(f->detail) };
+	    f->tags, f->seq, evt_strdup(f->id), evt_strdup(f->subject),
+	    evt_strdup(f->detail) };
 }
 
 void

@@ -381,14 +381,7 @@ tx_new(const struct rev *r, int64_t created_ms)
 static uint64_t
 done_hash(struct evt_sv id)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < id.n; i++) {
-		h ^= (unsigned char)id.p[i];
-		h *= 1099511628211ULL;
-	}
-	h ^= h >> 29;
-	return h | 1;		/* never 0, the empty slot */
+	return evt_hash(id.p, id.n) | 1;	/* never 0, the empty slot */
 }
 
 static size_t
