@@ -296,7 +296,7 @@ struct evt_audit {
 	struct evt_hmap total;		/* transaction -> total (millionths) */
 	struct evt_hmap open;		/* transaction -> creation time (ms) */
 	struct evt_jobj dj;
-	struct evt_buf path, detail, pii, cvv, id, subject, tmp;
+	struct evt_buf path, detail, pii, cvv, id, subject, txid, tmp;
 	char pan[24], panpath[256];
 	int found_pan;
 	/* The event in hand. */
@@ -334,6 +334,7 @@ evt_audit_free(struct evt_audit *a)
 	evt_buf_free(&a->cvv);
 	evt_buf_free(&a->id);
 	evt_buf_free(&a->subject);
+	evt_buf_free(&a->txid);
 	evt_buf_free(&a->tmp);
 	free(a);
 }
@@ -556,10 +557,9 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int report,
 		rc = found(a, EVT_F_PII, "personal data in %s", a->pii.p);
 
 	/* Money, across the saga. Copy tx: tmp is reused below. */
-	char txid[256];
-	snprintf(txid, sizeof(txid), "%.*s", tx.p ? (int)tx.n : 0,
-	    tx.p ? tx.p : "");
-	size_t txn = strlen(txid);
+	cstr(&a->txid, tx.p, tx.n);
+	const char *txid = a->txid.p;
+	size_t txn = a->txid.len;
 	if (tx.p && type_is(ev, "TransactionCreated")) {
 		if (data_dec(a, "total", &total) == 0)
 			evt_hmap_put(&a->total, txid, txn, total);

@@ -194,3 +194,16 @@ dump() {
 	[ "$(sqlite3 "$d/rm.db" 'select * from streams' | md5sum)" = "$before" ]
 	rm -rf "$d"
 }
+
+@test "--into: SIGTERM mid-fold commits what was folded, exits 0, and a re-run finishes the job" {
+	gen-events 200000 6 | evt-append -l big.db --no-sync
+	evt-project -l big.db sagas --into full.db
+	evt-project -l big.db sagas --into part.db &
+	pid=$!
+	sleep 0.3
+	kill -TERM $pid
+	wait $pid
+	[ "$(sqlite3 part.db 'select seq from evt_projection')" -le 200000 ]
+	evt-project -l big.db sagas --into part.db
+	cmp <(dump full.db) <(dump part.db)
+}
