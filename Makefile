@@ -55,7 +55,7 @@ LIBS_evt-append = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-replay = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_audit-scan = $(SQLITE_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-project = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
-LIBS_saga-step  = $(CRYPTO_LIBS)
+LIBS_saga-step  = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 
 BINS    = $(PROGS:%=bin/%)
 MANS    = $(wildcard man/*.1 man/*.7)

@@ -1,6 +1,7 @@
 /*
- * saga-step - a saga participant (or all of them) as a filter: events in,
- * the same events out, each followed by the reactions it causes.
+ * saga-step - a saga participant (or all of them): as a filter, events in,
+ * the same events out, then the decisions they call for; or as a service
+ * on a log (-l), deciding and appending, and with --follow, staying on.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,26 +14,18 @@
 #include "cli.h"
 #include "clock.h"
 #include "event.h"
-#include "hmap.h"
+#include "follow.h"
 #include "lines.h"
+#include "log.h"
 #include "saga.h"
 
-#define USAGE "saga-step SERVICE [-qv] [--decline-over AMOUNT] " \
+#define USAGE "saga-step SERVICE [-fqv] [-l LOG] [--decline-over AMOUNT] " \
 	"[--fail-rate P --seed N] [--only-new] [--timeout DURATION] [FILE ...]"
 
-/*
- * A step never writes one event twice. A reaction already in the input is
- * not written when the batch in hand (what the input has ready, up to this
- * much) shows it: it takes effect at once and its copy passes through
- * where it stands. Else it is written at once, right after its cause, and
- * its copy in the input is dropped when it comes, if it comes within the
- * last RECENT reactions. Either way the output and the state are the same,
- * so a chain of single services writes exactly what `all` writes, however
- * the pipes cut the stream into batches.
- */
-#define BATCH_LINES 4096
-#define BATCH_BYTES (16u << 20)
-#define RECENT 65536
+/* How often a service on a log looks again when nothing wakes it. */
+#define RECHECK_MS 1000
+/* How often a round that lost a race to another writer is taken again. */
+#define MAX_TRIES 10
 
 static void help(void) __attribute__((noreturn));
 
@@ -40,12 +33,18 @@ static void
 help(void)
 {
 	printf("usage: %s\n\n"
-	    "React to store events as the saga participant SERVICE would:\n"
+	    "Decide for store events as the saga participant SERVICE would:\n"
 	    "transaction, payment, inventory, store, or all of them.\n"
-	    "Input events pass through; each reaction follows its cause.\n\n"
+	    "Every event read is a fact; causes with no recorded outcome are\n"
+	    "decided once everything is read. As a filter, input events pass\n"
+	    "through and the reactions follow at the end of the input; with\n"
+	    "-l the service reads the log and appends its reactions to it.\n\n"
 	    "      --decline-over AMOUNT  decline payments over AMOUNT\n"
 	    "      --fail-rate P          decline a share P (0..1) of payments,\n"
 	    "      --seed N               drawn per transaction from seed N\n"
+	    "  -f, --follow               with -l: stay on, deciding as events\n"
+	    "                             are appended, until SIGINT or SIGTERM\n"
+	    "  -l, --log LOG              read LOG whole, append the reactions\n"
 	    "      --only-new             write the reactions only\n"
 	    "      --timeout DURATION     cancel a transaction with no outcome\n"
 	    "                             DURATION (15m, 2h) after its creation\n"
@@ -53,155 +52,246 @@ help(void)
 	    "  -v, --verbose              a summary on stderr\n"
 	    "  -h, --help                 this help\n"
 	    "      --version              the version\n\n"
-	    "Exit: 0 ok, 64 usage, 65 bad input, 66 no such input, 74 I/O.\n"
+	    "Exit: 0 ok, 64 usage, 65 bad input, 66 no such input or log,\n"
+	    "74 I/O, 75 lost the race to another writer too often.\n"
 	    "See saga-step(1).\n", USAGE);
 	exit(0);
 }
-
-struct batch {
-	struct evt_buf text;	/* the lines, back to back */
-	size_t *off, *len;
-	char *saga;		/* 0: a type that only passes through */
-	int64_t *time;		/* event time, or INT64_MIN */
-	long long *lineno;
-	size_t n, cap;
-	struct evt_hmap ids;	/* ids of the events in the batch */
-};
 
 struct run {
 	struct evt_saga *saga;
 	int only_new;
 	long long in, out;
-	struct batch *b;	/* the batch in hand, NULL at the end */
-	struct evt_event ev;	/* the event being run */
-	struct evt_hmap recent;	/* ids of the last RECENT reactions */
-	char **ring;		/* the same, oldest first */
-	size_t rhead, rlen;
+	struct evt_event ev;
+	/* -l: the reactions of a round, back to back, one per line. */
+	struct evt_buf pending;
+	long long npending;
+	long long bad_seq;	/* -l: the stored event that failed, and why */
+	struct evt_err bad;
 };
 
 static int
 emit_line(void *arg, const char *id, const char *line, size_t len)
 {
 	struct run *r = arg;
-	size_t n = strlen(id);
 
-	if (r->rlen == RECENT) {
-		char *old = r->ring[r->rhead];
-		evt_hmap_del(&r->recent, old, strlen(old));
-		free(old);
-		r->rhead = (r->rhead + 1) % RECENT;
-		r->rlen--;
-	}
-	if ((r->ring[(r->rhead + r->rlen) % RECENT] = strdup(id)) == NULL)
-		abort();
-	r->rlen++;
-	evt_hmap_put(&r->recent, id, n, 1);
+	(void)id;
 	r->out++;
 	return evt_out_line(line, len);
 }
 
 static int
-known(void *arg, const char *id)
+collect(void *arg, const char *id, const char *line, size_t len)
 {
 	struct run *r = arg;
 
-	return r->b && evt_hmap_get(&r->b->ids, id, strlen(id)) != NULL;
+	(void)id;
+	evt_buf_add(&r->pending, line, len);
+	evt_buf_addc(&r->pending, '\n');
+	r->npending++;
+	return 0;
 }
 
-static void
-batch_add(struct batch *b, const char *line, size_t len,
-    const struct evt_event *ev, long long lineno)
-{
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 256;
-		b->off = realloc(b->off, b->cap * sizeof(*b->off));
-		b->len = realloc(b->len, b->cap * sizeof(*b->len));
-		b->saga = realloc(b->saga, b->cap * sizeof(*b->saga));
-		b->time = realloc(b->time, b->cap * sizeof(*b->time));
-		b->lineno = realloc(b->lineno, b->cap * sizeof(*b->lineno));
-		if (!b->off || !b->len || !b->saga || !b->time || !b->lineno)
-			abort();
-	}
-	b->off[b->n] = b->text.len;
-	b->len[b->n] = len;
-	b->saga[b->n] = (char)evt_saga_knows(ev->type.p, ev->type.n);
-	b->time[b->n] = ev->slot[EVT_F_TIME] >= 0 ? ev->time_ms : INT64_MIN;
-	b->lineno[b->n] = lineno;
-	b->n++;
-	evt_buf_add(&b->text, line, len);
-	if (b->saga[b->n - 1] && ev->id.p)
-		evt_hmap_put(&b->ids, ev->id.p, ev->id.n, 1);
-}
-
-static void
-batch_clear(struct batch *b)
-{
-	b->n = 0;
-	evt_buf_reset(&b->text);
-	evt_hmap_clear(&b->ids);
-}
-
-static void
-batch_free(struct batch *b)
-{
-	batch_clear(b);
-	free(b->off);
-	free(b->len);
-	free(b->saga);
-	free(b->time);
-	free(b->lineno);
-	evt_buf_free(&b->text);
-	evt_hmap_free(&b->ids);
-}
-
+/* A write to stdout failed: say so, unless the reader went away. */
 static int
-stdout_err(struct evt_err *err)
+stdout_error(void)
 {
-	int e = errno;
-
-	evt_err_set(err, EX_IOERR, "stdout: %s", strerror(e));
-	errno = e;
-	return -1;
+	if (errno != EPIPE)
+		fprintf(stderr, "%s: stdout: %s\n", evt_prog, strerror(errno));
+	return EX_IOERR;
 }
 
 /*
- * Run a batch: for each event, expire what its time has overtaken, pass
- * it on, react. Returns 0, or -1 with err and *at set to the batch index
- * that failed (everything before it is out).
+ * The filter: pass each event through, fold it, and decide at the end of
+ * all the input. Returns the exit code.
  */
 static int
-run_batch(struct run *r, struct batch *b, struct evt_err *err, size_t *at)
+run_filter(struct run *r, char **names, int nin)
 {
+	int *fds = evt_open_inputs(names, nin), code = 0, closed = 0;
+	struct evt_err err;
 	int64_t now;
 
-	if (evt_clock_now(&now, err) < 0)
-		return -1;
-	r->b = b;
-	err->code = 0;
-	for (size_t i = 0; i < b->n; i++) {
-		const char *line = b->text.p + b->off[i];
+	if (evt_clock_now(&now, &err) < 0)
+		evt_die_err(&err);
+	for (int i = 0; i < (nin ? nin : 1) && code == 0; i++) {
+		const char *where = nin ? names[i] : "stdin";
+		struct evt_lines in;
+		const char *line;
+		size_t len;
+		int rc;
 
-		*at = i;
-		/* Checked when read; read again here, as the batch's text
-		 * no longer moves. */
-		if (b->saga[i]) {
-			if (evt_event_parse(&r->ev, line, b->len[i], 0, err) < 0)
-				return -1;
-			if (r->ev.id.p && evt_hmap_get(&r->recent, r->ev.id.p,
-			    r->ev.id.n))
-				continue;	/* written already, as our reaction */
+		evt_lines_init(&in, fds[i]);
+		while (code == 0 && (rc = evt_lines_next(&in, &line, &len,
+		    &err)) != 0) {
+			if (rc > 0 && strspn(line, " \t\r") >= len)
+				continue;
+			if (rc < 0 || evt_event_parse(&r->ev, line, len, 0, &err) < 0 ||
+			    evt_saga_fold(r->saga, &r->ev, now, &err) < 0) {
+				fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog,
+				    where, in.lineno, err.msg);
+				code = err.code;
+				break;
+			}
+			r->in++;
+			if (!r->only_new && evt_out_line(line, len) < 0)
+				code = stdout_error();
+			/* Keep a slow pipeline moving: what passed through
+			 * goes out when the input pauses. */
+			else if (!evt_lines_ready(&in) && evt_out_flush(&err,
+			    &closed) < 0)
+				code = closed ? EX_IOERR : stdout_error();
 		}
-		if (b->time[i] != INT64_MIN && evt_saga_expire(r->saga,
-		    b->time[i], emit_line, known, r, err) < 0)
-			return -1;
-		if (!r->only_new && evt_out_line(line, b->len[i]) < 0)
-			return stdout_err(err);
-		if (b->saga[i] && evt_saga_step(r->saga, &r->ev, now, emit_line,
-		    known, r, err) < 0)
-			return err->code ? -1 : stdout_err(err);
-		r->in++;
+		evt_lines_free(&in);
+		if (fds[i] > 0)
+			close(fds[i]);
 	}
+	free(fds);
+	/* Everything is read: decide. A bad input decides nothing. */
+	if (code == 0 && evt_saga_decide(r->saga, now, emit_line, r, &err) < 0) {
+		if (errno != EPIPE)
+			fprintf(stderr, "%s: %s\n", evt_prog, err.code ? err.msg :
+			    strerror(errno));
+		code = err.code ? err.code : EX_IOERR;
+	}
+	if (code == 0 && evt_out_flush(&err, &closed) < 0) {
+		if (!closed)
+			fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+		code = EX_IOERR;
+	}
+	return code;
+}
+
+static int
+fold_stored(void *arg, long long seq, const char *line, size_t len)
+{
+	struct run *r = arg;
+
+	if (evt_event_parse_stored(&r->ev, line, len, &r->bad) < 0 ||
+	    evt_saga_fold(r->saga, &r->ev, r->ev.time_ms, &r->bad) < 0) {
+		r->bad_seq = seq;
+		return -1;
+	}
+	r->in++;
 	return 0;
+}
+
+/*
+ * Append the round's reactions in one transaction. Returns 0, 1 when one
+ * of them is stored already (another instance decided meanwhile: the
+ * round is void and nothing was written), or -1 with err.
+ */
+static int
+append_round(struct run *r, struct evt_log *log, int64_t now,
+    struct evt_err *err)
+{
+	const char *p = r->pending.p, *end = p + r->pending.len;
+
+	if (evt_log_begin(log, err) < 0)
+		return -1;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		int rc;
+
+		if (evt_event_parse(&r->ev, p, (size_t)(nl - p), 0, err) < 0 ||
+		    (rc = evt_log_append(log, &r->ev, NULL, now, NULL, err)) < 0) {
+			evt_log_rollback(log);
+			return -1;
+		}
+		if (rc == EVT_APPEND_DUPLICATE) {
+			evt_log_rollback(log);
+			return 1;
+		}
+		p = nl + 1;
+	}
+	return evt_log_commit(log, err);
+}
+
+/*
+ * The service: fold the whole log, decide, append; with follow, wait for
+ * more (or for the next deadline) and go on. A round that finds one of its
+ * decisions already stored lost a race with another instance: its state
+ * held a guess, so it is rebuilt from the log and the round taken again.
+ */
+static int
+run_log(struct run *r, const char *spec, int follow,
+    const struct evt_saga_opts *so)
+{
+	struct evt_follow *fw = NULL;
+	struct evt_read rd;
+	struct evt_err err;
+	struct evt_log *log;
+	long long appended = 0;
+	int tries = 0, code = 0;
+
+	if ((log = evt_log_open(spec, 0, &err)) == NULL)
+		evt_die_err(&err);
+	if (follow && (fw = evt_follow_open(log, &err)) == NULL)
+		goto fail;
+	memset(&rd, 0, sizeof(rd));
+	for (;;) {
+		int64_t now, dl;
+
+		if (evt_log_read(log, &rd, fold_stored, r, &err) < 0) {
+			if (r->bad_seq) {
+				fprintf(stderr, "%s: %s: seq %lld: %s\n", evt_prog,
+				    evt_log_path(log), r->bad_seq, r->bad.msg);
+				code = r->bad.code;
+				goto out;
+			}
+			goto fail;
+		}
+		rd.after = rd.scanned;
+		if (evt_clock_now(&now, &err) < 0)
+			goto fail;
+		evt_buf_reset(&r->pending);
+		r->npending = 0;
+		if (evt_saga_decide(r->saga, now, collect, r, &err) < 0)
+			goto fail;
+		if (r->npending > 0) {
+			int rc = append_round(r, log, now, &err);
+			if (rc < 0)
+				goto fail;
+			if (rc == 1) {
+				if (++tries > MAX_TRIES) {
+					fprintf(stderr, "%s: %s: lost the race to "
+					    "another writer %d times\n", evt_prog,
+					    evt_log_path(log), MAX_TRIES);
+					code = EX_TEMPFAIL;
+					goto out;
+				}
+				evt_saga_free(r->saga);
+				r->saga = evt_saga_new(so);
+				rd.after = 0;
+				continue;
+			}
+			appended += r->npending;
+		}
+		tries = 0;
+		if (!follow)
+			break;
+		/* Wake for new events, or when the next deadline falls due. */
+		int wait = RECHECK_MS;
+		if ((dl = evt_saga_next_deadline(r->saga)) != INT64_MAX) {
+			int64_t left = dl - now;
+			if (left < wait)
+				wait = left > 0 ? (int)left : 0;
+		}
+		int w = evt_follow_wait(fw, wait, &err);
+		if (w < 0)
+			goto fail;
+		if (w == 0)
+			break;
+	}
+	r->out = appended;
+out:
+	evt_follow_close(fw);
+	evt_log_close(log);
+	return code;
+fail:
+	fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+	code = err.code ? err.code : EX_IOERR;
+	goto out;
 }
 
 int
@@ -210,7 +300,9 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "decline-over", required_argument, NULL, 'D' },
 		{ "fail-rate", required_argument, NULL, 'F' },
+		{ "follow", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "log", required_argument, NULL, 'l' },
 		{ "only-new", no_argument, NULL, 'O' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "seed", required_argument, NULL, 'S' },
@@ -221,34 +313,32 @@ main(int argc, char **argv)
 	};
 	struct evt_saga_opts so;
 	struct run r;
-	struct batch b;
-	struct evt_event sev;
-	struct evt_err err;
-	int c, has_seed = 0, code = 0;
+	const char *logspec = NULL;
+	int c, has_seed = 0, follow = 0, code;
 	char *end;
 
 	memset(&so, 0, sizeof(so));
 	memset(&r, 0, sizeof(r));
-	memset(&b, 0, sizeof(b));
-	memset(&sev, 0, sizeof(sev));
 	evt_cli_init("saga-step");
-	while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fhl:qv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D':
-			so.decline_over = strtod(optarg, &end);
-			if (end == optarg || *end || so.decline_over < 0)
+			if (!evt_saga_amount_ok(optarg))
 				evt_usage_error(USAGE, "--decline-over: not an "
-				    "amount: %s", optarg);
-			so.has_decline_over = 1;
+				    "amount (a number >= 0, as in JSON): %s", optarg);
+			so.decline_over = optarg;
 			break;
+		case 'f': follow = 1; break;
 		case 'F':
+			errno = 0;
 			so.fail_rate = strtod(optarg, &end);
-			if (end == optarg || *end || !(so.fail_rate >= 0 &&
+			if (end == optarg || *end || errno || !(so.fail_rate >= 0 &&
 			    so.fail_rate <= 1))
 				evt_usage_error(USAGE, "--fail-rate: not a "
 				    "number from 0 to 1: %s", optarg);
 			break;
 		case 'h': help();
+		case 'l': logspec = optarg; break;
 		case 'O': r.only_new = 1; break;
 		case 'q': evt_quiet = 1; break;
 		case 'S':
@@ -270,93 +360,22 @@ main(int argc, char **argv)
 	if (so.fail_rate > 0 && !has_seed)
 		evt_usage_error(USAGE, "--fail-rate needs --seed, so that runs "
 		    "can be repeated");
-	if (evt_clock_now(&(int64_t){0}, &err) < 0)
-		evt_die_err(&err);
-	int nin = argc - optind, *fds = evt_open_inputs(argv + optind, nin);
-	if (nin == 0)
-		nin = 1;	/* fds[0] == 0: stdin */
+	if (follow && !logspec)
+		evt_usage_error(USAGE, "--follow needs -l LOG");
+	if (logspec && (optind < argc || r.only_new))
+		evt_usage_error(USAGE, "-l reads the log: no input files, no "
+		    "--only-new");
 	r.saga = evt_saga_new(&so);
-	if ((r.ring = calloc(RECENT, sizeof(*r.ring))) == NULL)
-		abort();
-	for (int i = 0; i < nin && code == 0; i++) {
-		const char *where = argc - optind ? argv[optind + i] : "stdin";
-		struct evt_lines in;
-		const char *line;
-		size_t len, at = 0;
-		int rc = 1;
-
-		evt_lines_init(&in, fds[i]);
-		while (code == 0 && rc != 0) {
-			long long badline = 0;
-			/* Take what is ready, up to a batch, then run it. */
-			do {
-				rc = evt_lines_next(&in, &line, &len, &err);
-				if (rc < 0) {
-					badline = in.lineno;
-					break;
-				}
-				if (rc == 0)
-					break;
-				if (strspn(line, " \t\r") >= len)
-					continue;
-				if (evt_event_parse(&sev, line, len, 0, &err) < 0) {
-					badline = in.lineno;
-					rc = -1;
-					break;
-				}
-				batch_add(&b, line, len, &sev, in.lineno);
-			} while (b.n < BATCH_LINES && b.text.len < BATCH_BYTES &&
-			    evt_lines_ready(&in));
-			struct evt_err berr;
-			if (run_batch(&r, &b, &berr, &at) < 0) {
-				int closed = errno == EPIPE;
-				if (berr.code == EX_DATAERR)
-					fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog,
-					    where, b.lineno[at], berr.msg);
-				else if (!closed)
-					fprintf(stderr, "%s: %s\n", evt_prog, berr.msg);
-				code = berr.code;
-			}
-			batch_clear(&b);
-			if (code == 0 && rc < 0) {
-				fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog, where,
-				    badline, err.msg);
-				code = err.code;
-			}
-			int closed = 0;
-			if (code == 0 && evt_out_flush(&err, &closed) < 0) {
-				if (!closed)
-					fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
-				code = EX_IOERR;
-			}
-		}
-		evt_lines_free(&in);
-		if (fds[i] > 0)
-			close(fds[i]);
-	}
-	/* At the end of input, what has had no outcome for too long by now
-	 * (EVT_NOW or the clock) is cancelled. */
-	r.b = NULL;
-	if (code == 0 && so.timeout_ms > 0) {
-		int64_t now;
-		if (evt_clock_now(&now, &err) < 0 || evt_saga_expire(r.saga, now,
-		    emit_line, known, &r, &err) < 0) {
-			fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
-			code = err.code;
-		}
-	}
+	if (logspec)
+		code = run_log(&r, logspec, follow, &so);
+	else
+		code = run_filter(&r, argv + optind, argc - optind);
 	if (code == 0)
 		evt_note("%lld events in, %lld reactions, %zu sagas open",
 		    r.in, r.out, evt_saga_open(r.saga));
 	evt_saga_free(r.saga);
-	for (size_t i = 0; i < r.rlen; i++)
-		free(r.ring[(r.rhead + i) % RECENT]);
-	free(r.ring);
-	evt_hmap_free(&r.recent);
-	batch_free(&b);
-	evt_event_free(&sev);
 	evt_event_free(&r.ev);
-	free(fds);
+	evt_buf_free(&r.pending);
 	if (fclose(stdout) != 0 && code == 0) {
 		if (errno != EPIPE)
 			fprintf(stderr, "%s: stdout: %s\n", evt_prog, strerror(errno));

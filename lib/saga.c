@@ -1,12 +1,20 @@
 /*
- * saga.c - the choreography of DESIGN §4 (saga-step) over native structs.
+ * saga.c - the choreography of DESIGN §4 (saga-step): facts folded, then
+ * decisions taken once (see saga.h for the model).
  *
  * An event is read once into a struct rev: the envelope from the scanner
  * evt-append uses, and from data only the few fields the rules read
- * (scanned, never built into a tree). Reactions are written straight as
- * bytes, in the documented field order; amounts are copied as the cause
- * wrote them (19.90 stays 19.90).
+ * (scanned, never built into a tree). A saga's state is a struct tx: what
+ * its order said and which outcomes are recorded, with the ids the next
+ * decisions are derived from. Reactions are written straight as bytes, in
+ * the documented field order; amounts are copied as the order wrote them.
+ *
+ * Sagas wait for a decision in a queue (an intrusive list, in the order
+ * they were touched), and for their deadline in a binary heap; a saga that
+ * is over is forgotten at once, and only a hash of its id is kept, so
+ * memory follows the open sagas, not the input.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,37 +52,48 @@ struct item {
 /*
  * One event as the rules read it, input or reaction. Its strings borrow:
  * from the input line and the saga's scratch space (input), or from the
- * cause and the struct tx (reactions), all valid until the step ends.
+ * struct tx (reactions), all valid until the fold ends.
  */
 struct rev {
 	enum rtype type;
-	struct evt_sv id, corr, subject;
+	struct evt_sv id, corr;
 	int64_t time_ms;
-	int has_time;
 	/* data */
-	struct evt_sv txid, store, sku, reason, total, currency, token;
+	struct evt_sv txid, store, sku, reason, total, amount, currency, token;
 	long long delta;
-	int delta_ok, total_ok, items_ok, delivery;
+	int delta_ok, items_ok, delivery;
 	const struct item *items;
 	size_t nitems;
 	const long long *avail;	/* InventoryUnavailable: units on hand */
 };
 
-/* One transaction's saga, as far as the events seen tell: what its
- * TransactionCreated said, copied into one allocation. */
-struct tx {
-	struct evt_sv id, cid, corr, subj, store, total, currency, token;
-	struct item *items;
-	size_t nitems;
-	int delivery;
-	int64_t created_ms;
-	int pay, refunded, inv, released, fulfilled, delivered, outcome;
+/* An owned copy of a string; p NULL when absent. */
+struct own {
+	char *p;
+	size_t n;
 };
 
-struct expiry {
-	int64_t at;
-	char *id;
-	size_t n;
+/*
+ * One saga, as far as the events read tell. The order's part is set by
+ * its TransactionCreated (has_order); the outcomes by whichever events
+ * record them, in any order. Each outcome keeps the id of the event that
+ * recorded it: the next decisions are named after it, and point at it.
+ */
+struct tx {
+	struct tx *prev, *next;	/* the decision queue, when queued */
+	size_t heap;		/* 1 + index in the deadline heap, or 0 */
+	int queued, expired, has_order, delivery;
+	int pay, inv, refunded, released, fulfilled, delivered, outcome;
+	int64_t created_ms, due_ms, last_ms;
+	unsigned long long order;	/* arrival, to break deadline ties */
+	struct own id;		/* transaction_id */
+	struct own cid, corr, store, total, currency, token;
+	struct item *items;	/* one block with their skus */
+	size_t nitems;
+	struct own pay_id, paid, fail_id, refund_id, res_id, res_store;
+	struct own unavail_id, ful_id, cancel_id, cancel_reason;
+	struct item *res_items;	/* what the reservation took */
+	size_t nres;
 };
 
 /*
@@ -95,11 +114,12 @@ struct evt_saga {
 	struct evt_saga_opts o;
 	struct evt_hmap txs;	/* transaction_id -> struct tx * */
 	struct done done;
-	struct evt_hmap stock;	/* "store\x1fsku" -> units available */
-	struct expiry *q;	/* ring of TransactionCreated, for timeouts */
-	size_t qhead, qlen, qcap;
-	struct tx **dead;	/* forgotten during this step, freed after it */
-	size_t ndead, capdead;
+	struct evt_hmap stock;	/* store and sku (see stock()) -> units */
+	struct tx *qhead, *qtail;	/* sagas owing a decision, in order */
+	struct tx **heap;	/* open sagas by deadline */
+	size_t nheap, capheap;
+	unsigned long long arrivals;
+	int64_t max_ms;		/* the latest event time folded */
 	/* Scratch for reading one input event. */
 	struct evt_jobj dj, xj;	/* data; an item or the payment */
 	struct evt_buf arena;	/* decoded strings that had escapes */
@@ -107,15 +127,14 @@ struct evt_saga {
 	size_t capitems;
 	/* Scratch for writing reactions. */
 	struct evt_buf key, line, name, subj;
-	int64_t tms;		/* the time last formatted into tstr */
 	char tstr[EVT_TIME_LEN + 1];
 };
 
+/* What a decision round carries. */
 struct ctx {
 	struct evt_saga *s;
-	int64_t now;
+	int64_t now, cur;	/* the clock; the later of it and event time */
 	evt_saga_emit_fn emit;
-	evt_saga_known_fn known;
 	void *arg;
 	struct evt_err *err;
 };
@@ -152,73 +171,110 @@ evt_saga_knows(const char *t, size_t n)
 	return rtype_of(t, n) != R_OTHER;
 }
 
-struct evt_saga *
-evt_saga_new(const struct evt_saga_opts *opts)
-{
-	struct evt_saga *s = calloc(1, sizeof(*s));
+/* --- amounts ------------------------------------------------------------ */
 
-	if (s == NULL)
-		abort();
-	s->o = *opts;
-	s->tms = INT64_MIN;
-	return s;
+/*
+ * A JSON number's text, read for an exact comparison: its digits (the
+ * integer part, then the fraction) without leading zeros, and its order
+ * of magnitude, so that value = 0.DIGITS * 10^mag. No digit is lost, so
+ * 19.9000001 is more than 19.90 and 1e14 is 1e14, at any length.
+ */
+struct num {
+	int neg, zero;
+	const char *ip, *fp;	/* integer and fraction digits */
+	size_t ipn, fpn, skip;	/* skip: leading zeros of ip ++ fp */
+	long long mag;
+};
+
+/* Parse a JSON number (RFC 8259 grammar) in full. Returns 0 or -1. */
+static int
+num_parse(const char *s, size_t n, struct num *x)
+{
+	size_t i = 0;
+	long long e = 0;
+	int eneg = 0;
+
+	memset(x, 0, sizeof(*x));
+	if (i < n && s[i] == '-') {
+		x->neg = 1;
+		i++;
+	}
+	x->ip = s + i;
+	if (i < n && s[i] == '0')
+		i++;
+	else if (i < n && s[i] >= '1' && s[i] <= '9')
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+	else
+		return -1;
+	x->ipn = (size_t)(s + i - x->ip);
+	if (i < n && s[i] == '.') {
+		x->fp = s + ++i;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+		if ((x->fpn = (size_t)(s + i - x->fp)) == 0)
+			return -1;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		size_t d = ++i;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			eneg = s[i++] == '-';
+		for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+			if (e < 1000000000000000LL)	/* beyond any line */
+				e = e * 10 + (s[i] - '0');
+		if (i == d)
+			return -1;
+	}
+	if (i != n)
+		return -1;
+	/* Leading zeros of the digits, and the magnitude they leave. */
+	size_t all = x->ipn + x->fpn;
+	while (x->skip < all && (x->skip < x->ipn ? x->ip[x->skip] :
+	    x->fp[x->skip - x->ipn]) == '0')
+		x->skip++;
+	x->zero = x->skip == all;
+	x->mag = (long long)x->ipn - (long long)x->skip + (eneg ? -e : e);
+	return 0;
 }
 
-static void
-free_tx(void *arg, const char *k, size_t n, long long v)
+static int
+num_digit(const struct num *x, size_t i)
 {
-	(void)arg; (void)k; (void)n;
-	free((struct tx *)(intptr_t)v);
+	i += x->skip;
+	if (i < x->ipn)
+		return x->ip[i];
+	if (i < x->ipn + x->fpn)
+		return x->fp[i - x->ipn];
+	return '0';
 }
 
-static void
-bury(struct evt_saga *s)
+/* Compare two parsed numbers exactly: <0, 0, >0. */
+static int
+num_cmp(const struct num *a, const struct num *b)
 {
-	for (size_t i = 0; i < s->ndead; i++)
-		free(s->dead[i]);
-	s->ndead = 0;
+	int sa = a->zero ? 0 : a->neg ? -1 : 1;
+	int sb = b->zero ? 0 : b->neg ? -1 : 1;
+
+	if (sa != sb || sa == 0)
+		return sa - sb;
+	if (a->mag != b->mag)
+		return (a->mag > b->mag ? 1 : -1) * sa;
+	size_t na = a->ipn + a->fpn - a->skip, nb = b->ipn + b->fpn - b->skip;
+	for (size_t i = 0; i < na || i < nb; i++) {
+		int da = num_digit(a, i), db = num_digit(b, i);
+		if (da != db)
+			return (da > db ? 1 : -1) * sa;
+	}
+	return 0;
 }
 
-void
-evt_saga_free(struct evt_saga *s)
+int
+evt_saga_amount_ok(const char *s)
 {
-	if (s == NULL)
-		return;
-	bury(s);
-	free(s->dead);
-	evt_hmap_each(&s->txs, free_tx, NULL);
-	evt_hmap_free(&s->txs);
-	free(s->done.tab);
-	free(s->done.ring);
-	evt_hmap_free(&s->stock);
-	for (size_t i = 0; i < s->qlen; i++)
-		free(s->q[(s->qhead + i) % s->qcap].id);
-	free(s->q);
-	evt_json_free(&s->dj);
-	evt_json_free(&s->xj);
-	evt_buf_free(&s->arena);
-	free(s->items);
-	evt_buf_free(&s->key);
-	evt_buf_free(&s->line);
-	evt_buf_free(&s->name);
-	evt_buf_free(&s->subj);
-	free(s);
+	struct num x;
+
+	return num_parse(s, strlen(s), &x) == 0 && (!x.neg || x.zero);
 }
-
-size_t
-evt_saga_open(const struct evt_saga *s)
-{
-	return s->txs.n;
-}
-
-static struct tx *
-tx_get(struct evt_saga *s, struct evt_sv id)
-{
-	long long *v = evt_hmap_get(&s->txs, id.p, id.n);
-
-	return v ? (struct tx *)(intptr_t)*v : NULL;
-}
-
 
 /* --- reading an input event --------------------------------------------- */
 
@@ -246,12 +302,10 @@ read_items(struct evt_saga *s, struct evt_sv a, struct rev *r)
 		it.sku = evt_json_get_str(&s->xj, "sku", &s->arena);
 		q = evt_json_get(&s->xj, "qty", EVT_J_NUMBER);
 		if (it.sku.p == NULL || q.p == NULL ||
-		    evt_json_int(q.p, q.n, &it.qty) < 0) {
+		    evt_json_int(q.p, q.n, &it.qty) < 0 || it.qty < 1) {
 			r->items_ok = 0;
 			continue;
 		}
-		if (it.qty < 1)
-			r->items_ok = 0;
 		if (n == s->capitems) {
 			s->capitems = s->capitems ? s->capitems * 2 : 16;
 			s->items = realloc(s->items, s->capitems * sizeof(*s->items));
@@ -268,8 +322,8 @@ read_items(struct evt_saga *s, struct evt_sv a, struct rev *r)
 
 /* Read ev into r: the envelope, and what data holds for the rules. */
 static int
-read_event(struct evt_saga *s, const struct evt_event *ev, struct rev *r,
-    struct evt_err *err)
+read_event(struct evt_saga *s, const struct evt_event *ev, int64_t now,
+    struct rev *r, struct evt_err *err)
 {
 	const struct evt_jmember *m;
 	struct evt_sv v;
@@ -280,9 +334,7 @@ read_event(struct evt_saga *s, const struct evt_event *ev, struct rev *r,
 		return 0;
 	r->id = (struct evt_sv){ ev->id.p, ev->id.n };
 	r->corr = (struct evt_sv){ ev->corr.p, ev->corr.n };
-	r->subject = (struct evt_sv){ ev->subject.p, ev->subject.n };
-	r->has_time = ev->slot[EVT_F_TIME] >= 0;
-	r->time_ms = ev->time_ms;
+	r->time_ms = ev->slot[EVT_F_TIME] >= 0 ? ev->time_ms : now;
 	if (ev->slot[EVT_F_DATA] < 0)
 		return 0;
 	m = &ev->j.m[ev->slot[EVT_F_DATA]];
@@ -304,7 +356,6 @@ read_event(struct evt_saga *s, const struct evt_event *ev, struct rev *r,
 		r->store = evt_json_get_str(&s->dj, "store_id", &s->arena);
 		r->currency = evt_json_get_str(&s->dj, "currency", &s->arena);
 		r->total = evt_json_get(&s->dj, "total", EVT_J_NUMBER);
-		r->total_ok = r->total.p != NULL;
 		r->delivery = evt_json_get(&s->dj, "delivery", EVT_J_OBJECT).p != NULL;
 		v = evt_json_get(&s->dj, "payment", EVT_J_OBJECT);
 		if (v.p && evt_json_scan(&s->xj, v.p, v.n, 0, err) == 0)
@@ -313,6 +364,9 @@ read_event(struct evt_saga *s, const struct evt_event *ev, struct rev *r,
 		v = evt_json_get(&s->dj, "items", EVT_J_ARRAY);
 		if (v.p)
 			read_items(s, v, r);
+		break;
+	case R_PROCESSED:
+		r->amount = evt_json_get(&s->dj, "amount", EVT_J_NUMBER);
 		break;
 	case R_RESERVED:
 	case R_RELEASED:
@@ -330,52 +384,286 @@ read_event(struct evt_saga *s, const struct evt_event *ev, struct rev *r,
 	return 0;
 }
 
-/* --- the state ---------------------------------------------------------- */
-
-static struct evt_sv
-put(char **p, struct evt_sv v)
+static int
+bad(struct evt_err *err, enum rtype type, const char *what)
 {
-	struct evt_sv o = { v.p ? *p : NULL, v.n };
-
-	if (v.p) {
-		memcpy(*p, v.p, v.n);
-		*p += v.n;
-	}
-	return o;
+	return evt_err_set(err, EX_DATAERR, "%s: %s", tname[type], what);
 }
 
-/* A new saga for the TransactionCreated r: what it says, in one block. */
-static struct tx *
-tx_new(const struct rev *r, int64_t created_ms)
+/*
+ * What each type must carry for the rules to take it as a fact. The types
+ * that cause a decision need an id: the decision's id is derived from it,
+ * and a cause that evt-append would name later could be answered twice.
+ */
+static int
+check_event(const struct rev *r, struct evt_err *err)
 {
-	size_t strs = r->txid.n + r->id.n + r->corr.n + r->subject.n +
-	    r->store.n + r->total.n + r->currency.n + r->token.n;
-	struct tx *t;
+	struct num x;
+
+	if (r->type == R_ADJUSTED) {
+		if (!r->store.p || !r->sku.p || !r->delta_ok)
+			return bad(err, r->type, "data needs store_id, sku and an "
+			    "integer delta (at most 19 digits)");
+		return 0;
+	}
+	if (!r->txid.p || r->txid.n == 0)
+		return bad(err, r->type, "data needs a transaction_id");
+	switch (r->type) {
+	case R_CREATED:
+		if (!r->store.p || !r->total.p || !r->currency.p ||
+		    r->currency.n == 0)
+			return bad(err, r->type, "data needs store_id, items, "
+			    "a numeric total and a currency");
+		if (!r->items_ok)
+			return bad(err, r->type, "data needs items, each with a "
+			    "sku and an integer qty >= 1");
+		if (num_parse(r->total.p, r->total.n, &x) < 0 ||
+		    (x.neg && !x.zero))
+			return bad(err, r->type, "total must not be negative");
+		break;
+	case R_RESERVED:
+	case R_RELEASED:
+		if (!r->store.p || !r->items_ok)
+			return bad(err, r->type, "data needs store_id and items, "
+			    "each with a sku and an integer qty >= 1");
+		break;
+	default:
+		break;
+	}
+	switch (r->type) {
+	case R_RELEASED: case R_DELIVERED: case R_COMPLETED:
+		break;
+	default:
+		if (r->id.p == NULL || r->id.n == 0)
+			return bad(err, r->type, "no id: a cause needs one, so "
+			    "that its outcome's id is known (append it to the "
+			    "log first, or give it one)");
+	}
+	return 0;
+}
+
+/* --- the state ---------------------------------------------------------- */
+
+static void
+own_set(struct own *o, struct evt_sv v)
+{
+	free(o->p);
+	o->p = NULL;
+	o->n = 0;
+	if (v.p == NULL)
+		return;
+	if ((o->p = malloc(v.n ? v.n : 1)) == NULL)
+		abort();
+	memcpy(o->p, v.p, v.n);
+	o->n = v.n;
+}
+
+static struct evt_sv
+sv(const struct own *o)
+{
+	return (struct evt_sv){ o->p, o->n };
+}
+
+static struct evt_sv
+lit(const char *s)
+{
+	return (struct evt_sv){ s, strlen(s) };
+}
+
+/* A copy of items[0..n) and their skus, in one block. */
+static struct item *
+items_dup(const struct item *items, size_t n)
+{
+	size_t strs = 0;
+	struct item *c;
 	char *p;
 
-	for (size_t i = 0; i < r->nitems; i++)
-		strs += r->items[i].sku.n;
-	t = calloc(1, sizeof(*t) + r->nitems * sizeof(struct item) + strs);
-	if (t == NULL)
+	for (size_t i = 0; i < n; i++)
+		strs += items[i].sku.n;
+	if ((c = malloc(n * sizeof(*c) + strs + 1)) == NULL)
 		abort();
-	t->items = (struct item *)(t + 1);
-	t->nitems = r->nitems;
-	p = (char *)(t->items + r->nitems);
-	t->id = put(&p, r->txid);
-	t->cid = put(&p, r->id);
-	t->corr = put(&p, r->corr);
-	t->subj = put(&p, r->subject);
-	t->store = put(&p, r->store);
-	t->total = put(&p, r->total);
-	t->currency = put(&p, r->currency);
-	t->token = put(&p, r->token);
-	for (size_t i = 0; i < r->nitems; i++) {
-		t->items[i].sku = put(&p, r->items[i].sku);
-		t->items[i].qty = r->items[i].qty;
+	p = (char *)(c + n);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(p, items[i].sku.p, items[i].sku.n);
+		c[i].sku = (struct evt_sv){ p, items[i].sku.n };
+		c[i].qty = items[i].qty;
+		p += items[i].sku.n;
 	}
-	t->delivery = r->delivery;
-	t->created_ms = created_ms;
-	return t;
+	return c;
+}
+
+static void
+tx_free(struct tx *t)
+{
+	struct own *o[] = { &t->id, &t->cid, &t->corr, &t->store, &t->total,
+	    &t->currency, &t->token, &t->pay_id, &t->paid, &t->fail_id,
+	    &t->refund_id, &t->res_id, &t->res_store, &t->unavail_id,
+	    &t->ful_id, &t->cancel_id, &t->cancel_reason };
+
+	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++)
+		free(o[i]->p);
+	free(t->items);
+	free(t->res_items);
+	free(t);
+}
+
+static void
+free_tx(void *arg, const char *k, size_t n, long long v)
+{
+	(void)arg; (void)k; (void)n;
+	tx_free((struct tx *)(intptr_t)v);
+}
+
+struct evt_saga *
+evt_saga_new(const struct evt_saga_opts *opts)
+{
+	struct evt_saga *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		abort();
+	s->o = *opts;
+	s->max_ms = INT64_MIN;
+	return s;
+}
+
+void
+evt_saga_free(struct evt_saga *s)
+{
+	if (s == NULL)
+		return;
+	evt_hmap_each(&s->txs, free_tx, NULL);
+	evt_hmap_free(&s->txs);
+	free(s->done.tab);
+	free(s->done.ring);
+	evt_hmap_free(&s->stock);
+	free(s->heap);
+	evt_json_free(&s->dj);
+	evt_json_free(&s->xj);
+	evt_buf_free(&s->arena);
+	free(s->items);
+	evt_buf_free(&s->key);
+	evt_buf_free(&s->line);
+	evt_buf_free(&s->name);
+	evt_buf_free(&s->subj);
+	free(s);
+}
+
+size_t
+evt_saga_open(const struct evt_saga *s)
+{
+	return s->txs.n;
+}
+
+int64_t
+evt_saga_next_deadline(const struct evt_saga *s)
+{
+	return s->nheap ? s->heap[0]->due_ms : INT64_MAX;
+}
+
+static struct tx *
+tx_get(struct evt_saga *s, struct evt_sv id)
+{
+	long long *v = evt_hmap_get(&s->txs, id.p, id.n);
+
+	return v ? (struct tx *)(intptr_t)*v : NULL;
+}
+
+/* The decision queue: each saga at most once, in the order it came. */
+static void
+enqueue(struct evt_saga *s, struct tx *t)
+{
+	if (t->queued)
+		return;
+	t->queued = 1;
+	t->next = NULL;
+	t->prev = s->qtail;
+	if (s->qtail)
+		s->qtail->next = t;
+	else
+		s->qhead = t;
+	s->qtail = t;
+}
+
+static void
+unqueue(struct evt_saga *s, struct tx *t)
+{
+	if (!t->queued)
+		return;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		s->qhead = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		s->qtail = t->prev;
+	t->queued = 0;
+	t->prev = t->next = NULL;
+}
+
+/* The deadline heap, ordered by due time, then by arrival. */
+static int
+heap_less(const struct tx *a, const struct tx *b)
+{
+	return a->due_ms != b->due_ms ? a->due_ms < b->due_ms : a->order < b->order;
+}
+
+static void
+heap_set(struct evt_saga *s, size_t i, struct tx *t)
+{
+	s->heap[i] = t;
+	t->heap = i + 1;
+}
+
+static void
+heap_fix(struct evt_saga *s, size_t i)
+{
+	struct tx *t = s->heap[i];
+
+	while (i > 0 && heap_less(t, s->heap[(i - 1) / 2])) {
+		heap_set(s, i, s->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= s->nheap)
+			break;
+		if (c + 1 < s->nheap && heap_less(s->heap[c + 1], s->heap[c]))
+			c++;
+		if (!heap_less(s->heap[c], t))
+			break;
+		heap_set(s, i, s->heap[c]);
+		i = c;
+	}
+	heap_set(s, i, t);
+}
+
+static void
+heap_push(struct evt_saga *s, struct tx *t)
+{
+	if (s->nheap == s->capheap) {
+		s->capheap = s->capheap ? s->capheap * 2 : 64;
+		s->heap = realloc(s->heap, s->capheap * sizeof(*s->heap));
+		if (s->heap == NULL)
+			abort();
+	}
+	s->heap[s->nheap++] = t;
+	heap_fix(s, s->nheap - 1);
+}
+
+static void
+heap_del(struct evt_saga *s, struct tx *t)
+{
+	size_t i;
+
+	if (t->heap == 0)
+		return;
+	i = t->heap - 1;
+	t->heap = 0;
+	if (i != --s->nheap) {
+		heap_set(s, i, s->heap[s->nheap]);
+		heap_fix(s, i);
+	}
 }
 
 static uint64_t
@@ -447,41 +735,50 @@ done_add(struct done *d, struct evt_sv id)
 }
 
 /*
- * A saga is forgotten once nothing more can happen in it: completed (and
- * delivered, when delivery was asked for), or cancelled with its payment
- * refunded and its reservation released. A hash of its id is kept (see
- * struct done) so that a late or repeated cause is ignored. Its memory
- * lasts to the end of the step, for the reactions that still point at it.
+ * Whether nothing more can happen in a saga, whichever participants run:
+ * it has its outcome, a paid cancellation is refunded, a reservation of a
+ * cancellation released, a delivery asked for is done. Goods fulfilled are
+ * never refunded nor released, even when a cancellation raced them.
  */
-static void
-maybe_forget(struct evt_saga *s, struct tx *t)
+static int
+finished(const struct tx *t)
 {
 	if (t->outcome == OPEN)
-		return;
-	if (t->outcome == COMPLETED && t->delivery && !t->delivered)
-		return;
-	if (t->outcome == CANCELLED && ((t->pay == PAY_PROCESSED && !t->refunded) ||
-	    (t->inv == INV_RESERVED && !t->released && !t->fulfilled)))
-		return;
-	done_add(&s->done, t->id);
-	evt_hmap_del(&s->txs, t->id.p, t->id.n);
-	if (s->ndead == s->capdead) {
-		s->capdead = s->capdead ? s->capdead * 2 : 16;
-		s->dead = realloc(s->dead, s->capdead * sizeof(*s->dead));
-		if (s->dead == NULL)
-			abort();
-	}
-	s->dead[s->ndead++] = t;
+		return 0;
+	if (t->fulfilled && t->delivery && !t->delivered)
+		return 0;
+	if (t->outcome == CANCELLED && !t->fulfilled &&
+	    ((t->pay == PAY_PROCESSED && !t->refunded) ||
+	    (t->inv == INV_RESERVED && !t->released)))
+		return 0;
+	return 1;
 }
 
+/* Forget a finished saga: keep a hash of its id, free the rest. */
+static void
+forget(struct evt_saga *s, struct tx *t)
+{
+	done_add(&s->done, sv(&t->id));
+	unqueue(s, t);
+	heap_del(s, t);
+	evt_hmap_del(&s->txs, t->id.p, t->id.n);
+	tx_free(t);
+}
+
+/*
+ * The units of sku in store, as a slot of the stock table. The key is the
+ * store's length, then both names, so no two pairs share one.
+ */
 static long long *
 stock(struct evt_saga *s, struct evt_sv store, struct evt_sv sku)
 {
+	char len[24];
 	long long *v;
 
 	evt_buf_reset(&s->key);
+	evt_buf_add(&s->key, len, (size_t)snprintf(len, sizeof(len), "%zu:",
+	    store.n));
 	evt_buf_add(&s->key, store.p, store.n);
-	evt_buf_addc(&s->key, '\x1f');
 	evt_buf_add(&s->key, sku.p, sku.n);
 	v = evt_hmap_get(&s->stock, s->key.p, s->key.len);
 	if (v == NULL) {
@@ -491,18 +788,177 @@ stock(struct evt_saga *s, struct evt_sv store, struct evt_sv sku)
 	return v;
 }
 
-/* Add sign * qty of each item to the store's stock. */
-static void
+/* Add sign * qty of each item to the store's stock; -1 on overflow
+ * (nothing changed then). */
+static int
 move_stock(struct evt_saga *s, struct evt_sv store, const struct item *items,
     size_t n, int sign)
 {
-	for (size_t i = 0; i < n; i++)
-		*stock(s, store, items[i].sku) += sign * items[i].qty;
+	long long r;
+
+	for (size_t i = 0; i < n; i++) {
+		long long *v = stock(s, store, items[i].sku);
+		if (__builtin_add_overflow(*v, sign * items[i].qty, &r)) {
+			while (i-- > 0)
+				*stock(s, store, items[i].sku) -= sign * items[i].qty;
+			return -1;
+		}
+		*v = r;
+	}
+	return 0;
+}
+
+/*
+ * Fold the fact r into t's saga. Each outcome counts once: the first event
+ * that records it is the fact, a second one (a duplicate, or a legacy log
+ * that stored two) changes nothing. Returns 0, or -1 with err.
+ */
+static int
+apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err)
+{
+	if (r->time_ms > t->last_ms)
+		t->last_ms = r->time_ms;
+	switch (r->type) {
+	case R_CREATED:
+		if (t->has_order)
+			return 0;
+		t->has_order = 1;
+		own_set(&t->cid, r->id);
+		own_set(&t->corr, r->corr.p ? r->corr : r->id);
+		own_set(&t->store, r->store);
+		own_set(&t->total, r->total);
+		own_set(&t->currency, r->currency);
+		own_set(&t->token, r->token);
+		t->items = items_dup(r->items, r->nitems);
+		t->nitems = r->nitems;
+		t->delivery = r->delivery;
+		t->created_ms = r->time_ms;
+		if (s->o.timeout_ms > 0 && (s->o.services & EVT_SAGA_TRANSACTION)) {
+			if (__builtin_add_overflow(t->created_ms, s->o.timeout_ms,
+			    &t->due_ms))
+				t->due_ms = INT64_MAX;
+			t->order = s->arrivals++;
+			heap_push(s, t);
+		}
+		break;
+	case R_PROCESSED:
+		if (t->pay != PAY_NONE)
+			return 0;
+		t->pay = PAY_PROCESSED;
+		own_set(&t->pay_id, r->id);
+		own_set(&t->paid, r->amount);
+		break;
+	case R_FAILED:
+		if (t->pay != PAY_NONE)
+			return 0;
+		t->pay = PAY_FAILED;
+		own_set(&t->fail_id, r->id);
+		break;
+	case R_REFUNDED:
+		if (t->refunded)
+			return 0;
+		t->refunded = 1;
+		own_set(&t->refund_id, r->id);
+		break;
+	case R_RESERVED:
+		if (t->inv != INV_NONE)
+			return 0;
+		/* A release recorded ahead of its reservation nets out. */
+		if (!t->released && move_stock(s, r->store, r->items, r->nitems,
+		    -1) < 0)
+			return bad(err, r->type, "the stock it takes does not fit "
+			    "in 64 bits");
+		t->inv = INV_RESERVED;
+		own_set(&t->res_id, r->id);
+		own_set(&t->res_store, r->store);
+		t->res_items = items_dup(r->items, r->nitems);
+		t->nres = r->nitems;
+		break;
+	case R_UNAVAILABLE:
+		if (t->inv != INV_NONE)
+			return 0;
+		t->inv = INV_UNAVAILABLE;
+		own_set(&t->unavail_id, r->id);
+		break;
+	case R_RELEASED:
+		if (t->released)
+			return 0;
+		if (t->inv == INV_RESERVED && move_stock(s, sv(&t->res_store),
+		    t->res_items, t->nres, +1) < 0)
+			return bad(err, r->type, "the stock it gives back does "
+			    "not fit in 64 bits");
+		t->released = 1;
+		break;
+	case R_FULFILLED:
+		if (t->fulfilled)
+			return 0;
+		t->fulfilled = 1;
+		own_set(&t->ful_id, r->id);
+		break;
+	case R_DELIVERED:
+		t->delivered = 1;
+		break;
+	case R_COMPLETED:
+		if (t->outcome == OPEN)
+			t->outcome = COMPLETED;
+		break;
+	case R_CANCELLED:
+		if (t->outcome != OPEN)
+			return 0;
+		t->outcome = CANCELLED;
+		own_set(&t->cancel_id, r->id);
+		own_set(&t->cancel_reason, r->reason.p ? r->reason :
+		    lit("transaction_cancelled"));
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+int
+evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
+    struct evt_err *err)
+{
+	struct rev r;
+	struct tx *t;
+
+	/* Any event's time tells how far time has gone, for deadlines. */
+	if (ev->slot[EVT_F_TIME] >= 0 && ev->time_ms > s->max_ms)
+		s->max_ms = ev->time_ms;
+	if (read_event(s, ev, now_ms, &r, err) < 0)
+		return -1;
+	if (r.type == R_OTHER)
+		return 0;
+	if (check_event(&r, err) < 0)
+		return -1;
+	if (r.type == R_ADJUSTED) {
+		long long *v = stock(s, r.store, r.sku);
+		if (__builtin_add_overflow(*v, r.delta, v)) {
+			*v -= r.delta;	/* wrapped: undo, and refuse */
+			return bad(err, r.type, "the stock does not fit in 64 bits");
+		}
+		return 0;
+	}
+	if ((t = tx_get(s, r.txid)) == NULL) {
+		if (done_has(&s->done, r.txid))
+			return 0;	/* its saga is over: nothing follows */
+		if ((t = calloc(1, sizeof(*t))) == NULL)
+			abort();
+		t->last_ms = INT64_MIN;
+		own_set(&t->id, r.txid);
+		evt_hmap_put(&s->txs, t->id.p, t->id.n, (long long)(intptr_t)t);
+	}
+	if (apply(s, t, &r, err) < 0)
+		return -1;
+	if (finished(t))
+		forget(s, t);
+	else
+		enqueue(s, t);
+	return 0;
 }
 
 /* --- reactions ---------------------------------------------------------- */
-
-static int react(struct ctx *c, const struct rev *r);
 
 static void
 add_sv(struct evt_buf *b, struct evt_sv v)
@@ -563,6 +1019,7 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 	evt_buf_addc(&s->subj, '-');
 	add_sv(&s->subj, r->type == R_RESERVED || r->type == R_UNAVAILABLE ||
 	    r->type == R_RELEASED ? r->store : r->txid);
+	evt_time_format(r->time_ms, s->tstr);
 	evt_buf_reset(b);
 	evt_buf_adds(b, "{\"specversion\":\"1.0\",\"id\":\"");
 	add_sv(b, r->id);
@@ -589,7 +1046,7 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 		evt_buf_adds(b, ",\"payment_id\":");
 		evt_buf_json_str(b, s->subj.p, s->subj.len);
 		evt_buf_adds(b, ",\"amount\":");
-		add_sv(b, r->total);
+		add_sv(b, r->amount);
 		if (r->type == R_PROCESSED) {
 			evt_buf_adds(b, ",\"currency\":");
 			evt_buf_json_str(b, r->currency.p, r->currency.n);
@@ -602,7 +1059,7 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 		evt_buf_adds(b, ",\"reason\":");
 		evt_buf_json_str(b, r->reason.p, r->reason.n);
 		evt_buf_adds(b, ",\"amount\":");
-		add_sv(b, r->total);
+		add_sv(b, r->amount);
 		break;
 	case R_RESERVED:
 	case R_UNAVAILABLE:
@@ -630,59 +1087,7 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 	evt_buf_adds(b, "}}");
 }
 
-/*
- * Emit the reaction r (its type and data filled in) to cause: its id a
- * UUIDv5 of the cause's id and the reaction type, so that it is the same
- * however often it is drawn. It is written unless the caller knows it
- * comes later in the input, and either way folded and reacted to in turn
- * (depth first).
- */
-static int
-emit(struct ctx *c, const struct rev *cause, struct rev *r)
-{
-	struct evt_saga *s = c->s;
-	char id[EVT_UUID_LEN + 1];
-	struct evt_sv causation;
-	int rc = 0;
-
-	evt_buf_reset(&s->name);
-	if (cause->id.p)
-		add_sv(&s->name, cause->id);
-	else {
-		/* A cause straight from a producer may have no id yet: name
-		 * it by what identifies it, its stream, type and transaction. */
-		add_sv(&s->name, cause->subject);
-		evt_buf_addc(&s->name, '\n');
-		evt_buf_adds(&s->name, tname[cause->type]);
-		evt_buf_addc(&s->name, '\n');
-		add_sv(&s->name, cause->txid);
-	}
-	evt_buf_addc(&s->name, '\n');
-	evt_buf_adds(&s->name, tname[r->type]);
-	evt_uuid_v5(s->name.p, s->name.len, id);
-	r->id = (struct evt_sv){ id, EVT_UUID_LEN };
-	causation = cause->id.p ? cause->id : r->id;
-	r->corr = cause->corr.p ? cause->corr : causation;
-	r->has_time = 1;
-	r->time_ms = c->now;
-	if (s->tms != c->now) {
-		evt_time_format(c->now, s->tstr);
-		s->tms = c->now;
-	}
-	/* A reaction the input already holds further on is not written
-	 * again, but it takes effect now, where it belongs: the state then
-	 * evolves the same however the input is cut into batches. */
-	if (!(c->known && c->known(c->arg, id))) {
-		write_line(s, r, causation);
-		if (c->emit(c->arg, id, s->line.p, s->line.len) < 0)
-			rc = -1;
-	}
-	if (rc == 0)
-		rc = react(c, r);
-	return rc;
-}
-
-/* A reaction to t's saga, with what its TransactionCreated said. */
+/* A reaction in t's saga, with what its order said. */
 static struct rev
 reaction(const struct tx *t, enum rtype type)
 {
@@ -690,19 +1095,43 @@ reaction(const struct tx *t, enum rtype type)
 
 	memset(&r, 0, sizeof(r));
 	r.type = type;
-	r.txid = t->id;
-	r.store = t->store;
-	r.total = t->total;
-	r.currency = t->currency;
+	r.txid = sv(&t->id);
+	r.corr = sv(&t->corr);
+	r.store = sv(&t->store);
+	r.total = sv(&t->total);
+	r.amount = sv(&t->total);
+	r.currency = sv(&t->currency);
 	r.items = t->items;
 	r.nitems = t->nitems;
 	return r;
 }
 
-static struct evt_sv
-lit(const char *s)
+/*
+ * Take the decision named `decision` about the event key: the reaction r
+ * (type and data filled in), caused by cause, gets the id UUIDv5(key,
+ * decision), so that whatever outcome is drawn, by whichever run, it is
+ * the one event the log can hold for it. It is stamped at `at` unless the
+ * caller gives 0 (then: now, or the saga's latest event if later),
+ * written, and folded into t at once.
+ */
+static int
+decide(struct ctx *c, struct tx *t, struct rev *r, const struct own *key,
+    const char *decision, const struct own *cause, int64_t at)
 {
-	return (struct evt_sv){ s, strlen(s) };
+	struct evt_saga *s = c->s;
+	char id[EVT_UUID_LEN + 1];
+
+	evt_buf_reset(&s->name);
+	add_sv(&s->name, sv(key));
+	evt_buf_addc(&s->name, '\n');
+	evt_buf_adds(&s->name, decision);
+	evt_uuid_v5(s->name.p, s->name.len, id);
+	r->id = (struct evt_sv){ id, EVT_UUID_LEN };
+	r->time_ms = at ? at : c->now > t->last_ms ? c->now : t->last_ms;
+	write_line(s, r, sv(cause));
+	if (c->emit(c->arg, id, s->line.p, s->line.len) < 0)
+		return -1;
+	return apply(s, t, r, c->err) < 0 ? -1 : 1;
 }
 
 /* The seeded draw for --fail-rate: the same for a transaction whatever
@@ -722,61 +1151,61 @@ draw(unsigned long long seed, struct evt_sv txid)
 	return (double)(h >> 11) / 9007199254740992.0;
 }
 
-static double
-amount(struct evt_sv v)
+static int
+over_limit(const struct evt_saga *s, const struct tx *t)
 {
-	char num[64];
+	struct num a, b;
 
-	if (v.n >= sizeof(num))
-		return v.p[0] == '-' ? -1e308 : 1e308;
-	memcpy(num, v.p, v.n);
-	num[v.n] = '\0';
-	return strtod(num, NULL);
+	return s->o.decline_over && num_parse(t->total.p, t->total.n, &a) == 0 &&
+	    num_parse(s->o.decline_over, strlen(s->o.decline_over), &b) == 0 &&
+	    num_cmp(&a, &b) > 0;
 }
 
 static int
-pay(struct ctx *c, struct tx *t, const struct rev *cause)
+pay(struct ctx *c, struct tx *t)
 {
 	struct rev r = reaction(t, R_PROCESSED);
 	const char *reason = NULL;
 
 	if (t->token.n >= 11 && memcmp(t->token.p, "tok_decline", 11) == 0)
 		reason = "card_declined";
-	else if (c->s->o.has_decline_over && amount(t->total) >
-	    c->s->o.decline_over)
+	else if (over_limit(c->s, t))
 		reason = "over_limit";
 	else if (c->s->o.fail_rate > 0 &&
-	    draw(c->s->o.seed, t->id) < c->s->o.fail_rate)
+	    draw(c->s->o.seed, sv(&t->id)) < c->s->o.fail_rate)
 		reason = "processor_error";
 	if (reason) {
 		r.type = R_FAILED;
 		r.reason = lit(reason);
-	} else if (r.currency.p == NULL)
-		r.currency = lit("EUR");
-	return emit(c, cause, &r);
+	}
+	return decide(c, t, &r, &t->cid, "payment of", &t->cid, 0);
 }
 
+/*
+ * Reserve every item of the order in its store, or none: the units asked
+ * for a sku are summed over the order's lines before they are compared
+ * with the stock, so one sku on two lines cannot take more than there is.
+ */
 static int
-refund(struct ctx *c, struct tx *t, const struct rev *cause, struct evt_sv reason)
+reserve(struct ctx *c, struct tx *t)
 {
-	struct rev r = reaction(t, R_REFUNDED);
-
-	r.reason = reason;
-	return emit(c, cause, &r);
-}
-
-static int
-reserve(struct ctx *c, struct tx *t, const struct rev *cause)
-{
+	struct evt_saga *s = c->s;
 	struct rev r = reaction(t, R_RESERVED);
-	long long *avail = malloc(t->nitems * sizeof(*avail));
+	long long *avail = malloc(t->nitems * sizeof(*avail)), want;
 	int ok = 1, rc;
 
 	if (avail == NULL)
 		abort();
 	for (size_t i = 0; i < t->nitems; i++) {
-		long long have = *stock(c->s, t->store, t->items[i].sku);
-		if (have < t->items[i].qty)
+		long long have = *stock(s, sv(&t->store), t->items[i].sku);
+		want = 0;
+		for (size_t j = 0; j < t->nitems; j++)
+			if (t->items[j].sku.n == t->items[i].sku.n &&
+			    memcmp(t->items[j].sku.p, t->items[i].sku.p,
+			    t->items[i].sku.n) == 0 &&
+			    __builtin_add_overflow(want, t->items[j].qty, &want))
+				want = LLONG_MAX;
+		if (have < want)
 			ok = 0;
 		avail[i] = have > 0 ? have : 0;
 	}
@@ -784,269 +1213,140 @@ reserve(struct ctx *c, struct tx *t, const struct rev *cause)
 		r.type = R_UNAVAILABLE;
 		r.avail = avail;
 	}
-	rc = emit(c, cause, &r);
+	rc = decide(c, t, &r, &t->pay_id, "reservation for", &t->pay_id, 0);
 	free(avail);
 	return rc;
 }
 
-static int
-emit_simple(struct ctx *c, struct tx *t, const struct rev *cause,
-    enum rtype type, const char *reason)
-{
-	struct rev r = reaction(t, type);
-
-	if (reason)
-		r.reason = lit(reason);
-	return emit(c, cause, &r);
-}
-
-/* --- folding and the choreography -------------------------------------- */
-
-static int
-bad(struct ctx *c, enum rtype type, const char *what)
-{
-	return evt_err_set(c->err, EX_DATAERR, "%s: %s", tname[type], what);
-}
-
-static void
-queue_expiry(struct evt_saga *s, int64_t at, struct evt_sv id)
-{
-	if (s->qlen == s->qcap) {
-		size_t ncap = s->qcap ? s->qcap * 2 : 64;
-		struct expiry *nq = malloc(ncap * sizeof(*nq));
-		if (nq == NULL)
-			abort();
-		for (size_t i = 0; i < s->qlen; i++)
-			nq[i] = s->q[(s->qhead + i) % s->qcap];
-		free(s->q);
-		s->q = nq;
-		s->qcap = ncap;
-		s->qhead = 0;
-	}
-	char *copy = malloc(id.n ? id.n : 1);
-	if (copy == NULL)
-		abort();
-	memcpy(copy, id.p, id.n);
-	s->q[(s->qhead + s->qlen) % s->qcap] = (struct expiry){ at, copy, id.n };
-	s->qlen++;
-}
-
-static int fold(struct ctx *c, const struct rev *r);
-
 /*
- * Fold r into the state and draw the reactions of the enabled
- * participants, then forget the saga if it is over. Every rule is guarded
- * by the state it changes, so a cause seen twice reacts once, and a stored
- * reaction read back changes nothing.
+ * The one decision a participant owes t now, if any, taken: 1 when one
+ * was, 0 when none is owed, -1 on error. The transaction's outcome comes
+ * first, from what is recorded (goods fulfilled complete it, whatever the
+ * clock says), then a timeout when its deadline has been found passed;
+ * then payment, stock and the store, each guarded by the outcomes it needs
+ * and the ones that rule it out.
  */
 static int
-react(struct ctx *c, const struct rev *r)
+owed(struct ctx *c, struct tx *t)
 {
-	struct tx *t;
-	int rc = fold(c, r);
+	int on = c->s->o.services;
+	struct rev r;
 
-	/* The reactions may have forgotten the saga already: look again. */
-	if (r->txid.p && (t = tx_get(c->s, r->txid)) != NULL)
-		maybe_forget(c->s, t);
-	return rc;
+	if (!t->has_order)
+		return 0;	/* facts of an order not seen (yet) */
+	if ((on & EVT_SAGA_TRANSACTION) && t->outcome == OPEN) {
+		r = reaction(t, R_CANCELLED);
+		if (t->fulfilled) {
+			r.type = R_COMPLETED;
+			return decide(c, t, &r, &t->cid, "outcome of", &t->ful_id, 0);
+		}
+		if (t->pay == PAY_FAILED) {
+			r.reason = lit("payment_declined");
+			return decide(c, t, &r, &t->cid, "outcome of", &t->fail_id, 0);
+		}
+		if (t->refunded) {
+			r.reason = lit("inventory_unavailable");
+			return decide(c, t, &r, &t->cid, "outcome of",
+			    &t->refund_id, 0);
+		}
+		if (t->expired) {
+			r.reason = lit("timeout");
+			return decide(c, t, &r, &t->cid, "outcome of", &t->cid,
+			    t->due_ms > t->last_ms ? t->due_ms : t->last_ms);
+		}
+	}
+	if (on & EVT_SAGA_PAYMENT) {
+		if (t->pay == PAY_NONE && t->outcome == OPEN)
+			return pay(c, t);
+		if (t->pay == PAY_PROCESSED && !t->refunded && !t->fulfilled &&
+		    (t->inv == INV_UNAVAILABLE || t->outcome == CANCELLED)) {
+			int unavail = t->inv == INV_UNAVAILABLE;
+			r = reaction(t, R_REFUNDED);
+			if (t->paid.p)
+				r.amount = sv(&t->paid);
+			r.reason = unavail ? lit("inventory_unavailable") :
+			    sv(&t->cancel_reason);
+			return decide(c, t, &r, &t->pay_id, "refund of",
+			    unavail ? &t->unavail_id : &t->cancel_id, 0);
+		}
+	}
+	if (on & EVT_SAGA_INVENTORY) {
+		if (t->inv == INV_NONE && t->pay == PAY_PROCESSED &&
+		    t->outcome == OPEN)
+			return reserve(c, t);
+		if (t->inv == INV_RESERVED && !t->released && !t->fulfilled &&
+		    t->outcome == CANCELLED) {
+			r = reaction(t, R_RELEASED);
+			r.store = sv(&t->res_store);
+			r.items = t->res_items;
+			r.nitems = t->nres;
+			return decide(c, t, &r, &t->res_id, "release of",
+			    &t->cancel_id, 0);
+		}
+	}
+	if (on & EVT_SAGA_STORE) {
+		if (t->inv == INV_RESERVED && !t->fulfilled && !t->released &&
+		    t->outcome == OPEN) {
+			r = reaction(t, R_FULFILLED);
+			return decide(c, t, &r, &t->res_id, "fulfilment of",
+			    &t->res_id, 0);
+		}
+		if (t->fulfilled && t->delivery && !t->delivered) {
+			r = reaction(t, R_DELIVERED);
+			return decide(c, t, &r, &t->ful_id, "delivery of",
+			    &t->ful_id, 0);
+		}
+	}
+	return 0;
 }
 
-/* The choreography. A handler must not use its struct tx after an emit:
- * the saga may be over and forgotten by then; it looks it up again. */
+/* Take decisions until no saga in the queue owes one. A saga that took
+ * one goes to the back of the queue: decisions go round, breadth first,
+ * as a chain of single services would take them. */
 static int
-fold(struct ctx *c, const struct rev *r)
+drain(struct ctx *c)
 {
 	struct evt_saga *s = c->s;
-	int on = s->o.services;
 	struct tx *t;
 
-	switch (r->type) {
-	case R_OTHER:
-		return 0;
-	case R_ADJUSTED:
-		if (!r->store.p || !r->sku.p || !r->delta_ok)
-			return bad(c, r->type, "data needs store_id, sku and an "
-			    "integer delta");
-		*stock(s, r->store, r->sku) += r->delta;
-		return 0;
-	case R_CREATED:
-		if (!r->txid.p)
-			return bad(c, r->type, "data needs transaction_id");
-		if (!r->store.p || r->nitems == 0 || !r->total_ok)
-			return bad(c, r->type, "data needs store_id, items and "
-			    "a numeric total");
-		if (!r->items_ok)
-			return bad(c, r->type, "each item needs a sku and an "
-			    "integer qty >= 1");
-		if (tx_get(s, r->txid) || done_has(&s->done, r->txid))
-			return 0;	/* seen before: one saga, one reaction */
-		t = tx_new(r, r->has_time ? r->time_ms : c->now);
-		evt_hmap_put(&s->txs, t->id.p, t->id.n, (long long)(intptr_t)t);
-		if (s->o.timeout_ms > 0)
-			queue_expiry(s, t->created_ms + s->o.timeout_ms, t->id);
-		if (on & EVT_SAGA_PAYMENT)
-			return pay(c, t, r);
-		return 0;
-	default:
-		break;
+	while ((t = s->qhead) != NULL) {
+		int rc;
+
+		unqueue(s, t);
+		if ((rc = owed(c, t)) < 0)
+			return -1;
+		if (finished(t))
+			forget(s, t);
+		else if (rc == 1)
+			enqueue(s, t);
 	}
-	/* Every other event of the choreography names its transaction. */
-	if (r->txid.p == NULL || (t = tx_get(s, r->txid)) == NULL)
-		return 0;	/* not ours, or its saga is over */
-	switch (r->type) {
-	case R_PROCESSED:
-		if (t->pay != PAY_NONE)
-			return 0;
-		t->pay = PAY_PROCESSED;
-		if (t->outcome == CANCELLED && (on & EVT_SAGA_PAYMENT)) {
-			/* Paid after a timeout cancelled it: give it back. */
-			t->refunded = 1;
-			return refund(c, t, r, lit("transaction_cancelled"));
-		}
-		if ((on & EVT_SAGA_INVENTORY) && t->inv == INV_NONE &&
-		    t->outcome == OPEN)
-			return reserve(c, t, r);
-		return 0;
-	case R_FAILED:
-		if (t->pay != PAY_NONE)
-			return 0;
-		t->pay = PAY_FAILED;
-		if ((on & EVT_SAGA_TRANSACTION) && t->outcome == OPEN) {
-			t->outcome = CANCELLED;
-			return emit_simple(c, t, r, R_CANCELLED, "payment_declined");
-		}
-		return 0;
-	case R_RESERVED:
-		if (t->inv != INV_NONE)
-			return 0;
-		t->inv = INV_RESERVED;
-		move_stock(s, r->store.p ? r->store : t->store, r->items,
-		    r->nitems, -1);
-		if ((on & EVT_SAGA_INVENTORY) && t->outcome == CANCELLED) {
-			t->released = 1;
-			move_stock(s, t->store, r->items, r->nitems, +1);
-			return emit_simple(c, t, r, R_RELEASED, NULL);
-		}
-		if ((on & EVT_SAGA_STORE) && !t->fulfilled && t->outcome == OPEN) {
-			struct evt_sv txid = t->id;
-			int deliver = t->delivery;
-			t->fulfilled = 1;
-			int rc = emit_simple(c, t, r, R_FULFILLED, NULL);
-			/* A saga that asked for delivery is kept until its
-			 * OrderDelivered, so t is still there. */
-			if (rc == 0 && deliver && (t = tx_get(s, txid)) != NULL)
-				rc = emit_simple(c, t, r, R_DELIVERED, NULL);
-			return rc;
-		}
-		return 0;
-	case R_UNAVAILABLE:
-		if (t->inv != INV_NONE)
-			return 0;
-		t->inv = INV_UNAVAILABLE;
-		if ((on & EVT_SAGA_PAYMENT) && t->pay == PAY_PROCESSED &&
-		    !t->refunded) {
-			t->refunded = 1;
-			return refund(c, t, r, lit("inventory_unavailable"));
-		}
-		return 0;
-	case R_RELEASED:
-		if (!t->released && t->inv == INV_RESERVED) {
-			t->released = 1;
-			move_stock(s, t->store, r->items, r->nitems, +1);
-		}
-		return 0;
-	case R_REFUNDED:
-		t->refunded = 1;
-		if ((on & EVT_SAGA_TRANSACTION) && t->outcome == OPEN) {
-			t->outcome = CANCELLED;
-			return emit_simple(c, t, r, R_CANCELLED,
-			    "inventory_unavailable");
-		}
-		return 0;
-	case R_FULFILLED:
-		t->fulfilled = 1;
-		if ((on & EVT_SAGA_TRANSACTION) && t->outcome == OPEN) {
-			t->outcome = COMPLETED;
-			return emit_simple(c, t, r, R_COMPLETED, NULL);
-		}
-		return 0;
-	case R_COMPLETED:
-		if (t->outcome == OPEN)
-			t->outcome = COMPLETED;
-		return 0;
-	case R_DELIVERED:
-		t->delivered = 1;
-		return 0;
-	case R_CANCELLED: {
-		struct evt_sv txid = t->id;
-		int rc = 0;
-		t->outcome = CANCELLED;
-		if ((on & EVT_SAGA_PAYMENT) && t->pay == PAY_PROCESSED &&
-		    !t->refunded) {
-			t->refunded = 1;
-			rc = refund(c, t, r, r->reason.p ? r->reason :
-			    lit("transaction_cancelled"));
-		}
-		if (rc == 0 && (t = tx_get(s, txid)) != NULL &&
-		    (on & EVT_SAGA_INVENTORY) && t->inv == INV_RESERVED &&
-		    !t->released && !t->fulfilled) {
-			t->released = 1;
-			move_stock(s, t->store, t->items, t->nitems, +1);
-			rc = emit_simple(c, t, r, R_RELEASED, NULL);
-		}
-		return rc;
-	}
-	default:
-		return 0;
-	}
+	return 0;
 }
 
 int
-evt_saga_step(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
-    evt_saga_emit_fn emitfn, evt_saga_known_fn known, void *arg,
-    struct evt_err *err)
+evt_saga_decide(struct evt_saga *s, int64_t now_ms, evt_saga_emit_fn emitfn,
+    void *arg, struct evt_err *err)
 {
-	struct ctx c = { s, now_ms, emitfn, known, arg, err };
-	struct rev r;
-	int rc;
+	struct ctx c = { s, now_ms, now_ms > s->max_ms ? now_ms : s->max_ms,
+	    emitfn, arg, err };
 
-	if (read_event(s, ev, &r, err) < 0)
-		return -1;
-	if (r.type == R_OTHER)
-		return 0;
-	rc = react(&c, &r);
-	bury(s);
-	return rc;
-}
+	for (;;) {
+		int expired = 0;
 
-int
-evt_saga_expire(struct evt_saga *s, int64_t now_ms, evt_saga_emit_fn emitfn,
-    evt_saga_known_fn known, void *arg, struct evt_err *err)
-{
-	struct ctx c = { s, now_ms, emitfn, known, arg, err };
-	int rc = 0;
-
-	while (rc == 0 && s->qlen > 0 && s->q[s->qhead].at <= now_ms) {
-		struct expiry e = s->q[s->qhead];
-		struct tx *t;
-
-		s->qhead = (s->qhead + 1) % s->qcap;
-		s->qlen--;
-		if ((t = tx_get(s, (struct evt_sv){ e.id, e.n })) != NULL &&
-		    t->outcome == OPEN && (s->o.services & EVT_SAGA_TRANSACTION)) {
-			/* The cause is the TransactionCreated, as it came. */
-			struct rev cause;
-			memset(&cause, 0, sizeof(cause));
-			cause.type = R_CREATED;
-			cause.id = t->cid;
-			cause.corr = t->corr;
-			cause.subject = t->subj;
-			cause.txid = t->id;
-			t->outcome = CANCELLED;
-			rc = emit_simple(&c, t, &cause, R_CANCELLED, "timeout");
+		if (drain(&c) < 0)
+			return -1;
+		/* What is still open past its deadline is stuck: cancel it,
+		 * earliest deadline first, and take what follows. */
+		while (s->nheap > 0 && s->heap[0]->due_ms <= c.cur) {
+			struct tx *t = s->heap[0];
+			heap_del(s, t);
+			if (t->outcome == OPEN) {
+				t->expired = 1;
+				enqueue(s, t);
+				expired = 1;
+			}
 		}
-		free(e.id);
+		if (!expired)
+			return 0;
 	}
-	bury(s);
-	return rc;
 }
