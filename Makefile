@@ -6,6 +6,7 @@
 #   make SANITIZE=1 ...  the same with ASan+UBSan (objects in build-san/)
 #   make demo            the main job: a store's sagas on a SQLite log
 #   make bench           throughput against jq, sqlite3 and Python
+#   make soak            the saga properties over thousands of seeds
 #   make golden          regenerate testdata expectations (review the diff!)
 #   make install PREFIX=/usr/local DESTDIR=
 
@@ -107,6 +108,13 @@ demo: all
 bench: all
 	scripts/bench
 
+# The saga properties of test/saga-prop.py over many more seeds than the
+# suite runs (SOAK_SEEDS, from SOAK_FIRST).
+SOAK_SEEDS ?= 3000
+SOAK_FIRST ?= 1000
+soak: all
+	PATH="$(CURDIR)/bin:$$PATH" python3 test/saga-prop.py $(SOAK_SEEDS) $(SOAK_FIRST)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
@@ -116,5 +124,5 @@ install: all
 clean:
 	rm -rf build build-san bin
 
-.PHONY: all check lint test golden demo bench install clean
+.PHONY: all check lint test golden demo bench soak install clean
 .SECONDARY:

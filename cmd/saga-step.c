@@ -178,8 +178,9 @@ fold_stored(void *arg, long long seq, const char *line, size_t len)
 
 /*
  * Append the round's reactions in one transaction. Returns 0, 1 when one
- * of them is stored already (another instance decided meanwhile: the
- * round is void and nothing was written), or -1 with err.
+ * of them, or another outcome of its decision, is stored already (another
+ * instance decided meanwhile: the round is void and nothing was written),
+ * or -1 with err.
  */
 static int
 append_round(struct run *r, struct evt_log *log, int64_t now,
@@ -196,7 +197,8 @@ append_round(struct run *r, struct evt_log *log, int64_t now,
 		if (evt_event_parse(&r->ev, p, (size_t)(nl - p), 0, err) < 0 ||
 		    (rc = evt_log_append(log, &r->ev, NULL, now, NULL, err)) < 0) {
 			evt_log_rollback(log);
-			return -1;
+			/* Another outcome of one of its decisions is stored. */
+			return err->code == EX_TEMPFAIL ? 1 : -1;
 		}
 		if (rc == EVT_APPEND_DUPLICATE) {
 			evt_log_rollback(log);

@@ -210,3 +210,16 @@ evt_log_check_expect(const struct evt_expect *exp, const char *subject,
 	    "version conflict on %.*s: expected %s, actual %lld%s", (int)n,
 	    subject, want, actual, actual == 0 ? " (no stream)" : "");
 }
+
+int
+evt_log_check_dup(const struct evt_event *ev, int same_type,
+    struct evt_err *err)
+{
+	if (same_type)
+		return EVT_APPEND_DUPLICATE;
+	return evt_err_set(err, EX_TEMPFAIL, "%.*s: id %.*s is stored already "
+	    "as an event of another type than %.*s: another outcome of the "
+	    "same decision (a race, or a run with other settings)",
+	    (int)ev->subject.n, ev->subject.p, (int)ev->id.n, ev->id.p,
+	    (int)ev->type.n, ev->type.p);
+}

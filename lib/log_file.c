@@ -47,6 +47,14 @@ struct file_log {
 	off_t rd_off;
 };
 
+/* What the id table keeps of an event: a hash of its type, so that an
+ * id met again with another type is told from a repeat. */
+static long long
+type_tag(const struct evt_event *ev)
+{
+	return (long long)evt_hash(ev->type.p, ev->type.n);
+}
+
 static int
 syserr(struct file_log *l, struct evt_err *err, const char *what)
 {
@@ -196,7 +204,8 @@ fold(struct file_log *l, const char *p, off_t from, off_t to,
 			    "byte %lld: seq %lld follows %lld", l->base.path,
 			    (long long)off, l->ev.seq, l->last);
 		l->last = l->ev.seq;
-		evt_hmap_put(&l->ids, l->ev.id.p, l->ev.id.n, 1);
+		evt_hmap_put(&l->ids, l->ev.id.p, l->ev.id.n,
+		    type_tag(&l->ev));
 		evt_hmap_put(&l->versions, l->ev.subject.p, l->ev.subject.n,
 		    l->ev.version);
 		off += (off_t)n + 1;
@@ -283,8 +292,8 @@ fl_append(struct evt_log *base, struct evt_event *ev,
 	struct file_log *l = (struct file_log *)base;
 	long long *v, cur;
 
-	if (ev->id.p && evt_hmap_get(&l->ids, ev->id.p, ev->id.n))
-		return EVT_APPEND_DUPLICATE;
+	if (ev->id.p && (v = evt_hmap_get(&l->ids, ev->id.p, ev->id.n)) != NULL)
+		return evt_log_check_dup(ev, *v == type_tag(ev), err);
 	v = evt_hmap_get(&l->versions, ev->subject.p, ev->subject.n);
 	cur = v ? *v : 0;
 	if (exp && evt_log_check_expect(exp, ev->subject.p, ev->subject.n, cur,
@@ -294,7 +303,7 @@ fl_append(struct evt_log *base, struct evt_event *ev,
 	/* The state runs ahead of the file until commit; a rollback marks
 	 * it dirty so the next transaction rebuilds it from the file. */
 	l->dirty = 1;
-	evt_hmap_put(&l->ids, ev->id.p, ev->id.n, 1);
+	evt_hmap_put(&l->ids, ev->id.p, ev->id.n, type_tag(ev));
 	evt_hmap_put(&l->versions, ev->subject.p, ev->subject.n, cur + 1);
 	l->txn_last++;
 	l->txn_lines++;

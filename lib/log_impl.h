@@ -51,4 +51,14 @@ void evt_log_fini(struct evt_log *log);
 int evt_log_check_expect(const struct evt_expect *exp, const char *subject,
     size_t n, long long actual, struct evt_err *err);
 
+/*
+ * A stored id met again: a repeat of the same event (same type) is
+ * EVT_APPEND_DUPLICATE, skipped; an event of another type under that id
+ * is another outcome of one decision (reaction ids name the decision, not
+ * the outcome), which the log refuses like a version conflict: -1 with
+ * err (EX_TEMPFAIL), and the caller rolls back.
+ */
+int evt_log_check_dup(const struct evt_event *ev, int same_type,
+    struct evt_err *err);
+
 #endif

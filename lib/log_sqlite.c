@@ -256,16 +256,23 @@ static int
 has_id(struct sqlite_log *l, const struct evt_event *ev, int *found,
     struct evt_err *err)
 {
-	int rc;
+	int rc, same = 0;
 
-	if (prep(l, &l->hasid, "SELECT 1 FROM events WHERE id = ?1;", err) < 0)
+	if (prep(l, &l->hasid, "SELECT type FROM events WHERE id = ?1;", err) < 0)
 		return -1;
 	sqlite3_bind_text(l->hasid, 1, ev->id.p, (int)ev->id.n, SQLITE_STATIC);
 	rc = sqlite3_step(l->hasid);
+	if (rc == SQLITE_ROW) {
+		const void *t = sqlite3_column_text(l->hasid, 0);
+		same = (size_t)sqlite3_column_bytes(l->hasid, 0) == ev->type.n &&
+		    memcmp(t, ev->type.p, ev->type.n) == 0;
+	}
 	sqlite3_reset(l->hasid);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return dberr(l, err, "look up id");
 	*found = rc == SQLITE_ROW;
+	if (*found && evt_log_check_dup(ev, same, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -320,7 +327,7 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 	if (rc != SQLITE_DONE)
 		return dberr(l, err, "insert");
 	if (sqlite3_changes(l->db) == 0)
-		return EVT_APPEND_DUPLICATE;
+		return has_id(l, ev, &found, err) < 0 ? -1 : EVT_APPEND_DUPLICATE;
 	l->last++;
 	return EVT_APPEND_STORED;
 }

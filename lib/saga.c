@@ -115,6 +115,8 @@ struct evt_saga {
 	struct evt_hmap txs;	/* transaction_id -> struct tx * */
 	struct done done;
 	struct evt_hmap stock;	/* store and sku (see stock()) -> units */
+	struct evt_hmap streams; /* inventory-STORE -> its version, if known */
+	int stored;		/* the input holds stored events (versions) */
 	struct tx *qhead, *qtail;	/* sagas owing a decision, in order */
 	struct tx **heap;	/* open sagas by deadline */
 	size_t nheap, capheap;
@@ -536,6 +538,7 @@ evt_saga_free(struct evt_saga *s)
 	free(s->done.tab);
 	free(s->done.ring);
 	evt_hmap_free(&s->stock);
+	evt_hmap_free(&s->streams);
 	free(s->heap);
 	evt_json_free(&s->dj);
 	evt_json_free(&s->xj);
@@ -666,10 +669,18 @@ heap_del(struct evt_saga *s, struct tx *t)
 	}
 }
 
+/*
+ * A finished saga's entry: a hash of its id, with bit 0 set (0 is the
+ * empty slot) and bit 1 telling that it ended cancelled, so that a payment
+ * or a reservation recorded after it ended (a racing or lagging run) can
+ * still be given back.
+ */
+#define DONE_CANCELLED 2u
+
 static uint64_t
 done_hash(struct evt_sv id)
 {
-	return evt_hash(id.p, id.n) | 1;	/* never 0, the empty slot */
+	return (evt_hash(id.p, id.n) | 1) & ~(uint64_t)DONE_CANCELLED;
 }
 
 static size_t
@@ -677,15 +688,16 @@ done_slot(const struct done *d, uint64_t h)
 {
 	size_t mask = 2 * (size_t)DONE_MAX - 1, i = h & mask;
 
-	while (d->tab[i] && d->tab[i] != h)
+	while (d->tab[i] && (d->tab[i] & ~(uint64_t)DONE_CANCELLED) != h)
 		i = (i + 1) & mask;
 	return i;
 }
 
-static int
-done_has(const struct done *d, struct evt_sv id)
+/* 0 when id's saga is not remembered as over, else its entry. */
+static uint64_t
+done_get(const struct done *d, struct evt_sv id)
 {
-	return d->tab && d->tab[done_slot(d, done_hash(id))] != 0;
+	return d->tab ? d->tab[done_slot(d, done_hash(id))] : 0;
 }
 
 static void
@@ -709,7 +721,7 @@ done_del(struct done *d, uint64_t h)
 }
 
 static void
-done_add(struct done *d, struct evt_sv id)
+done_add(struct done *d, struct evt_sv id, int cancelled)
 {
 	uint64_t h = done_hash(id);
 	size_t i;
@@ -721,15 +733,17 @@ done_add(struct done *d, struct evt_sv id)
 			abort();
 	}
 	i = done_slot(d, h);
-	if (d->tab[i])
+	if (d->tab[i]) {
+		d->tab[i] = h | (cancelled ? DONE_CANCELLED : 0);
 		return;
+	}
 	if (d->len == DONE_MAX) {
 		done_del(d, d->ring[d->head]);
 		d->head = (d->head + 1) % DONE_MAX;
 		d->len--;
 		i = done_slot(d, h);
 	}
-	d->tab[i] = h;
+	d->tab[i] = h | (cancelled ? DONE_CANCELLED : 0);
 	d->ring[(d->head + d->len) % DONE_MAX] = h;
 	d->len++;
 }
@@ -758,7 +772,7 @@ finished(const struct tx *t)
 static void
 forget(struct evt_saga *s, struct tx *t)
 {
-	done_add(&s->done, sv(&t->id));
+	done_add(&s->done, sv(&t->id), t->outcome == CANCELLED);
 	unqueue(s, t);
 	heap_del(s, t);
 	evt_hmap_del(&s->txs, t->id.p, t->id.n);
@@ -916,6 +930,32 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 	return 0;
 }
 
+/*
+ * The version of each stock stream (inventory-STORE), so that a stock
+ * decision can name the version it was taken against: an event read from
+ * the log has its version; one that a step before in the pipe wrote
+ * carries the version it expects, so it comes after that.
+ */
+static void
+track_stream(struct evt_saga *s, const struct evt_event *ev)
+{
+	long long v = -1, *cur;
+
+	if (ev->slot[EVT_F_VERSION] >= 0) {
+		v = ev->version;
+		s->stored = 1;
+	} else if (ev->expect.kind == EVT_EXPECT_VERSION)
+		v = ev->expect.version + 1;
+	else if (ev->expect.kind == EVT_EXPECT_NONE)
+		v = 1;
+	if (v < 0 || evt_category_len(ev->subject.p, ev->subject.n) != 9 ||
+	    memcmp(ev->subject.p, "inventory", 9) != 0)
+		return;
+	cur = evt_hmap_get(&s->streams, ev->subject.p, ev->subject.n);
+	if (cur == NULL || *cur < v)
+		evt_hmap_put(&s->streams, ev->subject.p, ev->subject.n, v);
+}
+
 int
 evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
     struct evt_err *err)
@@ -926,6 +966,7 @@ evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
 	/* Any event's time tells how far time has gone, for deadlines. */
 	if (ev->slot[EVT_F_TIME] >= 0 && ev->time_ms > s->max_ms)
 		s->max_ms = ev->time_ms;
+	track_stream(s, ev);
 	if (read_event(s, ev, now_ms, &r, err) < 0)
 		return -1;
 	if (r.type == R_OTHER)
@@ -941,13 +982,22 @@ evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
 		return 0;
 	}
 	if ((t = tx_get(s, r.txid)) == NULL) {
-		if (done_has(&s->done, r.txid))
-			return 0;	/* its saga is over: nothing follows */
+		uint64_t d = done_get(&s->done, r.txid);
+		/* Over: nothing follows, but what a racing or lagging run
+		 * took after a cancellation, which is given back. */
+		if (d && (!(d & DONE_CANCELLED) ||
+		    (r.type != R_PROCESSED && r.type != R_RESERVED)))
+			return 0;
 		if ((t = calloc(1, sizeof(*t))) == NULL)
 			abort();
 		t->last_ms = INT64_MIN;
 		own_set(&t->id, r.txid);
 		evt_hmap_put(&s->txs, t->id.p, t->id.n, (long long)(intptr_t)t);
+		if (d) {
+			t->outcome = CANCELLED;
+			own_set(&t->corr, r.corr.p ? r.corr : r.id);
+			own_set(&t->cancel_reason, lit("transaction_cancelled"));
+		}
 	}
 	if (apply(s, t, &r, err) < 0)
 		return -1;
@@ -1007,6 +1057,29 @@ add_items(struct evt_buf *b, const struct rev *r)
 	evt_buf_addc(b, ']');
 }
 
+/*
+ * A stock decision holds only against the stock it was taken on: it
+ * expects its stream (in s->subj) at the version read, so that the log
+ * refuses it (a conflict) if anything moved that stock meanwhile: a
+ * lagging replay, a racing instance, a producer's adjustment. Unknown
+ * when the input holds no stored events: then it expects nothing.
+ */
+static void
+add_expect(struct evt_saga *s, struct evt_buf *b)
+{
+	long long *v = evt_hmap_get(&s->streams, s->subj.p, s->subj.len), cur;
+
+	if (v == NULL && !s->stored)
+		return;
+	cur = v ? *v : 0;
+	evt_buf_adds(b, ",\"expectedversion\":");
+	if (cur == 0)
+		evt_buf_adds(b, "\"none\"");
+	else
+		add_int(b, cur);
+	evt_hmap_put(&s->streams, s->subj.p, s->subj.len, cur + 1);
+}
+
 /* The reaction r as its stored line, fields in the order of DESIGN §2. */
 static void
 write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
@@ -1031,7 +1104,10 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 	evt_buf_json_str(b, s->subj.p, s->subj.len);
 	evt_buf_adds(b, ",\"time\":\"");
 	evt_buf_adds(b, s->tstr);
-	evt_buf_adds(b, "\",\"correlationid\":");
+	evt_buf_addc(b, '"');
+	if (strcmp(svc, "inventory") == 0)
+		add_expect(s, b);
+	evt_buf_adds(b, ",\"correlationid\":");
 	evt_buf_json_str(b, r->corr.p, r->corr.n);
 	evt_buf_adds(b, ",\"causationid\":");
 	evt_buf_json_str(b, cause.p, cause.n);
@@ -1232,34 +1308,35 @@ owed(struct ctx *c, struct tx *t)
 	int on = c->s->o.services;
 	struct rev r;
 
-	if (!t->has_order)
-		return 0;	/* facts of an order not seen (yet) */
-	if ((on & EVT_SAGA_TRANSACTION) && t->outcome == OPEN) {
+	/* Without its order (not seen yet, or a saga that ended and met a
+	 * late payment or reservation) only what gives back can be owed. */
+	if ((on & EVT_SAGA_TRANSACTION) && t->outcome == OPEN && t->has_order) {
 		r = reaction(t, R_CANCELLED);
 		if (t->fulfilled) {
 			r.type = R_COMPLETED;
-			return decide(c, t, &r, &t->cid, "outcome of", &t->ful_id, 0);
+			return decide(c, t, &r, &t->cid, "completion of",
+			    &t->ful_id, 0);
 		}
 		if (t->pay == PAY_FAILED) {
 			r.reason = lit("payment_declined");
-			return decide(c, t, &r, &t->cid, "outcome of", &t->fail_id, 0);
+			return decide(c, t, &r, &t->cid, "fate of", &t->fail_id, 0);
 		}
 		if (t->refunded) {
 			r.reason = lit("inventory_unavailable");
-			return decide(c, t, &r, &t->cid, "outcome of",
-			    &t->refund_id, 0);
+			return decide(c, t, &r, &t->cid, "fate of", &t->refund_id, 0);
 		}
 		if (t->expired) {
 			r.reason = lit("timeout");
-			return decide(c, t, &r, &t->cid, "outcome of", &t->cid,
+			return decide(c, t, &r, &t->cid, "fate of", &t->cid,
 			    t->due_ms > t->last_ms ? t->due_ms : t->last_ms);
 		}
 	}
 	if (on & EVT_SAGA_PAYMENT) {
-		if (t->pay == PAY_NONE && t->outcome == OPEN)
+		if (t->pay == PAY_NONE && t->outcome == OPEN && t->has_order)
 			return pay(c, t);
 		if (t->pay == PAY_PROCESSED && !t->refunded && !t->fulfilled &&
-		    (t->inv == INV_UNAVAILABLE || t->outcome == CANCELLED)) {
+		    (t->inv == INV_UNAVAILABLE || t->outcome == CANCELLED) &&
+		    (t->paid.p || t->has_order)) {
 			int unavail = t->inv == INV_UNAVAILABLE;
 			r = reaction(t, R_REFUNDED);
 			if (t->paid.p)
@@ -1267,12 +1344,13 @@ owed(struct ctx *c, struct tx *t)
 			r.reason = unavail ? lit("inventory_unavailable") :
 			    sv(&t->cancel_reason);
 			return decide(c, t, &r, &t->pay_id, "refund of",
-			    unavail ? &t->unavail_id : &t->cancel_id, 0);
+			    unavail ? &t->unavail_id : t->cancel_id.p ?
+			    &t->cancel_id : &t->pay_id, 0);
 		}
 	}
 	if (on & EVT_SAGA_INVENTORY) {
 		if (t->inv == INV_NONE && t->pay == PAY_PROCESSED &&
-		    t->outcome == OPEN)
+		    t->outcome == OPEN && t->has_order)
 			return reserve(c, t);
 		if (t->inv == INV_RESERVED && !t->released && !t->fulfilled &&
 		    t->outcome == CANCELLED) {
@@ -1281,17 +1359,19 @@ owed(struct ctx *c, struct tx *t)
 			r.items = t->res_items;
 			r.nitems = t->nres;
 			return decide(c, t, &r, &t->res_id, "release of",
-			    &t->cancel_id, 0);
+			    t->cancel_id.p ? &t->cancel_id : &t->res_id, 0);
 		}
 	}
 	if (on & EVT_SAGA_STORE) {
 		if (t->inv == INV_RESERVED && !t->fulfilled && !t->released &&
-		    t->outcome == OPEN) {
+		    t->outcome == OPEN && t->has_order) {
+			/* Fulfilment and cancellation are the two outcomes of
+			 * one decision, whether the order goes out: one id, so
+			 * the log keeps the first and refuses the other. */
 			r = reaction(t, R_FULFILLED);
-			return decide(c, t, &r, &t->res_id, "fulfilment of",
-			    &t->res_id, 0);
+			return decide(c, t, &r, &t->cid, "fate of", &t->res_id, 0);
 		}
-		if (t->fulfilled && t->delivery && !t->delivered) {
+		if (t->fulfilled && t->delivery && !t->delivered && t->has_order) {
 			r = reaction(t, R_DELIVERED);
 			return decide(c, t, &r, &t->ful_id, "delivery of",
 			    &t->ful_id, 0);

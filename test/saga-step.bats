@@ -17,6 +17,18 @@ load helper
 @test "golden: usage errors" { golden saga-usage; }
 @test "golden: the store data set through all participants" { golden saga-store-data; }
 
+# Issue 10's cases, each once broken: recorded outcomes are facts.
+@test "golden: one sku on two lines is not oversold" { golden saga-r1-dup-sku; }
+@test "golden: a replay neither refunds a completed order nor oversells" { golden saga-r2-replay-order; }
+@test "golden: a policy change does not charge a declined order" { golden saga-r3-policy-change; }
+@test "golden: causes without ids are refused, then run once from the log" { golden saga-r4-idless; }
+@test "golden: a restarted service has its state back" { golden saga-r5-restart; }
+@test "golden: a timeout never refunds what was fulfilled" { golden saga-r6-fulfilled-wins; }
+@test "golden: timeouts in deadline order, whatever the input order" { golden saga-r7-timeout-order; }
+@test "golden: timeouts stamped at their due time, before what they cause" { golden saga-r8-timeout-stamp; }
+@test "golden: output the same however the input is cut into reads" { golden saga-r9-batches; }
+@test "golden: amounts compared exactly at any size" { golden saga-r10-amounts; }
+
 @test "a linear chain of single services produces exactly what all produces" {
 	export EVT_NOW=2026-11-24T18:00:00Z
 	cat "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson" >in
@@ -194,4 +206,87 @@ load helper
 	[ "$(saga-step all --only-new in | jq -r 'select(.type == "InventoryReserved") | .data.transaction_id + " " + .data.store_id + " " + .data.items[0].sku' | tr '\n' ,)" = "T1 S1 AB,T3 S1 AB," ]
 	# The second order's reactions name T2, decoded.
 	[ "$(saga-step all --only-new in | jq -r 'select(.data.transaction_id == "T2") | .type' | tr '\n' ,)" = "PaymentFailed,TransactionCancelled," ]
+}
+
+@test "properties: generated stores through random schedules of runs, replays, lagging and racing instances, policy changes" {
+	# Each seed is a store and a schedule (see test/saga-prop.py for the
+	# invariants checked on the final log); `make soak` runs thousands.
+	run python3 "$BATS_TEST_DIRNAME/saga-prop.py" "${SAGA_PROP_SEEDS:-150}"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	assert_output --partial "all hold"
+}
+
+@test "a stored id with another type is a conflict, not a repeat, on every backend" {
+	for log in a.db a.ndjson; do
+		echo '{"id":"X","type":"PaymentFailed","subject":"payment-T1","data":{"transaction_id":"T1"}}' | evt-append -l $log
+		run bash -c "echo '{\"id\":\"X\",\"type\":\"PaymentFailed\",\"subject\":\"payment-T1\",\"data\":{}}' | evt-append -v -l $log"
+		assert_output "evt-append: 0 appended (1 duplicate skipped)"
+		run bash -c "printf '%s\n' '{\"id\":\"Y\",\"type\":\"Noted\",\"subject\":\"x-1\"}' '{\"id\":\"X\",\"type\":\"PaymentProcessed\",\"subject\":\"payment-T1\",\"data\":{}}' | evt-append --atomic -l $log"
+		[ "$status" -eq 75 ]
+		assert_output --partial "id X is stored already as an event of another type than PaymentProcessed"
+		[ "$(evt-replay -l $log --count)" = 1 ]
+	done
+}
+
+@test "a stock decision expects the stock stream it read: a producer's adjustment meanwhile is a conflict" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	evt-append -l shop.db "$TESTDATA/stock.ndjson" "$TESTDATA/orders.ndjson"
+	saga-step payment -l shop.db
+	evt-replay -l shop.db | saga-step inventory --only-new >decided
+	grep -q '"expectedversion":' decided
+	# Stock written off while the decisions were in flight.
+	echo '{"id":"loss","type":"InventoryAdjusted","subject":"inventory-S01","data":{"store_id":"S01","sku":"SKU-1001","delta":-10}}' | evt-append -l shop.db
+	run evt-append -l shop.db decided
+	[ "$status" -eq 75 ]
+	assert_output --partial "version conflict on inventory-S01"
+	# Decided again on the stock as it is now.
+	saga-step all -l shop.db
+	[ "$(evt-project -l shop.db inventory | jq -s 'map(select(.available < 0)) | length')" = 0 ]
+	assert_log_consistent shop.db
+}
+
+@test "two service instances at once, with other settings: one outcome each, no second charge" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	evt-append -l shop.db "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson"
+	saga-step payment -l shop.db --decline-over 50 & saga-step payment -l shop.db & wait
+	run bash -c "evt-replay -l shop.db -t 'Payment*' | jq -r .data.transaction_id | sort | uniq -d"
+	assert_output ""
+	[ "$(evt-replay -l shop.db -t 'Payment*' --count)" = 300 ]
+	saga-step all -l shop.db & saga-step all -l shop.db & wait
+	[ "$(evt-replay -l shop.db -t 'Transaction[CC][oa]*' --count)" = 300 ]
+	assert_log_consistent shop.db
+}
+
+@test "a service on a log: missing log 66, --follow needs -l, a bad stored event 65 with its seq, SIGTERM stops it cleanly" {
+	run saga-step all -l nosuch.db
+	[ "$status" -eq 66 ]
+	run saga-step all --follow
+	[ "$status" -eq 64 ]
+	echo '{"id":"p","type":"PaymentFailed","subject":"payment-T1","data":{"reason":"x"}}' | evt-append -l bad.db
+	run saga-step all -l bad.db
+	[ "$status" -eq 65 ]
+	assert_output --partial "seq 1: PaymentFailed: data needs a transaction_id"
+	evt-append -l live.db "$TESTDATA/stock.ndjson"
+	saga-step all -l live.db --follow &
+	local pid=$!
+	evt-append -l live.db "$TESTDATA/orders.ndjson"
+	wait_for '[ "$(evt-replay -l live.db -t "Transaction[CC][oa]*" --count)" = 4 ]'
+	kill -TERM $pid
+	local rc=0; wait $pid || rc=$?
+	[ "$rc" = 0 ]
+	assert_log_consistent live.db
+}
+
+@test "a service wakes for a deadline with no event to wake it" {
+	export EVT_NOW=
+	local created; created=$(date -u -d '-1 min' +%Y-%m-%dT%H:%M:%S.000Z)
+	evt-append -l t.db <<-IN
+	{"id":"o1","type":"TransactionCreated","subject":"transaction-T1","time":"$created","data":{"transaction_id":"T1","store_id":"S1","items":[{"sku":"A","qty":1}],"total":5,"currency":"EUR","payment":{"token":"tok_ok"}}}
+	IN
+	unset EVT_NOW
+	saga-step transaction -l t.db --follow --timeout 61s &
+	local pid=$!
+	wait_for '[ "$(evt-replay -l t.db -t TransactionCancelled --count)" = 1 ]' 8
+	kill -TERM $pid; wait $pid
 }
