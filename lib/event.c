@@ -126,6 +126,18 @@ uri_ref_ok(const char *s, size_t n)
 	return 1;
 }
 
+int
+evt_ce_string_ok(const char *s, size_t n)
+{
+	return !has_control(s, n);
+}
+
+int
+evt_ce_uri_ref_ok(const char *s, size_t n)
+{
+	return n > 0 && uri_ref_ok(s, n) && !has_control(s, n);
+}
+
 /* An absolute URI begins with a scheme: ALPHA *( ALPHA / DIGIT / + - . ) ":". */
 static int
 abs_uri_ok(const char *s, size_t n)

@@ -878,6 +878,12 @@ fold(struct ctx *c, const struct rev *r)
 		if (!r->items_ok)
 			return bad(c, r->type, "each item needs a sku and an "
 			    "integer qty >= 1");
+		/* They name the reactions' streams: a subject is a
+		 * CloudEvents string (evt(7)). */
+		if (!evt_ce_string_ok(r->txid.p, r->txid.n) ||
+		    !evt_ce_string_ok(r->store.p, r->store.n))
+			return bad(c, r->type, "transaction_id and store_id "
+			    "must hold no control character");
 		if (tx_get(s, r->txid) || done_has(&s->done, r->txid))
 			return 0;	/* seen before: one saga, one reaction */
 		t = tx_new(r, r->has_time ? r->time_ms : c->now);

@@ -253,3 +253,24 @@ CASES=(
 	[ "$status" -eq 65 ]
 	assert_output --partial 'stdin:1: attribute "meta"'
 }
+
+@test "evt-append --source must be a URI-reference" {
+	run evt-append --source 'the shop' -l log.db </dev/null
+	[ "$status" -eq 64 ]
+	assert_line "evt-append: --source: must be a URI-reference, as CloudEvents' source"
+	[ ! -e log.db ]
+	echo '{"type":"A","subject":"s-1"}' | evt-append --echo --source urn:shop:S01 -l log.db | conforms
+}
+
+# The payload is free, but saga-step names the reactions' streams after
+# data.transaction_id and data.store_id: a control character there would
+# make a subject no CloudEvents consumer takes.
+@test "saga-step refuses a transaction or store id that cannot name a stream" {
+	local o='{"specversion":"1.0","id":"o1","source":"transaction","type":"TransactionCreated","subject":"transaction-T1","time":"2026-11-24T10:00:00.000Z","data":{"transaction_id":"T1","store_id":"S1","customer_id":"C1","items":[{"sku":"A","qty":1,"unit_price":5}],"total":5,"currency":"EUR","payment":{"method":"card","token":"tok_ok"}}}'
+	printf '%s\n' "$o" | saga-step all --only-new | conforms 2
+	for bad in '.data.transaction_id = "T\u00071"' '.data.store_id = "S\n1"'; do
+		run saga-step all --only-new < <(printf '%s\n' "$P}"; jq -c "$bad" <<<"$o")
+		[ "$status" -eq 65 ] || { echo "$bad: $status $output"; return 1; }
+		assert_output 'saga-step: stdin:2: TransactionCreated: transaction_id and store_id must hold no control character'
+	done
+}
