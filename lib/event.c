@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "event.h"
+#include "hmap.h"
 #include "uuid.h"
 
 static const char *const field_name[EVT_F_N] = {
@@ -163,10 +164,44 @@ name_ok(const char *k, size_t n)
 	return 1;
 }
 
+/* The field whose slot is member i, or -1: cheaper than comparing names. */
+static int
+known_field(const struct evt_event *ev, size_t i)
+{
+	for (int f = 0; f < EVT_F_N; f++)
+		if (ev->slot[f] == (int)i)
+			return f;
+	return -1;
+}
+
+/* Is the string value m (with its quotes) free of control characters? The
+ * scanner has refused raw ones below 0x20; escapes are decoded into tmp. */
+static int
+str_value_ok(const struct evt_event *ev, const struct evt_jmember *m,
+    struct evt_buf *tmp, const char **p, size_t *n)
+{
+	const char *v = ev->j.base + m->voff + 1;
+	size_t vn = m->vlen - 2;
+
+	if (memchr(v, '\\', vn)) {
+		evt_json_str_decode(v - 1, vn + 2, tmp);
+		v = tmp->p;
+		vn = tmp->len;
+	} else if (!memchr(v, 0x7F, vn) && !memchr(v, 0xC2, vn)) {
+		*p = v;
+		*n = vn;
+		return 1;
+	}
+	*p = v;
+	*n = vn;
+	return !has_control(v, vn);
+}
+
 static int
 check_attrs(struct evt_event *ev, struct evt_err *err)
 {
 	struct evt_buf name = EVT_BUF_INIT, val = EVT_BUF_INIT;
+	struct evt_hmap seen = EVT_HMAP_INIT;
 	int rc = 0;
 
 	for (size_t i = 0; i < ev->j.n && rc == 0; i++) {
@@ -174,15 +209,30 @@ check_attrs(struct evt_event *ev, struct evt_err *err)
 		const char *rk = ev->j.base + m->koff, *k = rk;
 		const char *v = ev->j.base + m->voff;
 		size_t kn = m->klen, vn;
+		int f = known_field(ev, i);
 		int mk = name_len_for_msg(rk, m->klen);
 
+		if (f == EVT_F_DATA)
+			continue;	/* the payload is free */
+		if (f >= 0) {
+			/* Its type was checked by parse; its name is good. */
+			if (m->type != EVT_J_STRING || f == EVT_F_EXPECTEDVERSION)
+				continue;
+			if (!str_value_ok(ev, m, &val, &v, &vn))
+				rc = evt_err_set(err, EX_DATAERR, "attribute \"%s\": "
+				    "a control character, which CloudEvents strings "
+				    "must not hold", field_name[f]);
+			else if (f == EVT_F_SOURCE && !uri_ref_ok(v, vn))
+				rc = evt_err_set(err, EX_DATAERR, "attribute \"source\": "
+				    "not a URI-reference (no spaces, quotes or "
+				    "non-ASCII)");
+			continue;
+		}
 		if (m->kesc) {
 			evt_json_str_decode(rk - 1, m->klen + 2, &name);
 			k = name.p;
 			kn = name.len;
 		}
-		if (kn == 4 && memcmp(k, "data", 4) == 0)
-			continue;	/* the payload is free */
 		if (kn == 11 && memcmp(k, "data_base64", 11) == 0) {
 			rc = evt_err_set(err, EX_DATAERR, "attribute \"data_base64\":"
 			    " evt carries the payload as JSON under \"data\" only");
@@ -200,30 +250,30 @@ check_attrs(struct evt_event *ev, struct evt_err *err)
 			    mk, rk, (size_t)mk < m->klen ? "..." : "");
 			break;
 		}
-		/* Known fields were checked by parse; a name twice is
-		 * ambiguous (consumers keep one or the other). */
-		if (field_of(k, kn) < 0)
-			for (size_t j = 0; j < i; j++) {
-				const struct evt_jmember *o = &ev->j.m[j];
-				/* A valid name has no escapes, so an escaped
-				 * earlier name can only equal it decoded. */
-				struct evt_buf on = EVT_BUF_INIT;
-				const char *ok = ev->j.base + o->koff;
-				size_t okn = o->klen;
-				if (o->kesc) {
-					evt_json_str_decode(ok - 1, o->klen + 2, &on);
-					ok = on.p;
-					okn = on.len;
-				}
-				int same = okn == kn && memcmp(ok, k, kn) == 0;
-				evt_buf_free(&on);
-				if (same) {
-					rc = evt_err_set(err, EX_DATAERR,
-					    "attribute \"%.*s\": appears twice",
-					    (int)kn, k);
-					break;
-				}
+		/* A name twice is ambiguous: consumers keep one or the other.
+		 * (Known fields twice were refused by parse.) Many members
+		 * go through a map, so a long line costs no square. */
+		if (ev->j.n > 64) {
+			if (evt_hmap_get(&seen, k, kn))
+				rc = evt_err_set(err, EX_DATAERR,
+				    "attribute \"%.*s\": appears twice", (int)kn, k);
+			evt_hmap_put(&seen, k, kn, 1);
+		} else for (size_t j = 0; j < i && rc == 0; j++) {
+			const struct evt_jmember *o = &ev->j.m[j];
+			struct evt_buf on = EVT_BUF_INIT;
+			const char *ok = ev->j.base + o->koff;
+			size_t okn = o->klen;
+
+			if (o->kesc) {
+				evt_json_str_decode(ok - 1, o->klen + 2, &on);
+				ok = on.p;
+				okn = on.len;
 			}
+			if (okn == kn && memcmp(ok, k, kn) == 0)
+				rc = evt_err_set(err, EX_DATAERR,
+				    "attribute \"%.*s\": appears twice", (int)kn, k);
+			evt_buf_free(&on);
+		}
 		if (rc < 0)
 			break;
 		int spec_str = (kn == 15 && memcmp(k, "datacontenttype", 15) == 0) ||
@@ -251,27 +301,16 @@ check_attrs(struct evt_event *ev, struct evt_err *err)
 				    "%.*s is not an integer, the only CloudEvents "
 				    "number", (int)kn, k, m->vlen > 32 ? 32 :
 				    (int)m->vlen, v);
-			else if (evt_json_int(v, m->vlen, &n) < 0)
+			else if (evt_json_int(v, m->vlen, &n) < 0 ||
+			    n < -2147483648LL || n > 2147483647LL)
 				rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s\": "
 				    "%.*s is out of the CloudEvents integer range "
 				    "(32 bits); write it as a string", (int)kn, k,
 				    m->vlen > 32 ? 32 : (int)m->vlen, v);
-			else if (field_of(k, kn) < 0 &&
-			    (n < -2147483648LL || n > 2147483647LL))
-				rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s\": "
-				    "%lld is out of the CloudEvents integer range "
-				    "(32 bits); write it as a string", (int)kn, k, n);
 			break;
 		}
 		case EVT_J_STRING:
-			v++;
-			vn = m->vlen - 2;
-			if (memchr(v, '\\', vn)) {
-				evt_json_str_decode(v - 1, vn + 2, &val);
-				v = val.p;
-				vn = val.len;
-			}
-			if (has_control(v, vn))
+			if (!str_value_ok(ev, m, &val, &v, &vn))
 				rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s\": "
 				    "a control character, which CloudEvents strings "
 				    "must not hold", (int)kn, k);
@@ -282,11 +321,6 @@ check_attrs(struct evt_event *ev, struct evt_err *err)
 			    !abs_uri_ok(v, vn))
 				rc = evt_err_set(err, EX_DATAERR, "attribute "
 				    "\"dataschema\": not an absolute URI");
-			else if (kn == 6 && memcmp(k, "source", 6) == 0 &&
-			    !uri_ref_ok(v, vn))
-				rc = evt_err_set(err, EX_DATAERR, "attribute \"source\": "
-				    "not a URI-reference (no spaces, quotes or "
-				    "non-ASCII)");
 			break;
 		default:	/* true, false */
 			break;
@@ -294,6 +328,7 @@ check_attrs(struct evt_event *ev, struct evt_err *err)
 	}
 	evt_buf_free(&name);
 	evt_buf_free(&val);
+	evt_hmap_free(&seen);
 	return rc;
 }
 

@@ -111,6 +111,20 @@ CASES=(
 	done
 }
 
+# jq keeps one of two equal names, so the checker cannot see them: a name
+# twice is evt-append's alone to refuse, in short and in long events.
+@test "evt-append refuses an attribute named twice, however written" {
+	local many
+	many=$(seq 1 100 | sed 's/.*/"a&":1/' | paste -sd,)
+	for ev in "$P,\"r\":1,\"r\":2}" "$P,\"r\":1,\"\\u0072\":2}" "$P,$many,\"a50\":2}"; do
+		run evt-append -l log.db <<<"$ev"
+		[ "$status" -eq 65 ] || { echo "$ev: $status"; return 1; }
+		assert_output --regexp '^evt-append: stdin:1: attribute "(r|a50)": appears twice; 0 appended before it$'
+	done
+	# and 100 distinct names are taken
+	printf '%s\n' "$P,$many}" | evt-append --echo -l log.db | conforms
+}
+
 @test "evt-append --reject sets each bad attribute aside with its reason" {
 	local c ev input=("$P}") n=0
 	for c in "${CASES[@]}"; do
