@@ -33,7 +33,8 @@ help(void)
 	printf("usage: %s\n\n"
 	    "Audit events (standard input, the FILEs, or the log with -l):\n"
 	    "write one finding per line as JSON, or with --tag every event with\n"
-	    "an \"audit\" extension: its compliance tags and severity.\n\n"
+	    "the extension attributes audittags (its compliance tags, joined by\n"
+	    "commas) and auditseverity.\n\n"
 	    "  -l, --log LOG            read the log\n"
 	    "      --rules FILE         rules file: enable, disable, change\n"
 	    "                           severities and thresholds\n"
@@ -128,7 +129,29 @@ put_finding(void *arg, const struct evt_finding *f)
 	return evt_out_line(b->p, b->len);
 }
 
-/* The event with an "audit" extension in place of any it had. */
+/* Is member m of ev named name (compared decoded)? */
+static int
+named(const struct evt_event *ev, const struct evt_jmember *m,
+    const char *name)
+{
+	size_t n = strlen(name);
+	int eq;
+
+	if (!m->kesc)
+		return m->klen == n && memcmp(ev->j.base + m->koff, name, n) == 0;
+	struct evt_buf k = EVT_BUF_INIT;
+	evt_json_str_decode(ev->j.base + m->koff - 1, m->klen + 2, &k);
+	eq = k.len == n && memcmp(k.p, name, n) == 0;
+	evt_buf_free(&k);
+	return eq;
+}
+
+/*
+ * The event with the CloudEvents extension attributes audittags (the tags
+ * joined by commas) and auditseverity last, in place of any it had, and of
+ * the "audit" object that audit-scan 0.1 wrote (an object is no CloudEvents
+ * attribute value).
+ */
 static int
 put_tagged(struct run *r, int tags, int sev)
 {
@@ -140,18 +163,25 @@ put_tagged(struct run *r, int tags, int sev)
 	evt_buf_addc(b, '{');
 	for (size_t i = 0; i < ev->j.n; i++) {
 		const struct evt_jmember *m = &ev->j.m[i];
-		if (m->klen == 5 && memcmp(ev->j.base + m->koff, "audit", 5) == 0)
+		if (named(ev, m, "audittags") || named(ev, m, "auditseverity") ||
+		    (m->type == EVT_J_OBJECT && named(ev, m, "audit")))
 			continue;
 		if (n++)
 			evt_buf_addc(b, ',');
 		evt_buf_add(b, ev->j.base + m->koff - 1,
 		    m->voff + m->vlen - (m->koff - 1));
 	}
-	evt_buf_adds(b, n ? ",\"audit\":{\"tags\":" : "\"audit\":{\"tags\":");
-	put_tags(b, tags);
-	evt_buf_adds(b, ",\"severity\":\"");
+	evt_buf_adds(b, n ? ",\"audittags\":\"" : "\"audittags\":\"");
+	n = 0;
+	for (int i = 0; i < EVT_TAG_N; i++)
+		if (tags & (1 << i)) {
+			if (n++)
+				evt_buf_addc(b, ',');
+			evt_buf_adds(b, evt_tag_name(i));	/* no escapes */
+		}
+	evt_buf_adds(b, "\",\"auditseverity\":\"");
 	evt_buf_adds(b, evt_severity_name(sev));
-	evt_buf_adds(b, "\"}}");
+	evt_buf_adds(b, "\"}");
 	return evt_out_line(b->p, b->len);
 }
 

@@ -53,7 +53,8 @@ help(void)
 	    "      --no-sync      do not fsync on commit: faster, and a power\n"
 	    "                     cut may lose the last commits\n"
 	    "      --reject FILE  set bad lines aside in FILE and go on\n"
-	    "      --source S     source of events that name none (default cli)\n"
+	    "      --source S     source of events that name none, a URI-reference\n"
+	    "                     (default cli)\n"
 	    "  -q, --quiet        no warnings\n"
 	    "  -v, --verbose      a summary on stderr\n"
 	    "  -h, --help         this help\n"
@@ -314,6 +315,9 @@ main(int argc, char **argv)
 		case 'S':
 			if (*optarg == '\0')
 				evt_usage_error(USAGE, "--source: must not be empty");
+			if (!evt_ce_uri_ref_ok(optarg, strlen(optarg)))
+				evt_usage_error(USAGE, "--source: must be a "
+				    "URI-reference, as CloudEvents' source");
 			r.source = optarg;
 			break;
 		case 'v': evt_verbose = 1; break;

@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "event.h"
+#include "hmap.h"
 #include "uuid.h"
 
 static const char *const field_name[EVT_F_N] = {
@@ -73,6 +74,262 @@ type_name(enum evt_jtype t)
 	static const char *const n[] = { "null", "false", "true", "a number",
 	    "a string", "an object", "an array" };
 	return n[t];
+}
+
+/*
+ * CloudEvents 1.0 (core spec, JSON format) as an input rule: what a
+ * producer hands evt-append must be an event that every CloudEvents
+ * consumer takes, binary-mode bindings included, which carry each attribute
+ * as a header. So every member but data is an attribute named of [a-z0-9]
+ * (at most 20 characters, as the spec advises), whose value is a scalar of
+ * the spec's types (a string without control characters, a boolean, an
+ * integer in its 32-bit range); the spec's optional attributes have their
+ * types; source is a URI-reference. The payload under data is free.
+ */
+
+/* The member name's raw (still escaped) bytes, cut for a message. */
+static int
+name_len_for_msg(const char *k, size_t n)
+{
+	if (n > 64) {
+		n = 64;
+		while (n > 0 && ((unsigned char)k[n] & 0xC0) == 0x80)
+			n--;
+	}
+	return (int)n;
+}
+
+/* Does s[0..n) (decoded UTF-8) hold a character CloudEvents forbids in a
+ * string: U+0000-U+001F, U+007F-U+009F? */
+static int
+has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7F ||
+		    (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+		     (unsigned char)s[i + 1] <= 0x9F))
+			return 1;
+	}
+	return 0;
+}
+
+/* RFC 3986 URI-reference characters (no white space, quotes, braces...). */
+static int
+uri_ref_ok(const char *s, size_t n)
+{
+	static const char extra[] = "-._~:/?#[]@!$&'()*+,;=%";
+
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) &&
+		    (s[i] == '\0' || !strchr(extra, s[i])))
+			return 0;
+	return 1;
+}
+
+int
+evt_ce_string_ok(const char *s, size_t n)
+{
+	return !has_control(s, n);
+}
+
+int
+evt_ce_uri_ref_ok(const char *s, size_t n)
+{
+	return n > 0 && uri_ref_ok(s, n) && !has_control(s, n);
+}
+
+/* An absolute URI begins with a scheme: ALPHA *( ALPHA / DIGIT / + - . ) ":". */
+static int
+abs_uri_ok(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0 || !isalpha((unsigned char)s[0]))
+		return 0;
+	while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '+' ||
+	    s[i] == '-' || s[i] == '.'))
+		i++;
+	return i < n && s[i] == ':' && uri_ref_ok(s, n);
+}
+
+static int
+name_ok(const char *k, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9')))
+			return 0;
+	return 1;
+}
+
+/* The field whose slot is member i, or -1: cheaper than comparing names. */
+static int
+known_field(const struct evt_event *ev, size_t i)
+{
+	for (int f = 0; f < EVT_F_N; f++)
+		if (ev->slot[f] == (int)i)
+			return f;
+	return -1;
+}
+
+/* Is the string value m (with its quotes) free of control characters? The
+ * scanner has refused raw ones below 0x20; escapes are decoded into tmp. */
+static int
+str_value_ok(const struct evt_event *ev, const struct evt_jmember *m,
+    struct evt_buf *tmp, const char **p, size_t *n)
+{
+	const char *v = ev->j.base + m->voff + 1;
+	size_t vn = m->vlen - 2;
+
+	if (memchr(v, '\\', vn)) {
+		evt_json_str_decode(v - 1, vn + 2, tmp);
+		v = tmp->p;
+		vn = tmp->len;
+	} else if (!memchr(v, 0x7F, vn) && !memchr(v, 0xC2, vn)) {
+		*p = v;
+		*n = vn;
+		return 1;
+	}
+	*p = v;
+	*n = vn;
+	return !has_control(v, vn);
+}
+
+static int
+check_attrs(struct evt_event *ev, struct evt_err *err)
+{
+	struct evt_buf name = EVT_BUF_INIT, val = EVT_BUF_INIT;
+	struct evt_hmap seen = EVT_HMAP_INIT;
+	int rc = 0;
+
+	for (size_t i = 0; i < ev->j.n && rc == 0; i++) {
+		const struct evt_jmember *m = &ev->j.m[i];
+		const char *rk = ev->j.base + m->koff, *k = rk;
+		const char *v = ev->j.base + m->voff;
+		size_t kn = m->klen, vn;
+		int f = known_field(ev, i);
+		int mk = name_len_for_msg(rk, m->klen);
+
+		if (f == EVT_F_DATA)
+			continue;	/* the payload is free */
+		if (f >= 0) {
+			/* Its type was checked by parse; its name is good. */
+			if (m->type != EVT_J_STRING || f == EVT_F_EXPECTEDVERSION)
+				continue;
+			if (!str_value_ok(ev, m, &val, &v, &vn))
+				rc = evt_err_set(err, EX_DATAERR, "attribute \"%s\": "
+				    "a control character, which CloudEvents strings "
+				    "must not hold", field_name[f]);
+			else if (f == EVT_F_SOURCE && !uri_ref_ok(v, vn))
+				rc = evt_err_set(err, EX_DATAERR, "attribute \"source\": "
+				    "not a URI-reference (no spaces, quotes or "
+				    "non-ASCII)");
+			continue;
+		}
+		if (m->kesc) {
+			evt_json_str_decode(rk - 1, m->klen + 2, &name);
+			k = name.p;
+			kn = name.len;
+		}
+		if (kn == 11 && memcmp(k, "data_base64", 11) == 0) {
+			rc = evt_err_set(err, EX_DATAERR, "attribute \"data_base64\":"
+			    " evt carries the payload as JSON under \"data\" only");
+			break;
+		}
+		if (!name_ok(k, kn)) {
+			rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s%s\": "
+			    "a CloudEvents attribute name is of a-z and 0-9 only",
+			    mk, rk, (size_t)mk < m->klen ? "..." : "");
+			break;
+		}
+		if (kn > 20) {
+			rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s%s\": "
+			    "a CloudEvents attribute name has at most 20 characters",
+			    mk, rk, (size_t)mk < m->klen ? "..." : "");
+			break;
+		}
+		/* A name twice is ambiguous: consumers keep one or the other.
+		 * (Known fields twice were refused by parse.) Many members
+		 * go through a map, so a long line costs no square. */
+		if (ev->j.n > 64) {
+			if (evt_hmap_get(&seen, k, kn))
+				rc = evt_err_set(err, EX_DATAERR,
+				    "attribute \"%.*s\": appears twice", (int)kn, k);
+			evt_hmap_put(&seen, k, kn, 1);
+		} else for (size_t j = 0; j < i && rc == 0; j++) {
+			const struct evt_jmember *o = &ev->j.m[j];
+			struct evt_buf on = EVT_BUF_INIT;
+			const char *ok = ev->j.base + o->koff;
+			size_t okn = o->klen;
+
+			if (o->kesc) {
+				evt_json_str_decode(ok - 1, o->klen + 2, &on);
+				ok = on.p;
+				okn = on.len;
+			}
+			if (okn == kn && memcmp(ok, k, kn) == 0)
+				rc = evt_err_set(err, EX_DATAERR,
+				    "attribute \"%.*s\": appears twice", (int)kn, k);
+			evt_buf_free(&on);
+		}
+		if (rc < 0)
+			break;
+		int spec_str = (kn == 15 && memcmp(k, "datacontenttype", 15) == 0) ||
+		    (kn == 10 && memcmp(k, "dataschema", 10) == 0);
+		if (spec_str && m->type != EVT_J_STRING) {
+			rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s\": "
+			    "must be a string", (int)kn, k);
+			break;
+		}
+		switch (m->type) {
+		case EVT_J_NULL:
+		case EVT_J_OBJECT:
+		case EVT_J_ARRAY:
+			rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s\": "
+			    "%s; CloudEvents attribute values are strings, "
+			    "integers or booleans", (int)kn, k,
+			    type_name(m->type));
+			break;
+		case EVT_J_NUMBER: {
+			long long n;
+			int whole = !memchr(v, '.', m->vlen) &&
+			    !memchr(v, 'e', m->vlen) && !memchr(v, 'E', m->vlen);
+			if (!whole)
+				rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s\": "
+				    "%.*s is not an integer, the only CloudEvents "
+				    "number", (int)kn, k, m->vlen > 32 ? 32 :
+				    (int)m->vlen, v);
+			else if (evt_json_int(v, m->vlen, &n) < 0 ||
+			    n < -2147483648LL || n > 2147483647LL)
+				rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s\": "
+				    "%.*s is out of the CloudEvents integer range "
+				    "(32 bits); write it as a string", (int)kn, k,
+				    m->vlen > 32 ? 32 : (int)m->vlen, v);
+			break;
+		}
+		case EVT_J_STRING:
+			if (!str_value_ok(ev, m, &val, &v, &vn))
+				rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s\": "
+				    "a control character, which CloudEvents strings "
+				    "must not hold", (int)kn, k);
+			else if (vn == 0 && spec_str)
+				rc = evt_err_set(err, EX_DATAERR, "attribute \"%.*s\": "
+				    "must not be empty", (int)kn, k);
+			else if (kn == 10 && memcmp(k, "dataschema", 10) == 0 &&
+			    !abs_uri_ok(v, vn))
+				rc = evt_err_set(err, EX_DATAERR, "attribute "
+				    "\"dataschema\": not an absolute URI");
+			break;
+		default:	/* true, false */
+			break;
+		}
+	}
+	evt_buf_free(&name);
+	evt_buf_free(&val);
+	evt_hmap_free(&seen);
+	return rc;
 }
 
 static int
@@ -172,6 +429,10 @@ parse(struct evt_event *ev, const char *line, size_t len, int compact,
 			    "field \"expectedversion\": must be an integer >= 0, "
 			    "\"none\", \"exists\" or \"any\"");
 	}
+	/* Stored events are read as they are: a log written before this
+	 * rule may hold what it refuses, and readers must still read it. */
+	if (!stored && check_attrs(ev, err) < 0)
+		return -1;
 	if (stored) {
 		if (ev->slot[EVT_F_SEQ] < 0 || ev->slot[EVT_F_VERSION] < 0 ||
 		    ev->slot[EVT_F_ID] < 0 || ev->slot[EVT_F_TIME] < 0)

@@ -84,6 +84,14 @@ int evt_event_parse_stored(struct evt_event *ev, const char *line, size_t len,
 void evt_event_assign(struct evt_event *ev, long long seq, long long version,
     int64_t now_ms, const char *default_source);
 
+/*
+ * CloudEvents 1.0 value rules (see evt(7)), for values a program makes up
+ * rather than parses: can s[0..n) be a string attribute (no control
+ * characters), or a source (a non-empty URI-reference)?
+ */
+int evt_ce_string_ok(const char *s, size_t n);
+int evt_ce_uri_ref_ok(const char *s, size_t n);
+
 /* Free what ev owns; ev is reusable. */
 void evt_event_free(struct evt_event *ev);
 

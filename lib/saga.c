@@ -410,6 +410,12 @@ check_event(const struct rev *r, struct evt_err *err)
 	}
 	if (!r->txid.p || r->txid.n == 0)
 		return bad(err, r->type, "data needs a transaction_id");
+	/* They name the reactions' streams: a subject is a CloudEvents
+	 * string (evt(7)). */
+	if (!evt_ce_string_ok(r->txid.p, r->txid.n) ||
+	    (r->store.p && !evt_ce_string_ok(r->store.p, r->store.n)))
+		return bad(err, r->type, "transaction_id and store_id must hold "
+		    "no control character");
 	switch (r->type) {
 	case R_CREATED:
 		if (!r->store.p || !r->total.p || !r->currency.p ||

@@ -5,7 +5,7 @@
 load helper
 
 @test "golden: every finding, and its near misses" { golden audit-findings; }
-@test "golden: --tag passes events through with their audit extension" { golden audit-tag; }
+@test "golden: --tag passes events through with audittags and auditseverity" { golden audit-tag; }
 @test "golden: rules files" { golden audit-rules; }
 @test "golden: usage errors and bad input" { golden audit-usage; }
 

@@ -101,3 +101,21 @@ setup() {
 	run vg audit-scan --rules r2.json
 	assert_failure 65
 }
+
+@test "valgrind: the CloudEvents attribute checks and audit-scan --tag" {
+	local p='{"type":"A","subject":"s-1"' many
+	many=$(seq 1 100 | sed 's/.*/"a&":1/' | paste -sd,)
+	printf '%s\n' "$p,\"ok\":\"caf\\u00e9\",\"n\":-1,\"b\":true}" "$p,\"x-y\":1}" \
+		"$p,\"\\u0072\":1,\"r\":2}" "$p,\"meta\":{}}" "$p,\"r\":1.5}" \
+		"$p,\"r\":99999999999999999999}" "$p,\"r\":\"a\\u0085\"}" \
+		"$p,\"source\":\"a b\"}" "$p,\"dataschema\":\"x\"}" "$p,$many,\"a7\":1}" \
+		"$p,\"\\u0061bcdefghij0123456789k\":1}" >in
+	run vg evt-append --reject r -l v.ndjson <in
+	assert_success
+	[ "$(wc -l <r)" -eq 10 ]
+	printf '%s\n' "$p,\"\\u0061udittags\":\"x\",\"data\":{\"amount\":1}}" | evt-append -l v.ndjson
+	sed -i 's/}$/,"audit":{"tags":[]}}/' v.ndjson
+	vg audit-scan -l v.ndjson --tag >out
+	[ "$(grep -c audittags out)" -eq 2 ]
+	! grep -q 'u0061udittags\|"audit":' out
+}
