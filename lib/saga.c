@@ -87,9 +87,12 @@ struct tx {
 	int64_t created_ms, due_ms, last_ms;
 	unsigned long long order;	/* arrival, to break deadline ties */
 	struct own id;		/* transaction_id */
-	struct own cid, corr, store, total, currency, token;
-	struct item *items;	/* one block with their skus */
+	struct own corr;
+	/* What the order said, all in one block (oblock) they point into. */
+	struct own cid, store, total, currency, token;
+	struct item *items;
 	size_t nitems;
+	char *oblock;
 	struct own pay_id, paid, fail_id, refund_id, res_id, res_store;
 	struct own unavail_id, ful_id, cancel_id, cancel_reason;
 	struct item *res_items;	/* what the reservation took */
@@ -503,14 +506,13 @@ items_dup(const struct item *items, size_t n)
 static void
 tx_free(struct tx *t)
 {
-	struct own *o[] = { &t->id, &t->cid, &t->corr, &t->store, &t->total,
-	    &t->currency, &t->token, &t->pay_id, &t->paid, &t->fail_id,
-	    &t->refund_id, &t->res_id, &t->res_store, &t->unavail_id,
-	    &t->ful_id, &t->cancel_id, &t->cancel_reason };
+	struct own *o[] = { &t->id, &t->corr, &t->pay_id, &t->paid,
+	    &t->fail_id, &t->refund_id, &t->res_id, &t->res_store,
+	    &t->unavail_id, &t->ful_id, &t->cancel_id, &t->cancel_reason };
 
 	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++)
 		free(o[i]->p);
-	free(t->items);
+	free(t->oblock);
 	free(t->res_items);
 	free(t);
 }
@@ -828,6 +830,38 @@ move_stock(struct evt_saga *s, struct evt_sv store, const struct item *items,
 	return 0;
 }
 
+/* Keep what the order r says in t, in one block: open sagas are many. */
+static void
+order_set(struct tx *t, const struct rev *r)
+{
+	const struct evt_sv v[] = { r->id, r->store, r->total, r->currency,
+	    r->token };
+	struct own *o[] = { &t->cid, &t->store, &t->total, &t->currency,
+	    &t->token };
+	size_t n = t->nitems = r->nitems, len = n * sizeof(struct item);
+	char *p;
+
+	for (size_t i = 0; i < 5; i++)
+		len += v[i].n;
+	for (size_t i = 0; i < n; i++)
+		len += r->items[i].sku.n;
+	if ((t->oblock = malloc(len + 1)) == NULL)
+		abort();
+	t->items = (struct item *)(void *)t->oblock;
+	p = t->oblock + n * sizeof(struct item);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(p, r->items[i].sku.p, r->items[i].sku.n);
+		t->items[i].sku = (struct evt_sv){ p, r->items[i].sku.n };
+		t->items[i].qty = r->items[i].qty;
+		p += r->items[i].sku.n;
+	}
+	for (size_t i = 0; i < 5; i++) {
+		o[i]->p = v[i].p ? memcpy(p, v[i].p, v[i].n) : NULL;
+		o[i]->n = v[i].n;
+		p += v[i].n;
+	}
+}
+
 /*
  * Fold the fact r into t's saga. Each outcome counts once: the first event
  * that records it is the fact, a second one (a duplicate, or a legacy log
@@ -843,14 +877,8 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 		if (t->has_order)
 			return 0;
 		t->has_order = 1;
-		own_set(&t->cid, r->id);
 		own_set(&t->corr, r->corr.p ? r->corr : r->id);
-		own_set(&t->store, r->store);
-		own_set(&t->total, r->total);
-		own_set(&t->currency, r->currency);
-		own_set(&t->token, r->token);
-		t->items = items_dup(r->items, r->nitems);
-		t->nitems = r->nitems;
+		order_set(t, r);
 		t->delivery = r->delivery;
 		t->created_ms = r->time_ms;
 		if (s->o.timeout_ms > 0 && (s->o.services & EVT_SAGA_TRANSACTION)) {
