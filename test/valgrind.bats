@@ -63,6 +63,25 @@ setup() {
 	assert_failure 65
 	run vg saga-step nosuch
 	assert_failure 64
+	# As a service on a log: rounds, a late pipeline refused by the log,
+	# a bad stored event, a follower stopped.
+	evt-append -l shop.db in
+	EVT_NOW=2026-11-24T12:00:00Z vg saga-step payment -l shop.db --decline-over 50
+	EVT_NOW=2026-11-24T12:00:00Z evt-replay -l shop.db --to 150 | saga-step all --only-new >late
+	EVT_NOW=2026-11-24T12:00:00Z vg saga-step all -l shop.db --timeout 15m
+	run vg evt-append -l shop.db late
+	assert_failure 75
+	echo '{"id":"p","type":"PaymentFailed","subject":"payment-T1","data":{}}' | evt-append -l bad.db
+	run vg saga-step all -l bad.db
+	assert_failure 65
+	evt-append -l f.db in
+	vg saga-step all -l f.db --follow --timeout 1h 2>err &
+	local pid=$!
+	wait_for '[ "$(evt-replay -l f.db -t "Transaction[CC][oa]*" --count)" = 300 ]' 60
+	kill -TERM $pid
+	local rc=0; wait $pid || rc=$?
+	cat err
+	[ "$rc" = 0 ]
 }
 
 @test "valgrind: evt-project, in memory and into SQLite, its error paths included" {
