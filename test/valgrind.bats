@@ -75,7 +75,9 @@ setup() {
 	run vg saga-step all -l bad.db
 	assert_failure 65
 	evt-append -l f.db in
-	vg saga-step all -l f.db --follow --timeout 1h 2>err &
+	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+		saga-step all -l f.db --follow --timeout 1h 2>err &
 	local pid=$!
 	wait_for '[ "$(evt-replay -l f.db -t "Transaction[CC][oa]*" --count)" = 300 ]' 60
 	kill -TERM $pid
