@@ -21,7 +21,8 @@
 #include <curl/curl.h>
 
 #define USAGE "audit-scan [-qv] [-l LOG] [--alertmanager URL] " \
-	"[--fail-on info|warning|critical] [--metrics FILE] [-o text|json|csv] " \
+	"[--fail-on info|warning|critical] [--filtered] [--metrics FILE] " \
+	"[-o text|json|csv] " \
 	"[--pushgateway URL] [--refund-over AMOUNT] [--report] [--rules FILE] " \
 	"[--since TIME] [--stuck-after DURATION] [--tag] [--until TIME] [FILE ...]"
 
@@ -38,6 +39,9 @@ help(void)
 	    "      --rules FILE         rules file: enable, disable, change\n"
 	    "                           severities and thresholds\n"
 	    "      --tag                pass the events through, tagged\n"
+	    "      --filtered           the input is a filtered slice of the log\n"
+	    "                           (evt-replay -t, -s, -c): no seq_gap,\n"
+	    "                           version_gap or orphan_causation\n"
 	    "      --report             a summary for people instead of findings\n"
 	    "  -o, --output FORMAT      the report as text (default), json or csv\n"
 	    "      --alertmanager URL   an alert per critical finding to\n"
@@ -159,13 +163,17 @@ static int
 take(struct run *r)
 {
 	const struct evt_event *ev = &r->ev;
-	int in = 1, tags, sev;
+	int in = 1, when = EVT_AUDIT_IN, tags, sev;
 
-	if (r->has_since || r->has_until)
+	if (r->has_since || r->has_until) {
 		in = ev->slot[EVT_F_TIME] >= 0 &&
 		    (!r->has_since || ev->time_ms >= r->since) &&
 		    (!r->has_until || ev->time_ms < r->until);
-	if (evt_audit_event(r->a, ev, in, put_finding, r, &tags, &sev) < 0 ||
+		when = in ? EVT_AUDIT_IN : r->has_until &&
+		    ev->slot[EVT_F_TIME] >= 0 && ev->time_ms >= r->until ?
+		    EVT_AUDIT_AFTER : EVT_AUDIT_BEFORE;
+	}
+	if (evt_audit_event(r->a, ev, when, put_finding, r, &tags, &sev) < 0 ||
 	    (in && r->tag && put_tagged(r, tags, sev) < 0))
 		return evt_err_set(&r->err, EX_IOERR, "stdout: %s",
 		    strerror(errno));
@@ -241,6 +249,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "alertmanager", required_argument, NULL, 'A' },
 		{ "fail-on", required_argument, NULL, 'F' },
+		{ "filtered", no_argument, NULL, 'f' },
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "pushgateway", required_argument, NULL, 'P' },
@@ -261,7 +270,7 @@ main(int argc, char **argv)
 	struct evt_audit_opts o;
 	const char *logspec = NULL, *rules = NULL, *refund = NULL;
 	const char *am = NULL, *pg = NULL, *metrics = NULL;
-	int fmt = EVT_REPORT_TEXT, has_fmt = 0;
+	int fmt = EVT_REPORT_TEXT, has_fmt = 0, filtered = 0;
 	int64_t stuck = 0, now;
 	struct run r;
 	int c, rc = 0, *fds = NULL;
@@ -272,6 +281,7 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hl:o:qv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'A': am = optarg; break;
+		case 'f': filtered = 1; break;
 		case 'M': metrics = optarg; break;
 		case 'o':
 			has_fmt = 1;
@@ -324,11 +334,17 @@ main(int argc, char **argv)
 		evt_die_err(&r.err);
 	}
 	/* Options after the rules file: the command line has the last word. */
-	if (refund && (evt_dec_parse(refund, strlen(refund), &o.refund_over) < 0 ||
-	    strspn(refund, "0123456789.") != strlen(refund))) {
-		evt_audit_opts_free(&o);
-		evt_usage_error(USAGE, "--refund-over: not an amount: %s", refund);
+	if (refund) {
+		int pr = evt_dec_parse(refund, strlen(refund), &o.refund_over);
+		if (pr != EVT_DEC_OK || evt_dec_sign(o.refund_over) < 0) {
+			evt_audit_opts_free(&o);
+			evt_usage_error(USAGE, "--refund-over: not an amount (a "
+			    "number, 0 or more%s): %s", pr == EVT_DEC_RANGE ?
+			    ", of at most 38 digits" : "", refund);
+		}
 	}
+	if (filtered)
+		o.filtered = 1;
 	if (stuck)
 		o.stuck_after_ms = stuck;
 	if (evt_clock_now(&now, &r.err) < 0)

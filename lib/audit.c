@@ -1,6 +1,7 @@
 #include <ctype.h>
-#include <stdarg.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ static const char *const tag_name[] = { "PCI-DSS", "GDPR", "FINANCIAL",
 	"INTEGRITY", "SAGA" };
 static const char *const finding_name[] = {
 	"pan_unmasked", "cvv_present", "pii_present", "amount_mismatch",
-	"large_refund", "seq_gap", "version_gap", "duplicate_id",
+	"large_refund", "double_charge", "over_refund", "currency_mismatch",
+	"negative_amount", "seq_gap", "version_gap", "duplicate_id",
 	"time_regression", "orphan_causation", "saga_stuck", "saga_compensated"
 };
 
@@ -46,6 +48,10 @@ evt_audit_defaults(struct evt_audit_opts *o)
 		[EVT_F_PII] = { 1, EVT_SEV_INFO, EVT_TAG_GDPR },
 		[EVT_F_AMOUNT] = { 1, EVT_SEV_CRITICAL, EVT_TAG_FINANCIAL },
 		[EVT_F_REFUND] = { 1, EVT_SEV_WARNING, EVT_TAG_FINANCIAL },
+		[EVT_F_DOUBLE_CHARGE] = { 1, EVT_SEV_CRITICAL, EVT_TAG_FINANCIAL },
+		[EVT_F_OVER_REFUND] = { 1, EVT_SEV_CRITICAL, EVT_TAG_FINANCIAL },
+		[EVT_F_CURRENCY] = { 1, EVT_SEV_CRITICAL, EVT_TAG_FINANCIAL },
+		[EVT_F_NEGATIVE] = { 1, EVT_SEV_CRITICAL, EVT_TAG_FINANCIAL },
 		[EVT_F_SEQ_GAP] = { 1, EVT_SEV_CRITICAL, EVT_TAG_INTEGRITY },
 		[EVT_F_VERSION_GAP] = { 1, EVT_SEV_CRITICAL, EVT_TAG_INTEGRITY },
 		[EVT_F_DUP_ID] = { 1, EVT_SEV_CRITICAL, EVT_TAG_INTEGRITY },
@@ -58,7 +64,7 @@ evt_audit_defaults(struct evt_audit_opts *o)
 
 	memset(o, 0, sizeof(*o));
 	memcpy(o->rule, r, sizeof(r));
-	o->refund_over = 1000 * EVT_DEC_ONE;
+	o->refund_over = (struct evt_dec){ 1000, 0 };
 	o->stuck_after_ms = 3600 * 1000;
 }
 
@@ -78,6 +84,37 @@ rules_err(struct evt_err *err, const char *file, const char *what,
 {
 	return evt_err_set(err, EX_DATAERR, "rules %s: %s%s%s", file,
 	    name ? name : "", name ? ": " : "", what);
+}
+
+/*
+ * The number member key of the JSON object in file, exactly as written
+ * (jansson keeps only a double): the file is read again through evt's own
+ * scanner. Returns EVT_DEC_OK, or another evt_dec_parse result.
+ */
+static int
+raw_amount(const char *file, const char *key, struct evt_dec *d)
+{
+	struct evt_buf text = EVT_BUF_INIT;
+	struct evt_jobj o = { 0 };
+	struct evt_err e;
+	char chunk[4096];
+	size_t got;
+	int rc = EVT_DEC_SYNTAX;
+	FILE *f = fopen(file, "r");
+
+	if (f == NULL)
+		return rc;
+	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		evt_buf_add(&text, chunk, got);
+	fclose(f);
+	if (text.len && evt_json_scan(&o, text.p, text.len, 0, &e) == 0) {
+		struct evt_sv v = evt_json_get(&o, key, EVT_J_NUMBER);
+		if (v.p)
+			rc = evt_dec_parse(v.p, v.n, d);
+	}
+	evt_json_free(&o);
+	evt_buf_free(&text);
+	return rc;
 }
 
 int
@@ -134,13 +171,20 @@ evt_audit_rules(struct evt_audit_opts *o, const char *file,
 					    json_string_value(sv));
 			}
 		} else if (strcmp(k, "refund_over") == 0) {
-			char num[64];
-			if (!json_is_number(v) || json_number_value(v) < 0) {
-				rules_err(err, file, "must be an amount", k);
+			struct evt_dec d;
+			int pr = json_is_number(v) ? raw_amount(file, k, &d) :
+			    EVT_DEC_SYNTAX;
+			if (pr == EVT_DEC_RANGE) {
+				rules_err(err, file, "more significant digits than "
+				    "an amount can have (38)", k);
 				goto out;
 			}
-			snprintf(num, sizeof(num), "%.6f", json_number_value(v));
-			evt_dec_parse(num, strlen(num), &o->refund_over);
+			if (pr != EVT_DEC_OK || evt_dec_sign(d) < 0) {
+				rules_err(err, file, "must be an amount (a number, "
+				    "0 or more)", k);
+				goto out;
+			}
+			o->refund_over = d;
 		} else if (strcmp(k, "stuck_after") == 0) {
 			int64_t ms;
 			if (!json_is_string(v) || evt_duration_parse(
@@ -198,42 +242,143 @@ luhn(const char *d, size_t n)
 	return sum % 10 == 0;
 }
 
-int
-evt_find_pan(const char *s, size_t n, char *mask)
+/*
+ * Whether n digits d can be a card number of an issuer that exists: the
+ * prefixes (IIN ranges) and lengths the card schemes publish. Thirteen
+ * digits only for a leading 4 (old Visa): an EAN-13 barcode or a
+ * millisecond timestamp passes Luhn one time in ten, and must not be
+ * taken for a card.
+ */
+static int
+issuer_ok(const char *d, size_t n)
 {
-	size_t i = 0;
+	int p1 = d[0] - '0', p2 = p1 * 10 + d[1] - '0';
+	int p3 = p2 * 10 + d[2] - '0', p4 = p3 * 10 + d[3] - '0';
 
-	while (i < n) {
+	if (p1 == 4)					/* Visa */
+		return n == 13 || n == 16 || n == 19;
+	if (p2 == 34 || p2 == 37)			/* American Express */
+		return n == 15;
+	if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720))
+		return n == 16;				/* Mastercard */
+	if (p4 >= 2200 && p4 <= 2204)			/* Mir */
+		return n >= 16;
+	if ((p3 >= 300 && p3 <= 305) || p3 == 309 || p2 == 36 || p2 == 38 ||
+	    p2 == 39)					/* Diners Club */
+		return n >= 14;
+	if (p4 >= 3528 && p4 <= 3589)			/* JCB */
+		return n >= 16;
+	if (p1 == 6 || p2 == 50 || (p2 >= 56 && p2 <= 58))
+		return n >= 16;	/* Discover, UnionPay, Maestro, RuPay */
+	if (p2 == 81 || p2 == 82)			/* RuPay */
+		return n == 16;
+	return 0;
+}
+
+static int
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/*
+ * Call fn for every card number in s[0..n): a window of whole digit
+ * groups (a group starts after a non-digit and ends before one), the
+ * groups joined by single spaces or dashes, with 13 to 19 digits, from
+ * s[from] to s[to - 1]. Every window is tried, so a card number next to
+ * other digit groups ("card 4111 1111 1111 1111 12/25", "ref 99 4111...")
+ * is found. Stops when fn returns non-zero, and returns that.
+ */
+static int
+pan_each(const char *s, size_t n,
+    int (*fn)(void *arg, size_t from, size_t to, const char *d, size_t nd),
+    void *arg)
+{
+	for (size_t i = 0; i < n; i++) {
 		char d[20];
 		size_t nd = 0, j = i;
+		int rc;
 
-		if (!isdigit((unsigned char)s[i])) {
-			i++;
+		if (!is_digit(s[i]) || (i > 0 && is_digit(s[i - 1])))
 			continue;
-		}
-		/* A run: digits, with single spaces or dashes between them. */
 		for (;;) {
-			if (j < n && isdigit((unsigned char)s[j])) {
+			while (j < n && is_digit(s[j])) {
 				if (nd < sizeof(d))
 					d[nd] = s[j];
 				nd++;
 				j++;
-			} else if (j + 1 < n && (s[j] == ' ' || s[j] == '-') &&
-			    isdigit((unsigned char)s[j + 1]))
+			}
+			if (nd > 19)
+				break;
+			if (nd >= 13 && luhn(d, nd) && issuer_ok(d, nd) &&
+			    (rc = fn(arg, i, j, d, nd)) != 0)
+				return rc;
+			if (j + 1 < n && (s[j] == ' ' || s[j] == '-') &&
+			    is_digit(s[j + 1]))
 				j++;
 			else
 				break;
 		}
-		if (nd >= 13 && nd <= 19 && luhn(d, nd)) {
-			memcpy(mask, d, 6);
-			memset(mask + 6, '*', nd - 10);
-			memcpy(mask + nd - 4, d + nd - 4, 4);
-			mask[nd] = '\0';
-			return 1;
-		}
-		i = j;
 	}
 	return 0;
+}
+
+static int
+first_pan(void *arg, size_t from, size_t to, const char *d, size_t nd)
+{
+	char *mask = arg;
+
+	(void)from; (void)to;
+	memcpy(mask, d, 6);
+	memset(mask + 6, '*', nd - 10);
+	memcpy(mask + nd - 4, d + nd - 4, 4);
+	mask[nd] = '\0';
+	return 1;
+}
+
+int
+evt_find_pan(const char *s, size_t n, char *mask)
+{
+	return pan_each(s, n, first_pan, mask);
+}
+
+struct masking {
+	char *p;		/* the copy being masked */
+	int count;
+};
+
+static int
+mask_pan(void *arg, size_t from, size_t to, const char *d, size_t nd)
+{
+	struct masking *m = arg;
+	size_t k = 0;
+
+	(void)d;
+	/* Windows may overlap: a digit stays visible only where no window
+	 * hides it. */
+	for (size_t i = from; i < to; i++)
+		if (is_digit(m->p[i]) || m->p[i] == '*') {
+			if (k >= 6 && k < nd - 4)
+				m->p[i] = '*';
+			k++;
+		}
+	m->count++;
+	return 0;
+}
+
+int
+evt_pan_mask(const char *s, size_t n, struct evt_buf *out)
+{
+	size_t at = out->len;
+	struct masking m;
+
+	evt_buf_add(out, s, n);
+	m.p = out->p + at;
+	m.count = 0;
+	/* Scan the original: masking as it goes must not hide a later
+	 * window's digits from the check. */
+	pan_each(s, n, mask_pan, &m);
+	return m.count;
 }
 
 /* --- a set of 64-bit hashes of ids --------------------------------------- */
@@ -287,18 +432,28 @@ idset_add(struct idset *s, uint64_t h)
 
 /* --- the audit ----------------------------------------------------------- */
 
+/* What the money rules remember of one transaction. */
+struct txstate {
+	struct evt_dec total, paid, refunded;
+	int64_t created_ms;
+	int payments;
+	unsigned created:1, has_total:1, total_range:1, open:1, has_time:1;
+	unsigned char ncur;	/* the order's currency, 0: unknown */
+	char cur[15];
+};
+
 struct evt_audit {
 	struct evt_audit_opts o;
 	struct idset ids;
 	long long last_seq;
 	struct evt_hmap version;	/* subject -> last version */
 	struct evt_hmap time;		/* subject -> last time (ms) */
-	struct evt_hmap total;		/* transaction -> total (millionths) */
-	struct evt_hmap open;		/* transaction -> creation time (ms) */
+	struct evt_hmap tx;		/* transaction -> struct txstate * */
 	struct evt_jobj dj;
-	struct evt_buf path, detail, pii, cvv, id, subject, txid, tmp;
+	struct evt_buf path, detail, pii, cvv, id, subject, txid, tmp, key;
+	struct evt_buf mid, msubject, mdetail;
 	char pan[24], panpath[256];
-	int found_pan;
+	int found_pan, too_deep;
 	/* The event in hand. */
 	const struct evt_event *ev;
 	int report, tags, sev;
@@ -317,6 +472,13 @@ evt_audit_new(const struct evt_audit_opts *o)
 	return a;
 }
 
+static void
+free_tx(void *arg, const char *k, size_t n, long long v)
+{
+	(void)arg; (void)k; (void)n;
+	free((struct txstate *)(intptr_t)v);
+}
+
 void
 evt_audit_free(struct evt_audit *a)
 {
@@ -325,17 +487,14 @@ evt_audit_free(struct evt_audit *a)
 	free(a->ids.tab);
 	evt_hmap_free(&a->version);
 	evt_hmap_free(&a->time);
-	evt_hmap_free(&a->total);
-	evt_hmap_free(&a->open);
+	evt_hmap_each(&a->tx, free_tx, NULL);
+	evt_hmap_free(&a->tx);
 	evt_json_free(&a->dj);
-	evt_buf_free(&a->path);
-	evt_buf_free(&a->detail);
-	evt_buf_free(&a->pii);
-	evt_buf_free(&a->cvv);
-	evt_buf_free(&a->id);
-	evt_buf_free(&a->subject);
-	evt_buf_free(&a->txid);
-	evt_buf_free(&a->tmp);
+	struct evt_buf *bufs[] = { &a->path, &a->detail, &a->pii, &a->cvv,
+		&a->id, &a->subject, &a->txid, &a->tmp, &a->key, &a->mid,
+		&a->msubject, &a->mdetail };
+	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+		evt_buf_free(bufs[i]);
 	free(a);
 }
 
@@ -347,6 +506,16 @@ cstr(struct evt_buf *b, const char *p, size_t n)
 		evt_buf_add(b, p, n);
 	else
 		evt_buf_add(b, "", 0);
+}
+
+/* s with its card numbers masked, into b (NUL-terminated). */
+static const char *
+masked(struct evt_buf *b, const char *s)
+{
+	evt_buf_reset(b);
+	evt_buf_add(b, "", 0);
+	evt_pan_mask(s, strlen(s), b);
+	return b->p;
 }
 
 /* Report finding f about the event in hand (or about none: ev NULL). */
@@ -383,9 +552,11 @@ found(struct evt_audit *a, int f, const char *fmt, ...)
 	x.severity = r->severity;
 	x.tags = r->tags;
 	x.seq = a->ev && a->ev->slot[EVT_F_SEQ] >= 0 ? a->ev->seq : 0;
-	x.id = a->id.p;
-	x.subject = a->subject.p;
-	x.detail = a->detail.p;
+	/* A card number never leaves audit-scan, wherever it was: a member
+	 * name in a path, a transaction id in a subject. */
+	x.id = masked(&a->mid, a->id.p);
+	x.subject = masked(&a->msubject, a->subject.p);
+	x.detail = masked(&a->mdetail, a->detail.p);
 	return a->fn(a->arg, &x);
 }
 
@@ -412,6 +583,20 @@ pii_key(const struct evt_audit *a, const char *k, size_t n)
 	return 0;
 }
 
+/* Fields known to hold product codes, never card numbers: an EAN-13 or a
+ * GTIN-14 passes Luhn by design (the same check digit). */
+static int
+not_card_key(const char *k, size_t n)
+{
+	static const char *const names[] = { "sku", "ean", "gtin", "upc",
+		"isbn" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (is_key(k, n, names[i]))
+			return 1;
+	return 0;
+}
+
 static int
 cvv_key(const char *k, size_t n)
 {
@@ -430,15 +615,34 @@ list_add(struct evt_buf *b, const struct evt_buf *path)
 	evt_buf_add(b, path->p, path->len);
 }
 
-/* Look through the value v[0..n) at a->path: card numbers in strings and
- * numbers, card codes and personal data in member names. */
+/* A card number in s[0..n): the first is kept for the finding. */
 static void
-walk(struct evt_audit *a, const char *v, size_t n, int depth)
+scan_text(struct evt_audit *a, const char *s, size_t n)
+{
+	if (!a->found_pan && evt_find_pan(s, n, a->pan)) {
+		a->found_pan = 1;
+		snprintf(a->panpath, sizeof(a->panpath), "%s", a->path.p);
+	}
+}
+
+/* The deepest nesting scanned; deeper data is reported, not passed. */
+#define MAX_DEPTH 64
+
+/* Look through the value v[0..n) at a->path: card numbers in strings,
+ * numbers and member names, card codes and personal data in member
+ * names. product: v is the value of a product-code field. */
+static void
+walk(struct evt_audit *a, const char *v, size_t n, int depth, int product)
 {
 	size_t pos = 0, ko, kl, vo, vl, at = a->path.len;
 
-	if (depth > 64)
+	if (depth > MAX_DEPTH) {
+		if (!a->too_deep) {
+			a->too_deep = 1;
+			snprintf(a->panpath, sizeof(a->panpath), "%s", a->path.p);
+		}
 		return;
+	}
 	if (v[0] == '{') {
 		while (evt_json_object_next(v, n, &pos, &ko, &kl, &vo, &vl)) {
 			const char *k = v + ko + 1;
@@ -451,7 +655,12 @@ walk(struct evt_audit *a, const char *v, size_t n, int depth)
 				list_add(&a->pii, &a->path);
 			if (cvv_key(k, kn) && v[vo] != 'n')
 				list_add(&a->cvv, &a->path);
-			walk(a, v + vo, vl, depth + 1);
+			if (!a->found_pan && memchr(k, '\\', kn)) {
+				evt_json_str_decode(v + ko, kl, &a->key);
+				scan_text(a, a->key.p, a->key.len);
+			} else
+				scan_text(a, k, kn);
+			walk(a, v + vo, vl, depth + 1, not_card_key(k, kn));
 			a->path.len = at;
 			a->path.p[at] = '\0';
 		}
@@ -459,33 +668,18 @@ walk(struct evt_audit *a, const char *v, size_t n, int depth)
 		size_t i = 0;
 		while (evt_json_array_next(v, n, &pos, &vo, &vl)) {
 			evt_buf_printf(&a->path, ".%zu", i++);
-			walk(a, v + vo, vl, depth + 1);
+			walk(a, v + vo, vl, depth + 1, 0);
 			a->path.len = at;
 			a->path.p[at] = '\0';
 		}
-	} else if (!a->found_pan && (v[0] == '"' || v[0] == '-' ||
+	} else if (!a->found_pan && !product && (v[0] == '"' || v[0] == '-' ||
 	    isdigit((unsigned char)v[0]))) {
-		const char *s = v;
-		size_t sn = n;
 		if (v[0] == '"') {
-			evt_json_str_decode(v, n, &a->tmp);
-			s = a->tmp.p;
-			sn = a->tmp.len;
-		}
-		if (evt_find_pan(s, sn, a->pan)) {
-			a->found_pan = 1;
-			snprintf(a->panpath, sizeof(a->panpath), "%s", a->path.p);
-		}
+			evt_json_str_decode(v, n, &a->key);
+			scan_text(a, a->key.p, a->key.len);
+		} else
+			scan_text(a, v, n);
 	}
-}
-
-/* The data member key as a decimal, or -1 when it is not a number. */
-static int
-data_dec(struct evt_audit *a, const char *key, long long *v)
-{
-	struct evt_sv raw = evt_json_get(&a->dj, key, EVT_J_NUMBER);
-
-	return raw.p && evt_dec_parse(raw.p, raw.n, v) == 0 ? 0 : -1;
 }
 
 static int
@@ -494,25 +688,122 @@ type_is(const struct evt_event *ev, const char *t)
 	return ev->type.n == strlen(t) && memcmp(ev->type.p, t, ev->type.n) == 0;
 }
 
+/* v as text for a detail, into b (reused: one per value in a message). */
 static const char *
-dec_str(struct evt_audit *a, long long v)
+dec_str(struct evt_buf *b, struct evt_dec v)
 {
+	evt_buf_reset(b);
+	evt_dec_format(b, v, 2);
+	return b->p;
+}
+
+/* The state of transaction txid[0..n), made when new. */
+static struct txstate *
+tx_state(struct evt_audit *a, const char *txid, size_t n)
+{
+	long long *p = evt_hmap_get(&a->tx, txid, n);
+	struct txstate *t;
+
+	if (p)
+		return (struct txstate *)(intptr_t)*p;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		abort();
+	evt_hmap_put(&a->tx, txid, n, (long long)(intptr_t)t);
+	return t;
+}
+
+/*
+ * The money rules for a payment or a refund of transaction txid: the
+ * amount exact against the order's total, its currency, its sign, a
+ * second payment, refunds past what was paid.
+ */
+static int
+money(struct evt_audit *a, const char *txid, size_t txn, int processed)
+{
+	const char *what = processed ? "payment" : "refund";
+	struct evt_sv raw = evt_json_get(&a->dj, "amount", EVT_J_NUMBER);
+	struct evt_sv cur;
+	struct evt_buf b1 = EVT_BUF_INIT, b2 = EVT_BUF_INIT;
+	struct txstate *t;
+	struct evt_dec amt;
+	int rc = 0, pr;
+
+	if (raw.p == NULL)
+		return 0;
+	t = tx_state(a, txid, txn);
+	pr = evt_dec_parse(raw.p, raw.n, &amt);
+	if (pr != EVT_DEC_OK) {
+		/* Too many digits to hold exactly: it cannot match anything
+		 * a store charges. */
+		rc = found(a, EVT_F_AMOUNT, "%s %.*s of transaction %s has "
+		    "more than %d significant digits: it cannot be checked",
+		    what, (int)(raw.n > 60 ? 60 : raw.n), raw.p, txid,
+		    EVT_DEC_DIGITS);
+		return rc;
+	}
 	evt_buf_reset(&a->tmp);
-	evt_dec_format(&a->tmp, v, 2);
-	return a->tmp.p;
+	cur = evt_json_get_str(&a->dj, "currency", &a->tmp);
+	if (cur.p && t->ncur && (cur.n != t->ncur ||
+	    memcmp(cur.p, t->cur, cur.n) != 0))
+		rc = found(a, EVT_F_CURRENCY, "%s of transaction %s in %.*s, "
+		    "the order is in %.*s", what, txid, (int)cur.n, cur.p,
+		    (int)t->ncur, t->cur);
+	if (rc == 0 && evt_dec_sign(amt) < 0) {
+		rc = found(a, EVT_F_NEGATIVE, "%s %s of transaction %s is "
+		    "negative", what, dec_str(&b1, amt), txid);
+		goto out;	/* not counted: it would hide what it undoes */
+	}
+	if (processed) {
+		if (rc == 0 && t->payments > 0)
+			rc = found(a, EVT_F_DOUBLE_CHARGE, "payment %s of "
+			    "transaction %s, already paid %s", dec_str(&b1, amt),
+			    txid, dec_str(&b2, t->paid));
+		if (rc == 0 && t->total_range)
+			rc = found(a, EVT_F_AMOUNT, "payment %s of transaction %s, "
+			    "whose total has more than %d significant digits",
+			    dec_str(&b1, amt), txid, EVT_DEC_DIGITS);
+		else if (rc == 0 && t->has_total && evt_dec_cmp(amt,
+		    t->total) != 0)
+			rc = found(a, EVT_F_AMOUNT, "payment %s of transaction "
+			    "%s, whose total is %s", dec_str(&b1, amt), txid,
+			    dec_str(&b2, t->total));
+		/* A sum past 10^38 stays where it was: each such payment
+		 * was flagged against its total already. */
+		(void)evt_dec_add(&t->paid, t->paid, amt);
+		t->payments++;
+		goto out;
+	}
+	(void)evt_dec_add(&t->refunded, t->refunded, amt);
+	/* Known: the order or a payment was seen; else a slice of history
+	 * that starts after the payment says nothing either way. */
+	if (rc == 0 && (t->created || t->payments) &&
+	    evt_dec_cmp(t->refunded, t->paid) > 0)
+		rc = found(a, EVT_F_OVER_REFUND, "refunds of transaction %s add "
+		    "up to %s, more than the %s paid", txid,
+		    dec_str(&b1, t->refunded), dec_str(&b2, t->paid));
+	if (rc == 0 && evt_dec_cmp(amt, a->o.refund_over) > 0)
+		rc = found(a, EVT_F_REFUND, "refund %s of transaction %s, over "
+		    "%s", dec_str(&b1, amt), txid, dec_str(&b2, a->o.refund_over));
+	if (rc == 0)
+		rc = found(a, EVT_F_COMPENSATED, "transaction %s refunded", txid);
+out:
+	evt_buf_free(&b1);
+	evt_buf_free(&b2);
+	return rc;
 }
 
 int
-evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int report,
+evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
     evt_finding_fn fn, void *arg, int *tags, int *severity)
 {
 	struct evt_err e;
 	struct evt_sv tx = { NULL, 0 };
-	long long *p, amount, total;
-	int rc = 0;
+	long long *p;
+	int rc = 0, dup = 0;
+	uint64_t h = 0;
 
 	a->ev = ev;
-	a->report = report;
+	a->report = when == EVT_AUDIT_IN;
 	a->fn = fn;
 	a->arg = arg;
 	a->tags = 0;
@@ -521,7 +812,11 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int report,
 	cstr(&a->subject, ev->subject.p, ev->subject.n);
 	evt_buf_reset(&a->pii);
 	evt_buf_reset(&a->cvv);
-	a->found_pan = 0;
+	a->found_pan = a->too_deep = 0;
+	if (ev->id.p) {
+		h = hash64(ev->id.p, ev->id.n);
+		dup = idset_has(&a->ids, h);
+	}
 
 	/* The kind of event. */
 	if ((ev->type.n >= 7 && memcmp(ev->type.p, "Payment", 7) == 0) ||
@@ -529,18 +824,21 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int report,
 	    memcmp(ev->source.p, "payment", 7) == 0))
 		a->tags |= EVT_TAG_PCI | EVT_TAG_FINANCIAL;
 	a->dj.n = 0;
+	/* Card numbers in the envelope's strings too: a transaction id
+	 * can be one. */
+	scan_text(a, ev->subject.p ? ev->subject.p : "", ev->subject.n);
+	if (a->found_pan)
+		snprintf(a->panpath, sizeof(a->panpath), "subject");
 	if (ev->slot[EVT_F_DATA] >= 0) {
 		const struct evt_jmember *m = &ev->j.m[ev->slot[EVT_F_DATA]];
 		const char *d = ev->j.base + m->voff;
 		evt_json_scan(&a->dj, d, m->vlen, 0, &e);
-		evt_buf_reset(&a->tmp);
-		evt_buf_grow(&a->tmp, m->vlen + 1);
 		if (evt_json_get(&a->dj, "amount", EVT_J_NUMBER).p ||
 		    evt_json_get(&a->dj, "total", EVT_J_NUMBER).p)
 			a->tags |= EVT_TAG_FINANCIAL;
 		evt_buf_reset(&a->path);
 		evt_buf_adds(&a->path, "data");
-		walk(a, d, m->vlen, 0);
+		walk(a, d, m->vlen, 0, 0);
 		evt_buf_reset(&a->tmp);
 		evt_buf_grow(&a->tmp, m->vlen + 1);
 		tx = evt_json_get_str(&a->dj, "transaction_id", &a->tmp);
@@ -551,50 +849,67 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int report,
 	/* In the event. */
 	if (rc == 0 && a->found_pan)
 		rc = found(a, EVT_F_PAN, "card number %s in %s", a->pan, a->panpath);
+	else if (rc == 0 && a->too_deep)
+		rc = found(a, EVT_F_PAN, "data nested more than %d levels deep "
+		    "at %s: too deep to scan for card numbers", MAX_DEPTH,
+		    a->panpath);
 	if (rc == 0 && a->cvv.len)
 		rc = found(a, EVT_F_CVV, "card security code in %s", a->cvv.p);
 	if (rc == 0 && a->pii.len)
 		rc = found(a, EVT_F_PII, "personal data in %s", a->pii.p);
 
-	/* Money, across the saga. Copy tx: tmp is reused below. */
+	/* Money, across the saga. Copy tx: tmp is reused below. An event
+	 * seen before (its id) is not money moving twice. */
 	cstr(&a->txid, tx.p, tx.n);
 	const char *txid = a->txid.p;
 	size_t txn = a->txid.len;
-	if (tx.p && type_is(ev, "TransactionCreated")) {
-		if (data_dec(a, "total", &total) == 0)
-			evt_hmap_put(&a->total, txid, txn, total);
-		if (ev->slot[EVT_F_TIME] >= 0)
-			evt_hmap_put(&a->open, txid, txn, ev->time_ms);
+	if (tx.p && !dup && type_is(ev, "TransactionCreated")) {
+		struct txstate *t = tx_state(a, txid, txn);
+		struct evt_sv raw = evt_json_get(&a->dj, "total", EVT_J_NUMBER);
+		struct evt_dec total;
+		int pr = raw.p ? evt_dec_parse(raw.p, raw.n, &total) :
+		    EVT_DEC_SYNTAX;
+		if (!t->created) {
+			t->created = 1;
+			t->has_total = pr == EVT_DEC_OK;
+			t->total_range = pr == EVT_DEC_RANGE;
+			if (pr == EVT_DEC_OK)
+				t->total = total;
+			evt_buf_reset(&a->tmp);
+			struct evt_sv cur = evt_json_get_str(&a->dj, "currency",
+			    &a->tmp);
+			if (cur.p && cur.n > 0 && cur.n <= sizeof(t->cur)) {
+				memcpy(t->cur, cur.p, cur.n);
+				t->ncur = (unsigned char)cur.n;
+			}
+			if (ev->slot[EVT_F_TIME] >= 0 && when != EVT_AUDIT_AFTER) {
+				t->created_ms = ev->time_ms;
+				t->open = t->has_time = 1;
+			}
+		}
+		if (rc == 0 && pr == EVT_DEC_OK && evt_dec_sign(total) < 0) {
+			struct evt_buf b = EVT_BUF_INIT;
+			rc = found(a, EVT_F_NEGATIVE, "total %s of transaction %s "
+			    "is negative", dec_str(&b, total), txid);
+			evt_buf_free(&b);
+		}
 	}
-	if (tx.p && (type_is(ev, "TransactionCompleted") ||
-	    type_is(ev, "TransactionCancelled")))
-		evt_hmap_del(&a->open, txid, txn);
+	/* An outcome after the period does not make the period's saga any
+	 * less stuck at its end. */
+	if (tx.p && when != EVT_AUDIT_AFTER && (type_is(ev,
+	    "TransactionCompleted") || type_is(ev, "TransactionCancelled"))) {
+		if ((p = evt_hmap_get(&a->tx, txid, txn)) != NULL)
+			((struct txstate *)(intptr_t)*p)->open = 0;
+	}
 	int processed = type_is(ev, "PaymentProcessed");
 	int refunded = type_is(ev, "PaymentRefunded");
-	if (rc == 0 && tx.p && (processed || refunded) &&
-	    data_dec(a, "amount", &amount) == 0) {
-		if ((p = evt_hmap_get(&a->total, txid, txn)) != NULL &&
-		    (processed ? amount != *p : amount > *p)) {
-			char t[40];
-			snprintf(t, sizeof(t), "%s", dec_str(a, *p));
-			rc = found(a, EVT_F_AMOUNT, "%s %s of transaction %s, "
-			    "whose total is %s", processed ? "payment" : "refund",
-			    dec_str(a, amount), txid, t);
-		}
-		if (rc == 0 && refunded && amount > a->o.refund_over) {
-			char t[40];
-			snprintf(t, sizeof(t), "%s", dec_str(a, a->o.refund_over));
-			rc = found(a, EVT_F_REFUND, "refund %s of transaction %s, "
-			    "over %s", dec_str(a, amount), txid, t);
-		}
-		if (rc == 0 && refunded)
-			rc = found(a, EVT_F_COMPENSATED, "transaction %s refunded",
-			    txid);
-	}
+	if (rc == 0 && tx.p && !dup && (processed || refunded))
+		rc = money(a, txid, txn, processed);
 
-	/* Integrity, over the stream. */
+	/* Integrity, over the stream. A filtered slice (evt-replay -t, -s)
+	 * has gaps in seq and versions, and causes outside it, by design. */
 	if (rc == 0 && ev->slot[EVT_F_SEQ] >= 0) {
-		if (a->last_seq && ev->seq != a->last_seq + 1)
+		if (a->last_seq && ev->seq != a->last_seq + 1 && !a->o.filtered)
 			rc = found(a, EVT_F_SEQ_GAP, "seq %lld follows %lld",
 			    ev->seq, a->last_seq);
 		a->last_seq = ev->seq;
@@ -602,7 +917,8 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int report,
 	if (rc == 0 && ev->slot[EVT_F_VERSION] >= 0) {
 		p = evt_hmap_get(&a->version, ev->subject.p, ev->subject.n);
 		long long last = p ? *p : 0;
-		if (ev->version != last + 1)
+		if (ev->version != last + 1 && !(a->o.filtered &&
+		    ev->version > last))
 			rc = found(a, EVT_F_VERSION_GAP, "version %lld of %s "
 			    "follows %lld", ev->version, a->subject.p, last);
 		evt_hmap_put(&a->version, ev->subject.p, ev->subject.n,
@@ -622,10 +938,10 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int report,
 			    ev->time_ms);
 	}
 	if (ev->id.p) {
-		uint64_t h = hash64(ev->id.p, ev->id.n);
-		if (rc == 0 && idset_has(&a->ids, h))
+		if (rc == 0 && dup)
 			rc = found(a, EVT_F_DUP_ID, "id %s seen before", a->id.p);
-		if (rc == 0 && ev->cause.p && !(ev->cause.n == ev->id.n &&
+		if (rc == 0 && !a->o.filtered && ev->cause.p &&
+		    !(ev->cause.n == ev->id.n &&
 		    memcmp(ev->cause.p, ev->id.p, ev->id.n) == 0) &&
 		    !idset_has(&a->ids, hash64(ev->cause.p, ev->cause.n)))
 			rc = found(a, EVT_F_ORPHAN, "causationid %.*s names no "
@@ -650,8 +966,10 @@ static void
 collect_stuck(void *arg, const char *k, size_t n, long long v)
 {
 	struct stuck *s = arg;
+	const struct txstate *t = (const struct txstate *)(intptr_t)v;
 
-	if (s->now - v <= s->a->o.stuck_after_ms)
+	if (!t->open || !t->has_time ||
+	    s->now - t->created_ms <= s->a->o.stuck_after_ms)
 		return;
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 16;
@@ -675,7 +993,7 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 {
 	struct stuck s = { a, now_ms, 0, NULL, 0, 0 };
 
-	evt_hmap_each(&a->open, collect_stuck, &s);
+	evt_hmap_each(&a->tx, collect_stuck, &s);
 	if (s.n)
 		qsort(s.ids, s.n, sizeof(*s.ids), cmp_str);	/* a stable order */
 	a->report = 1;
@@ -684,9 +1002,10 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 	a->ev = NULL;
 	for (size_t i = 0; i < s.n; i++) {
 		if (s.rc == 0) {
-			long long *t = evt_hmap_get(&a->open, s.ids[i], strlen(s.ids[i]));
+			long long *p = evt_hmap_get(&a->tx, s.ids[i], strlen(s.ids[i]));
+			const struct txstate *t = (const struct txstate *)(intptr_t)*p;
 			char at[EVT_TIME_LEN + 1];
-			evt_time_format(*t, at);
+			evt_time_format(t->created_ms, at);
 			cstr(&a->id, "", 0);
 			evt_buf_reset(&a->subject);
 			evt_buf_printf(&a->subject, "transaction-%s", s.ids[i]);
