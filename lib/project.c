@@ -544,9 +544,9 @@ add_dec(struct evt_row *r, size_t col, const char *name, struct evt_dec d,
 	struct evt_dec sum;
 
 	if (evt_dec_add(&sum, r->v[col].d, d) != EVT_DEC_OK)
-		return evt_err_set(err, EX_DATAERR, "%.*s: the sum in %s would "
-		    "have more than %d digits", (int)ev->type.n, ev->type.p,
-		    name, EVT_DEC_DIGITS);
+		return evt_err_set(err, EX_DATAERR, "%.*s: column %s: the exact "
+		    "sum would have more than %d digits", (int)ev->type.n,
+		    ev->type.p, name, EVT_DEC_DIGITS);
 	evt_row_dec(r, col, sum);
 	return 0;
 }
