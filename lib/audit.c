@@ -175,8 +175,8 @@ evt_audit_rules(struct evt_audit_opts *o, const char *file,
 			int pr = json_is_number(v) ? raw_amount(file, k, &d) :
 			    EVT_DEC_SYNTAX;
 			if (pr == EVT_DEC_RANGE) {
-				rules_err(err, file, "more significant digits than "
-				    "an amount can have (38)", k);
+				rules_err(err, file, "more digits than an exact "
+				    "amount holds (38)", k);
 				goto out;
 			}
 			if (pr != EVT_DEC_OK || evt_dec_sign(d) < 0) {
