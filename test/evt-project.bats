@@ -263,3 +263,47 @@ IN
 		'{"store_id":"S1","sku":"A\u001fB","on_hand":8,"reserved":0,"available":8}' \
 		'{"store_id":"S1\u001fA","sku":"B","on_hand":5,"reserved":0,"available":5}')"
 }
+
+@test "exact decimals against Python's decimal module: 3000 amounts of every shape, summed, min and max" {
+	python3 - <<'PY'
+import decimal, json, random, subprocess
+decimal.getcontext().prec = 200
+rng = random.Random(12)
+def amount():
+    k = rng.random()
+    if k < 0.3:
+        s = str(rng.randint(0, 10**rng.randint(1, 15)))
+        if rng.random() < 0.7:
+            s += "." + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 12)))
+    elif k < 0.5:
+        s = "%de%d" % (rng.randint(1, 999), rng.randint(-12, 12))
+    elif k < 0.6:
+        s = "0.%s%d" % ("0" * rng.randint(0, 20), rng.randint(1, 9))
+    elif k < 0.7:
+        s = "%d.%dE+%d" % (rng.randint(1, 9), rng.randint(0, 99), rng.randint(0, 10))
+    else:
+        s = "%d.%02d" % (rng.randint(0, 10**6), rng.randint(0, 99))
+    return ("-" if rng.random() < 0.2 else "") + s
+groups = {}
+lines = []
+for i in range(3000):
+    g = "g%d" % (i % 7)
+    a = amount()
+    groups.setdefault(g, []).append(decimal.Decimal(a))
+    lines.append('{"type":"X","subject":"x-%d","data":{"g":"%s","a":%s}}' % (i, g, a))
+spec = '{"name":"t","group":"data.g","columns":[{"name":"s","sum":"data.a","decimals":2},{"name":"lo","min":"data.a"},{"name":"hi","max":"data.a"}]}'
+open("spec.json", "w").write(spec)
+out = subprocess.run(["evt-project", "--spec", "spec.json", "-o", "csv"], input="\n".join(lines) + "\n",
+                     capture_output=True, text=True, check=True).stdout
+def fmt(d, scale):
+    d = d.normalize() if d != 0 else decimal.Decimal(0)
+    e = -d.as_tuple().exponent if d.as_tuple().exponent < 0 else 0
+    return format(d, "f") if e >= scale else format(d.quantize(decimal.Decimal(1).scaleb(-scale)), "f")
+rows = [r.split(",") for r in out.splitlines()[1:]]
+assert len(rows) == 7, out
+for g, s, lo, hi in rows:
+    v = groups[g]
+    want = (fmt(sum(v), 2), fmt(min(v), 0), fmt(max(v), 0))
+    assert (s, lo, hi) == want, (g, (s, lo, hi), want)
+PY
+}
