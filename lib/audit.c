@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "audit.h"
+#include "audit_store.h"
 #include "clock.h"
 #include "decimal.h"
 #include "hmap.h"
@@ -432,23 +433,27 @@ idset_add(struct idset *s, uint64_t h)
 
 /* --- the audit ----------------------------------------------------------- */
 
-/* What the money rules remember of one transaction. */
-struct txstate {
-	struct evt_dec total, paid, refunded;
-	int64_t created_ms;
-	int payments;
-	unsigned created:1, has_total:1, total_range:1, open:1, has_time:1;
-	unsigned char ncur;	/* the order's currency, 0: unknown */
-	char cur[15];
-};
+#define txstate evt_audit_tx
 
+/*
+ * The rules' memory: the ids seen, the last seq, per stream its last
+ * version and time, per transaction its money and saga state. Without a
+ * state file it all lives here. With one (evt_audit_state_open), these
+ * maps hold only what the run has touched since its last commit; the rest
+ * is looked up in the store, and each commit writes them there and
+ * empties them, so memory follows a commit's events, not history.
+ */
 struct evt_audit {
 	struct evt_audit_opts o;
 	struct idset ids;
 	long long last_seq;
-	struct evt_hmap version;	/* subject -> last version */
-	struct evt_hmap time;		/* subject -> last time (ms) */
+	struct evt_hmap subj;		/* subject -> struct evt_audit_subject * */
 	struct evt_hmap tx;		/* transaction -> struct txstate * */
+	struct evt_audit_store *store;
+	struct evt_audit_ckpt ck;	/* how far the memory has folded */
+	struct evt_err *err;		/* the call's, for store failures */
+	int failed;
+	int marked;			/* the state to keep is written, open */
 	struct evt_jobj dj;
 	struct evt_buf path, detail, pii, cvv, id, subject, txid, tmp, key;
 	struct evt_buf mid, msubject, mdetail;
@@ -473,10 +478,22 @@ evt_audit_new(const struct evt_audit_opts *o)
 }
 
 static void
-free_tx(void *arg, const char *k, size_t n, long long v)
+free_ptr(void *arg, const char *k, size_t n, long long v)
 {
 	(void)arg; (void)k; (void)n;
-	free((struct txstate *)(intptr_t)v);
+	free((void *)(intptr_t)v);
+}
+
+/* Forget what is in memory (written to the store already). */
+static void
+drop_memory(struct evt_audit *a)
+{
+	evt_hmap_each(&a->tx, free_ptr, NULL);
+	evt_hmap_clear(&a->tx);
+	evt_hmap_each(&a->subj, free_ptr, NULL);
+	evt_hmap_clear(&a->subj);
+	free(a->ids.tab);
+	memset(&a->ids, 0, sizeof(a->ids));
 }
 
 void
@@ -484,11 +501,10 @@ evt_audit_free(struct evt_audit *a)
 {
 	if (a == NULL)
 		return;
-	free(a->ids.tab);
-	evt_hmap_free(&a->version);
-	evt_hmap_free(&a->time);
-	evt_hmap_each(&a->tx, free_tx, NULL);
+	drop_memory(a);
 	evt_hmap_free(&a->tx);
+	evt_hmap_free(&a->subj);
+	evt_astore_close(a->store);
 	evt_json_free(&a->dj);
 	struct evt_buf *bufs[] = { &a->path, &a->detail, &a->pii, &a->cvv,
 		&a->id, &a->subject, &a->txid, &a->tmp, &a->key, &a->mid,
@@ -697,7 +713,17 @@ dec_str(struct evt_buf *b, struct evt_dec v)
 	return b->p;
 }
 
-/* The state of transaction txid[0..n), made when new. */
+/* A store lookup failed: the event's audit stops, with a->err set. */
+static int
+store_failed(struct evt_audit *a, int rc)
+{
+	if (rc < 0)
+		a->failed = 1;
+	return rc;
+}
+
+/* The state of transaction txid[0..n): from memory, else the store, else
+ * new. NULL when the store failed. */
 static struct txstate *
 tx_state(struct evt_audit *a, const char *txid, size_t n)
 {
@@ -708,8 +734,42 @@ tx_state(struct evt_audit *a, const char *txid, size_t n)
 		return (struct txstate *)(intptr_t)*p;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		abort();
+	if (a->store && store_failed(a, evt_astore_tx(a->store, txid, n, t,
+	    a->err)) < 0) {
+		free(t);
+		return NULL;
+	}
 	evt_hmap_put(&a->tx, txid, n, (long long)(intptr_t)t);
 	return t;
+}
+
+/* The state of stream subj[0..n), like tx_state. */
+static struct evt_audit_subject *
+subject_state(struct evt_audit *a, const char *subj, size_t n)
+{
+	long long *p = evt_hmap_get(&a->subj, subj, n);
+	struct evt_audit_subject *v;
+
+	if (p)
+		return (struct evt_audit_subject *)(intptr_t)*p;
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		abort();
+	if (a->store && store_failed(a, evt_astore_subject(a->store, subj, n,
+	    v, a->err)) < 0) {
+		free(v);
+		return NULL;
+	}
+	evt_hmap_put(&a->subj, subj, n, (long long)(intptr_t)v);
+	return v;
+}
+
+/* Whether an event of id hash h was seen: in this commit, or before. */
+static int
+seen(struct evt_audit *a, uint64_t h)
+{
+	if (idset_has(&a->ids, h))
+		return 1;
+	return a->store ? store_failed(a, evt_astore_id(a->store, h, a->err)) : 0;
 }
 
 /*
@@ -730,7 +790,8 @@ money(struct evt_audit *a, const char *txid, size_t txn, int processed)
 
 	if (raw.p == NULL)
 		return 0;
-	t = tx_state(a, txid, txn);
+	if ((t = tx_state(a, txid, txn)) == NULL)
+		return -1;
 	pr = evt_dec_parse(raw.p, raw.n, &amt);
 	if (pr != EVT_DEC_OK) {
 		/* Too many digits to hold exactly: it cannot match anything
@@ -794,14 +855,17 @@ out:
 
 int
 evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
-    evt_finding_fn fn, void *arg, int *tags, int *severity)
+    evt_finding_fn fn, void *arg, int *tags, int *severity,
+    struct evt_err *err)
 {
 	struct evt_err e;
 	struct evt_sv tx = { NULL, 0 };
-	long long *p;
 	int rc = 0, dup = 0;
 	uint64_t h = 0;
 
+	err->code = 0;
+	a->err = err;
+	a->failed = 0;
 	a->ev = ev;
 	a->report = when == EVT_AUDIT_IN;
 	a->fn = fn;
@@ -815,8 +879,17 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 	a->found_pan = a->too_deep = 0;
 	if (ev->id.p) {
 		h = hash64(ev->id.p, ev->id.n);
-		dup = idset_has(&a->ids, h);
+		if ((dup = seen(a, h)) < 0)
+			return -1;
 	}
+	if (ev->slot[EVT_F_SEQ] >= 0)
+		a->ck.seq = ev->seq;
+	if (ev->slot[EVT_F_TIME] >= 0 && (!a->ck.has_time ||
+	    ev->time_ms > a->ck.time_ms)) {
+		a->ck.time_ms = ev->time_ms;
+		a->ck.has_time = 1;
+	}
+	a->ck.events++;
 
 	/* The kind of event. */
 	if ((ev->type.n >= 7 && memcmp(ev->type.p, "Payment", 7) == 0) ||
@@ -865,6 +938,8 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 	size_t txn = a->txid.len;
 	if (tx.p && !dup && type_is(ev, "TransactionCreated")) {
 		struct txstate *t = tx_state(a, txid, txn);
+		if (t == NULL)
+			return -1;
 		struct evt_sv raw = evt_json_get(&a->dj, "total", EVT_J_NUMBER);
 		struct evt_dec total;
 		int pr = raw.p ? evt_dec_parse(raw.p, raw.n, &total) :
@@ -898,8 +973,10 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 	 * less stuck at its end. */
 	if (tx.p && when != EVT_AUDIT_AFTER && (type_is(ev,
 	    "TransactionCompleted") || type_is(ev, "TransactionCancelled"))) {
-		if ((p = evt_hmap_get(&a->tx, txid, txn)) != NULL)
-			((struct txstate *)(intptr_t)*p)->open = 0;
+		struct txstate *t = tx_state(a, txid, txn);
+		if (t == NULL)
+			return -1;
+		t->open = 0;
 	}
 	int processed = type_is(ev, "PaymentProcessed");
 	int refunded = type_is(ev, "PaymentRefunded");
@@ -914,44 +991,51 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 			    ev->seq, a->last_seq);
 		a->last_seq = ev->seq;
 	}
+	struct evt_audit_subject *sv = NULL;
+	if (rc == 0 && (ev->slot[EVT_F_VERSION] >= 0 ||
+	    ev->slot[EVT_F_TIME] >= 0) &&
+	    (sv = subject_state(a, ev->subject.p, ev->subject.n)) == NULL)
+		return -1;
 	if (rc == 0 && ev->slot[EVT_F_VERSION] >= 0) {
-		p = evt_hmap_get(&a->version, ev->subject.p, ev->subject.n);
-		long long last = p ? *p : 0;
+		long long last = sv->version;
 		if (ev->version != last + 1 && !(a->o.filtered &&
 		    ev->version > last))
 			rc = found(a, EVT_F_VERSION_GAP, "version %lld of %s "
 			    "follows %lld", ev->version, a->subject.p, last);
-		evt_hmap_put(&a->version, ev->subject.p, ev->subject.n,
-		    ev->version);
+		sv->version = ev->version;
 	}
 	if (rc == 0 && ev->slot[EVT_F_TIME] >= 0) {
-		p = evt_hmap_get(&a->time, ev->subject.p, ev->subject.n);
-		if (p && ev->time_ms < *p) {
+		if (sv->has_time && ev->time_ms < sv->time_ms) {
 			char t0[EVT_TIME_LEN + 1], t1[EVT_TIME_LEN + 1];
 			evt_time_format(ev->time_ms, t1);
-			evt_time_format(*p, t0);
+			evt_time_format(sv->time_ms, t0);
 			rc = found(a, EVT_F_TIME_BACK, "%s at %s, before its "
 			    "previous event at %s", a->subject.p, t1, t0);
 		}
-		if (!p || ev->time_ms > *p)
-			evt_hmap_put(&a->time, ev->subject.p, ev->subject.n,
-			    ev->time_ms);
+		if (!sv->has_time || ev->time_ms > sv->time_ms) {
+			sv->time_ms = ev->time_ms;
+			sv->has_time = 1;
+		}
 	}
 	if (ev->id.p) {
 		if (rc == 0 && dup)
 			rc = found(a, EVT_F_DUP_ID, "id %s seen before", a->id.p);
+		int known = 1;
 		if (rc == 0 && !a->o.filtered && ev->cause.p &&
 		    !(ev->cause.n == ev->id.n &&
 		    memcmp(ev->cause.p, ev->id.p, ev->id.n) == 0) &&
-		    !idset_has(&a->ids, hash64(ev->cause.p, ev->cause.n)))
+		    (known = seen(a, hash64(ev->cause.p, ev->cause.n))) < 0)
+			return -1;
+		if (rc == 0 && !known)
 			rc = found(a, EVT_F_ORPHAN, "causationid %.*s names no "
 			    "earlier event", (int)ev->cause.n, ev->cause.p);
-		idset_add(&a->ids, h);
+		if (!dup)
+			idset_add(&a->ids, h);
 	}
 	*tags = a->tags;
 	*severity = a->sev;
 	a->ev = NULL;
-	return rc;
+	return a->failed ? -1 : rc;
 }
 
 struct stuck {
@@ -959,61 +1043,187 @@ struct stuck {
 	int64_t now;
 	int rc;
 	char **ids;
+	int64_t *at;
 	size_t n, cap;
 };
 
 static void
-collect_stuck(void *arg, const char *k, size_t n, long long v)
+add_stuck(struct stuck *s, const char *k, size_t n, int64_t created_ms)
 {
-	struct stuck *s = arg;
-	const struct txstate *t = (const struct txstate *)(intptr_t)v;
-
-	if (!t->open || !t->has_time ||
-	    s->now - t->created_ms <= s->a->o.stuck_after_ms)
+	if (s->now - created_ms <= s->a->o.stuck_after_ms)
 		return;
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 16;
 		s->ids = realloc(s->ids, s->cap * sizeof(*s->ids));
-		if (s->ids == NULL)
+		s->at = realloc(s->at, s->cap * sizeof(*s->at));
+		if (s->ids == NULL || s->at == NULL)
 			abort();
 	}
-	if ((s->ids[s->n++] = strndup(k, n)) == NULL)
+	if ((s->ids[s->n] = strndup(k, n)) == NULL)
 		abort();
+	s->at[s->n++] = created_ms;
 }
 
-static int
-cmp_str(const void *x, const void *y)
+static void
+collect_stuck(void *arg, const char *k, size_t n, long long v)
 {
-	return strcmp(*(char *const *)x, *(char *const *)y);
+	const struct txstate *t = (const struct txstate *)(intptr_t)v;
+
+	if (t->open && t->has_time)
+		add_stuck(arg, k, n, t->created_ms);
+}
+
+/* An open transaction of the store: stuck unless memory knows better. */
+static void
+stored_stuck(void *arg, const char *k, size_t n, int64_t created_ms)
+{
+	struct stuck *s = arg;
+
+	if (evt_hmap_get(&s->a->tx, k, n) == NULL)
+		add_stuck(s, k, n, created_ms);
+}
+
+struct byid {
+	char **ids;
+	int64_t *at;
+};
+
+static int
+cmp_idx(const void *x, const void *y, void *arg)
+{
+	const struct byid *b = arg;
+
+	return strcmp(b->ids[*(const size_t *)x], b->ids[*(const size_t *)y]);
 }
 
 int
 evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
-    void *arg)
+    void *arg, struct evt_err *err)
 {
-	struct stuck s = { a, now_ms, 0, NULL, 0, 0 };
+	struct stuck s = { a, now_ms, 0, NULL, NULL, 0, 0 };
+	size_t *idx;
 
+	err->code = 0;
 	evt_hmap_each(&a->tx, collect_stuck, &s);
+	if (a->store && evt_astore_open_tx(a->store, stored_stuck, &s, err) < 0)
+		s.rc = -1;
+	/* A stable order: by transaction id. */
+	if ((idx = malloc((s.n + 1) * sizeof(*idx))) == NULL)
+		abort();
+	for (size_t i = 0; i < s.n; i++)
+		idx[i] = i;
+	struct byid b = { s.ids, s.at };
 	if (s.n)
-		qsort(s.ids, s.n, sizeof(*s.ids), cmp_str);	/* a stable order */
+		qsort_r(idx, s.n, sizeof(*idx), cmp_idx, &b);
 	a->report = 1;
 	a->fn = fn;
 	a->arg = arg;
 	a->ev = NULL;
-	for (size_t i = 0; i < s.n; i++) {
-		if (s.rc == 0) {
-			long long *p = evt_hmap_get(&a->tx, s.ids[i], strlen(s.ids[i]));
-			const struct txstate *t = (const struct txstate *)(intptr_t)*p;
-			char at[EVT_TIME_LEN + 1];
-			evt_time_format(t->created_ms, at);
-			cstr(&a->id, "", 0);
-			evt_buf_reset(&a->subject);
-			evt_buf_printf(&a->subject, "transaction-%s", s.ids[i]);
-			s.rc = found(a, EVT_F_STUCK, "transaction %s created at %s "
-			    "has no outcome", s.ids[i], at);
-		}
-		free(s.ids[i]);
+	for (size_t i = 0; i < s.n && s.rc == 0; i++) {
+		char at[EVT_TIME_LEN + 1];
+		const char *id = s.ids[idx[i]];
+		evt_time_format(s.at[idx[i]], at);
+		cstr(&a->id, "", 0);
+		evt_buf_reset(&a->subject);
+		evt_buf_printf(&a->subject, "transaction-%s", id);
+		s.rc = found(a, EVT_F_STUCK, "transaction %s created at %s "
+		    "has no outcome", id, at);
 	}
+	for (size_t i = 0; i < s.n; i++)
+		free(s.ids[i]);
 	free(s.ids);
+	free(s.at);
+	free(idx);
 	return s.rc;
+}
+
+int
+evt_audit_state_open(struct evt_audit *a, const char *path, long long *seq,
+    int64_t *time_ms, int *has_time, struct evt_err *err)
+{
+	if ((a->store = evt_astore_open(path, err)) == NULL)
+		return -1;
+	if (evt_astore_checkpoint(a->store, &a->ck, err) < 0)
+		return -1;
+	a->last_seq = a->ck.seq;
+	*seq = a->ck.seq;
+	*time_ms = a->ck.time_ms;
+	*has_time = a->ck.has_time;
+	return 0;
+}
+
+struct put {
+	struct evt_audit *a;
+	struct evt_err *err;
+	int rc;
+};
+
+static void
+put_tx(void *arg, const char *k, size_t n, long long v)
+{
+	struct put *p = arg;
+
+	if (p->rc == 0)
+		p->rc = evt_astore_put_tx(p->a->store, k, n,
+		    (const struct txstate *)(intptr_t)v, p->err);
+}
+
+static void
+put_subject(void *arg, const char *k, size_t n, long long v)
+{
+	struct put *p = arg;
+
+	if (p->rc == 0)
+		p->rc = evt_astore_put_subject(p->a->store, k, n,
+		    (const struct evt_audit_subject *)(intptr_t)v, p->err);
+}
+
+/* Write memory and the checkpoint into a transaction left open, and
+ * forget memory: the store now answers for it. */
+static int
+write_memory(struct evt_audit *a, struct evt_err *err)
+{
+	struct put p = { a, err, 0 };
+
+	if (evt_astore_begin(a->store, err) < 0)
+		return -1;
+	evt_hmap_each(&a->tx, put_tx, &p);
+	evt_hmap_each(&a->subj, put_subject, &p);
+	for (size_t i = 0; p.rc == 0 && i < a->ids.cap; i++)
+		if (a->ids.tab[i])
+			p.rc = evt_astore_put_id(a->store, a->ids.tab[i], err);
+	if (p.rc == 0)
+		p.rc = evt_astore_checkpoint_set(a->store, &a->ck, err);
+	if (p.rc < 0) {
+		evt_astore_rollback(a->store);
+		return -1;
+	}
+	drop_memory(a);
+	return 0;
+}
+
+int
+evt_audit_state_mark(struct evt_audit *a, struct evt_err *err)
+{
+	if (a->store == NULL || a->marked)
+		return 0;
+	if (write_memory(a, err) < 0)
+		return -1;
+	a->marked = 1;
+	return 0;
+}
+
+int
+evt_audit_state_commit(struct evt_audit *a, struct evt_err *err)
+{
+	if (a->store == NULL)
+		return 0;
+	if (!a->marked && write_memory(a, err) < 0)
+		return -1;
+	a->marked = 0;
+	if (evt_astore_commit(a->store, err) < 0) {
+		evt_astore_rollback(a->store);
+		return -1;
+	}
+	return 0;
 }

@@ -88,10 +88,12 @@ enum { EVT_AUDIT_BEFORE, EVT_AUDIT_IN, EVT_AUDIT_AFTER };
  * is made. *tags and *severity get the event's tags (its kind's and its
  * findings') and highest finding severity (info if none). Every string a
  * finding carries (id, subject, detail) has its card numbers masked.
- * Returns 0, or -1 when fn returned -1.
+ * Returns 0, or -1: when fn returned -1 (err->code 0), or when the state
+ * file failed (err set; the event is then not folded whole: stop).
  */
 int evt_audit_event(struct evt_audit *a, const struct evt_event *ev,
-    int when, evt_finding_fn fn, void *arg, int *tags, int *severity);
+    int when, evt_finding_fn fn, void *arg, int *tags, int *severity,
+    struct evt_err *err);
 
 /*
  * At the end of the scan: the transactions still without an outcome that
@@ -99,7 +101,35 @@ int evt_audit_event(struct evt_audit *a, const struct evt_event *ev,
  * evt_audit_event.
  */
 int evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
-    void *arg);
+    void *arg, struct evt_err *err);
+
+/*
+ * Keep the rules' memory in the SQLite state file at path (audit-scan
+ * --state; created, mode 0600, if missing): *seq, *time_ms and *has_time
+ * get how far it has folded (the last seq, the latest event time). The
+ * caller feeds only the events after *seq. Returns 0, or -1 with err.
+ */
+int evt_audit_state_open(struct evt_audit *a, const char *path, long long *seq,
+    int64_t *time_ms, int *has_time, struct evt_err *err);
+
+/*
+ * Mark the state as it is now, after the last event fed, as the one to
+ * keep: it is written to the state file in a transaction left open (and
+ * forgotten from memory), and what later events change is never written.
+ * audit-scan marks the state before the first event at or after --until,
+ * so that the next period's run reads on from there. No-op when marked
+ * already, or without a state file. Returns 0, or -1 with err.
+ */
+int evt_audit_state_mark(struct evt_audit *a, struct evt_err *err);
+
+/*
+ * Commit, in one transaction, durably, the marked state, or else what
+ * the events fed since the last commit changed, with its checkpoint (the
+ * last event's seq); then forget it from memory. A crash leaves the state
+ * as the last commit left it. No-op without a state file. Returns 0, or
+ * -1 with err.
+ */
+int evt_audit_state_commit(struct evt_audit *a, struct evt_err *err);
 
 /*
  * Card numbers in text: runs of digit groups (separated by one space or

@@ -316,3 +316,75 @@ for c in cards:
     assert c not in rep, c
 PY
 }
+
+# A shim that kills the program (SIGKILL) at its first fsync or fdatasync
+# of a file whose path ends with $EVT_KILL_SYNC: a crash in mid-commit.
+kill_sync_shim() {
+	cat >shim.c <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+static void check(int fd) {
+	const char *want = getenv("EVT_KILL_SYNC");
+	char link[64], path[4096];
+	ssize_t n;
+	if (!want) return;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof(path) - 1)) < 0) return;
+	path[n] = '\0';
+	if ((size_t)n >= strlen(want) && strcmp(path + n - strlen(want), want) == 0)
+		kill(getpid(), SIGKILL);
+}
+int fsync(int fd) { check(fd); return ((int (*)(int))dlsym(RTLD_NEXT, "fsync"))(fd); }
+int fdatasync(int fd) { check(fd); return ((int (*)(int))dlsym(RTLD_NEXT, "fdatasync"))(fd); }
+C
+	cc -shared -fPIC -o shim.so shim.c -ldl
+}
+
+@test "--state: day by day, incremental runs report exactly what full scans do, crashes included" {
+	L=$TESTDATA/store-log.ndjson
+	kill_sync_shim
+	# Periods cut at many points of the store's day, whose reactions are
+	# all stamped 18:00, far out of seq order.
+	cuts=(2026-11-24T00:00:00Z 2026-11-24T07:00:30Z 2026-11-24T07:01:00Z
+		2026-11-24T07:01:30Z 2026-11-24T09:00:50Z 2026-11-24T09:10:00Z
+		2026-11-24T10:00:00Z 2026-11-24T12:00:00Z 2026-11-24T18:00:00Z
+		2026-11-24T18:00:00.001Z 2026-11-25T00:00:00Z)
+	for ((i = 0; i + 1 < ${#cuts[@]}; i++)); do
+		p=(--since "${cuts[i]}" --until "${cuts[i+1]}" --stuck-after 30m --fail-on info)
+		st=0; audit-scan -l "$L" "${p[@]}" >full.ndjson || st=$?
+		audit-scan -l "$L" "${p[@]}" --report -o json >full.json || true
+		case $i in
+		3)	# killed in mid-commit: the state stays as it was
+			run env LD_PRELOAD="$PWD/shim.so" EVT_KILL_SYNC=st.db-wal \
+				audit-scan -l "$L" "${p[@]}" --state st.db --report
+			[ "$status" = 137 ] || { echo "not killed: $status"; return 1; } ;;
+		6)	# killed while reading its input
+			mkfifo in.fifo
+			audit-scan --state st.db "${p[@]}" --report in.fifo >/dev/null & pid=$!
+			exec 8>in.fifo
+			head -1200 "$L" >&8
+			sleep 0.3
+			kill -9 $pid
+			exec 8>&-
+			wait $pid || true
+			rm in.fifo ;;
+		esac
+		ist=0; audit-scan -l "$L" "${p[@]}" --state st.db --report -o json \
+			--findings inc.ndjson >inc.json || ist=$?
+		[ "$st" = "$ist" ] || { echo "period $i: exit $st, incremental $ist"; return 1; }
+		diff -u full.ndjson inc.ndjson || { echo "period $i: findings differ"; return 1; }
+		diff -u full.json inc.json || { echo "period $i: reports differ"; return 1; }
+	done
+	# The state ends where the last period ends: nothing left to read.
+	[ "$(sqlite3 st.db 'select seq from audit_checkpoint')" = 1579 ]
+	[ "$(stat -c %a st.db)" = 600 ]
+	# A period the state has folded already cannot be reported from it.
+	run audit-scan -l "$L" --state st.db --since 2026-11-24T12:00:00Z
+	assert_failure 64
+	assert_output --partial 'has folded events up to 2026-11-24T18:00:00.000Z'
+}
