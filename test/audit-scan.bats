@@ -388,3 +388,25 @@ C
 	assert_failure 64
 	assert_output --partial 'has folded events up to 2026-11-24T18:00:00.000Z'
 }
+
+@test "the cron script keeps a state: the next day reads only that day's events, as a full scan reports it" {
+	evt-append -l shop.db <"$TESTDATA/store-log.ndjson"
+	EVT_NOW=2026-11-25T06:15:00Z "$ROOT/scripts/audit-daily" shop.db reports >/dev/null
+	[ "$(sqlite3 reports/audit-state.db 'select seq, events from audit_checkpoint')" = "1579|1579" ]
+	# The next day: twenty orders, which never get an outcome.
+	jq -c 'select(.type == "TransactionCreated") | del(.seq, .version)
+		| .id += "-b" | .subject += "b" | .data.transaction_id += "b"
+		| .time = "2026-11-25T10:00:00.000Z"' "$TESTDATA/store-log.ndjson" | head -20 | evt-append -l shop.db
+	EVT_NOW=2026-11-26T06:15:00Z run "$ROOT/scripts/audit-daily" shop.db reports
+	assert_success
+	assert_line 'Events:   20'
+	assert_line 'Findings: 0 critical, 20 warning, 3 info'
+	[ "$(sqlite3 reports/audit-state.db 'select seq, events from audit_checkpoint')" = "1599|1599" ]
+	EVT_NOW=2026-11-26T06:15:00Z audit-scan -l shop.db --since 2026-11-25 --until 2026-11-26 --report >full.txt || true
+	sed 1d full.txt | cmp - <(sed 1d reports/audit-2026-11-25.txt)
+	EVT_NOW=2026-11-26T06:15:00Z audit-scan -l shop.db --since 2026-11-25 --until 2026-11-26 | cmp - reports/findings-2026-11-25.ndjson
+	# That day again: refused, the files of the first run kept.
+	EVT_NOW=2026-11-26T06:15:00Z run "$ROOT/scripts/audit-daily" shop.db reports
+	assert_failure 64
+	[ -s reports/findings-2026-11-25.ndjson ]
+}
