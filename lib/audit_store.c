@@ -70,7 +70,11 @@ evt_astore_open(const char *path, struct evt_err *err)
 		return NULL;
 	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-	if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; "
+	/* One run at a time owns the state (a second waits, then fails):
+	 * held for the whole run, the lock is not taken again for each of
+	 * the many small lookups. */
+	if (sqlite3_exec(s->db, "PRAGMA locking_mode=EXCLUSIVE; "
+	    "PRAGMA journal_mode=WAL; "
 	    "PRAGMA synchronous=FULL; "
 	    "CREATE TABLE IF NOT EXISTS audit_checkpoint(k INTEGER PRIMARY KEY "
 	    "CHECK (k = 1), seq INTEGER NOT NULL, time_ms INTEGER, events "
