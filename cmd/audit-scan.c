@@ -70,7 +70,7 @@ help(void)
 	    "      --version            the version\n\n"
 	    "Exit: 0 ok, 1 findings at --fail-on, 64 usage, 65 bad input,\n"
 	    "66 no such input, 69 an endpoint unreachable (after the scan),\n"
-	    "74 I/O. See audit-scan(1).\n", USAGE);
+	    "74 I/O, 75 the --state file in use. See audit-scan(1).\n", USAGE);
 	exit(0);
 }
 

@@ -9,7 +9,8 @@
 #include "audit_store.h"
 #include "buf.h"
 
-#define BUSY_TIMEOUT_MS 10000
+/* How long a run waits for another one on the same state to finish. */
+#define BUSY_TIMEOUT_MS 2000
 
 enum { Q_TX, Q_SUBJ, Q_ID, Q_OPEN, Q_PUT_TX, Q_PUT_SUBJ, Q_PUT_ID, Q_CK_GET,
 	Q_CK_SET, Q_N };
@@ -35,10 +36,21 @@ struct evt_audit_store {
 	struct evt_buf tmp;
 };
 
+/* Another run holding the state is worth retrying (75); the rest is an
+ * I/O error. */
+static int
+db_code(struct evt_audit_store *s)
+{
+	int rc = sqlite3_errcode(s->db) & 0xff;
+
+	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? EX_TEMPFAIL : EX_IOERR;
+}
+
 static int
 db_err(struct evt_audit_store *s, struct evt_err *err)
 {
-	return evt_err_set(err, EX_IOERR, "state: %s", sqlite3_errmsg(s->db));
+	return evt_err_set(err, db_code(s), "state: %s%s", sqlite3_errmsg(s->db),
+	    db_code(s) == EX_TEMPFAIL ? " (another audit-scan is using it)" : "");
 }
 
 /* Flags of a transaction, as stored. */
@@ -90,9 +102,10 @@ evt_astore_open(const char *path, struct evt_err *err)
 	    "CREATE TABLE IF NOT EXISTS audit_id(h INTEGER PRIMARY KEY)",
 	    NULL, NULL, &msg) != SQLITE_OK) {
 		int code = sqlite3_errcode(s->db) == SQLITE_NOTADB ? EX_DATAERR :
-		    EX_IOERR;
-		evt_err_set(err, code, "%s: %s", path, msg ? msg :
-		    sqlite3_errmsg(s->db));
+		    db_code(s);
+		evt_err_set(err, code, "%s: %s%s", path, msg ? msg :
+		    sqlite3_errmsg(s->db), code == EX_TEMPFAIL ?
+		    " (another audit-scan is using it)" : "");
 		sqlite3_free(msg);
 		evt_astore_close(s);
 		return NULL;

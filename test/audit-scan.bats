@@ -410,3 +410,23 @@ C
 	assert_failure 64
 	[ -s reports/findings-2026-11-25.ndjson ]
 }
+
+@test "--state: one run at a time; a second gets 75, a file that is not a state 65" {
+	head -5 "$TESTDATA/store-log.ndjson" | audit-scan --state st.db >/dev/null
+	mkfifo in.fifo
+	audit-scan --state st.db in.fifo >/dev/null & pid=$!
+	exec 8>in.fifo
+	sed -n 6,10p "$TESTDATA/store-log.ndjson" >&8
+	sleep 0.3
+	run audit-scan --state st.db "$TESTDATA/store-log.ndjson"
+	assert_failure 75
+	assert_output --partial 'another audit-scan is using it'
+	exec 8>&-
+	wait $pid
+	[ "$(sqlite3 st.db 'select seq from audit_checkpoint')" = 10 ]
+	echo 'not a database' >bad.db
+	run audit-scan --state bad.db "$TESTDATA/store-log.ndjson"
+	assert_failure 65
+	run audit-scan --state missing-dir/st.db "$TESTDATA/store-log.ndjson"
+	assert_failure 66
+}
