@@ -433,7 +433,129 @@ idset_add(struct idset *s, uint64_t h)
 
 /* --- the audit ----------------------------------------------------------- */
 
-#define txstate evt_audit_tx
+/*
+ * What the rules remember of one transaction, in 56 bytes (its id is the
+ * map's key): kept for every transaction of a full scan, and for as long
+ * as a later event could need it (a refund can follow the completion), so
+ * it is small and fixed. Amounts whose digits fit 64 bits (every amount a
+ * store charges) and currency codes of up to 8 bytes are inline; anything
+ * larger moves the amounts and the code to big.
+ */
+struct txbig {
+	struct evt_dec d[3];
+	unsigned char ncur;
+	char cur[15];
+};
+
+enum { TX_TOTAL, TX_PAID, TX_REFUNDED };
+
+struct txstate {
+	int64_t created_ms;
+	int64_t m[3];		/* total, paid, refunded, unless big */
+	struct txbig *big;
+	signed char scale[3];
+	unsigned char payments;	/* counted to 255: only "any" matters */
+	unsigned created:1, has_total:1, total_range:1, open:1, has_time:1;
+	unsigned char ncur;	/* the order's currency, 0: unknown */
+	char cur[8];
+};
+
+_Static_assert(sizeof(struct txstate) <= 64, "a transaction's state grew");
+
+static struct evt_dec
+tx_dec(const struct txstate *t, int i)
+{
+	if (t->big)
+		return t->big->d[i];
+	return (struct evt_dec){ t->m[i], t->scale[i] };
+}
+
+static struct txbig *
+tx_big(struct txstate *t)
+{
+	if (t->big == NULL) {
+		if ((t->big = calloc(1, sizeof(*t->big))) == NULL)
+			abort();
+		for (int i = 0; i < 3; i++)
+			t->big->d[i] = (struct evt_dec){ t->m[i], t->scale[i] };
+		memcpy(t->big->cur, t->cur, t->ncur);
+		t->big->ncur = t->ncur;
+	}
+	return t->big;
+}
+
+static void
+tx_set_dec(struct txstate *t, int i, struct evt_dec d)
+{
+	if (t->big == NULL && d.m >= INT64_MIN && d.m <= INT64_MAX) {
+		t->m[i] = (int64_t)d.m;
+		t->scale[i] = (signed char)d.scale;
+	} else
+		tx_big(t)->d[i] = d;
+}
+
+/* The order's currency (n 0: unknown). */
+static const char *
+tx_cur(const struct txstate *t, size_t *n)
+{
+	*n = t->big ? t->big->ncur : t->ncur;
+	return t->big ? t->big->cur : t->cur;
+}
+
+/* Remember the currency p[0..n); one longer than 15 bytes is unknown. */
+static void
+tx_set_cur(struct txstate *t, const char *p, size_t n)
+{
+	if (n == 0 || n > sizeof(t->big->cur))
+		return;
+	if (t->big == NULL && n <= sizeof(t->cur)) {
+		memcpy(t->cur, p, n);
+		t->ncur = (unsigned char)n;
+	} else {
+		struct txbig *b = tx_big(t);
+		memcpy(b->cur, p, n);
+		b->ncur = (unsigned char)n;
+	}
+}
+
+/* Between the compact form and the store's. */
+static void
+tx_from_store(struct txstate *t, const struct evt_audit_tx *s)
+{
+	memset(t, 0, sizeof(*t));
+	tx_set_dec(t, TX_TOTAL, s->total);
+	tx_set_dec(t, TX_PAID, s->paid);
+	tx_set_dec(t, TX_REFUNDED, s->refunded);
+	tx_set_cur(t, s->cur, s->ncur);
+	t->created_ms = s->created_ms;
+	t->payments = s->payments > 255 ? 255 : (unsigned char)s->payments;
+	t->created = s->created;
+	t->has_total = s->has_total;
+	t->total_range = s->total_range;
+	t->open = s->open;
+	t->has_time = s->has_time;
+}
+
+static void
+tx_to_store(const struct txstate *t, struct evt_audit_tx *s)
+{
+	size_t n;
+	const char *cur = tx_cur(t, &n);
+
+	memset(s, 0, sizeof(*s));
+	s->total = tx_dec(t, TX_TOTAL);
+	s->paid = tx_dec(t, TX_PAID);
+	s->refunded = tx_dec(t, TX_REFUNDED);
+	memcpy(s->cur, cur, n);
+	s->ncur = (unsigned char)n;
+	s->created_ms = t->created_ms;
+	s->payments = t->payments;
+	s->created = t->created;
+	s->has_total = t->has_total;
+	s->total_range = t->total_range;
+	s->open = t->open;
+	s->has_time = t->has_time;
+}
 
 /*
  * The rules' memory: the ids seen, the last seq, per stream its last
@@ -484,11 +606,21 @@ free_ptr(void *arg, const char *k, size_t n, long long v)
 	free((void *)(intptr_t)v);
 }
 
+static void
+free_tx(void *arg, const char *k, size_t n, long long v)
+{
+	struct txstate *t = (struct txstate *)(intptr_t)v;
+
+	(void)arg; (void)k; (void)n;
+	free(t->big);
+	free(t);
+}
+
 /* Forget what is in memory (written to the store already). */
 static void
 drop_memory(struct evt_audit *a)
 {
-	evt_hmap_each(&a->tx, free_ptr, NULL);
+	evt_hmap_each(&a->tx, free_tx, NULL);
 	evt_hmap_clear(&a->tx);
 	evt_hmap_each(&a->subj, free_ptr, NULL);
 	evt_hmap_clear(&a->subj);
@@ -734,10 +866,15 @@ tx_state(struct evt_audit *a, const char *txid, size_t n)
 		return (struct txstate *)(intptr_t)*p;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		abort();
-	if (a->store && store_failed(a, evt_astore_tx(a->store, txid, n, t,
-	    a->err)) < 0) {
-		free(t);
-		return NULL;
+	if (a->store) {
+		struct evt_audit_tx s;
+		int rc = evt_astore_tx(a->store, txid, n, &s, a->err);
+		if (store_failed(a, rc) < 0) {
+			free(t);
+			return NULL;
+		}
+		if (rc == 1)
+			tx_from_store(t, &s);
 	}
 	evt_hmap_put(&a->tx, txid, n, (long long)(intptr_t)t);
 	return t;
@@ -804,11 +941,12 @@ money(struct evt_audit *a, const char *txid, size_t txn, int processed)
 	}
 	evt_buf_reset(&a->tmp);
 	cur = evt_json_get_str(&a->dj, "currency", &a->tmp);
-	if (cur.p && t->ncur && (cur.n != t->ncur ||
-	    memcmp(cur.p, t->cur, cur.n) != 0))
+	size_t ncur;
+	const char *tcur = tx_cur(t, &ncur);
+	if (cur.p && ncur && (cur.n != ncur || memcmp(cur.p, tcur, cur.n) != 0))
 		rc = found(a, EVT_F_CURRENCY, "%s of transaction %s in %.*s, "
 		    "the order is in %.*s", what, txid, (int)cur.n, cur.p,
-		    (int)t->ncur, t->cur);
+		    (int)ncur, tcur);
 	if (rc == 0 && evt_dec_sign(amt) < 0) {
 		rc = found(a, EVT_F_NEGATIVE, "%s %s of transaction %s is "
 		    "negative", what, dec_str(&b1, amt), txid);
@@ -818,30 +956,36 @@ money(struct evt_audit *a, const char *txid, size_t txn, int processed)
 		if (rc == 0 && t->payments > 0)
 			rc = found(a, EVT_F_DOUBLE_CHARGE, "payment %s of "
 			    "transaction %s, already paid %s", dec_str(&b1, amt),
-			    txid, dec_str(&b2, t->paid));
+			    txid, dec_str(&b2, tx_dec(t, TX_PAID)));
 		if (rc == 0 && t->total_range)
 			rc = found(a, EVT_F_AMOUNT, "payment %s of transaction %s, "
 			    "whose total has more than %d significant digits",
 			    dec_str(&b1, amt), txid, EVT_DEC_DIGITS);
 		else if (rc == 0 && t->has_total && evt_dec_cmp(amt,
-		    t->total) != 0)
+		    tx_dec(t, TX_TOTAL)) != 0)
 			rc = found(a, EVT_F_AMOUNT, "payment %s of transaction "
 			    "%s, whose total is %s", dec_str(&b1, amt), txid,
-			    dec_str(&b2, t->total));
+			    dec_str(&b2, tx_dec(t, TX_TOTAL)));
 		/* A sum past 10^38 stays where it was: each such payment
 		 * was flagged against its total already. */
-		(void)evt_dec_add(&t->paid, t->paid, amt);
-		t->payments++;
+		struct evt_dec sum;
+		if (evt_dec_add(&sum, tx_dec(t, TX_PAID), amt) == EVT_DEC_OK)
+			tx_set_dec(t, TX_PAID, sum);
+		if (t->payments < 255)
+			t->payments++;
 		goto out;
 	}
-	(void)evt_dec_add(&t->refunded, t->refunded, amt);
+	struct evt_dec sum;
+	if (evt_dec_add(&sum, tx_dec(t, TX_REFUNDED), amt) == EVT_DEC_OK)
+		tx_set_dec(t, TX_REFUNDED, sum);
 	/* Known: the order or a payment was seen; else a slice of history
 	 * that starts after the payment says nothing either way. */
 	if (rc == 0 && (t->created || t->payments) &&
-	    evt_dec_cmp(t->refunded, t->paid) > 0)
+	    evt_dec_cmp(tx_dec(t, TX_REFUNDED), tx_dec(t, TX_PAID)) > 0)
 		rc = found(a, EVT_F_OVER_REFUND, "refunds of transaction %s add "
 		    "up to %s, more than the %s paid", txid,
-		    dec_str(&b1, t->refunded), dec_str(&b2, t->paid));
+		    dec_str(&b1, tx_dec(t, TX_REFUNDED)),
+		    dec_str(&b2, tx_dec(t, TX_PAID)));
 	if (rc == 0 && evt_dec_cmp(amt, a->o.refund_over) > 0)
 		rc = found(a, EVT_F_REFUND, "refund %s of transaction %s, over "
 		    "%s", dec_str(&b1, amt), txid, dec_str(&b2, a->o.refund_over));
@@ -949,14 +1093,12 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 			t->has_total = pr == EVT_DEC_OK;
 			t->total_range = pr == EVT_DEC_RANGE;
 			if (pr == EVT_DEC_OK)
-				t->total = total;
+				tx_set_dec(t, TX_TOTAL, total);
 			evt_buf_reset(&a->tmp);
 			struct evt_sv cur = evt_json_get_str(&a->dj, "currency",
 			    &a->tmp);
-			if (cur.p && cur.n > 0 && cur.n <= sizeof(t->cur)) {
-				memcpy(t->cur, cur.p, cur.n);
-				t->ncur = (unsigned char)cur.n;
-			}
+			if (cur.p)
+				tx_set_cur(t, cur.p, cur.n);
 			if (ev->slot[EVT_F_TIME] >= 0 && when != EVT_AUDIT_AFTER) {
 				t->created_ms = ev->time_ms;
 				t->open = t->has_time = 1;
@@ -1162,10 +1304,11 @@ static void
 put_tx(void *arg, const char *k, size_t n, long long v)
 {
 	struct put *p = arg;
+	struct evt_audit_tx s;
 
+	tx_to_store((const struct txstate *)(intptr_t)v, &s);
 	if (p->rc == 0)
-		p->rc = evt_astore_put_tx(p->a->store, k, n,
-		    (const struct txstate *)(intptr_t)v, p->err);
+		p->rc = evt_astore_put_tx(p->a->store, k, n, &s, p->err);
 }
 
 static void
