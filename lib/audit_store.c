@@ -85,7 +85,10 @@ evt_astore_open(const char *path, struct evt_err *err)
 	/* One run at a time owns the state (a second waits, then fails):
 	 * held for the whole run, the lock is not taken again for each of
 	 * the many small lookups. */
+	/* The lookups are random (ids are hashes): 32 MB of pages kept
+	 * rather than SQLite's 2 MB halves the reads of a daily run. */
 	if (sqlite3_exec(s->db, "PRAGMA locking_mode=EXCLUSIVE; "
+	    "PRAGMA cache_size=-32768; "
 	    "PRAGMA journal_mode=WAL; "
 	    "PRAGMA synchronous=FULL; "
 	    "CREATE TABLE IF NOT EXISTS audit_checkpoint(k INTEGER PRIMARY KEY "
