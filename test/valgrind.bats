@@ -109,7 +109,7 @@ setup() {
 	run vg audit-scan --state st.db <<<'{"type":"A","subject":"a-1"}'
 	assert_failure 65
 	# The money rules and card masking.
-	printf '%s\n' '{"type":"TransactionCreated","subject":"transaction-T1","data":{"transaction_id":"T1","total":10,"currency":"EUR"}}' \
+	printf '%s\n' '{"type":"TransactionCreated","subject":"transaction-T1","data":{"transaction_id":"T1","total":1e25,"currency":"EUR-LONG-CODE"}}' \
 		'{"type":"PaymentProcessed","subject":"payment-4111111111111111","data":{"transaction_id":"T1","amount":-1e14,"currency":"USD","k":{"5105105105105100":1}}}' >money
 	run vg audit-scan --report money
 	assert_failure 1
