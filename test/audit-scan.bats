@@ -430,3 +430,26 @@ C
 	run audit-scan --state missing-dir/st.db "$TESTDATA/store-log.ndjson"
 	assert_failure 66
 }
+
+@test "--state split at many points: the run after the split finds what a full scan finds after it" {
+	L=$TESTDATA/store-log.ndjson
+	# Findings that a full scan makes, with the events after the split
+	# altered: a duplicate, a gap, a refund too many, an unknown cause.
+	{ cat "$L"
+	  printf '%s\n' \
+	    '{"type":"PaymentRefunded","subject":"payment-T1001","id":"x1","seq":1580,"version":5,"time":"2026-11-24T19:00:00Z","causationid":"nowhere","data":{"transaction_id":"T1001","amount":500.38}}' \
+	    '{"type":"PaymentProcessed","subject":"payment-T1002","id":"x1","seq":1582,"version":2,"time":"2026-11-24T19:00:01Z","data":{"transaction_id":"T1002","amount":1}}'
+	} >log.ndjson
+	audit-scan -l log.ndjson --fail-on info >full.ndjson || true
+	for k in 1 50 97 101 400 777 1000 1578 1580; do
+		rm -f st.db*
+		head -$k log.ndjson | audit-scan --state st.db >/dev/null || true
+		audit-scan -l log.ndjson --state st.db >inc.ndjson || true
+		jq -c --argjson k $k 'select(.seq == null or .seq > $k)' full.ndjson | diff -u - inc.ndjson \
+			|| { echo "split after $k"; return 1; }
+	done
+	# What was compared holds the findings the changes make.
+	for f in over_refund duplicate_id seq_gap version_gap orphan_causation; do
+		grep -q "\"finding\":\"$f\".*\"seq\":158" full.ndjson || { echo "no $f"; return 1; }
+	done
+}
