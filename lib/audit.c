@@ -785,8 +785,8 @@ walk(struct evt_audit *a, const char *v, size_t n, int depth, int product)
 	size_t pos = 0, ko, kl, vo, vl, at = a->path.len;
 
 	if (depth > MAX_DEPTH) {
-		if (!a->too_deep) {
-			a->too_deep = 1;
+		if (!a->too_deep && !a->found_pan) {
+			a->too_deep = 1;	/* the path: a card number's wins */
 			snprintf(a->panpath, sizeof(a->panpath), "%s", a->path.p);
 		}
 		return;

@@ -93,6 +93,9 @@ IN
 	assert_output --partial '"finding":"pan_unmasked"'
 	assert_output --partial 'nested more than 64 levels deep'
 	refute_output --partial 4111111111111111
+	# A card number found before the deep part keeps its own path.
+	run audit-scan <<<"{\"type\":\"A\",\"subject\":\"a-1\",\"data\":{\"card\":\"4111111111111111\",\"z\":$deep}}"
+	assert_output --partial '"detail":"card number 411111******1111 in data.card"'
 	shallow=$(python3 -c 'print("{\"a\":" * 60 + "1" + "}" * 60)')
 	run audit-scan <<<"{\"type\":\"A\",\"subject\":\"a-1\",\"data\":$shallow}"
 	assert_success
