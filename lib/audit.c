@@ -1321,6 +1321,54 @@ put_subject(void *arg, const char *k, size_t n, long long v)
 		    (const struct evt_audit_subject *)(intptr_t)v, p->err);
 }
 
+/* A map's entries, sorted by key as SQLite orders TEXT (bytes, then
+ * length). */
+struct entry {
+	const char *k;
+	size_t n;
+	long long v;
+};
+
+struct entries {
+	struct entry *v;
+	size_t n;
+};
+
+static void
+add_entry(void *arg, const char *k, size_t n, long long v)
+{
+	struct entries *e = arg;
+
+	e->v[e->n++] = (struct entry){ k, n, v };
+}
+
+static int
+cmp_entry(const void *x, const void *y)
+{
+	const struct entry *a = x, *b = y;
+	int c = memcmp(a->k, b->k, a->n < b->n ? a->n : b->n);
+
+	return c ? c : a->n < b->n ? -1 : a->n > b->n;
+}
+
+static void
+sorted_entries(const struct evt_hmap *h, struct entries *e)
+{
+	if ((e->v = malloc((h->n + 1) * sizeof(*e->v))) == NULL)
+		abort();
+	e->n = 0;
+	evt_hmap_each(h, add_entry, e);
+	qsort(e->v, e->n, sizeof(*e->v), cmp_entry);
+}
+
+static int
+cmp_i64(const void *x, const void *y)
+{
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
 /* Write memory and the checkpoint into a transaction left open, and
  * forget memory: the store now answers for it. */
 static int
@@ -1330,11 +1378,28 @@ write_memory(struct evt_audit *a, struct evt_err *err)
 
 	if (evt_astore_begin(a->store, err) < 0)
 		return -1;
-	evt_hmap_each(&a->tx, put_tx, &p);
-	evt_hmap_each(&a->subj, put_subject, &p);
-	for (size_t i = 0; p.rc == 0 && i < a->ids.cap; i++)
+	/* Everything in the store's key order: each page of its B-trees
+	 * is then written once, not once per row that falls in it. */
+	struct entries e = { NULL, 0 };
+	sorted_entries(&a->tx, &e);
+	for (size_t i = 0; p.rc == 0 && i < e.n; i++)
+		put_tx(&p, e.v[i].k, e.v[i].n, e.v[i].v);
+	free(e.v);
+	sorted_entries(&a->subj, &e);
+	for (size_t i = 0; p.rc == 0 && i < e.n; i++)
+		put_subject(&p, e.v[i].k, e.v[i].n, e.v[i].v);
+	free(e.v);
+	int64_t *ids = malloc((a->ids.n + 1) * sizeof(*ids));
+	size_t n = 0;
+	if (ids == NULL)
+		abort();
+	for (size_t i = 0; i < a->ids.cap; i++)
 		if (a->ids.tab[i])
-			p.rc = evt_astore_put_id(a->store, a->ids.tab[i], err);
+			ids[n++] = (int64_t)a->ids.tab[i];
+	qsort(ids, n, sizeof(*ids), cmp_i64);
+	for (size_t i = 0; p.rc == 0 && i < n; i++)
+		p.rc = evt_astore_put_id(a->store, (uint64_t)ids[i], err);
+	free(ids);
 	if (p.rc == 0)
 		p.rc = evt_astore_checkpoint_set(a->store, &a->ck, err);
 	if (p.rc < 0) {
