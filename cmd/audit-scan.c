@@ -3,6 +3,7 @@
  * across the stream, an exit status a cron job can act on.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +22,11 @@
 #include <curl/curl.h>
 
 #define USAGE "audit-scan [-qv] [-l LOG] [--alertmanager URL] " \
-	"[--fail-on info|warning|critical] [--metrics FILE] [-o text|json|csv] " \
+	"[--fail-on info|warning|critical] [--filtered] [--findings FILE] " \
+	"[--metrics FILE] [-o text|json|csv] " \
 	"[--pushgateway URL] [--refund-over AMOUNT] [--report] [--rules FILE] " \
-	"[--since TIME] [--stuck-after DURATION] [--tag] [--until TIME] [FILE ...]"
+	"[--since TIME] [--state FILE] [--stuck-after DURATION] [--tag] " \
+	"[--until TIME] [FILE ...]"
 
 static void help(void) __attribute__((noreturn));
 
@@ -39,7 +42,15 @@ help(void)
 	    "      --rules FILE         rules file: enable, disable, change\n"
 	    "                           severities and thresholds\n"
 	    "      --tag                pass the events through, tagged\n"
+	    "      --filtered           the input is a filtered slice of the log\n"
+	    "                           (evt-replay -t, -s, -c): no seq_gap,\n"
+	    "                           version_gap or orphan_causation\n"
 	    "      --report             a summary for people instead of findings\n"
+	    "      --findings FILE      the findings to FILE (also with --report\n"
+	    "                           or --tag), not to stdout\n"
+	    "      --state FILE         keep the rules' memory in FILE (SQLite):\n"
+	    "                           read only the events after its\n"
+	    "                           checkpoint, then move it on\n"
 	    "  -o, --output FORMAT      the report as text (default), json or csv\n"
 	    "      --alertmanager URL   an alert per critical finding to\n"
 	    "                           Alertmanager (POST /api/v2/alerts)\n"
@@ -60,12 +71,19 @@ help(void)
 	    "      --version            the version\n\n"
 	    "Exit: 0 ok, 1 findings at --fail-on, 64 usage, 65 bad input,\n"
 	    "66 no such input, 69 an endpoint unreachable (after the scan),\n"
-	    "74 I/O. See audit-scan(1).\n", USAGE);
+	    "74 I/O, 75 the --state file in use. See audit-scan(1).\n", USAGE);
 	exit(0);
 }
 
+/* Commit the state every so many events while still before the period. */
+#define STATE_BATCH 65536
+
 struct run {
 	struct evt_audit *a;
+	FILE *findings_fp;	/* --findings, else NULL */
+	int state;		/* --state: skip up to after, stop at until */
+	long long after, batch;
+	int in_period;		/* an event of the period was read */
 	struct evt_event ev;
 	struct evt_buf out;
 	struct evt_tally tally;
@@ -103,7 +121,7 @@ put_finding(void *arg, const struct evt_finding *f)
 	if (f->severity > r->worst)
 		r->worst = f->severity;
 	evt_tally_finding(&r->tally, f);
-	if (r->tag || r->report)
+	if ((r->tag || r->report) && r->findings_fp == NULL)
 		return 0;	/* shown in the events' tags, or the report */
 	evt_buf_reset(b);
 	evt_buf_adds(b, "{\"finding\":\"");
@@ -126,6 +144,10 @@ put_finding(void *arg, const struct evt_finding *f)
 	evt_buf_adds(b, ",\"detail\":");
 	evt_buf_json_str(b, f->detail, strlen(f->detail));
 	evt_buf_addc(b, '}');
+	if (r->findings_fp) {
+		evt_buf_addc(b, '\n');
+		return fwrite(b->p, 1, b->len, r->findings_fp) == b->len ? 0 : -1;
+	}
 	return evt_out_line(b->p, b->len);
 }
 
@@ -185,23 +207,65 @@ put_tagged(struct run *r, int tags, int sev)
 	return evt_out_line(b->p, b->len);
 }
 
+/* Audit the event in hand. Returns 0, 1 to stop reading (with --state,
+ * the period's end), or -1 with r->err. */
 static int
 take(struct run *r)
 {
 	const struct evt_event *ev = &r->ev;
-	int in = 1, tags, sev;
+	int in = 1, when = EVT_AUDIT_IN, tags, sev;
+	struct evt_err e;
 
-	if (r->has_since || r->has_until)
+	if (r->state) {
+		if (ev->slot[EVT_F_SEQ] < 0)
+			return evt_err_set(&r->err, EX_DATAERR, "no \"seq\": "
+			    "--state needs stored events (from the log, or "
+			    "evt-replay)");
+		if (ev->seq <= r->after)
+			return 0;	/* folded by an earlier run */
+		/* The state kept is the one before the first event at or
+		 * after the period's end: the next period's run reads on
+		 * from there, every event it reads later than its --since
+		 * or after this one. This run reads on, to judge its period
+		 * as a full scan does. */
+		if (r->has_until && ev->slot[EVT_F_TIME] >= 0 &&
+		    ev->time_ms >= r->until &&
+		    evt_audit_state_mark(r->a, &r->err) < 0)
+			return -1;
+	}
+	if (r->has_since || r->has_until) {
 		in = ev->slot[EVT_F_TIME] >= 0 &&
 		    (!r->has_since || ev->time_ms >= r->since) &&
 		    (!r->has_until || ev->time_ms < r->until);
-	if (evt_audit_event(r->a, ev, in, put_finding, r, &tags, &sev) < 0 ||
-	    (in && r->tag && put_tagged(r, tags, sev) < 0))
+		when = in ? EVT_AUDIT_IN : r->has_until &&
+		    ev->slot[EVT_F_TIME] >= 0 && ev->time_ms >= r->until ?
+		    EVT_AUDIT_AFTER : EVT_AUDIT_BEFORE;
+	}
+	if (evt_audit_event(r->a, ev, when, put_finding, r, &tags, &sev,
+	    &e) < 0) {
+		if (e.code) {
+			r->err = e;
+			return -1;
+		}
+		return evt_err_set(&r->err, EX_IOERR, "%s: %s", r->findings_fp ?
+		    "findings" : "stdout", strerror(errno));
+	}
+	if (in && r->tag && put_tagged(r, tags, sev) < 0)
 		return evt_err_set(&r->err, EX_IOERR, "stdout: %s",
 		    strerror(errno));
 	if (in)
 		evt_tally_event(&r->tally, ev->type.p, ev->type.n, tags);
 	r->events += in;
+	/* History before the period is committed as it goes, so that a
+	 * first run over a long log keeps memory bounded; the period itself
+	 * only at the end, after its report is written, so that a run
+	 * killed before that leaves the period to be read again whole. */
+	r->in_period |= when != EVT_AUDIT_BEFORE;	/* or after */
+	if (r->state && !r->in_period && ++r->batch >= STATE_BATCH) {
+		r->batch = 0;
+		if (evt_audit_state_commit(r->a, &r->err) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -228,6 +292,7 @@ read_log(struct run *r, const char *spec)
 	memset(&f, 0, sizeof(f));
 	memset(&rd, 0, sizeof(rd));
 	rd.filter = &f;
+	rd.after = r->after;
 	if ((log = evt_log_open(spec, 0, &r->err)) == NULL)
 		return -1;
 	r->where = evt_log_path(log);
@@ -254,8 +319,11 @@ read_fd(struct run *r, int fd, const char *where)
 			rc = -1;
 			break;
 		}
-		if (take(r) < 0) {
-			rc = -1;
+		if ((rc = take(r)) != 0) {
+			if (rc > 0)
+				rc = 0;	/* the period's end */
+			else
+				r->badline = r->err.code == EX_DATAERR ? in.lineno : 0;
 			break;
 		}
 	}
@@ -271,6 +339,8 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "alertmanager", required_argument, NULL, 'A' },
 		{ "fail-on", required_argument, NULL, 'F' },
+		{ "filtered", no_argument, NULL, 'f' },
+		{ "findings", required_argument, NULL, 'N' },
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "pushgateway", required_argument, NULL, 'P' },
@@ -281,6 +351,7 @@ main(int argc, char **argv)
 		{ "refund-over", required_argument, NULL, 'R' },
 		{ "rules", required_argument, NULL, 'r' },
 		{ "since", required_argument, NULL, 'S' },
+		{ "state", required_argument, NULL, 'T' },
 		{ "stuck-after", required_argument, NULL, 'K' },
 		{ "tag", no_argument, NULL, 't' },
 		{ "until", required_argument, NULL, 'U' },
@@ -291,7 +362,8 @@ main(int argc, char **argv)
 	struct evt_audit_opts o;
 	const char *logspec = NULL, *rules = NULL, *refund = NULL;
 	const char *am = NULL, *pg = NULL, *metrics = NULL;
-	int fmt = EVT_REPORT_TEXT, has_fmt = 0;
+	const char *statefile = NULL, *findings = NULL;
+	int fmt = EVT_REPORT_TEXT, has_fmt = 0, filtered = 0;
 	int64_t stuck = 0, now;
 	struct run r;
 	int c, rc = 0, *fds = NULL;
@@ -302,6 +374,9 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hl:o:qv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'A': am = optarg; break;
+		case 'f': filtered = 1; break;
+		case 'N': findings = optarg; break;
+		case 'T': statefile = optarg; break;
 		case 'M': metrics = optarg; break;
 		case 'o':
 			has_fmt = 1;
@@ -354,11 +429,17 @@ main(int argc, char **argv)
 		evt_die_err(&r.err);
 	}
 	/* Options after the rules file: the command line has the last word. */
-	if (refund && (evt_dec_parse(refund, strlen(refund), &o.refund_over) < 0 ||
-	    strspn(refund, "0123456789.") != strlen(refund))) {
-		evt_audit_opts_free(&o);
-		evt_usage_error(USAGE, "--refund-over: not an amount: %s", refund);
+	if (refund) {
+		int pr = evt_dec_parse(refund, strlen(refund), &o.refund_over);
+		if (pr != EVT_DEC_OK || evt_dec_sign(o.refund_over) < 0) {
+			evt_audit_opts_free(&o);
+			evt_usage_error(USAGE, "--refund-over: not an amount (a "
+			    "number, 0 or more%s): %s", pr == EVT_DEC_RANGE ?
+			    ", of at most 38 digits" : "", refund);
+		}
 	}
+	if (filtered)
+		o.filtered = 1;
 	if (stuck)
 		o.stuck_after_ms = stuck;
 	if (evt_clock_now(&now, &r.err) < 0)
@@ -368,7 +449,35 @@ main(int argc, char **argv)
 		fds = evt_open_inputs(argv + optind, nin);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	r.a = evt_audit_new(&o);
-	if (logspec)
+	if (statefile) {
+		int64_t folded;
+		int has_folded;
+		r.state = 1;
+		if (evt_audit_state_open(r.a, statefile, &r.after, &folded,
+		    &has_folded, &r.err) < 0)
+			rc = -1;
+		/* A period's report needs every event of the period: a state
+		 * that has folded some already cannot give it. */
+		else if (r.has_since && has_folded && folded >= r.since) {
+			char t[EVT_TIME_LEN + 1];
+			evt_time_format(folded, t);
+			rc = evt_err_set(&r.err, EX_USAGE, "--state %s has folded "
+			    "events up to %s, within or after the period from "
+			    "--since: its report needs them all; scan without "
+			    "--state, or with a state made before the period",
+			    statefile, t);
+		}
+	}
+	if (rc == 0 && findings) {
+		int fd = open(findings, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0600);
+		if (fd < 0 || (r.findings_fp = fdopen(fd, "w")) == NULL)
+			rc = evt_err_set(&r.err, EX_CANTCREAT, "%s: %s", findings,
+			    strerror(errno));
+	}
+	if (rc < 0)
+		;
+	else if (logspec)
 		rc = read_log(&r, logspec);
 	else
 		for (int i = 0; i < (nin ? nin : 1) && rc == 0; i++) {
@@ -377,13 +486,26 @@ main(int argc, char **argv)
 				close(fds[i]);
 		}
 	/* Sagas are judged stuck at the end of the period, else now. */
+	struct evt_err e;
 	if (rc == 0 && !r.tag && evt_audit_end(r.a, r.has_until ? r.until : now,
-	    put_finding, &r) < 0)
-		rc = evt_err_set(&r.err, EX_IOERR, "stdout: %s", strerror(errno));
+	    put_finding, &r, &e) < 0)
+		rc = e.code ? (r.err = e, -1) : evt_err_set(&r.err, EX_IOERR,
+		    "%s: %s", r.findings_fp ? findings : "stdout",
+		    strerror(errno));
 	if (rc == 0 && r.report && evt_report_write(&r.tally, fmt, logspec ?
 	    logspec : nin ? argv[optind] : "stdin", r.has_since, r.since,
 	    r.has_until, r.until, stdout) < 0)
 		rc = evt_err_set(&r.err, EX_IOERR, "stdout: %s", strerror(errno));
+	/* The state moves on only once the period's findings and report
+	 * are out: a run that fails before leaves the period to a re-run. */
+	if (rc == 0 && r.findings_fp && (fflush(r.findings_fp) != 0 ||
+	    fsync(fileno(r.findings_fp)) != 0))
+		rc = evt_err_set(&r.err, EX_IOERR, "%s: %s", findings,
+		    strerror(errno));
+	if (rc == 0 && statefile && (fflush(stdout) != 0 ||
+	    evt_audit_state_commit(r.a, &r.err) < 0))
+		rc = r.err.code ? -1 : evt_err_set(&r.err, EX_IOERR, "stdout: %s",
+		    strerror(errno));
 	/* The scan is done and written; now tell monitoring. A service that
 	 * cannot be reached is 69, after the others have been tried. */
 	int svc = 0;
@@ -403,6 +525,9 @@ main(int argc, char **argv)
 		svc = 1;
 	}
 	curl_global_cleanup();
+	if (r.findings_fp && fclose(r.findings_fp) != 0 && rc == 0)
+		rc = evt_err_set(&r.err, EX_IOERR, "%s: %s", findings,
+		    strerror(errno));
 	free(fds);
 	evt_event_free(&r.ev);
 	evt_buf_free(&r.out);

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+#include "decimal.h"
 #include "err.h"
 #include "event.h"
 
@@ -23,6 +25,7 @@ enum {
 /* The findings, in the order of the rules table. */
 enum {
 	EVT_F_PAN, EVT_F_CVV, EVT_F_PII, EVT_F_AMOUNT, EVT_F_REFUND,
+	EVT_F_DOUBLE_CHARGE, EVT_F_OVER_REFUND, EVT_F_CURRENCY, EVT_F_NEGATIVE,
 	EVT_F_SEQ_GAP, EVT_F_VERSION_GAP, EVT_F_DUP_ID, EVT_F_TIME_BACK,
 	EVT_F_ORPHAN, EVT_F_STUCK, EVT_F_COMPENSATED, EVT_FINDING_N
 };
@@ -40,8 +43,9 @@ struct evt_rule {
 
 struct evt_audit_opts {
 	struct evt_rule rule[EVT_FINDING_N];
-	long long refund_over;	/* millionths (decimal.h) */
+	struct evt_dec refund_over;
 	int64_t stuck_after_ms;
+	int filtered;		/* the input is a filtered slice of the log */
 	char **pii;		/* extra personal-data field names (owned) */
 	size_t npii;
 };
@@ -50,7 +54,8 @@ struct evt_audit_opts {
 void evt_audit_defaults(struct evt_audit_opts *o);
 /*
  * Apply a rules file (see audit-scan(1)) to o. Returns 0, or -1 with err:
- * EX_NOINPUT (no such file), EX_DATAERR (not a rules file, naming why).
+ * EX_NOINPUT (no such file), EX_DATAERR (not a rules file, naming why: an
+ * amount that is not an exact non-negative decimal is one).
  */
 int evt_audit_rules(struct evt_audit_opts *o, const char *file,
     struct evt_err *err);
@@ -71,15 +76,24 @@ struct evt_audit;
 struct evt_audit *evt_audit_new(const struct evt_audit_opts *o);
 void evt_audit_free(struct evt_audit *a);
 
+/* Where an event lies against the period asked for (--since, --until). */
+enum { EVT_AUDIT_BEFORE, EVT_AUDIT_IN, EVT_AUDIT_AFTER };
+
 /*
- * Audit one event (parsed, borrowed). With report set, its findings are
- * passed to fn; without, the event only feeds the state (history before
- * the period asked for). *tags and *severity get the event's tags (its
- * kind's and its findings') and highest finding severity (info if none).
- * Returns 0, or -1 when fn returned -1.
+ * Audit one event (parsed, borrowed). when is EVT_AUDIT_IN: its findings
+ * are passed to fn; EVT_AUDIT_BEFORE: the event only feeds the state
+ * (history before the period); EVT_AUDIT_AFTER: it feeds the state the
+ * stream rules need, but no outcome after the period changes how the
+ * period's sagas are judged, so a period's report is the same whenever it
+ * is made. *tags and *severity get the event's tags (its kind's and its
+ * findings') and highest finding severity (info if none). Every string a
+ * finding carries (id, subject, detail) has its card numbers masked.
+ * Returns 0, or -1: when fn returned -1 (err->code 0), or when the state
+ * file failed (err set; the event is then not folded whole: stop).
  */
 int evt_audit_event(struct evt_audit *a, const struct evt_event *ev,
-    int report, evt_finding_fn fn, void *arg, int *tags, int *severity);
+    int when, evt_finding_fn fn, void *arg, int *tags, int *severity,
+    struct evt_err *err);
 
 /*
  * At the end of the scan: the transactions still without an outcome that
@@ -87,11 +101,46 @@ int evt_audit_event(struct evt_audit *a, const struct evt_event *ev,
  * evt_audit_event.
  */
 int evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
-    void *arg);
+    void *arg, struct evt_err *err);
 
-/* Whether the Luhn-valid card number check finds a PAN in the text
- * s[0..n); the first one's masked form into mask (at least 20 bytes).
- * Exposed for the tests of its edge cases. */
+/*
+ * Keep the rules' memory in the SQLite state file at path (audit-scan
+ * --state; created, mode 0600, if missing): *seq, *time_ms and *has_time
+ * get how far it has folded (the last seq, the latest event time). The
+ * caller feeds only the events after *seq. Returns 0, or -1 with err.
+ */
+int evt_audit_state_open(struct evt_audit *a, const char *path, long long *seq,
+    int64_t *time_ms, int *has_time, struct evt_err *err);
+
+/*
+ * Mark the state as it is now, after the last event fed, as the one to
+ * keep: it is written to the state file in a transaction left open (and
+ * forgotten from memory), and what later events change is never written.
+ * audit-scan marks the state before the first event at or after --until,
+ * so that the next period's run reads on from there. No-op when marked
+ * already, or without a state file. Returns 0, or -1 with err.
+ */
+int evt_audit_state_mark(struct evt_audit *a, struct evt_err *err);
+
+/*
+ * Commit, in one transaction, durably, the marked state, or else what
+ * the events fed since the last commit changed, with its checkpoint (the
+ * last event's seq); then forget it from memory. A crash leaves the state
+ * as the last commit left it. No-op without a state file. Returns 0, or
+ * -1 with err.
+ */
+int evt_audit_state_commit(struct evt_audit *a, struct evt_err *err);
+
+/*
+ * Card numbers in text: runs of digit groups (separated by one space or
+ * dash); every window of whole groups with 13 to 19 digits is a card
+ * number when it passes Luhn and has an issuer prefix with that length
+ * (see audit-scan(1)). evt_find_pan: whether s[0..n) holds one; the
+ * first one's masked form (first six and last four digits) into mask (at
+ * least 20 bytes). evt_pan_mask: append s[0..n) to out with the middle
+ * digits of every card number in it masked; returns how many it masked.
+ */
 int evt_find_pan(const char *s, size_t n, char *mask);
+int evt_pan_mask(const char *s, size_t n, struct evt_buf *out);
 
 #endif

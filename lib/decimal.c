@@ -1,89 +1,188 @@
-#include <limits.h>
-#include <stdio.h>
+#include <string.h>
 
 #include "decimal.h"
 
-int
-evt_dec_parse(const char *raw, size_t n, long long *v)
+__extension__ typedef unsigned __int128 u128;
+
+/* 10^k for 0 <= k <= 38. */
+static u128
+p10(int k)
 {
-	const char *p = raw, *end = raw + n;
-	int neg = 0, frac = 0, round = 0;
-	long long exp = 0, m = 0;
-	unsigned long long acc = 0;
-	int digits_after = 0, started = 0;
+	u128 r = 1;
+
+	while (k-- > 0)
+		r *= 10;
+	return r;
+}
+
+static int
+digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+int
+evt_dec_parse(const char *raw, size_t n, struct evt_dec *v)
+{
+	const char *p = raw, *end = raw + n, *is, *fs = NULL;
+	size_t ni, nf = 0;
+	long long exp = 0;
+	int neg = 0;
 
 	if (p < end && *p == '-') {
 		neg = 1;
 		p++;
 	}
-	/* Collect the significant digits into acc, counting how many come
-	 * after the point; those past what fits are only looked at for
-	 * rounding. */
-	for (; p < end && ((*p >= '0' && *p <= '9') || *p == '.'); p++) {
-		if (*p == '.') {
-			frac = 1;
-			continue;
-		}
-		if (acc > (ULLONG_MAX - 9) / 10) {
-			if (!frac)
-				return -1;
-			continue;	/* too many decimals: dropped below */
-		}
-		acc = acc * 10 + (unsigned long long)(*p - '0');
-		started = 1;
-		if (frac)
-			digits_after++;
+	/* The grammar of RFC 8259, strictly: -?(0|[1-9][0-9]*)(.[0-9]+)?
+	 * ([eE][+-]?[0-9]+)? and nothing else. */
+	is = p;
+	if (p == end || !digit(*p))
+		return EVT_DEC_SYNTAX;
+	if (*p == '0')
+		p++;
+	else
+		while (p < end && digit(*p))
+			p++;
+	ni = (size_t)(p - is);
+	if (p < end && *p == '.') {
+		fs = ++p;
+		while (p < end && digit(*p))
+			p++;
+		nf = (size_t)(p - fs);
+		if (nf == 0)
+			return EVT_DEC_SYNTAX;
 	}
-	if (!started)
-		return -1;
 	if (p < end && (*p == 'e' || *p == 'E')) {
 		int eneg = 0;
+		const char *es;
 		p++;
 		if (p < end && (*p == '+' || *p == '-'))
 			eneg = *p++ == '-';
-		for (; p < end && *p >= '0' && *p <= '9'; p++)
-			if (exp < 100000)
+		es = p;
+		for (; p < end && digit(*p); p++)
+			if (exp < 1000000000LL)
 				exp = exp * 10 + (*p - '0');
+		if (p == es)
+			return EVT_DEC_SYNTAX;
 		if (eneg)
 			exp = -exp;
 	}
-	/* value = acc * 10^(exp - digits_after); we want value * 10^6. */
-	long long shift = exp - digits_after + 6;
-	if (shift >= 0) {
-		for (long long i = 0; i < shift; i++) {
-			if (acc > ULLONG_MAX / 10)
-				return acc == 0 ? 0 : -1;
-			acc *= 10;
-		}
-	} else {
-		for (long long i = 0; i < -shift && acc; i++) {
-			round = acc % 10 >= 5;
-			acc /= 10;
-		}
-		acc += (unsigned long long)round;
+	if (p != end)
+		return EVT_DEC_SYNTAX;
+
+	/* The digits, integer part then decimals, are D = d[0..ni+nf); the
+	 * value is D * 10^(exp - nf). Only the significant ones count: from
+	 * the first non-zero to the last. */
+#define D(k) ((k) < ni ? is[(k)] : fs[(k) - ni])
+	size_t nd = ni + nf, first = 0, last;
+	while (first < nd && D(first) == '0')
+		first++;
+	if (first == nd) {
+		*v = EVT_DEC_ZERO;
+		return EVT_DEC_OK;
 	}
-	if (acc > (unsigned long long)LLONG_MAX)
-		return -1;
-	m = (long long)acc;
-	*v = neg ? -m : m;
-	return 0;
+	last = nd - 1;
+	while (D(last) == '0')
+		last--;
+	size_t len = last - first + 1;
+	long long e = exp - (long long)nf + (long long)(nd - 1 - last);
+	if (len > EVT_DEC_DIGITS ||
+	    (e >= 0 && (long long)len + e > EVT_DEC_DIGITS) ||
+	    (e < 0 && -e > EVT_DEC_DIGITS))
+		return EVT_DEC_RANGE;
+	u128 m = 0;
+	for (size_t k = first; k <= last; k++)
+		m = m * 10 + (u128)(D(k) - '0');
+#undef D
+	if (e > 0)
+		m *= p10((int)e);
+	v->m = neg ? -(evt_dec_int)m : (evt_dec_int)m;
+	v->scale = e < 0 ? (int)-e : 0;
+	return EVT_DEC_OK;
+}
+
+static u128
+mag(evt_dec_int m)
+{
+	return m < 0 ? (u128)0 - (u128)m : (u128)m;
+}
+
+int
+evt_dec_sign(struct evt_dec a)
+{
+	return a.m < 0 ? -1 : a.m > 0;
+}
+
+int
+evt_dec_add(struct evt_dec *r, struct evt_dec a, struct evt_dec b)
+{
+	const u128 lim = p10(EVT_DEC_DIGITS);	/* |m| stays below */
+	int s = a.scale > b.scale ? a.scale : b.scale;
+	u128 fa = p10(s - a.scale), fb = p10(s - b.scale);
+
+	/* Both at the larger scale: each must fit before they are added. */
+	if (mag(a.m) >= lim / fa || mag(b.m) >= lim / fb)
+		return EVT_DEC_RANGE;
+	evt_dec_int x = a.m * (evt_dec_int)fa + b.m * (evt_dec_int)fb;
+	if (mag(x) >= lim)
+		return EVT_DEC_RANGE;
+	while (s > 0 && x % 10 == 0) {
+		x /= 10;
+		s--;
+	}
+	r->m = x;
+	r->scale = x == 0 ? 0 : s;
+	return EVT_DEC_OK;
+}
+
+int
+evt_dec_cmp(struct evt_dec a, struct evt_dec b)
+{
+	int sa = evt_dec_sign(a), sb = evt_dec_sign(b);
+
+	if (sa != sb)
+		return sa < sb ? -1 : 1;
+	if (sa == 0)
+		return 0;
+	/* Same sign: compare the magnitudes, integer parts first, then the
+	 * decimals at the larger scale (below 10^38, so they fit). */
+	u128 xa = mag(a.m), xb = mag(b.m), pa = p10(a.scale), pb = p10(b.scale);
+	u128 ia = xa / pa, ib = xb / pb;
+	int c = 0;
+	if (ia != ib)
+		c = ia < ib ? -1 : 1;
+	else {
+		int s = a.scale > b.scale ? a.scale : b.scale;
+		u128 da = (xa % pa) * p10(s - a.scale);
+		u128 db = (xb % pb) * p10(s - b.scale);
+		c = da < db ? -1 : da > db;
+	}
+	return sa < 0 ? -c : c;
 }
 
 void
-evt_dec_format(struct evt_buf *b, long long v, int min_scale)
+evt_dec_format(struct evt_buf *b, struct evt_dec v, int min_scale)
 {
-	unsigned long long a = v < 0 ? 0ULL - (unsigned long long)v :
-	    (unsigned long long)v;
-	unsigned long long ip = a / EVT_DEC_ONE, fp = a % EVT_DEC_ONE;
-	char fr[8];
-	int scale = 6;
+	char d[2 * EVT_DEC_DIGITS + 4];
+	int nd = 0, scale = v.scale;
+	u128 x = mag(v.m);
 
-	snprintf(fr, sizeof(fr), "%06llu", fp);
-	while (scale > min_scale && fr[scale - 1] == '0')
-		scale--;
-	evt_buf_printf(b, "%s%llu", v < 0 ? "-" : "", ip);
-	if (scale > 0) {
+	/* The digits, least significant first, at least one before the
+	 * point. */
+	do {
+		d[nd++] = (char)('0' + (int)(x % 10));
+		x /= 10;
+	} while (x);
+	while (nd < scale + 1)
+		d[nd++] = '0';
+	if (v.m < 0)
+		evt_buf_addc(b, '-');
+	for (int i = nd - 1; i >= scale; i--)
+		evt_buf_addc(b, d[i]);
+	if (scale > 0 || min_scale > 0)
 		evt_buf_addc(b, '.');
-		evt_buf_add(b, fr, (size_t)scale);
-	}
+	for (int i = scale - 1; i >= 0; i--)
+		evt_buf_addc(b, d[i]);
+	for (int i = scale; i < min_scale; i++)
+		evt_buf_addc(b, '0');
 }

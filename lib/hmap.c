@@ -147,3 +147,10 @@ evt_hmap_clear(struct evt_hmap *h)
 	}
 	h->n = 0;
 }
+
+void
+evt_hmap_keypart(struct evt_buf *b, const char *p, size_t n)
+{
+	evt_buf_printf(b, "%zu:", n);
+	evt_buf_add(b, p, n);
+}

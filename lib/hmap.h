@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 struct evt_hmap_slot;
 
 struct evt_hmap {
@@ -37,5 +39,14 @@ void evt_hmap_del(struct evt_hmap *h, const char *k, size_t n);
 /* Remove every key, keeping the table for reuse. */
 void evt_hmap_clear(struct evt_hmap *h);
 void evt_hmap_free(struct evt_hmap *h);
+
+/*
+ * Append one part p[0..n) of a composite key (store and sku, the group
+ * values of a spec) to b: its length in decimal, a colon, its bytes. No
+ * two different tuples of parts make the same key, whatever bytes the
+ * parts hold ("S1\x1fA" + "B" and "S1" + "A\x1fB" stay apart), which a
+ * separator byte cannot promise.
+ */
+void evt_hmap_keypart(struct evt_buf *b, const char *p, size_t n);
 
 #endif

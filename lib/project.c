@@ -43,10 +43,13 @@ static const struct evt_col sales_cols[] = {
 	{ "completed", EVT_V_INT, 0 }, { "cancelled", EVT_V_INT, 0 },
 	{ "revenue", EVT_V_DEC, 2 }, { "refunded", EVT_V_DEC, 2 }
 };
-/* The store of each transaction, for the events that do not name it. */
-enum { STX_ID, STX_STORE };
+/* The store of each transaction, for the events that do not name it, and
+ * its outcome: the first of completed or cancelled is the one counted, as
+ * in transactions. */
+enum { STX_ID, STX_STORE, STX_OUTCOME };
 static const struct evt_col sales_tx_cols[] = {
-	{ "transaction_id", EVT_V_STR, 0 }, { "store_id", EVT_V_STR, 0 }
+	{ "transaction_id", EVT_V_STR, 0 }, { "store_id", EVT_V_STR, 0 },
+	{ "outcome", EVT_V_STR, 0 }
 };
 
 enum { SG_CORR, SG_TX, SG_STATE, SG_EVENTS, SG_STARTED, SG_LAST, SG_DURATION,
@@ -262,15 +265,36 @@ spec_load(const char *file, struct evt_err *err)
 		abort();
 	for (i = 0; i < ng; i++) {
 		json_t *x = json_is_string(g) ? g : json_array_get(g, i);
-		const char *ps = json_string_value(x);
-		if (ps == NULL || path_parse(ps, &s->group[s->ngroup++]) < 0) {
-			spec_err(err, file, "\"group\": not a field path");
+		json_t *xn = json_is_object(x) ? json_object_get(x, "name") : NULL;
+		const char *ps = json_string_value(json_is_object(x) ?
+		    json_object_get(x, "path") : x);
+		if (ps == NULL || path_parse(ps, &s->group[s->ngroup++]) < 0 ||
+		    (json_is_object(x) && (!json_is_string(xn) ||
+		    json_object_size(x) != 2))) {
+			spec_err(err, file, "\"group\": not a field path, or "
+			    "{\"path\": PATH, \"name\": NAME}");
 			goto fail;
 		}
-		/* The key column is named after the path's last part. */
+		/* The key column is named after the path's last part, unless
+		 * named. */
 		const char *last = strrchr(ps, '.');
-		s->names[i] = evt_strdup(last ? last + 1 : ps);
+		s->names[i] = evt_strdup(xn ? json_string_value(xn) :
+		    last ? last + 1 : ps);
 		s->cols[i] = (struct evt_col){ s->names[i], EVT_V_STR, 0 };
+		if (!good_name(s->names[i])) {
+			snprintf(msg, sizeof(msg), "\"group\": %s: a key column "
+			    "name must be letters, digits and _", s->names[i]);
+			spec_err(err, file, msg);
+			goto fail;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(s->names[k], s->names[i]) == 0) {
+				snprintf(msg, sizeof(msg), "\"group\": two key "
+				    "columns named %s: name them apart with "
+				    "{\"path\": PATH, \"name\": NAME}", s->names[i]);
+				spec_err(err, file, msg);
+				goto fail;
+			}
 	}
 	for (i = 0; i < s->ncol; i++) {
 		json_t *c = json_array_get(v, i), *name = json_object_get(c, "name");
@@ -511,10 +535,42 @@ add_int(struct evt_row *r, size_t col, long long d)
 	evt_row_int(r, col, r->v[col].i + d);
 }
 
-static void
-add_dec(struct evt_row *r, size_t col, long long d)
+/* Add d to a money column; -1 with err when the exact sum is out of
+ * range (more than EVT_DEC_DIGITS digits): refused, never wrapped. */
+static int
+add_dec(struct evt_row *r, size_t col, const char *name, struct evt_dec d,
+    const struct evt_event *ev, struct evt_err *err)
 {
-	evt_row_dec(r, col, r->v[col].i + d);
+	struct evt_dec sum;
+
+	if (evt_dec_add(&sum, r->v[col].d, d) != EVT_DEC_OK)
+		return evt_err_set(err, EX_DATAERR, "%.*s: column %s: the exact "
+		    "sum would have more than %d digits", (int)ev->type.n,
+		    ev->type.p, name, EVT_DEC_DIGITS);
+	evt_row_dec(r, col, sum);
+	return 0;
+}
+
+/*
+ * The amount member key of the data in hand, exactly. Returns 0, or -1
+ * with err (EX_DATAERR) naming what is wrong: absent, not a number, or
+ * more digits than an exact decimal holds.
+ */
+static int
+amount(struct evt_proj *p, const struct evt_event *ev, const char *key,
+    const char *need, struct evt_dec *d, struct evt_err *err)
+{
+	struct evt_sv v = evt_json_get(&p->dj, key, EVT_J_NUMBER);
+	int rc = v.p ? evt_dec_parse(v.p, v.n, d) : EVT_DEC_SYNTAX;
+
+	if (rc == EVT_DEC_RANGE)
+		return evt_err_set(err, EX_DATAERR, "%.*s: %s %.*s has more than "
+		    "%d significant digits: it cannot be kept exactly",
+		    (int)ev->type.n, ev->type.p, key, (int)(v.n > 60 ? 60 : v.n),
+		    v.p, EVT_DEC_DIGITS);
+	if (rc != EVT_DEC_OK)
+		return bad(err, ev, need);
+	return 0;
 }
 
 /* The event's time in stored form, or NULL when it has none. */
@@ -715,12 +771,14 @@ fold_transactions(struct evt_proj *p, const struct evt_event *ev,
 	int move = -2;
 
 	if (is(ev, "TransactionCreated")) {
-		long long total;
+		struct evt_dec total;
 		if (data(p, ev, err) < 0)
 			return -1;
 		tx = evt_json_get_str(&p->dj, "transaction_id", &p->tmp);
-		v = evt_json_get(&p->dj, "total", EVT_J_NUMBER);
-		if (!tx.p || !v.p || evt_dec_parse(v.p, v.n, &total) < 0)
+		if (amount(p, ev, "total", "data needs transaction_id and a "
+		    "numeric total", &total, err) < 0)
+			return -1;
+		if (!tx.p)
 			return bad(err, ev, "data needs transaction_id and a "
 			    "numeric total");
 		r = get1(t, tx, 0, err);
@@ -777,9 +835,9 @@ fold_sales(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 	int completed = is(ev, "TransactionCompleted");
 	int cancelled = is(ev, "TransactionCancelled");
 	int refunded = is(ev, "PaymentRefunded");
-	struct evt_sv tx, store, v;
+	struct evt_sv tx, store;
 	struct evt_row *r, *x;
-	long long amount = 0;
+	struct evt_dec amt = EVT_DEC_ZERO;
 
 	if (is(ev, "TransactionCreated")) {
 		if (data(p, ev, err) < 0)
@@ -789,6 +847,8 @@ fold_sales(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 		if (!tx.p || !store.p)
 			return bad(err, ev, "data needs transaction_id and "
 			    "store_id");
+		if ((x = get1(txs, tx, 0, err)) != NULL || STORE_FAILED(x, err))
+			return x ? 0 : -1;	/* seen already */
 		if ((x = get1(txs, tx, 1, err)) == NULL)
 			return -1;
 		evt_row_str(x, STX_STORE, store.p, store.n);
@@ -803,15 +863,20 @@ fold_sales(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 	tx = evt_json_get_str(&p->dj, "transaction_id", &p->tmp);
 	if (tx.p == NULL)
 		return bad(err, ev, "data needs transaction_id");
-	if (!cancelled) {
-		v = evt_json_get(&p->dj, completed ? "total" : "amount",
-		    EVT_J_NUMBER);
-		if (!v.p || evt_dec_parse(v.p, v.n, &amount) < 0)
-			return bad(err, ev, completed ? "data needs a numeric "
-			    "total" : "data needs a numeric amount");
-	}
+	if (!cancelled && amount(p, ev, completed ? "total" : "amount",
+	    completed ? "data needs a numeric total" : "data needs a numeric "
+	    "amount", &amt, err) < 0)
+		return -1;
 	if ((x = get1(txs, tx, 0, err)) == NULL)
 		return err->code ? -1 : 0;	/* its creation not seen */
+	if (!refunded) {
+		/* One outcome per transaction: a cancellation after the
+		 * completion (or the other way) changes nothing. */
+		if (x->v[STX_OUTCOME].k != EVT_V_NULL)
+			return 0;
+		evt_row_str(x, STX_OUTCOME, completed ? "completed" :
+		    "cancelled", 9);
+	}
 	ev_time(p, ev);
 	if ((r = get2(t, (struct evt_sv){ x->v[STX_STORE].s, x->v[STX_STORE].n },
 	    (struct evt_sv){ p->time, 10 }, 1, err)) == NULL)
@@ -819,16 +884,16 @@ fold_sales(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 	if (r->v[SA_COMPLETED].k == EVT_V_NULL) {
 		evt_row_int(r, SA_COMPLETED, 0);
 		evt_row_int(r, SA_CANCELLED, 0);
-		evt_row_dec(r, SA_REVENUE, 0);
-		evt_row_dec(r, SA_REFUNDED, 0);
+		evt_row_dec(r, SA_REVENUE, EVT_DEC_ZERO);
+		evt_row_dec(r, SA_REFUNDED, EVT_DEC_ZERO);
 	}
 	if (completed) {
 		add_int(r, SA_COMPLETED, 1);
-		add_dec(r, SA_REVENUE, amount);
+		return add_dec(r, SA_REVENUE, "revenue", amt, ev, err);
 	} else if (cancelled)
 		add_int(r, SA_CANCELLED, 1);
 	else
-		add_dec(r, SA_REFUNDED, amount);
+		return add_dec(r, SA_REFUNDED, "refunded", amt, ev, err);
 	return 0;
 }
 
@@ -1002,13 +1067,14 @@ fold_spec(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 		size_t col = s->ngroup + i;
 		struct evt_sv v = { NULL, 0 };
 		enum evt_jtype t = EVT_J_NULL;
-		long long d;
+		struct evt_dec d;
+		int rc;
 
 		/* Counts and sums start at 0, the others at null. */
 		if (r->v[col].k == EVT_V_NULL && c->op == OP_COUNT)
 			evt_row_int(r, col, 0);
 		else if (r->v[col].k == EVT_V_NULL && c->op == OP_SUM)
-			evt_row_dec(r, col, 0);
+			evt_row_dec(r, col, EVT_DEC_ZERO);
 		if (!type_matches(c, ev, &p->tmp))
 			continue;
 		if (c->path.n && (resolve(p, ev, &c->path, &v, &t) < 0 ||
@@ -1021,12 +1087,20 @@ fold_spec(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 		case OP_SUM:
 		case OP_MIN:
 		case OP_MAX:
-			if (t != EVT_J_NUMBER || evt_dec_parse(v.p, v.n, &d) < 0)
-				break;
-			if (c->op == OP_SUM)
-				add_dec(r, col, d);
-			else if (r->v[col].k == EVT_V_NULL ||
-			    (c->op == OP_MIN ? d < r->v[col].i : d > r->v[col].i))
+			if (t != EVT_J_NUMBER)
+				break;	/* not a number: not counted */
+			if ((rc = evt_dec_parse(v.p, v.n, &d)) != EVT_DEC_OK)
+				return evt_err_set(err, EX_DATAERR, "%.*s: column "
+				    "%s: %.*s %s", (int)ev->type.n, ev->type.p,
+				    s->names[col], (int)(v.n > 60 ? 60 : v.n), v.p,
+				    rc == EVT_DEC_RANGE ? "has too many digits to "
+				    "keep exactly" : "is not a number");
+			if (c->op == OP_SUM) {
+				if (add_dec(r, col, s->names[col], d, ev, err) < 0)
+					return -1;
+			} else if (r->v[col].k == EVT_V_NULL ||
+			    evt_dec_cmp(d, r->v[col].d) == (c->op == OP_MIN ?
+			    -1 : 1))
 				evt_row_dec(r, col, d);
 			break;
 		case OP_FIRST:

@@ -1,9 +1,10 @@
 #include <errno.h>
-#include <math.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -114,12 +115,13 @@ row_from_stmt(const struct evt_table *t, struct evt_row *r, sqlite3_stmt *st)
 			v->i = sqlite3_column_int64(st, (int)i);
 			break;
 		case EVT_V_DEC:
+			/* Written by evt_dec_format; anything else (a hand
+			 * edit) reads as null rather than as a wrong amount. */
 			v->k = EVT_V_DEC;
-			if (ty == SQLITE_INTEGER)
-				v->i = sqlite3_column_int64(st, (int)i) * EVT_DEC_ONE;
-			else
-				v->i = llround(sqlite3_column_double(st, (int)i) *
-				    (double)EVT_DEC_ONE);
+			if (ty != SQLITE_TEXT || evt_dec_parse((const char *)
+			    sqlite3_column_text(st, (int)i), (size_t)
+			    sqlite3_column_bytes(st, (int)i), &v->d) != EVT_DEC_OK)
+				v->k = EVT_V_NULL;
 			break;
 		default:
 			set_text(v, t->cols[i].kind == EVT_V_NULL ? EVT_V_JSON :
@@ -144,11 +146,8 @@ evt_row_get(struct evt_table *t, const char *const *k, const size_t *kn,
 	long long *p;
 
 	evt_buf_reset(&t->key);
-	for (size_t i = 0; i < t->nkey; i++) {
-		if (i)
-			evt_buf_addc(&t->key, '\x1f');
-		evt_buf_add(&t->key, k[i], kn[i]);
-	}
+	for (size_t i = 0; i < t->nkey; i++)
+		evt_hmap_keypart(&t->key, k[i], kn[i]);
 	if ((p = evt_hmap_get(&t->idx, t->key.p, t->key.len)) != NULL) {
 		r = (struct evt_row *)(intptr_t)*p;
 		if (!r->gone)
@@ -213,7 +212,13 @@ set_num(struct evt_row *r, size_t col, enum evt_vkind k, long long v)
 }
 
 void evt_row_int(struct evt_row *r, size_t col, long long v) { set_num(r, col, EVT_V_INT, v); }
-void evt_row_dec(struct evt_row *r, size_t col, long long v) { set_num(r, col, EVT_V_DEC, v); }
+
+void
+evt_row_dec(struct evt_row *r, size_t col, struct evt_dec v)
+{
+	set_num(r, col, EVT_V_DEC, 0);
+	r->v[col].d = v;
+}
 void evt_row_bool(struct evt_row *r, size_t col, int v) { set_num(r, col, EVT_V_BOOL, v != 0); }
 
 void
@@ -295,7 +300,7 @@ put_json(struct evt_buf *b, const struct evt_col *c, const struct evt_val *v)
 	switch (v->k) {
 	case EVT_V_NULL: evt_buf_adds(b, "null"); break;
 	case EVT_V_INT: evt_buf_printf(b, "%lld", v->i); break;
-	case EVT_V_DEC: evt_dec_format(b, v->i, c->scale); break;
+	case EVT_V_DEC: evt_dec_format(b, v->d, c->scale); break;
 	case EVT_V_BOOL: evt_buf_adds(b, v->i ? "true" : "false"); break;
 	case EVT_V_STR: evt_buf_json_str(b, v->s, v->n); break;
 	case EVT_V_JSON: evt_buf_add(b, v->s, v->n); break;
@@ -564,7 +569,7 @@ sql_type(enum evt_vkind k)
 {
 	switch (k) {
 	case EVT_V_INT: case EVT_V_BOOL: return "INTEGER";
-	case EVT_V_DEC: return "REAL";
+	case EVT_V_DEC: return "TEXT";	/* exact: REAL would round */
 	case EVT_V_STR: return "TEXT";
 	default: return "";
 	}
@@ -648,6 +653,19 @@ table_setup(sqlite3 *db, struct evt_table *t, struct evt_err *err)
 		    "--into", t->name);
 		goto out;
 	}
+	/* Money kept as REAL (older read models) has drifted already: it
+	 * cannot be folded on exactly. */
+	for (size_t i = 0; i < t->ncol; i++) {
+		const char *dt = sqlite3_column_decltype(st, (int)i);
+		if (t->cols[i].kind == EVT_V_DEC && (dt == NULL ||
+		    strcasecmp(dt, "TEXT") != 0)) {
+			evt_err_set(err, EX_DATAERR, "read model: table %s keeps "
+			    "money in column %s as %s, not as exact TEXT "
+			    "decimals: drop it and fold again, or use another "
+			    "--into", t->name, t->cols[i].name, dt ? dt : "no type");
+			goto out;
+		}
+	}
 	evt_buf_reset(&q);
 	evt_buf_adds(&q, "INSERT OR REPLACE INTO ");
 	ident(&q, t->name);
@@ -701,6 +719,11 @@ evt_store_open(const char *path, struct evt_table **t, size_t n,
 
 	if (s == NULL)
 		abort();
+	/* Created here, 0600, before SQLite would make it 0644; its -wal and
+	 * -shm files take the same mode. */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		/* A missing directory is a missing input; the rest (no
@@ -801,17 +824,17 @@ bind_val(sqlite3_stmt *st, int i, const struct evt_col *c,
 	switch (v->k) {
 	case EVT_V_NULL: sqlite3_bind_null(st, i); break;
 	case EVT_V_INT: case EVT_V_BOOL: sqlite3_bind_int64(st, i, v->i); break;
-	case EVT_V_DEC:
-		if (v->i % EVT_DEC_ONE == 0)
-			sqlite3_bind_int64(st, i, v->i / EVT_DEC_ONE);
-		else
-			sqlite3_bind_double(st, i, (double)v->i / (double)EVT_DEC_ONE);
+	case EVT_V_DEC: {
+		struct evt_buf t = EVT_BUF_INIT;
+		evt_dec_format(&t, v->d, c->scale);
+		sqlite3_bind_text(st, i, t.p, (int)t.len, SQLITE_TRANSIENT);
+		evt_buf_free(&t);
 		break;
+	}
 	default:
 		sqlite3_bind_text(st, i, v->s, (int)v->n, SQLITE_STATIC);
 		break;
 	}
-	(void)c;
 }
 
 static void

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "buf.h"
+#include "decimal.h"
 #include "err.h"
 #include "hmap.h"
 
@@ -24,10 +25,12 @@ enum evt_vkind {
 	EVT_V_JSON		/* raw JSON text, any type */
 };
 
-/* One value. s is owned (STR, JSON). DEC is in millionths (decimal.h). */
+/* One value: i for INT and BOOL, d for DEC (an exact decimal), s owned
+ * for STR and JSON. */
 struct evt_val {
 	enum evt_vkind k;
 	long long i;
+	struct evt_dec d;
 	char *s;
 	size_t n;
 };
@@ -72,7 +75,7 @@ struct evt_row *evt_row_get(struct evt_table *t, const char *const *k,
 /* Setters: mark the row changed. */
 void evt_row_null(struct evt_row *r, size_t col);
 void evt_row_int(struct evt_row *r, size_t col, long long v);
-void evt_row_dec(struct evt_row *r, size_t col, long long v);
+void evt_row_dec(struct evt_row *r, size_t col, struct evt_dec v);
 void evt_row_bool(struct evt_row *r, size_t col, int v);
 void evt_row_str(struct evt_row *r, size_t col, const char *s, size_t n);
 void evt_row_json(struct evt_row *r, size_t col, const char *s, size_t n);
@@ -93,9 +96,12 @@ int evt_table_print(struct evt_table *t, enum evt_format fmt, int width,
     FILE *f);
 
 /*
- * Open the read-model store at path (created if missing) for the tables
- * t[0..n): creates their SQLite tables and the evt_projection checkpoint
- * table, and attaches the store to them. Returns NULL with err.
+ * Open the read-model store at path (created if missing, mode 0600: it
+ * holds payment and personal data) for the tables t[0..n): creates their
+ * SQLite tables and the evt_projection checkpoint table, and attaches the
+ * store to them. Money (DEC) columns are TEXT holding the exact decimal;
+ * a table whose money columns were made otherwise (REAL, by an older
+ * evt-project) is refused. Returns NULL with err.
  */
 struct evt_store *evt_store_open(const char *path, struct evt_table **t,
     size_t n, struct evt_err *err);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "decimal.h"
 #include "hmap.h"
 #include "json.h"
 #include "saga.h"
@@ -178,107 +179,15 @@ evt_saga_knows(const char *t, size_t n)
 
 /* --- amounts ------------------------------------------------------------ */
 
-/*
- * A JSON number's text, read for an exact comparison: its digits (the
- * integer part, then the fraction) without leading zeros, and its order
- * of magnitude, so that value = 0.DIGITS * 10^mag. No digit is lost, so
- * 19.9000001 is more than 19.90 and 1e14 is 1e14, at any length.
- */
-struct num {
-	int neg, zero;
-	const char *ip, *fp;	/* integer and fraction digits */
-	size_t ipn, fpn, skip;	/* skip: leading zeros of ip ++ fp */
-	long long mag;
-};
-
-/* Parse a JSON number (RFC 8259 grammar) in full. Returns 0 or -1. */
-static int
-num_parse(const char *s, size_t n, struct num *x)
-{
-	size_t i = 0;
-	long long e = 0;
-	int eneg = 0;
-
-	memset(x, 0, sizeof(*x));
-	if (i < n && s[i] == '-') {
-		x->neg = 1;
-		i++;
-	}
-	x->ip = s + i;
-	if (i < n && s[i] == '0')
-		i++;
-	else if (i < n && s[i] >= '1' && s[i] <= '9')
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-	else
-		return -1;
-	x->ipn = (size_t)(s + i - x->ip);
-	if (i < n && s[i] == '.') {
-		x->fp = s + ++i;
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-		if ((x->fpn = (size_t)(s + i - x->fp)) == 0)
-			return -1;
-	}
-	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		size_t d = ++i;
-		if (i < n && (s[i] == '+' || s[i] == '-'))
-			eneg = s[i++] == '-';
-		for (d = i; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-			if (e < 1000000000000000LL)	/* beyond any line */
-				e = e * 10 + (s[i] - '0');
-		if (i == d)
-			return -1;
-	}
-	if (i != n)
-		return -1;
-	/* Leading zeros of the digits, and the magnitude they leave. */
-	size_t all = x->ipn + x->fpn;
-	while (x->skip < all && (x->skip < x->ipn ? x->ip[x->skip] :
-	    x->fp[x->skip - x->ipn]) == '0')
-		x->skip++;
-	x->zero = x->skip == all;
-	x->mag = (long long)x->ipn - (long long)x->skip + (eneg ? -e : e);
-	return 0;
-}
-
-static int
-num_digit(const struct num *x, size_t i)
-{
-	i += x->skip;
-	if (i < x->ipn)
-		return x->ip[i];
-	if (i < x->ipn + x->fpn)
-		return x->fp[i - x->ipn];
-	return '0';
-}
-
-/* Compare two parsed numbers exactly: <0, 0, >0. */
-static int
-num_cmp(const struct num *a, const struct num *b)
-{
-	int sa = a->zero ? 0 : a->neg ? -1 : 1;
-	int sb = b->zero ? 0 : b->neg ? -1 : 1;
-
-	if (sa != sb || sa == 0)
-		return sa - sb;
-	if (a->mag != b->mag)
-		return (a->mag > b->mag ? 1 : -1) * sa;
-	size_t na = a->ipn + a->fpn - a->skip, nb = b->ipn + b->fpn - b->skip;
-	for (size_t i = 0; i < na || i < nb; i++) {
-		int da = num_digit(a, i), db = num_digit(b, i);
-		if (da != db)
-			return (da > db ? 1 : -1) * sa;
-	}
-	return 0;
-}
-
+/* Amounts are read as lib/decimal.c reads them everywhere: exact, or
+ * refused. */
 int
 evt_saga_amount_ok(const char *s)
 {
-	struct num x;
+	struct evt_dec v;
 
-	return num_parse(s, strlen(s), &x) == 0 && (!x.neg || x.zero);
+	return evt_dec_parse(s, strlen(s), &v) == EVT_DEC_OK &&
+	    evt_dec_sign(v) >= 0;
 }
 
 /* --- reading an input event --------------------------------------------- */
@@ -403,7 +312,8 @@ bad(struct evt_err *err, enum rtype type, const char *what)
 static int
 check_event(const struct rev *r, struct evt_err *err)
 {
-	struct num x;
+	struct evt_dec x;
+	int rc;
 
 	if (r->type == R_ADJUSTED) {
 		if (!r->store.p || !r->sku.p || !r->delta_ok)
@@ -428,8 +338,10 @@ check_event(const struct rev *r, struct evt_err *err)
 		if (!r->items_ok)
 			return bad(err, r->type, "data needs items, each with a "
 			    "sku and an integer qty >= 1");
-		if (num_parse(r->total.p, r->total.n, &x) < 0 ||
-		    (x.neg && !x.zero))
+		if ((rc = evt_dec_parse(r->total.p, r->total.n, &x)) != EVT_DEC_OK)
+			return bad(err, r->type, rc == EVT_DEC_RANGE ? "total does "
+			    "not fit in 38 digits" : "total is not a number");
+		if (evt_dec_sign(x) < 0)
 			return bad(err, r->type, "total must not be negative");
 		break;
 	case R_RESERVED:
@@ -787,21 +699,15 @@ forget(struct evt_saga *s, struct tx *t)
 	tx_free(t);
 }
 
-/*
- * The units of sku in store, as a slot of the stock table. The key is the
- * store's length, then both names, so no two pairs share one.
- */
+/* The units of sku in store, as a slot of the stock table. */
 static long long *
 stock(struct evt_saga *s, struct evt_sv store, struct evt_sv sku)
 {
-	char len[24];
 	long long *v;
 
 	evt_buf_reset(&s->key);
-	evt_buf_add(&s->key, len, (size_t)snprintf(len, sizeof(len), "%zu:",
-	    store.n));
-	evt_buf_add(&s->key, store.p, store.n);
-	evt_buf_add(&s->key, sku.p, sku.n);
+	evt_hmap_keypart(&s->key, store.p, store.n);
+	evt_hmap_keypart(&s->key, sku.p, sku.n);
 	v = evt_hmap_get(&s->stock, s->key.p, s->key.len);
 	if (v == NULL) {
 		evt_hmap_put(&s->stock, s->key.p, s->key.len, 0);
@@ -1264,11 +1170,12 @@ draw(unsigned long long seed, struct evt_sv txid)
 static int
 over_limit(const struct evt_saga *s, const struct tx *t)
 {
-	struct num a, b;
+	struct evt_dec a, b;
 
-	return s->o.decline_over && num_parse(t->total.p, t->total.n, &a) == 0 &&
-	    num_parse(s->o.decline_over, strlen(s->o.decline_over), &b) == 0 &&
-	    num_cmp(&a, &b) > 0;
+	return s->o.decline_over &&
+	    evt_dec_parse(t->total.p, t->total.n, &a) == EVT_DEC_OK &&
+	    evt_dec_parse(s->o.decline_over, strlen(s->o.decline_over), &b) ==
+	    EVT_DEC_OK && evt_dec_cmp(a, b) > 0;
 }
 
 static int

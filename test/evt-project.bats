@@ -13,6 +13,7 @@ load helper
 @test "golden: --spec examples and bad specs" { golden project-spec; }
 @test "golden: usage errors" { golden project-usage; }
 @test "golden: bad input" { golden project-bad-input; }
+@test "golden: money exact at any size, and one outcome per transaction" { golden project-money; }
 
 @test "testdata/store-log.ndjson is what the store's pipeline writes" {
 	cat "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson" \
@@ -206,4 +207,103 @@ dump() {
 	[ "$(sqlite3 part.db 'select seq from evt_projection')" -le 200000 ]
 	evt-project -l big.db sagas --into part.db
 	cmp <(dump full.db) <(dump part.db)
+}
+
+order() { printf '{"id":"o-%s","type":"TransactionCreated","subject":"transaction-%s","time":"2026-11-24T10:00:00.000Z","data":{"transaction_id":"%s","store_id":"S1","total":%s,"currency":"EUR"}}\n' "$1" "$1" "$1" "$2"; }
+
+@test "--into keeps money exact, as TEXT: commit by commit equals a full rebuild" {
+	echo '{"name":"tot6","group":"data.store_id","columns":[{"name":"sum","sum":"data.total","decimals":6}]}' >spec.json
+	{ order T0 100000000000; for i in $(seq 1 10); do order T$i 0.00001; done; } | evt-append -l l.db
+	evt-project -l l.db --spec spec.json --into full.db
+	for c in $(seq 1 11); do evt-replay -l l.db --to $c | evt-project --spec spec.json --into inc.db; done
+	[ "$(sqlite3 full.db 'select sum, typeof(sum) from tot6')" = "100000000000.000100|text" ]
+	[ "$(sqlite3 inc.db 'select sum, typeof(sum) from tot6')" = "100000000000.000100|text" ]
+	evt-project -l l.db transactions --into inc.db
+	[ "$(sqlite3 inc.db "select total from transactions where transaction_id = 'T3'")" = "0.00001" ]
+	# A read model that kept money as REAL (an older evt-project) has
+	# drifted: refused, not folded on.
+	sqlite3 old.db 'create table tot6(store_id TEXT NOT NULL, sum REAL, PRIMARY KEY(store_id)) WITHOUT ROWID'
+	run evt-project -l l.db --spec spec.json --into old.db
+	assert_failure 65
+	assert_output --partial 'keeps money in column sum as REAL'
+}
+
+@test "--into: the read model is created mode 0600" {
+	umask 022
+	evt-project transactions --into rm.db <"$TESTDATA/store-log.ndjson"
+	[ "$(stat -c %a rm.db)" = 600 ]
+}
+
+@test "spec: two group paths with the same last name are refused, or named apart" {
+	ev='{"id":"e1","type":"Transfer","subject":"x-1","data":{"from":{"id":"A"},"to":{"id":"B"}}}'
+	echo '{"name":"pairs","group":["data.from.id","data.to.id"],"columns":[{"name":"n","count":true}]}' >s.json
+	run evt-project --spec s.json <<<"$ev"
+	assert_failure 65
+	assert_output --partial 'two key columns named id'
+	echo '{"name":"pairs","group":[{"path":"data.from.id","name":"from_id"},{"path":"data.to.id","name":"to_id"}],"columns":[{"name":"n","count":true}]}' >s.json
+	run evt-project --spec s.json <<<"$ev"
+	assert_success
+	assert_output '{"from_id":"A","to_id":"B","n":1}'
+	echo "$ev" | evt-append -l l.db
+	evt-project -l l.db --spec s.json --into rm.db
+	[ "$(sqlite3 rm.db 'select from_id, to_id, n from pairs')" = "A|B|1" ]
+	echo '{"name":"pairs","group":[{"path":"data.from.id"}],"columns":[{"name":"n","count":true}]}' >s.json
+	run evt-project --spec s.json <<<"$ev"
+	assert_failure 65
+}
+
+@test "composite keys: a U+001F inside a value does not merge two rows" {
+	run evt-project inventory <<'IN'
+{"id":"a1","type":"InventoryAdjusted","subject":"inventory-S1","data":{"store_id":"S1\u001fA","sku":"B","delta":5}}
+{"id":"a2","type":"InventoryAdjusted","subject":"inventory-S1","data":{"store_id":"S1","sku":"A\u001fB","delta":7}}
+{"id":"a3","type":"InventoryAdjusted","subject":"inventory-S1","data":{"store_id":"S1","sku":"A\u001fB","delta":1}}
+IN
+	assert_success
+	assert_output "$(printf '%s\n' \
+		'{"store_id":"S1","sku":"A\u001fB","on_hand":8,"reserved":0,"available":8}' \
+		'{"store_id":"S1\u001fA","sku":"B","on_hand":5,"reserved":0,"available":5}')"
+}
+
+@test "exact decimals against Python's decimal module: 3000 amounts of every shape, summed, min and max" {
+	python3 - <<'PY'
+import decimal, json, random, subprocess
+decimal.getcontext().prec = 200
+rng = random.Random(12)
+def amount():
+    k = rng.random()
+    if k < 0.3:
+        s = str(rng.randint(0, 10**rng.randint(1, 15)))
+        if rng.random() < 0.7:
+            s += "." + "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 12)))
+    elif k < 0.5:
+        s = "%de%d" % (rng.randint(1, 999), rng.randint(-12, 12))
+    elif k < 0.6:
+        s = "0.%s%d" % ("0" * rng.randint(0, 20), rng.randint(1, 9))
+    elif k < 0.7:
+        s = "%d.%dE+%d" % (rng.randint(1, 9), rng.randint(0, 99), rng.randint(0, 10))
+    else:
+        s = "%d.%02d" % (rng.randint(0, 10**6), rng.randint(0, 99))
+    return ("-" if rng.random() < 0.2 else "") + s
+groups = {}
+lines = []
+for i in range(3000):
+    g = "g%d" % (i % 7)
+    a = amount()
+    groups.setdefault(g, []).append(decimal.Decimal(a))
+    lines.append('{"type":"X","subject":"x-%d","data":{"g":"%s","a":%s}}' % (i, g, a))
+spec = '{"name":"t","group":"data.g","columns":[{"name":"s","sum":"data.a","decimals":2},{"name":"lo","min":"data.a"},{"name":"hi","max":"data.a"}]}'
+open("spec.json", "w").write(spec)
+out = subprocess.run(["evt-project", "--spec", "spec.json", "-o", "csv"], input="\n".join(lines) + "\n",
+                     capture_output=True, text=True, check=True).stdout
+def fmt(d, scale):
+    d = d.normalize() if d != 0 else decimal.Decimal(0)
+    e = -d.as_tuple().exponent if d.as_tuple().exponent < 0 else 0
+    return format(d, "f") if e >= scale else format(d.quantize(decimal.Decimal(1).scaleb(-scale)), "f")
+rows = [r.split(",") for r in out.splitlines()[1:]]
+assert len(rows) == 7, out
+for g, s, lo, hi in rows:
+    v = groups[g]
+    want = (fmt(sum(v), 2), fmt(min(v), 0), fmt(max(v), 0))
+    assert (s, lo, hi) == want, (g, (s, lo, hi), want)
+PY
 }

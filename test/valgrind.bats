@@ -121,6 +121,19 @@ setup() {
 	echo '{"rules":{"x":{}}}' >r2.json
 	run vg audit-scan --rules r2.json
 	assert_failure 65
+	# --state: a first run, an incremental one, a refused period.
+	head -900 "$L" >part
+	vg audit-scan --state st.db --until 2026-11-24T18:00:00Z --findings f.ndjson --report part >/dev/null
+	vg audit-scan -l "$L" --state st.db --since 2026-11-24T18:00:00Z --report >/dev/null
+	run vg audit-scan -l "$L" --state st.db --since 2026-11-24T10:00:00Z
+	assert_failure 64
+	run vg audit-scan --state st.db <<<'{"type":"A","subject":"a-1"}'
+	assert_failure 65
+	# The money rules and card masking.
+	printf '%s\n' '{"type":"TransactionCreated","subject":"transaction-T1","data":{"transaction_id":"T1","total":1e25,"currency":"EUR-LONG-CODE"}}' \
+		'{"type":"PaymentProcessed","subject":"payment-4111111111111111","data":{"transaction_id":"T1","amount":-1e14,"currency":"USD","k":{"5105105105105100":1}}}' >money
+	run vg audit-scan --report money
+	assert_failure 1
 }
 
 @test "valgrind: the CloudEvents attribute checks and audit-scan --tag" {

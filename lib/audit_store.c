@@ -1,0 +1,339 @@
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "audit_store.h"
+#include "buf.h"
+
+/* How long a run waits for another one on the same state to finish. */
+#define BUSY_TIMEOUT_MS 2000
+
+enum { Q_TX, Q_SUBJ, Q_ID, Q_OPEN, Q_PUT_TX, Q_PUT_SUBJ, Q_PUT_ID, Q_CK_GET,
+	Q_CK_SET, Q_N };
+
+static const char *const sql[Q_N] = {
+	[Q_TX] = "SELECT total, paid, refunded, created_ms, payments, flags, "
+	    "currency FROM audit_tx WHERE id = ?1",
+	[Q_SUBJ] = "SELECT version, time_ms FROM audit_stream WHERE subject = ?1",
+	[Q_ID] = "SELECT 1 FROM audit_id WHERE h = ?1",
+	[Q_OPEN] = "SELECT id, created_ms FROM audit_tx WHERE open = 1",
+	[Q_PUT_TX] = "INSERT OR REPLACE INTO audit_tx VALUES(?1, ?2, ?3, ?4, ?5, "
+	    "?6, ?7, ?8, ?9)",
+	[Q_PUT_SUBJ] = "INSERT OR REPLACE INTO audit_stream VALUES(?1, ?2, ?3)",
+	[Q_PUT_ID] = "INSERT OR IGNORE INTO audit_id VALUES(?1)",
+	[Q_CK_GET] = "SELECT seq, time_ms, events FROM audit_checkpoint",
+	[Q_CK_SET] = "INSERT OR REPLACE INTO audit_checkpoint VALUES(1, ?1, ?2, "
+	    "?3)",
+};
+
+struct evt_audit_store {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q_N];
+	struct evt_buf tmp;
+};
+
+/* Another run holding the state is worth retrying (75); the rest is an
+ * I/O error. */
+static int
+db_code(struct evt_audit_store *s)
+{
+	int rc = sqlite3_errcode(s->db) & 0xff;
+
+	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? EX_TEMPFAIL : EX_IOERR;
+}
+
+static int
+db_err(struct evt_audit_store *s, struct evt_err *err)
+{
+	return evt_err_set(err, db_code(s), "state: %s%s", sqlite3_errmsg(s->db),
+	    db_code(s) == EX_TEMPFAIL ? " (another audit-scan is using it)" : "");
+}
+
+/* Flags of a transaction, as stored. */
+enum { F_CREATED = 1, F_HAS_TOTAL = 2, F_TOTAL_RANGE = 4, F_OPEN = 8,
+	F_HAS_TIME = 16 };
+
+struct evt_audit_store *
+evt_astore_open(const char *path, struct evt_err *err)
+{
+	struct evt_audit_store *s = calloc(1, sizeof(*s));
+	char *msg = NULL;
+	int fd;
+
+	if (s == NULL)
+		abort();
+	/* 0600 before SQLite makes it 0644: the state names transactions
+	 * and what was paid. */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+		close(fd);
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+		struct stat st;
+		int nodir = slash && (*slash = '\0', stat(*dir ? dir : "/", &st) != 0);
+		free(dir);
+		evt_err_set(err, nodir ? EX_NOINPUT : EX_IOERR, "%s: %s", path,
+		    nodir ? "no such directory" : sqlite3_errmsg(s->db));
+		evt_astore_close(s);
+		return NULL;
+	}
+	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	/* One run at a time owns the state (a second waits, then fails):
+	 * held for the whole run, the lock is not taken again for each of
+	 * the many small lookups. */
+	/* The lookups are random (ids are hashes): 32 MB of pages kept
+	 * rather than SQLite's 2 MB halves the reads of a daily run. */
+	if (sqlite3_exec(s->db, "PRAGMA locking_mode=EXCLUSIVE; "
+	    "PRAGMA cache_size=-32768; "
+	    "PRAGMA journal_mode=WAL; "
+	    "PRAGMA synchronous=FULL; "
+	    "CREATE TABLE IF NOT EXISTS audit_checkpoint(k INTEGER PRIMARY KEY "
+	    "CHECK (k = 1), seq INTEGER NOT NULL, time_ms INTEGER, events "
+	    "INTEGER NOT NULL); "
+	    "CREATE TABLE IF NOT EXISTS audit_tx(id TEXT PRIMARY KEY, total TEXT, "
+	    "paid TEXT NOT NULL, refunded TEXT NOT NULL, created_ms INTEGER, "
+	    "payments INTEGER NOT NULL, flags INTEGER NOT NULL, currency TEXT, "
+	    "open INTEGER NOT NULL) WITHOUT ROWID; "
+	    "CREATE INDEX IF NOT EXISTS audit_tx_open ON audit_tx(open) "
+	    "WHERE open = 1; "
+	    "CREATE TABLE IF NOT EXISTS audit_stream(subject TEXT PRIMARY KEY, "
+	    "version INTEGER NOT NULL, time_ms INTEGER) WITHOUT ROWID; "
+	    "CREATE TABLE IF NOT EXISTS audit_id(h INTEGER PRIMARY KEY)",
+	    NULL, NULL, &msg) != SQLITE_OK) {
+		int code = sqlite3_errcode(s->db) == SQLITE_NOTADB ? EX_DATAERR :
+		    db_code(s);
+		evt_err_set(err, code, "%s: %s%s", path, msg ? msg :
+		    sqlite3_errmsg(s->db), code == EX_TEMPFAIL ?
+		    " (another audit-scan is using it)" : "");
+		sqlite3_free(msg);
+		evt_astore_close(s);
+		return NULL;
+	}
+	for (int i = 0; i < Q_N; i++)
+		if (sqlite3_prepare_v3(s->db, sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) != SQLITE_OK) {
+			evt_err_set(err, EX_DATAERR, "%s: not an audit state "
+			    "(%s)", path, sqlite3_errmsg(s->db));
+			evt_astore_close(s);
+			return NULL;
+		}
+	return s;
+}
+
+void
+evt_astore_close(struct evt_audit_store *s)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < Q_N; i++)
+		sqlite3_finalize(s->q[i]);
+	sqlite3_close(s->db);
+	evt_buf_free(&s->tmp);
+	free(s);
+}
+
+/* Step q (bound), then reset it: SQLITE_ROW's columns are read by the
+ * caller between step and done. */
+static int
+done(struct evt_audit_store *s, sqlite3_stmt *q, int rc, struct evt_err *err)
+{
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(s, err);
+	return rc == SQLITE_ROW;
+}
+
+int
+evt_astore_checkpoint(struct evt_audit_store *s, struct evt_audit_ckpt *c,
+    struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_CK_GET];
+	int rc = sqlite3_step(q);
+
+	memset(c, 0, sizeof(*c));
+	if (rc == SQLITE_ROW) {
+		c->seq = sqlite3_column_int64(q, 0);
+		c->has_time = sqlite3_column_type(q, 1) != SQLITE_NULL;
+		c->time_ms = sqlite3_column_int64(q, 1);
+		c->events = sqlite3_column_int64(q, 2);
+	}
+	return done(s, q, rc, err) < 0 ? -1 : 0;
+}
+
+/* A stored decimal; a hand-edited one that does not parse is zero. */
+static struct evt_dec
+col_dec(sqlite3_stmt *q, int i)
+{
+	struct evt_dec d = EVT_DEC_ZERO;
+	const char *t = (const char *)sqlite3_column_text(q, i);
+
+	if (t == NULL || evt_dec_parse(t, (size_t)sqlite3_column_bytes(q, i),
+	    &d) != EVT_DEC_OK)
+		d = EVT_DEC_ZERO;
+	return d;
+}
+
+int
+evt_astore_tx(struct evt_audit_store *s, const char *id, size_t n,
+    struct evt_audit_tx *t, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_TX];
+	int rc;
+
+	sqlite3_bind_text(q, 1, id, (int)n, SQLITE_STATIC);
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int f = sqlite3_column_int(q, 5);
+		memset(t, 0, sizeof(*t));
+		t->total = col_dec(q, 0);
+		t->paid = col_dec(q, 1);
+		t->refunded = col_dec(q, 2);
+		t->created_ms = sqlite3_column_int64(q, 3);
+		t->payments = sqlite3_column_int(q, 4);
+		t->created = !!(f & F_CREATED);
+		t->has_total = !!(f & F_HAS_TOTAL);
+		t->total_range = !!(f & F_TOTAL_RANGE);
+		t->open = !!(f & F_OPEN);
+		t->has_time = !!(f & F_HAS_TIME);
+		int cn = sqlite3_column_bytes(q, 6);
+		if (cn > 0 && (size_t)cn <= sizeof(t->cur)) {
+			memcpy(t->cur, sqlite3_column_text(q, 6), (size_t)cn);
+			t->ncur = (unsigned char)cn;
+		}
+	}
+	return done(s, q, rc, err);
+}
+
+int
+evt_astore_subject(struct evt_audit_store *s, const char *subj, size_t n,
+    struct evt_audit_subject *v, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_SUBJ];
+	int rc;
+
+	sqlite3_bind_text(q, 1, subj, (int)n, SQLITE_STATIC);
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		v->version = sqlite3_column_int64(q, 0);
+		v->has_time = sqlite3_column_type(q, 1) != SQLITE_NULL;
+		v->time_ms = sqlite3_column_int64(q, 1);
+	}
+	return done(s, q, rc, err);
+}
+
+int
+evt_astore_id(struct evt_audit_store *s, uint64_t h, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_ID];
+
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)h);
+	return done(s, q, sqlite3_step(q), err);
+}
+
+int
+evt_astore_open_tx(struct evt_audit_store *s,
+    void (*fn)(void *arg, const char *id, size_t n, int64_t created_ms),
+    void *arg, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_OPEN];
+	int rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		if (sqlite3_column_type(q, 1) != SQLITE_NULL)
+			fn(arg, (const char *)sqlite3_column_text(q, 0),
+			    (size_t)sqlite3_column_bytes(q, 0),
+			    sqlite3_column_int64(q, 1));
+	return done(s, q, rc, err) < 0 ? -1 : 0;
+}
+
+int
+evt_astore_begin(struct evt_audit_store *s, struct evt_err *err)
+{
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(s, err);
+	return 0;
+}
+
+static void
+bind_dec(struct evt_audit_store *s, sqlite3_stmt *q, int i, struct evt_dec d)
+{
+	evt_buf_reset(&s->tmp);
+	evt_dec_format(&s->tmp, d, 0);
+	sqlite3_bind_text(q, i, s->tmp.p, (int)s->tmp.len, SQLITE_TRANSIENT);
+}
+
+int
+evt_astore_put_tx(struct evt_audit_store *s, const char *id, size_t n,
+    const struct evt_audit_tx *t, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_PUT_TX];
+
+	sqlite3_bind_text(q, 1, id, (int)n, SQLITE_STATIC);
+	if (t->has_total)
+		bind_dec(s, q, 2, t->total);
+	bind_dec(s, q, 3, t->paid);
+	bind_dec(s, q, 4, t->refunded);
+	if (t->has_time)
+		sqlite3_bind_int64(q, 5, t->created_ms);
+	sqlite3_bind_int(q, 6, t->payments);
+	sqlite3_bind_int(q, 7, (t->created ? F_CREATED : 0) |
+	    (t->has_total ? F_HAS_TOTAL : 0) |
+	    (t->total_range ? F_TOTAL_RANGE : 0) | (t->open ? F_OPEN : 0) |
+	    (t->has_time ? F_HAS_TIME : 0));
+	if (t->ncur)
+		sqlite3_bind_text(q, 8, t->cur, t->ncur, SQLITE_STATIC);
+	sqlite3_bind_int(q, 9, t->open && t->has_time);
+	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
+}
+
+int
+evt_astore_put_subject(struct evt_audit_store *s, const char *subj, size_t n,
+    const struct evt_audit_subject *v, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_PUT_SUBJ];
+
+	sqlite3_bind_text(q, 1, subj, (int)n, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, v->version);
+	if (v->has_time)
+		sqlite3_bind_int64(q, 3, v->time_ms);
+	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
+}
+
+int
+evt_astore_put_id(struct evt_audit_store *s, uint64_t h, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_PUT_ID];
+
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)h);
+	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
+}
+
+int
+evt_astore_checkpoint_set(struct evt_audit_store *s,
+    const struct evt_audit_ckpt *c, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_CK_SET];
+
+	sqlite3_bind_int64(q, 1, c->seq);
+	if (c->has_time)
+		sqlite3_bind_int64(q, 2, c->time_ms);
+	sqlite3_bind_int64(q, 3, c->events);
+	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
+}
+
+int
+evt_astore_commit(struct evt_audit_store *s, struct evt_err *err)
+{
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(s, err);
+	return 0;
+}
+
+void
+evt_astore_rollback(struct evt_audit_store *s)
+{
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}

@@ -1,0 +1,82 @@
+/*
+ * audit_store.h - the audit's memory kept in SQLite (audit-scan --state):
+ * what the rules remember of each transaction, of each stream and of the
+ * ids seen, with a checkpoint, so that a run reads only the events after
+ * it and writes its changes and the new checkpoint in one transaction.
+ *
+ * Used by audit.c only, which keeps what one run touches in memory and
+ * looks the rest up here.
+ */
+#ifndef EVT_AUDIT_STORE_H
+#define EVT_AUDIT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "decimal.h"
+#include "err.h"
+
+/* What the money and saga rules remember of one transaction. */
+struct evt_audit_tx {
+	struct evt_dec total, paid, refunded;
+	int64_t created_ms;
+	int payments;
+	unsigned created:1, has_total:1, total_range:1, open:1, has_time:1;
+	unsigned char ncur;	/* the order's currency, 0: unknown */
+	char cur[15];
+};
+
+/* What the integrity rules remember of one stream. */
+struct evt_audit_subject {
+	long long version;	/* 0: none seen */
+	int64_t time_ms;
+	int has_time;
+};
+
+/* The checkpoint: how far the state has folded. */
+struct evt_audit_ckpt {
+	long long seq;		/* the last event folded (0: none) */
+	int64_t time_ms;	/* the latest event time folded */
+	int has_time;
+	long long events;	/* events folded, over every run */
+};
+
+struct evt_audit_store;
+
+/* Open (or create, mode 0600) the state at path. NULL with err: EX_NOINPUT
+ * for a missing directory, EX_IOERR, EX_DATAERR for a file that is not an
+ * audit state. */
+struct evt_audit_store *evt_astore_open(const char *path, struct evt_err *err);
+void evt_astore_close(struct evt_audit_store *s);
+
+int evt_astore_checkpoint(struct evt_audit_store *s, struct evt_audit_ckpt *c,
+    struct evt_err *err);
+
+/* Lookups: 1 and *out filled when found, 0 when not, -1 with err. */
+int evt_astore_tx(struct evt_audit_store *s, const char *id, size_t n,
+    struct evt_audit_tx *out, struct evt_err *err);
+int evt_astore_subject(struct evt_audit_store *s, const char *subj, size_t n,
+    struct evt_audit_subject *out, struct evt_err *err);
+int evt_astore_id(struct evt_audit_store *s, uint64_t h, struct evt_err *err);
+
+/* Call fn for every open transaction with a creation time, in no order. */
+int evt_astore_open_tx(struct evt_audit_store *s,
+    void (*fn)(void *arg, const char *id, size_t n, int64_t created_ms),
+    void *arg, struct evt_err *err);
+
+/* Writing: begin, put what changed and the new checkpoint, commit (all
+ * or nothing, durably), or roll back. Reads see what was put before the
+ * commit. */
+int evt_astore_begin(struct evt_audit_store *s, struct evt_err *err);
+int evt_astore_put_tx(struct evt_audit_store *s, const char *id, size_t n,
+    const struct evt_audit_tx *t, struct evt_err *err);
+int evt_astore_put_subject(struct evt_audit_store *s, const char *subj,
+    size_t n, const struct evt_audit_subject *v, struct evt_err *err);
+int evt_astore_put_id(struct evt_audit_store *s, uint64_t h,
+    struct evt_err *err);
+int evt_astore_checkpoint_set(struct evt_audit_store *s,
+    const struct evt_audit_ckpt *c, struct evt_err *err);
+int evt_astore_commit(struct evt_audit_store *s, struct evt_err *err);
+void evt_astore_rollback(struct evt_audit_store *s);
+
+#endif
