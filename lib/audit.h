@@ -24,7 +24,9 @@ enum {
 enum {
 	EVT_F_PAN, EVT_F_CVV, EVT_F_PII, EVT_F_AMOUNT, EVT_F_REFUND,
 	EVT_F_SEQ_GAP, EVT_F_VERSION_GAP, EVT_F_DUP_ID, EVT_F_TIME_BACK,
-	EVT_F_ORPHAN, EVT_F_STUCK, EVT_F_COMPENSATED, EVT_FINDING_N
+	EVT_F_ORPHAN, EVT_F_STUCK, EVT_F_COMPENSATED,
+	EVT_F_CHAIN,		/* chain_broken: evt-verify's check, chain.h */
+	EVT_FINDING_N
 };
 
 const char *evt_severity_name(int sev);
