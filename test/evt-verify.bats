@@ -464,3 +464,42 @@ fails_at() {
 	run evt-verify --version
 	assert_success
 }
+
+@test "valgrind: evt-verify, signing and checking, its failures and errors" {
+	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	nm "$ROOT/bin/evt-verify" 2>/dev/null | grep -q __asan_init && skip "sanitizer build"
+	vg() {
+		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+			--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"
+	}
+	openssl genpkey -algorithm ed25519 -out key.pem 2>/dev/null
+	openssl pkey -in key.pem -pubout -out pub.pem
+	gen 20 | vg evt-append -l a.db
+	gen 20 | vg evt-append -l a.ndjson
+	for log in a.db a.ndjson; do
+		vg evt-verify -l $log -o cp --sign key.pem --metrics m.prom >/dev/null
+		vg evt-verify -l $log --since cp --pubkey pub.pem >/dev/null
+		vg evt-verify -l $log --since cp --full >/dev/null
+	done
+	# The upgrade of an earlier evt's log, on both backends.
+	sqlite3 a.db "alter table events drop column hash"
+	mv a.ndjson.chain chain.keep
+	gen 1 21 | vg evt-append -l a.db
+	gen 1 21 | vg evt-append -l a.ndjson
+	sqlite3 a.db "delete from events where seq = 5"
+	run vg evt-verify -l a.db
+	assert_failure 1
+	sed -i '3{h;d};4G' a.ndjson
+	run vg evt-verify -l a.ndjson --since cp --full
+	assert_failure 1
+	run vg audit-scan -l a.db
+	assert_failure 1
+	run vg evt-verify -l a.db --since nosuch
+	assert_failure 66
+	printf 'x\n1\nAAAA\n' >bad
+	run vg evt-verify -l a.db --since bad
+	assert_failure 65
+	sed '2s/^20$/22/' cp >cp2
+	run vg evt-verify -l a.ndjson --since cp2 --pubkey pub.pem
+	assert_failure 1
+}
