@@ -354,8 +354,8 @@ evt_chain_verify(struct evt_log *log, struct evt_verify *v,
 	v->detail[0] = '\0';
 	memset(v->head, 0, EVT_CHAIN_LEN);
 	if (log->ops->chain_read == NULL)
-		return evt_err_set(err, EX_USAGE, "%s: the %s backend keeps no "
-		    "hash chain", log->path, log->ops->name);
+		return fault(v, EVT_CHAIN_UNCHAINED, 1, "the %s backend keeps no "
+		    "hash chain yet", log->ops->name);
 	memset(&s, 0, sizeof(s));
 	s.v = v;
 	s.expect = 1;

@@ -107,6 +107,9 @@ struct evt_verify {
  * at seq N the checkpoint's hash (stored, or recomputed from seq 1 when
  * full is set), and the events after N must chain from it.
  *
+ * A log without a chain (made by an earlier evt, or a backend that keeps
+ * none) is the fault EVT_CHAIN_UNCHAINED.
+ *
  * Returns 0 when the chain holds (v->seq, v->head: the head), 1 when it
  * does not (v->fault, v->bad_seq, v->detail; v->seq, v->head: the last
  * event that verified), -1 with err when the log cannot be read.
