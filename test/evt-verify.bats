@@ -421,6 +421,14 @@ fails_at() {
 	EVT_NOW=2026-11-26T06:15:00Z run audit-daily a.db out
 	assert_success
 	assert_output --partial "Chain:    verified to seq 15, extends the checkpoint of 2026-11-24"
+	# Signed with --sign, which audit-scan does not see.
+	openssl genpkey -algorithm ed25519 -out key.pem 2>/dev/null
+	openssl pkey -in key.pem -pubout -out pub.pem
+	EVT_NOW=2026-11-27T06:15:00Z run audit-daily a.db out --sign key.pem
+	assert_success
+	run evt-verify -l a.db --since out/checkpoint-2026-11-26 --pubkey pub.pem
+	assert_success
+	rm out/checkpoint-2026-11-26
 	# The log cut back: the chain alone holds, the kept checkpoint does not.
 	sqlite3 a.db "delete from events where seq > 12"
 	EVT_NOW=2026-11-27T06:15:00Z run audit-daily a.db out
