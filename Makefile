@@ -51,12 +51,13 @@ LIBOBJ  = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 LIBEVT  = $(BUILD)/libevt.a
 
 # Each program and the libraries it links (STYLE 12: only what it needs).
-PROGS   = audit-scan evt-append evt-replay evt-project saga-step
+PROGS   = audit-scan evt-append evt-replay evt-project saga-step evt-verify
 LIBS_evt-append = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-replay = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_audit-scan = $(SQLITE_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-project = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
 LIBS_saga-step  = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-verify = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 
 BINS    = $(PROGS:%=bin/%)
 MANS    = $(wildcard man/*.1 man/*.7)

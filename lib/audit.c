@@ -24,7 +24,8 @@ static const char *const finding_name[] = {
 	"pan_unmasked", "cvv_present", "pii_present", "amount_mismatch",
 	"large_refund", "double_charge", "over_refund", "currency_mismatch",
 	"negative_amount", "seq_gap", "version_gap", "duplicate_id",
-	"time_regression", "orphan_causation", "saga_stuck", "saga_compensated"
+	"time_regression", "orphan_causation", "saga_stuck", "saga_compensated",
+	"chain_broken"
 };
 
 const char *evt_severity_name(int sev) { return sev_name[sev]; }
@@ -61,6 +62,7 @@ evt_audit_defaults(struct evt_audit_opts *o)
 		[EVT_F_STUCK] = { 1, EVT_SEV_WARNING, EVT_TAG_SAGA },
 		[EVT_F_COMPENSATED] = { 1, EVT_SEV_INFO,
 		    EVT_TAG_SAGA | EVT_TAG_FINANCIAL },
+		[EVT_F_CHAIN] = { 1, EVT_SEV_CRITICAL, EVT_TAG_INTEGRITY },
 	};
 
 	memset(o, 0, sizeof(*o));

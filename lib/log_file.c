@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "chain_file.h"
 #include "clock.h"
 #include "hmap.h"
 #include "log_impl.h"
@@ -45,6 +46,7 @@ struct file_log {
 	struct evt_event ev;	/* scratch for reading stored lines */
 	long long rd_seq;	/* a read position remembered for --follow */
 	off_t rd_off;
+	struct evt_chain_file *chain;	/* issue 15: the sidecar LOG.chain */
 };
 
 /* What the id table keeps of an event: a hash of its type, so that an
@@ -76,6 +78,7 @@ fl_close(struct evt_log *base)
 	evt_hmap_free(&l->versions);
 	evt_buf_free(&l->txn);
 	evt_event_free(&l->ev);
+	evt_chain_file_free(l->chain);	/* issue 15 */
 	evt_log_fini(base);
 	free(l);
 }
@@ -275,6 +278,10 @@ fl_begin(struct evt_log *base, struct evt_err *err)
 		}
 		l->known = end;
 	}
+	/* issue 15: the chain's sidecar holds exactly the committed events. */
+	if (evt_chain_file_begin(&l->chain, base->path, l->fd, l->known,
+	    l->last, base->flags & EVT_LOG_NOSYNC, err) < 0)
+		goto fail;
 	l->txn_last = l->last;
 	l->txn_lines = 0;
 	evt_buf_reset(&l->txn);
@@ -309,6 +316,7 @@ fl_append(struct evt_log *base, struct evt_event *ev,
 	l->txn_lines++;
 	evt_buf_add(&l->txn, ev->body.p, ev->body.len);
 	evt_buf_addc(&l->txn, '\n');
+	evt_chain_file_add(l->chain, ev->seq, ev->body.p, ev->body.len);
 	return EVT_APPEND_STORED;
 }
 
@@ -318,6 +326,10 @@ fl_commit(struct evt_log *base, struct evt_err *err)
 	struct file_log *l = (struct file_log *)base;
 	size_t done = 0;
 
+	/* issue 15: the records first, so every committed line has one. */
+	if (evt_chain_file_commit(l->chain, l->last, base->flags &
+	    EVT_LOG_NOSYNC, err) < 0)
+		goto fail;
 	/* One line is atomic by itself (a torn line is never read). */
 	if (l->txn_lines > 1 && mark(l, l->known, l->known +
 	    (off_t)l->txn.len, 1, err) < 0)
@@ -351,6 +363,7 @@ fl_commit(struct evt_log *base, struct evt_err *err)
 fail:
 	l->dirty = 1;
 	evt_buf_reset(&l->txn);
+	evt_chain_file_rollback(l->chain);	/* issue 15 */
 	flock(l->fd, LOCK_UN);
 	return -1;
 }
@@ -361,6 +374,7 @@ fl_rollback(struct evt_log *base)
 	struct file_log *l = (struct file_log *)base;
 
 	evt_buf_reset(&l->txn);
+	evt_chain_file_rollback(l->chain);	/* issue 15 */
 	flock(l->fd, LOCK_UN);
 }
 
@@ -581,7 +595,32 @@ out:
 	return ret;
 }
 
+/* issue 15: the chain's hashes, from the sidecar (chain_file.c). */
+static int
+fl_chain_read(struct evt_log *base, long long after, int *chained,
+    evt_chain_fn fn, void *arg, struct evt_err *err)
+{
+	struct file_log *l = (struct file_log *)base;
+	off_t size, end;
+	char *p;
+	int rc;
+
+	if (committed_size(l, &size, err) < 0)
+		return -1;
+	if ((p = map(l, size)) == MAP_FAILED)
+		return syserr(l, err, "mmap");
+	end = size;
+	while (end > 0 && p[end - 1] != '\n')
+		end--;
+	rc = evt_chain_file_read(base->path, p, end, after, chained, fn, arg,
+	    err);
+	if (p)
+		munmap(p, (size_t)size);
+	return rc;
+}
+
 const struct evt_log_ops evt_log_file_ops = {
 	"file", fl_open, fl_close, fl_begin, fl_append, fl_commit,
-	fl_rollback, fl_read, fl_last_seq, fl_ckpt_get, fl_ckpt_set
+	fl_rollback, fl_read, fl_last_seq, fl_ckpt_get, fl_ckpt_set,
+	fl_chain_read
 };

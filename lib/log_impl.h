@@ -9,6 +9,10 @@
 
 #include "log.h"
 
+/* Called by chain_read below: return 0 to go on, 1 to stop, -1 to fail. */
+typedef int (*evt_chain_fn)(void *arg, long long seq, const char *line,
+    size_t len, const unsigned char *hash);
+
 struct evt_log_ops {
 	const char *name;
 	struct evt_log *(*open)(const char *path, int flags, struct evt_err *);
@@ -25,6 +29,15 @@ struct evt_log_ops {
 	    struct evt_err *);
 	int (*ckpt_set)(struct evt_log *, const char *, long long,
 	    struct evt_err *);
+	/*
+	 * Tamper evidence (chain.h, issue 15). Call fn for each stored event
+	 * with seq > after, in the order stored, with the seq it is stored
+	 * under, its line and its stored chain hash (EVT_CHAIN_LEN bytes,
+	 * NULL when none is); *chained is set to 0 when the log keeps no
+	 * chain at all (made by an earlier evt). NULL: no chain kept.
+	 */
+	int (*chain_read)(struct evt_log *, long long after, int *chained,
+	    evt_chain_fn, void *, struct evt_err *);
 };
 
 /* The part every backend's handle starts with. */

@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 
+#include "chain.h"
 #include "clock.h"
 #include "log_impl.h"
 
@@ -28,6 +29,7 @@ static const char schema[] =
 	" time TEXT NOT NULL,"
 	" correlationid TEXT NOT NULL,"
 	" body TEXT NOT NULL,"
+	" hash BLOB,"		/* issue 15: h(seq) of the chain, chain.h */
 	" UNIQUE(subject, version));"
 	"CREATE INDEX IF NOT EXISTS events_correlationid ON events(correlationid);"
 	"CREATE TABLE IF NOT EXISTS checkpoints("
@@ -42,6 +44,11 @@ struct sqlite_log {
 	int rd_reverse, rd_cside;
 	long long rd_limit;
 	long long last;			/* last seq, inside a transaction */
+	/* issue 15: the hash chain (chain.h) */
+	sqlite3_stmt *chain_get;
+	struct evt_hasher *hs;
+	unsigned char head[EVT_CHAIN_LEN];	/* h(last), in a transaction */
+	int has_hash;			/* the hash column is known to exist */
 };
 
 static int
@@ -78,6 +85,8 @@ sq_close(struct evt_log *base)
 	sqlite3_finalize(l->hasid);
 	sqlite3_finalize(l->maxseq);
 	sqlite3_finalize(l->rd);
+	sqlite3_finalize(l->chain_get);	/* issue 15 */
+	evt_hasher_free(l->hs);
 	sqlite3_close(l->db);
 	evt_log_fini(base);
 	free(l);
@@ -229,6 +238,142 @@ step_done(struct sqlite_log *l, sqlite3_stmt *st, struct evt_err *err,
 	return 0;
 }
 
+/* --- issue 15: the hash chain ------------------------------------------- */
+
+/*
+ * Chain the events after the last one that has a hash: all of a log made
+ * by an earlier evt (once, in the first write transaction that sees it),
+ * or those an earlier evt appended since. l->head gets h(l->last).
+ */
+static int
+chain_fill(struct sqlite_log *l, struct evt_err *err)
+{
+	sqlite3_stmt *q = NULL, *up = NULL;
+	long long from = 0;
+	int rc;
+
+	memset(l->head, 0, EVT_CHAIN_LEN);
+	if (prep(l, &q, "SELECT seq, hash FROM events WHERE hash IS NOT NULL "
+	    "ORDER BY seq DESC LIMIT 1;", err) < 0)
+		return -1;
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW &&
+	    sqlite3_column_bytes(q, 1) == EVT_CHAIN_LEN) {
+		from = sqlite3_column_int64(q, 0);
+		memcpy(l->head, sqlite3_column_blob(q, 1), EVT_CHAIN_LEN);
+	}
+	sqlite3_finalize(q);
+	q = NULL;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return dberr(l, err, "find the chain's end");
+	if (prep(l, &q, "SELECT seq, body FROM events WHERE seq > ?1 ORDER BY "
+	    "seq;", err) < 0 || prep(l, &up, "UPDATE events SET hash = ?1 "
+	    "WHERE seq = ?2;", err) < 0)
+		goto fail;
+	sqlite3_bind_int64(q, 1, from);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		long long seq = sqlite3_column_int64(q, 0);
+		evt_chain_step(l->hs, l->head, seq,
+		    (const char *)sqlite3_column_text(q, 1),
+		    (size_t)sqlite3_column_bytes(q, 1), l->head);
+		sqlite3_bind_blob(up, 1, l->head, EVT_CHAIN_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(up, 2, seq);
+		if (step_done(l, up, err, "chain an earlier evt's events") < 0)
+			goto fail;
+	}
+	if (rc != SQLITE_DONE) {
+		dberr(l, err, "chain an earlier evt's events");
+		goto fail;
+	}
+	sqlite3_finalize(q);
+	sqlite3_finalize(up);
+	return 0;
+fail:
+	sqlite3_finalize(q);
+	sqlite3_finalize(up);
+	return -1;
+}
+
+/* In a write transaction: l->head = h(l->last), chaining what is not. */
+static int
+chain_begin(struct sqlite_log *l, struct evt_err *err)
+{
+	int rc;
+
+	if (l->hs == NULL)
+		l->hs = evt_hasher_new();
+	if (!l->has_hash) {
+		if (sqlite3_exec(l->db, "SELECT hash FROM events LIMIT 0;", NULL,
+		    NULL, NULL) != SQLITE_OK && sqlite3_exec(l->db, "ALTER TABLE "
+		    "events ADD COLUMN hash BLOB;", NULL, NULL, NULL) != SQLITE_OK)
+			return dberr(l, err, "add the hash column");
+		l->has_hash = 1;
+	}
+	memset(l->head, 0, EVT_CHAIN_LEN);
+	if (l->last == 0)
+		return 0;
+	if (prep(l, &l->chain_get, "SELECT hash FROM events WHERE seq = ?1;",
+	    err) < 0)
+		return -1;
+	sqlite3_bind_int64(l->chain_get, 1, l->last);
+	rc = sqlite3_step(l->chain_get);
+	if (rc == SQLITE_ROW &&
+	    sqlite3_column_bytes(l->chain_get, 0) == EVT_CHAIN_LEN) {
+		memcpy(l->head, sqlite3_column_blob(l->chain_get, 0),
+		    EVT_CHAIN_LEN);
+		sqlite3_reset(l->chain_get);
+		return 0;
+	}
+	sqlite3_reset(l->chain_get);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return dberr(l, err, "read the chain's head");
+	return chain_fill(l, err);
+}
+
+/* The chain_read operation of log_impl.h. */
+static int
+sq_chain_read(struct evt_log *base, long long after, int *chained,
+    evt_chain_fn fn, void *arg, struct evt_err *err)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+	sqlite3_stmt *q = NULL;
+	int rc, cr = 0, ret = 0;
+
+	*chained = 1;
+	if (sqlite3_exec(l->db, "BEGIN;", NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(l, err, "begin read");
+	if (sqlite3_prepare_v2(l->db, "SELECT seq, body, hash FROM events "
+	    "WHERE seq > ?1 ORDER BY seq;", -1, &q, NULL) != SQLITE_OK) {
+		/* No hash column: a log made by an earlier evt. */
+		*chained = 0;
+		if (prep(l, &q, "SELECT seq, body, NULL FROM events WHERE "
+		    "seq > ?1 ORDER BY seq;", err) < 0) {
+			ret = -1;
+			goto out;
+		}
+	}
+	sqlite3_bind_int64(q, 1, after);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const unsigned char *h = NULL;
+		if (sqlite3_column_bytes(q, 2) == EVT_CHAIN_LEN)
+			h = sqlite3_column_blob(q, 2);
+		cr = fn(arg, sqlite3_column_int64(q, 0),
+		    (const char *)sqlite3_column_text(q, 1),
+		    (size_t)sqlite3_column_bytes(q, 1), h);
+		if (cr != 0)
+			break;
+	}
+	if (cr < 0)
+		ret = -1;
+	else if (cr == 0 && rc != SQLITE_DONE)
+		ret = dberr(l, err, "read");
+out:
+	sqlite3_finalize(q);
+	sqlite3_exec(l->db, "COMMIT;", NULL, NULL, NULL);
+	return ret;
+}
+
+/* --- end of issue 15 ----------------------------------------------------- */
+
 static int
 sq_begin(struct evt_log *base, struct evt_err *err)
 {
@@ -246,6 +391,8 @@ sq_begin(struct evt_log *base, struct evt_err *err)
 	}
 	l->last = sqlite3_column_int64(l->maxseq, 0);
 	sqlite3_reset(l->maxseq);
+	if (chain_begin(l, err) < 0)	/* issue 15 */
+		goto fail;
 	return 0;
 fail:
 	sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
@@ -284,6 +431,7 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 	struct sqlite_log *l = (struct sqlite_log *)base;
 	long long cur;
 	int found = 0, rc;
+	unsigned char h[EVT_CHAIN_LEN];		/* issue 15 */
 
 	if (exp && ev->id.p) {
 		/* A stored id is skipped before its expectation is checked,
@@ -308,9 +456,10 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 	    err) < 0)
 		return -1;
 	evt_event_assign(ev, l->last + 1, cur + 1, now, source);
+	evt_chain_step(l->hs, l->head, ev->seq, ev->body.p, ev->body.len, h);
 	if (prep(l, &l->ins, "INSERT INTO events(seq, id, subject, version, "
-	    "type, time, correlationid, body) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
-	    "?7, ?8) ON CONFLICT(id) DO NOTHING;", err) < 0)
+	    "type, time, correlationid, body, hash) VALUES(?1, ?2, ?3, ?4, ?5, "
+	    "?6, ?7, ?8, ?9) ON CONFLICT(id) DO NOTHING;", err) < 0)
 		return -1;
 	sqlite3_bind_int64(l->ins, 1, ev->seq);
 	sqlite3_bind_text(l->ins, 2, ev->id.p, (int)ev->id.n, SQLITE_STATIC);
@@ -322,6 +471,7 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 	sqlite3_bind_text(l->ins, 7, ev->corr.p, (int)ev->corr.n, SQLITE_STATIC);
 	sqlite3_bind_text(l->ins, 8, ev->body.p, (int)ev->body.len,
 	    SQLITE_STATIC);
+	sqlite3_bind_blob(l->ins, 9, h, EVT_CHAIN_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(l->ins);
 	sqlite3_reset(l->ins);
 	if (rc != SQLITE_DONE)
@@ -329,6 +479,7 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 	if (sqlite3_changes(l->db) == 0)
 		return has_id(l, ev, &found, err) < 0 ? -1 : EVT_APPEND_DUPLICATE;
 	l->last++;
+	memcpy(l->head, h, EVT_CHAIN_LEN);	/* issue 15 */
 	return EVT_APPEND_STORED;
 }
 
@@ -578,5 +729,6 @@ sq_ckpt_set(struct evt_log *base, const char *name, long long seq,
 
 const struct evt_log_ops evt_log_sqlite_ops = {
 	"sqlite", sq_open, sq_close, sq_begin, sq_append, sq_commit,
-	sq_rollback, sq_read, sq_last_seq, sq_ckpt_get, sq_ckpt_set
+	sq_rollback, sq_read, sq_last_seq, sq_ckpt_get, sq_ckpt_set,
+	sq_chain_read
 };

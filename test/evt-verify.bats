@@ -1,0 +1,622 @@
+#!/usr/bin/env bats
+# evt-verify: the hash chain over the log (chain.h), its checks, and
+# checkpoints; audit-scan's chain_broken; scripts/audit-daily's checkpoints.
+
+load helper
+
+# gen N [FROM]: N events on three streams, numbered from FROM (default 1).
+gen() {
+	local i from=${2:-1}
+	for ((i = from; i < from + $1; i++)); do
+		printf '{"type":"ItemCounted","subject":"shelf-%d","data":{"n":%d}}\n' \
+			$((i % 3)) "$i"
+	done
+}
+
+# chain_openssl: read stored lines on stdin and print h(seq) of each, in
+# hex, computed with the openssl command alone (evt(7), THE CHAIN).
+chain_openssl() {
+	local line seq=0 prev leaf
+	prev=$(printf '%064d' 0)
+	while IFS= read -r line; do
+		seq=$((seq + 1))
+		leaf=$({ printf '\000'; printf '%016x' "$seq" | xxd -r -p
+			printf '%s' "$line"; } | openssl dgst -sha256 -binary | xxd -p -c 64)
+		prev=$({ printf '\001'; printf '%s%s' "$prev" "$leaf" | xxd -r -p; } |
+			openssl dgst -sha256 -binary | xxd -p -c 64)
+		echo "$prev"
+	done
+}
+
+# sq_hashes DB: the hash column of each event, in hex, in seq order.
+sq_hashes() {
+	sqlite3 "$1" "select lower(hex(hash)) from events order by seq"
+}
+
+# fails_at LOG SEQ WHAT: evt-verify exits 1 naming SEQ and WHAT.
+fails_at() {
+	run evt-verify -l "$1"
+	assert_failure 1
+	assert_output --partial "$1: seq $2: $3"
+}
+
+@test "clean logs verify on both backends: empty, one event, many" {
+	for log in a.db a.ndjson; do
+		evt-append -l "$log" </dev/null
+		run evt-verify -l "$log"
+		assert_success
+		assert_output "0 $(printf '%064d' 0)"
+		gen 1 | evt-append -l "$log"
+		run evt-verify -l "$log"
+		assert_success
+		assert_output --regexp '^1 [0-9a-f]{64}$'
+		gen 500 2 | evt-append -l "$log"
+		run evt-verify -l "$log"
+		assert_success
+		assert_output --regexp '^501 [0-9a-f]{64}$'
+	done
+	# Stored lines stay byte-identical: the chain lives beside them.
+	evt-replay -l a.ndjson | cmp - a.ndjson
+	[ "$(wc -l <a.ndjson.chain)" -eq 501 ]
+	[ "$(stat -c %a a.ndjson.chain)" = 600 ]
+}
+
+@test "golden vectors: the chain, evt-verify's head and the checkpoint, as openssl computes them" {
+	export EVT_NOW=2026-11-24T12:00:00.000Z
+	gen 12 | evt-append -l v.ndjson
+	gen 12 | evt-append -l v.db
+	chain_openssl <v.ndjson >want
+	# The file log's sidecar, the SQLite column, evt-verify's head.
+	diff -u want v.ndjson.chain
+	diff -u want <(sq_hashes v.db)
+	evt-replay -l v.db | chain_openssl | diff -u - <(sq_hashes v.db)
+	run evt-verify -l v.ndjson
+	assert_output "12 $(tail -1 want)"
+	# The checkpoint's root is the head in base64.
+	evt-verify -l v.ndjson -o cp --origin example.com/v
+	printf 'example.com/v\n12\n%s\n' \
+		"$(tail -1 want | xxd -r -p | openssl base64 -A)" | diff -u - cp
+	# And the first vectors are pinned, so a change of definition shows;
+	# they too are what openssl computes.
+	golden verify-vectors
+	out=$TESTDATA/golden/verify-vectors/stdout
+	sed -n '/^## v.ndjson$/,/^## v.ndjson.chain$/p' "$out" | sed '1d;$d' |
+		chain_openssl >want3
+	sed -n '/^## v.ndjson.chain$/,/^## v.db/p' "$out" | sed '1d;$d' | diff -u want3 -
+	[ "$(wc -l <want3)" -eq 3 ]
+}
+
+@test "concurrent appenders keep one chain, on both backends" {
+	for log in c.db c.ndjson; do
+		for w in 1 2 3 4; do
+			(for b in 1 2 3 4 5; do gen 20 $((w * 1000 + b * 20)) |
+				evt-append -l "$log"; done) &
+		done
+		wait
+		run evt-verify -l "$log"
+		assert_success
+		assert_output --regexp '^400 [0-9a-f]{64}$'
+		assert_log_consistent "$log"
+	done
+}
+
+@test "after kill -9 and repair, the chain verifies, on both backends" {
+	gen 5000 >in.ndjson
+	for log in k.db k.ndjson; do
+		# The log exists before the first kill, which may come before
+		# a loaded machine has even started evt-append.
+		gen 3 | evt-append -l "$log"
+		for round in 1 2; do
+			evt-append -l "$log" <in.ndjson >/dev/null 2>&1 &
+			pid=$!
+			sleep 0.0$((RANDOM % 5 + 1))
+			kill -9 $pid 2>/dev/null || true
+			wait $pid || true
+			# What a crash left verifies as it stands (a torn tail,
+			# records of an unfinished transaction are not events)...
+			run evt-verify -l "$log"
+			assert_success
+			# ... and after the next writer repairs it.
+			gen 3 $((round * 100000)) | evt-append -l "$log"
+			run evt-verify -l "$log"
+			assert_success
+		done
+	done
+	# A torn line and the records of its transaction, made by hand.
+	n=$(wc -l <k.ndjson)
+	printf '{"specversion":"1.0","id":"torn' >>k.ndjson
+	printf '%064d\n%064d\n' 1 2 >>k.ndjson.chain
+	run evt-verify -l k.ndjson
+	assert_success
+	assert_output --regexp "^$n "
+	gen 1 7 | evt-append -l k.ndjson
+	run evt-verify -l k.ndjson
+	assert_success
+	assert_output --regexp "^$((n + 1)) "
+	[ "$(wc -l <k.ndjson.chain)" -eq $((n + 1)) ]
+}
+
+@test "SQLite: a changed byte, a deleted, an inserted row, two swapped rows: each named at its seq" {
+	gen 10 | evt-append -l a.db
+	cp a.db clean.db
+	sqlite3 a.db "update events set body = replace(body, '\"n\":4', '\"n\":5') where seq = 4"
+	fails_at a.db 4 "line changed"
+	cp clean.db a.db
+	sqlite3 a.db "delete from events where seq = 6"
+	fails_at a.db 6 "event missing"
+	# Deleted, and the rows after it renumbered so no seq is missing.
+	cp clean.db a.db
+	sqlite3 a.db "delete from events where seq = 6;
+		update events set seq = -(seq - 1) where seq > 6;
+		update events set seq = -seq where seq < 0"
+	fails_at a.db 6 "event missing"
+	# Inserted: the rows from 3 on moved up one, a copy of 2 put at 3.
+	cp clean.db a.db
+	sqlite3 a.db "update events set seq = -(seq + 1) where seq >= 3;
+		update events set seq = -seq where seq < 0;
+		insert into events(seq, id, subject, version, type, time,
+			correlationid, body, hash) select 3, 'forged', subject, 9,
+			type, time, 'forged', body, hash from events where seq = 2"
+	fails_at a.db 3 "event inserted"
+	# Added at the end by hand: it has no hash.
+	cp clean.db a.db
+	sqlite3 a.db "insert into events(seq, id, subject, version, type, time,
+		correlationid, body) select 11, 'forged', subject, 9, type, time,
+		'forged', replace(body, '\"seq\":10', '\"seq\":11') from events where seq = 10"
+	fails_at a.db 11 "hash missing"
+	# Swapped: the lines (hashes left in place), or whole rows.
+	cp clean.db a.db
+	sqlite3 a.db "create temp table t as select seq, body from events where seq in (7, 8);
+		update events set body = (select body from t where t.seq = 15 - events.seq)
+		where seq in (7, 8)"
+	fails_at a.db 7 "events reordered"
+	cp clean.db a.db
+	sqlite3 a.db "update events set seq = -seq where seq in (7, 8);
+		update events set seq = 15 + seq where seq in (-7, -8)"
+	fails_at a.db 7 "events reordered"
+	# The verified part is still the head of a -v note.
+	run evt-verify -v -l a.db
+	assert_output --partial "the chain holds up to seq 6"
+}
+
+@test "file log: a changed byte, a deleted, an inserted line, two swapped lines: each named at its seq" {
+	gen 10 | evt-append -l a.ndjson
+	cp a.ndjson clean
+	sed -i '4s/"n":4/"n":5/' a.ndjson
+	fails_at a.ndjson 4 "line changed"
+	cp clean a.ndjson
+	sed -i '6d' a.ndjson
+	fails_at a.ndjson 6 "event missing"
+	cp clean a.ndjson
+	sed -i '3{h};3G' a.ndjson
+	fails_at a.ndjson 4 "event inserted"
+	cp clean a.ndjson
+	sed -i '7{h;d};8G' a.ndjson
+	fails_at a.ndjson 7 "events reordered"
+	# A line that is no longer JSON is a changed line, not a crash.
+	cp clean a.ndjson
+	sed -i '9s/^{/[/' a.ndjson
+	fails_at a.ndjson 9 "line changed"
+	# The sidecar's record changed, or cut short.
+	cp clean a.ndjson
+	cp a.ndjson.chain chain.clean
+	sed -i '5{s/^0/1/;t;s/^./0/}' a.ndjson.chain
+	! cmp -s a.ndjson.chain chain.clean
+	fails_at a.ndjson 5 "line changed"
+	cp chain.clean a.ndjson.chain
+	truncate -s $((65 * 8)) a.ndjson.chain
+	fails_at a.ndjson 9 "hash missing"
+}
+
+@test "the limit: an attacker who rewrites every hash passes without a checkpoint, fails against one" {
+	gen 10 | evt-append -l a.db
+	gen 10 | evt-append -l a.ndjson
+	for log in a.db a.ndjson; do
+		evt-verify -l "$log" -o "$log.cp"
+	done
+	# Change seq 3, then have evt itself rewrite every hash after it: drop
+	# the chain, as if the log were made by an earlier evt, and append.
+	sqlite3 a.db "update events set body = replace(body, '\"n\":3', '\"n\":300') where seq = 3;
+		alter table events drop column hash"
+	sed -i '3s/"n":3/"n":300/' a.ndjson
+	rm a.ndjson.chain
+	for log in a.db a.ndjson; do
+		gen 1 11 | evt-append -l "$log"
+		# Without a checkpoint nothing shows: the chain is consistent.
+		run evt-verify -l "$log"
+		assert_success
+		run audit-scan -l "$log"
+		refute_output --partial chain_broken
+		# Against the checkpoint kept before, it fails, in both modes.
+		run evt-verify -l "$log" --since "$log.cp"
+		assert_failure 1
+		assert_output --partial "seq 10: log does not extend the checkpoint"
+		run evt-verify -l "$log" --since "$log.cp" --full
+		assert_failure 1
+		assert_output --partial "seq 10: log does not extend the checkpoint"
+	done
+}
+
+@test "against a checkpoint: the log grows and passes; truncated or replaced, it fails" {
+	for log in a.db a.ndjson; do
+		gen 10 | evt-append -l "$log"
+		evt-verify -l "$log" -o cp
+		gen 5 11 | evt-append -l "$log"
+		run evt-verify -l "$log" --since cp
+		assert_success
+		assert_output --regexp '^15 [0-9a-f]{64}$'
+		run evt-verify -l "$log" --since cp --full
+		assert_success
+		# A checkpoint of the head itself, and of the empty log.
+		evt-verify -l "$log" -o cp15
+		run evt-verify -l "$log" --since cp15
+		assert_success
+		cp "$log" keep
+		# Truncated to 7 events: fine alone, caught by the checkpoint.
+		if [ "$log" = a.db ]; then
+			sqlite3 a.db "delete from events where seq > 7"
+		else
+			head -7 keep >a.ndjson
+		fi
+		run evt-verify -l "$log"
+		assert_success
+		run evt-verify -l "$log" --since cp
+		assert_failure 1
+		assert_output --partial "seq 8: log truncated (it ends at seq 7, the checkpoint is at seq 10)"
+		run evt-verify -l "$log" --since cp --full
+		assert_failure 1
+		assert_output --partial "log truncated"
+		# Truncated, then written on: seq 10 is another event now.
+		gen 5 11 | evt-append -l "$log"
+		run evt-verify -l "$log"
+		assert_success
+		run evt-verify -l "$log" --since cp
+		assert_failure 1
+		assert_output --partial "seq 10: log does not extend the checkpoint"
+		# A freshly built replacement, with the same number of events.
+		rm -f "$log" "$log".*
+		gen 15 | sed 's/ItemCounted/ItemCountd/' | evt-append -l "$log"
+		run evt-verify -l "$log"
+		assert_success
+		run evt-verify -l "$log" --since cp
+		assert_failure 1
+		assert_output --partial "seq 10: log does not extend the checkpoint"
+		rm -f "$log" "$log".* cp cp15 keep
+	done
+}
+
+@test "a signed checkpoint verifies with openssl pkeyutl, and fails with another key or after a one-byte edit" {
+	openssl genpkey -algorithm ed25519 -out key.pem 2>/dev/null
+	openssl pkey -in key.pem -pubout -out pub.pem
+	openssl genpkey -algorithm ed25519 -out other.pem 2>/dev/null
+	openssl pkey -in other.pem -pubout -out otherpub.pem
+	gen 10 | evt-append -l a.db
+	evt-verify -l a.db -o cp --sign key.pem --origin example.com/shop
+	[ "$(stat -c %a cp)" = 600 ]
+	# The signed note: body, blank line, "— NAME base64(keyid || sig)".
+	[ "$(sed -n 4p cp)" = "" ]
+	run sed -n 5p cp
+	assert_output --regexp '^— example.com/shop [A-Za-z0-9+/]{91}=$'
+	head -3 cp >body
+	sed -n 5p cp | cut -d' ' -f3 | openssl base64 -d -A >blob
+	tail -c 64 blob >sig
+	run openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in body -sigfile sig
+	assert_success
+	assert_output --partial "Signature Verified Successfully"
+	run openssl pkeyutl -verify -pubin -inkey otherpub.pem -rawin -in body -sigfile sig
+	assert_failure
+	# The key id: SHA-256(name "\n" 0x01 raw public key), 4 bytes.
+	{ printf 'example.com/shop\n\001'
+	  openssl pkey -pubin -in pub.pem -outform DER | tail -c 32; } |
+		openssl dgst -sha256 -binary | head -c 4 | cmp - <(head -c 4 blob)
+	# evt-verify checks it too.
+	run evt-verify -l a.db --since cp --pubkey pub.pem
+	assert_success
+	run evt-verify -l a.db --since cp --pubkey otherpub.pem
+	assert_failure 1
+	assert_output --partial "cp: no signature by the key in otherpub.pem"
+	# One byte of the body changed: the seq, then the origin.
+	sed '2s/10/11/' cp >cp2
+	sed '2s/10/11/' body >body2
+	run openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in body2 -sigfile sig
+	assert_failure
+	run evt-verify -l a.db --since cp2 --pubkey pub.pem
+	assert_failure 1
+	assert_output --partial "signature by example.com/shop does not verify"
+	sed '1s/shop/shoq/' cp >cp3
+	run evt-verify -l a.db --since cp3 --pubkey pub.pem
+	assert_failure 1
+	# An unsigned checkpoint is refused when a key is asked for.
+	evt-verify -l a.db -o plain
+	run evt-verify -l a.db --since plain --pubkey pub.pem
+	assert_failure 1
+	assert_output --partial "no signature"
+	# --origin must match the checkpoint's when given.
+	run evt-verify -l a.db --since cp --origin example.com/other
+	assert_failure 1
+	assert_output --partial "the checkpoint is for origin example.com/shop"
+	# A second signature with --key-name, and a key that is not Ed25519.
+	evt-verify -l a.db -o cpn --sign key.pem --key-name shop-key --origin example.com/shop
+	run sed -n 5p cpn
+	assert_output --regexp '^— shop-key '
+	run evt-verify -l a.db --since cpn --pubkey pub.pem
+	assert_success
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.pem 2>/dev/null
+	run evt-verify -l a.db -o x --sign ec.pem
+	assert_failure 65
+	assert_output --partial "ec.pem: not an Ed25519 private key"
+}
+
+@test "a log made by an earlier evt is chained in place on its first write, once" {
+	# SQLite: the schema before the chain is today's without its column.
+	gen 30 | evt-append -l old.db
+	sqlite3 old.db "alter table events drop column hash"
+	evt-replay -l old.db >before
+	run evt-verify -l old.db
+	assert_failure 1
+	assert_output --partial "seq 1: log not chained"
+	gen 1 31 | evt-append -l old.db
+	run evt-verify -l old.db
+	assert_success
+	assert_output --regexp '^31 '
+	evt-replay -l old.db | head -30 | cmp - before
+	evt-replay -l old.db | chain_openssl | diff -u - <(sq_hashes old.db)
+	# Once: later writes leave the old hashes as they are.
+	sq_hashes old.db >h1
+	gen 2 32 | evt-append -l old.db
+	sq_hashes old.db | head -31 | cmp - h1
+	# A file log: the store's log from testdata, as an earlier evt wrote it.
+	cp "$TESTDATA/store-log.ndjson" old.ndjson
+	n=$(wc -l <old.ndjson)
+	run evt-verify -l old.ndjson
+	assert_failure 1
+	assert_output --partial "seq 1: log not chained"
+	gen 1 1 | evt-append -l old.ndjson
+	run evt-verify -l old.ndjson
+	assert_success
+	assert_output --regexp "^$((n + 1)) "
+	head -$n old.ndjson | cmp - "$TESTDATA/store-log.ndjson"
+	cp old.ndjson.chain c1
+	gen 1 2 | evt-append -l old.ndjson
+	head -$((n + 1)) old.ndjson.chain | cmp - c1
+	# Events appended by an earlier evt after the chain: chained too.
+	sqlite3 old.db "insert into events(seq, id, subject, version, type, time,
+		correlationid, body) select 34, 'by-old-evt', 'x-1', 1, type, time,
+		'by-old-evt', replace(body, '\"seq\":33', '\"seq\":34') from events where seq = 33"
+	fails_at old.db 34 "hash missing"
+	gen 1 40 | evt-append -l old.db
+	run evt-verify -l old.db
+	assert_success
+	assert_output --regexp '^35 '
+}
+
+@test "audit-scan: a broken chain is a critical INTEGRITY finding; metrics carry the verified seq" {
+	gen 10 | evt-append -l a.db
+	run audit-scan -l a.db --metrics m.prom
+	assert_success
+	grep -qx 'evt_chain_verified_seq{program="audit-scan"} 10' m.prom
+	grep -qx 'evt_chain_ok{program="audit-scan"} 1' m.prom
+	sqlite3 a.db "update events set body = replace(body, '\"n\":4', '\"n\":5') where seq = 4"
+	run audit-scan -l a.db --metrics m.prom
+	assert_failure 1
+	assert_output --partial '{"finding":"chain_broken","severity":"critical","tags":["INTEGRITY"],"seq":4,'
+	grep -qx 'evt_chain_verified_seq{program="audit-scan"} 3' m.prom
+	grep -qx 'evt_chain_ok{program="audit-scan"} 0' m.prom
+	grep -qx 'audit_findings{finding="chain_broken",severity="critical"} 1' m.prom
+	# A rules file can turn it off, like any rule.
+	echo '{"rules":{"chain_broken":{"enabled":false}}}' >rules.json
+	run audit-scan -l a.db --rules rules.json
+	refute_output --partial chain_broken
+	# evt-verify writes the same metrics.
+	run evt-verify -l a.db --metrics v.prom
+	assert_failure 1
+	grep -qx 'evt_chain_verified_seq{program="evt-verify"} 3' v.prom
+}
+
+@test "scripts/audit-daily verifies the chain and keeps the day's checkpoint" {
+	gen 10 | evt-append -l a.db
+	EVT_NOW=2026-11-25T06:15:00Z run audit-daily a.db out
+	assert_success
+	[ -s out/checkpoint-2026-11-24 ]
+	[ "$(sed -n 2p out/checkpoint-2026-11-24)" = 10 ]
+	assert_output --partial "Chain:    verified to seq 10"
+	gen 5 11 | evt-append -l a.db
+	EVT_NOW=2026-11-26T06:15:00Z run audit-daily a.db out
+	assert_success
+	assert_output --partial "Chain:    verified to seq 15, extends the checkpoint of 2026-11-24"
+	# Signed with --sign, which audit-scan does not see.
+	openssl genpkey -algorithm ed25519 -out key.pem 2>/dev/null
+	openssl pkey -in key.pem -pubout -out pub.pem
+	EVT_NOW=2026-11-27T06:15:00Z run audit-daily a.db out --sign key.pem
+	assert_success
+	run evt-verify -l a.db --since out/checkpoint-2026-11-26 --pubkey pub.pem
+	assert_success
+	rm out/checkpoint-2026-11-26
+	# The log cut back: the chain alone holds, the kept checkpoint does not.
+	sqlite3 a.db "delete from events where seq > 12"
+	EVT_NOW=2026-11-27T06:15:00Z run audit-daily a.db out
+	assert_failure 1
+	assert_output --partial "log truncated"
+	[ ! -e out/checkpoint-2026-11-26 ]
+}
+
+@test "usage errors, missing and bad files: exit codes" {
+	gen 3 | evt-append -l a.db
+	run evt-verify -l a.db --sign key.pem
+	assert_failure 64
+	run evt-verify -l a.db --full
+	assert_failure 64
+	run evt-verify -l a.db --pubkey p.pem
+	assert_failure 64
+	run evt-verify -l a.db extra
+	assert_failure 64
+	run evt-verify -l a.db -o x --origin ''
+	assert_failure 64
+	run evt-verify -l nosuch.db
+	assert_failure 66
+	run evt-verify -l a.db --since nosuch
+	assert_failure 66
+	assert_output "evt-verify: nosuch: No such file or directory"
+	printf 'origin\nten\nAAAA\n' >bad
+	run evt-verify -l a.db --since bad
+	assert_failure 65
+	assert_output "evt-verify: bad:2: not a checkpoint: not a seq (a decimal number)"
+	printf 'origin\n3\nAAAA\n' >bad
+	run evt-verify -l a.db --since bad
+	assert_failure 65
+	assert_output --partial "bad:3: not a checkpoint: not a root hash"
+	run evt-verify -l a.db -o x --sign nosuch.pem
+	assert_failure 66
+	run evt-verify -l a.db -o /nonexistent/dir/cp
+	assert_failure 73
+	run evt-verify --help
+	assert_success
+	assert_output --partial "usage: evt-verify"
+	run evt-verify --version
+	assert_success
+}
+
+@test "valgrind: evt-verify, signing and checking, its failures and errors" {
+	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	nm "$ROOT/bin/evt-verify" 2>/dev/null | grep -q __asan_init && skip "sanitizer build"
+	vg() {
+		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+			--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"
+	}
+	openssl genpkey -algorithm ed25519 -out key.pem 2>/dev/null
+	openssl pkey -in key.pem -pubout -out pub.pem
+	gen 20 | vg evt-append -l a.db
+	gen 20 | vg evt-append -l a.ndjson
+	vg evt-verify -l a.db -o cp --sign key.pem --metrics m.prom >/dev/null
+	vg evt-verify -l a.db --since cp --pubkey pub.pem >/dev/null
+	vg evt-verify -l a.ndjson -o cp >/dev/null
+	vg evt-verify -l a.ndjson --since cp --full >/dev/null
+	# The upgrade of an earlier evt's log, on both backends.
+	sqlite3 a.db "alter table events drop column hash"
+	mv a.ndjson.chain chain.keep
+	gen 1 21 | vg evt-append -l a.db
+	gen 1 21 | vg evt-append -l a.ndjson
+	sqlite3 a.db "delete from events where seq = 5"
+	run vg evt-verify -l a.db
+	assert_failure 1
+	sed -i '3{h;d};4G' a.ndjson
+	run vg evt-verify -l a.ndjson --since cp --full
+	assert_failure 1
+	run vg evt-verify -l a.db --since nosuch
+	assert_failure 66
+	printf 'x\n1\nAAAA\n' >bad
+	run vg evt-verify -l a.db --since bad
+	assert_failure 65
+	sed '2s/^20$/22/' cp >cp2
+	run vg evt-verify -l a.ndjson --since cp2 --pubkey pub.pem
+	assert_failure 1
+}
+
+# A shim that kills the program at its first write(2) or pwrite(2) to
+# EVT_CRASH_PATH, after writing half of it when EVT_CRASH_TORN is set.
+crash_shim() {
+	cat >crash.c <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+static int hit(int fd) {
+	char p[64], t[PATH_MAX]; const char *want = getenv("EVT_CRASH_PATH"); ssize_t k;
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	return want && (k = readlink(p, t, sizeof t - 1)) > 0 && (t[k] = 0, !strcmp(t, want));
+}
+ssize_t write(int fd, const void *b, size_t n) {
+	ssize_t (*r)(int, const void *, size_t) = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+	if (hit(fd)) { if (getenv("EVT_CRASH_TORN")) r(fd, b, n / 2); raise(SIGKILL); }
+	return r(fd, b, n);
+}
+ssize_t pwrite(int fd, const void *b, size_t n, off_t o) {
+	ssize_t (*r)(int, const void *, size_t, off_t) = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+	if (hit(fd)) { if (getenv("EVT_CRASH_TORN")) r(fd, b, n / 2, o); raise(SIGKILL); }
+	return r(fd, b, n, o);
+}
+C
+	cc -shared -fPIC -o crash.so crash.c -ldl
+}
+
+@test "file log: a crash at each write of a commit leaves a log that verifies, and the next writer repairs" {
+	nm "$ROOT/bin/evt-append" 2>/dev/null | grep -q __asan_init && skip "sanitizer build"
+	crash_shim
+	for target in log chain; do
+		for torn in "" 1; do
+			rm -f c.ndjson*
+			gen 10 | evt-append -l c.ndjson
+			path=$PWD/c.ndjson
+			[ $target = chain ] && path=$PWD/c.ndjson.chain
+			before=$(wc -c <"$path")
+			run env EVT_CRASH_PATH="$path" EVT_CRASH_TORN=$torn \
+				LD_PRELOAD=./crash.so evt-append -l c.ndjson < <(gen 5 11)
+			assert_failure
+			# Torn: half of what was to be written is there.
+			[ -z "$torn" ] || [ "$(wc -c <"$path")" -gt "$before" ]
+			# The transaction never happened: the log verifies at 10.
+			run evt-verify -l c.ndjson
+			assert_success
+			assert_output --regexp '^10 '
+			gen 2 20 | evt-append -l c.ndjson
+			run evt-verify -l c.ndjson
+			assert_success
+			assert_output --regexp '^12 '
+			[ "$(wc -l <c.ndjson.chain)" -eq 12 ]
+			[ "$(wc -c <c.ndjson.chain)" -eq $((12 * 65)) ]
+		done
+	done
+}
+
+# tamper LOG OP K: do OP (change, delete, insert, swap) at seq K of LOG as
+# someone with write access would, behind evt's back.
+tamper() {
+	local log=$1 op=$2 k=$3
+	case $log:$op in
+	*.db:change) sqlite3 "$log" "update events set body = replace(body, '\"data\":{', '\"data\":{\"x\":1,') where seq = $k" ;;
+	*.db:delete) sqlite3 "$log" "delete from events where seq = $k" ;;
+	*.db:insert) sqlite3 "$log" "update events set seq = -(seq + 1) where seq >= $k;
+		update events set seq = -seq where seq < 0;
+		insert into events(seq, id, subject, version, type, time, correlationid,
+			body, hash) select $k, 'forged', subject, 99, type, time, 'forged',
+			body, hash from events where seq = $((k - 1))" ;;
+	*.db:swap) sqlite3 "$log" "update events set seq = -seq where seq in ($k, $((k + 1)));
+		update events set seq = $((2 * k + 1)) + seq where seq in (-$k, -$((k + 1)))" ;;
+	*:change) sed -i "${k}s/\"data\":{/\"data\":{\"x\":1,/" "$log" ;;
+	*:delete) sed -i "${k}d" "$log" ;;
+	*:insert) awk -v k="$k" 'NR == k - 1 { d = $0 } NR == k { print d } { print }' \
+		"$log" >t && cat t >"$log" ;;
+	*:swap) awk -v k="$k" 'NR == k { s = $0; next } { print } NR == k + 1 { print s }' \
+		"$log" >t && cat t >"$log" ;;
+	esac
+}
+
+@test "generated tampering (seeded): each change is named at its seq, with its kind, on both backends" {
+	local -A what=([change]="line changed" [delete]="event missing"
+		[insert]="event inserted" [swap]="events reordered")
+	local ops=(change delete insert swap) seed=${EVT_TEST_SEED:-15}
+	RANDOM=$seed
+	gen 30 | evt-append -l clean.db
+	gen 30 | evt-append -l clean.ndjson
+	for i in $(seq 1 24); do
+		op=${ops[RANDOM % 4]} k=$((RANDOM % 27 + 2))
+		for log in t.db t.ndjson; do
+			rm -f t.db* t.ndjson*
+			if [ $log = t.db ]; then
+				cp clean.db t.db
+			else
+				cp clean.ndjson t.ndjson
+				cp clean.ndjson.chain t.ndjson.chain
+			fi
+			tamper $log $op $k
+			run evt-verify -l $log
+			[ "$status" -eq 1 ] && [[ $output == *"$log: seq $k: ${what[$op]}"* ]] ||
+				{ echo "seed $seed case $i: $op at $k on $log: $output"; return 1; }
+		done
+	done
+}
