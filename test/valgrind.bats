@@ -149,6 +149,7 @@ setup() {
 	[ "$(wc -l <r)" -eq 10 ]
 	printf '%s\n' "$p,\"\\u0061udittags\":\"x\",\"data\":{\"amount\":1}}" | evt-append -l v.ndjson
 	sed -i 's/}$/,"audit":{"tags":[]}}/' v.ndjson
+	rm v.ndjson.chain	# as an earlier evt made it: no chain
 	vg audit-scan -l v.ndjson --tag >out
 	[ "$(grep -c audittags out)" -eq 2 ]
 	! grep -q 'u0061udittags\|"audit":' out
