@@ -31,11 +31,9 @@ evt_log_open(const char *spec, int flags, struct evt_err *err)
 	} else if (strncmp(spec, "file:", 5) == 0)
 		path = spec + 5;
 	else if (strncmp(spec, "postgres://", 11) == 0 ||
-	    strncmp(spec, "postgresql://", 13) == 0) {
-		evt_err_set(err, EX_USAGE,
-		    "%s: PostgreSQL logs are not supported yet", spec);
-		return NULL;
-	} else if (ends_with(spec, ".db") || ends_with(spec, ".sqlite") ||
+	    strncmp(spec, "postgresql://", 13) == 0)
+		return evt_log_pg_ops.open(spec, flags, err);
+	else if (ends_with(spec, ".db") || ends_with(spec, ".sqlite") ||
 	    ends_with(spec, ".sqlite3"))
 		ops = &evt_log_sqlite_ops;
 	if (*path == '\0') {
@@ -63,6 +61,7 @@ evt_log_init(struct evt_log *log, const struct evt_log_ops *ops,
 	char *a, *b;
 
 	log->ops = ops;
+	log->more = NULL;
 	log->flags = flags;
 	log->intxn = 0;
 	log->path = strdup(path);
@@ -209,4 +208,32 @@ evt_log_check_expect(const struct evt_expect *exp, const char *subject,
 	return evt_err_set(err, EX_TEMPFAIL,
 	    "version conflict on %.*s: expected %s, actual %lld%s", (int)n,
 	    subject, want, actual, actual == 0 ? " (no stream)" : "");
+}
+
+int
+evt_log_first_seq(struct evt_log *log, long long *seq, struct evt_err *err)
+{
+	if (log->more == NULL) {
+		*seq = 1;
+		return 0;
+	}
+	return log->more->first_seq(log, seq, err);
+}
+
+int
+evt_log_listen(struct evt_log *log, struct evt_err *err)
+{
+	return log->more ? log->more->listen(log, err) : 0;
+}
+
+int
+evt_log_notify_fd(struct evt_log *log)
+{
+	return log->more ? log->more->notify_fd(log) : -1;
+}
+
+int
+evt_log_notified(struct evt_log *log)
+{
+	return log->more ? log->more->notified(log) : 1;
 }

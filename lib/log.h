@@ -93,6 +93,23 @@ int evt_log_checkpoint_set(struct evt_log *log, const char *name,
     long long seq, struct evt_err *err);
 
 /*
+ * The first seq still in the log: 1, or after the range before it was
+ * archived (PostgreSQL) the seq after that range.
+ */
+int evt_log_first_seq(struct evt_log *log, long long *seq, struct evt_err *err);
+
+/*
+ * For evt_follow. evt_log_listen asks the log to notify new commits:
+ * returns 1 when it does (then evt_log_notify_fd is a descriptor to poll,
+ * or -1 while the connection is down, and evt_log_notified consumes what
+ * woke it, returning 1 when something may be new), 0 when the caller
+ * must watch the log's files instead, or -1 with err.
+ */
+int evt_log_listen(struct evt_log *log, struct evt_err *err);
+int evt_log_notify_fd(struct evt_log *log);
+int evt_log_notified(struct evt_log *log);
+
+/*
  * The files whose change means new events: every file in the directory
  * of the log whose name starts with the log's file name (the WAL of a
  * SQLite log, the file log itself). For evt_follow.
