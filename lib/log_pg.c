@@ -260,8 +260,12 @@ add_partition(struct pg_log *l, struct evt_err *err)
 }
 
 /* Create the tables unless they are there; a lock keeps two first users
- * from racing. Returns 0, 1 when there is no log and CREATE is not set,
+ * from racing (and the catalog is read by a query, not to_regclass, whose
+ * cache need not have seen the other's commit yet). Returns 0, 1 when there is no log and CREATE is not set,
  * or -1 with err. */
+#define HAS_LOG_SQL "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables " \
+	"WHERE schemaname = current_schema() AND tablename = 'evt_meta')"
+
 static int
 setup(struct pg_log *l, struct evt_err *err)
 {
@@ -273,7 +277,7 @@ setup(struct pg_log *l, struct evt_err *err)
 
 	if (size < 1)
 		size = PART_SIZE_DEFAULT;
-	res = PQexec(l->conn, "SELECT to_regclass('evt_meta') IS NOT NULL");
+	res = PQexec(l->conn, HAS_LOG_SQL);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pgerr(l, res, err, "look for the log");
 	exists = *PQgetvalue(res, 0, 0) == 't';
@@ -284,7 +288,7 @@ setup(struct pg_log *l, struct evt_err *err)
 		if (exec(l, "BEGIN; SELECT pg_advisory_xact_lock(7400613)",
 		    PGRES_TUPLES_OK, err, "create") < 0)
 			goto fail;
-		res = PQexec(l->conn, "SELECT to_regclass('evt_meta') IS NOT NULL");
+		res = PQexec(l->conn, HAS_LOG_SQL);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			pgerr(l, res, err, "create");
 			goto fail;
@@ -353,6 +357,8 @@ session(struct pg_log *l, int code, struct evt_err *err)
 		    strstr(msg, "failed: "))
 			memmove(msg, strstr(msg, "failed: ") + 8,
 			    strlen(strstr(msg, "failed: ") + 8) + 1);
+		if (strncmp(msg, "FATAL:  ", 8) == 0)
+			memmove(msg, msg + 8, strlen(msg + 8) + 1);
 		return evt_err_set(err, code, "%s: cannot connect: %s",
 		    l->base.path, msg);
 	}
