@@ -237,3 +237,10 @@ evt_log_notified(struct evt_log *log)
 {
 	return log->more ? log->more->notified(log) : 1;
 }
+
+int
+evt_log_prefetch(struct evt_log *log, struct evt_event **evs, size_t n,
+    struct evt_err *err)
+{
+	return log->more ? log->more->prefetch(log, evs, n, err) : 0;
+}

@@ -54,6 +54,14 @@ int evt_log_begin(struct evt_log *log, struct evt_err *err);
 int evt_log_append(struct evt_log *log, struct evt_event *ev,
     const struct evt_expect *exp, int64_t now_ms, const char *source,
     struct evt_err *err);
+/*
+ * A hint, inside the open transaction, that evs[0..n) (borrowed) are about
+ * to be appended in that order: a backend that must ask a server what each
+ * append needs to know (PostgreSQL) asks once for all of them. Appending
+ * works the same without it. Returns 0, or -1 with err.
+ */
+int evt_log_prefetch(struct evt_log *log, struct evt_event **evs, size_t n,
+    struct evt_err *err);
 /* Commit the open transaction: durable on return unless NOSYNC. */
 int evt_log_commit(struct evt_log *log, struct evt_err *err);
 /* Roll back the open transaction (no-op if none). */

@@ -33,6 +33,8 @@ struct evt_log_more_ops {
 	int (*listen)(struct evt_log *, struct evt_err *);
 	int (*notify_fd)(struct evt_log *);
 	int (*notified)(struct evt_log *);
+	int (*prefetch)(struct evt_log *, struct evt_event **, size_t,
+	    struct evt_err *);
 };
 
 /* The part every backend's handle starts with. */

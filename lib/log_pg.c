@@ -71,6 +71,7 @@ struct pg_log {
 	struct evt_hmap vers;	/* subject -> version */
 	struct evt_hmap pend;	/* ids appended in the open transaction */
 	struct evt_hmap dirty;	/* subjects appended to in it, not yet sent */
+	struct evt_hmap checked;	/* ids looked up in it: 1 stored, 0 not */
 	struct evt_buf rows, ids;	/* binary COPY data not yet sent */
 	long long nrows;
 };
@@ -203,6 +204,7 @@ forget(struct pg_log *l)
 	evt_hmap_clear(&l->vers);
 	evt_hmap_clear(&l->pend);
 	evt_hmap_clear(&l->dirty);
+	evt_hmap_clear(&l->checked);
 	evt_buf_reset(&l->rows);
 	evt_buf_reset(&l->ids);
 	l->nrows = 0;
@@ -405,9 +407,11 @@ static int pg_first_seq(struct evt_log *, long long *, struct evt_err *);
 static int pg_listen(struct evt_log *, struct evt_err *);
 static int pg_notify_fd(struct evt_log *);
 static int pg_notified(struct evt_log *);
+static int pg_prefetch(struct evt_log *, struct evt_event **, size_t,
+    struct evt_err *);
 
 static const struct evt_log_more_ops pg_more = {
-	pg_first_seq, pg_listen, pg_notify_fd, pg_notified
+	pg_first_seq, pg_listen, pg_notify_fd, pg_notified, pg_prefetch
 };
 
 static void
@@ -423,6 +427,7 @@ pg_close(struct evt_log *base)
 	evt_hmap_free(&l->vers);
 	evt_hmap_free(&l->pend);
 	evt_hmap_free(&l->dirty);
+	evt_hmap_free(&l->checked);
 	evt_buf_free(&l->rows);
 	evt_buf_free(&l->ids);
 	evt_log_fini(base);
@@ -560,6 +565,20 @@ copy_in(struct pg_log *l, const char *sql, struct evt_buf *data,
 	return 0;
 }
 
+/* Append s as an element of a PostgreSQL array literal. */
+static void
+array_add(struct evt_buf *b, const char *k, size_t n)
+{
+	evt_buf_addc(b, b->len ? ',' : '{');
+	evt_buf_addc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		if (k[i] == '"' || k[i] == '\\')
+			evt_buf_addc(b, '\\');
+		evt_buf_addc(b, k[i]);
+	}
+	evt_buf_addc(b, '"');
+}
+
 struct arrays {
 	struct evt_buf subj, ver;
 };
@@ -569,14 +588,7 @@ add_stream(void *arg, const char *k, size_t n, long long v)
 {
 	struct arrays *a = arg;
 
-	evt_buf_addc(&a->subj, a->subj.len ? ',' : '{');
-	evt_buf_addc(&a->subj, '"');
-	for (size_t i = 0; i < n; i++) {
-		if (k[i] == '"' || k[i] == '\\')
-			evt_buf_addc(&a->subj, '\\');
-		evt_buf_addc(&a->subj, k[i]);
-	}
-	evt_buf_addc(&a->subj, '"');
+	array_add(&a->subj, k, n);
 	evt_buf_printf(&a->ver, "%s%lld", a->ver.len ? "," : "{", v);
 }
 
@@ -627,6 +639,13 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 
 	if (given && evt_hmap_get(&l->pend, ev->id.p, ev->id.n))
 		return EVT_APPEND_DUPLICATE;
+	if (given) {
+		long long *c = evt_hmap_get(&l->checked, ev->id.p, ev->id.n);
+		if (c && *c)
+			return EVT_APPEND_DUPLICATE;
+		if (c)
+			given = 0;	/* known to be new */
+	}
 	if (given || vp == NULL) {
 		/* One round trip learns whether the id is known and the
 		 * stream's version. */
@@ -672,6 +691,8 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 	evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n, ev->version);
 	evt_hmap_put(&l->dirty, ev->subject.p, ev->subject.n, ev->version);
 	evt_hmap_put(&l->pend, ev->id.p, ev->id.n, ev->seq);
+	if (evt_hmap_get(&l->checked, ev->id.p, ev->id.n))
+		evt_hmap_put(&l->checked, ev->id.p, ev->id.n, 1);
 
 	struct evt_buf *b = &l->rows;
 	put16(b, 8);
@@ -692,6 +713,65 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 	return EVT_APPEND_STORED;
 }
 
+/*
+ * Learn in one round trip what appending evs will need to know: which of
+ * their ids are stored, and the versions of their streams. Inside a write
+ * transaction only, where no one else can change either.
+ */
+static int
+pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
+    struct evt_err *err)
+{
+	struct pg_log *l = (struct pg_log *)base;
+	struct evt_buf ids = EVT_BUF_INIT, subj = EVT_BUF_INIT;
+	struct evt_hmap asked = EVT_HMAP_INIT;
+	PGresult *res;
+
+	for (size_t i = 0; i < n; i++) {
+		struct evt_event *ev = evs[i];
+		if (ev->id.p && !evt_hmap_get(&l->checked, ev->id.p, ev->id.n) &&
+		    !evt_hmap_get(&l->pend, ev->id.p, ev->id.n)) {
+			array_add(&ids, ev->id.p, ev->id.n);
+			evt_hmap_put(&l->checked, ev->id.p, ev->id.n, 0);
+		}
+		if (!evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n) &&
+		    !evt_hmap_get(&asked, ev->subject.p, ev->subject.n)) {
+			array_add(&subj, ev->subject.p, ev->subject.n);
+			evt_hmap_put(&asked, ev->subject.p, ev->subject.n, 0);
+		}
+	}
+	evt_buf_adds(&ids, ids.len ? "}" : "{}");
+	evt_buf_adds(&subj, subj.len ? "}" : "{}");
+	const char *params[2] = { ids.p, subj.p };
+	res = PQexecParams(l->conn, "SELECT id, NULL::bigint FROM evt_ids "
+	    "WHERE id = ANY($1::text[]) UNION ALL SELECT subject, version "
+	    "FROM evt_streams WHERE subject = ANY($2::text[])", 2, NULL,
+	    params, NULL, NULL, 0);
+	evt_buf_free(&ids);
+	evt_buf_free(&subj);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		evt_hmap_free(&asked);
+		evt_hmap_clear(&l->checked);
+		return pgerr(l, res, err, "look up");
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *k = PQgetvalue(res, i, 0);
+		if (PQgetisnull(res, i, 1))
+			evt_hmap_put(&l->checked, k, strlen(k), 1);
+		else
+			evt_hmap_put(&l->vers, k, strlen(k),
+			    strtoll(PQgetvalue(res, i, 1), NULL, 10));
+	}
+	PQclear(res);
+	/* Streams not stored yet are at version 0. */
+	for (size_t i = 0; i < n; i++)
+		if (!evt_hmap_get(&l->vers, evs[i]->subject.p, evs[i]->subject.n))
+			evt_hmap_put(&l->vers, evs[i]->subject.p,
+			    evs[i]->subject.n, 0);
+	evt_hmap_free(&asked);
+	return 0;
+}
+
 static int
 pg_commit(struct evt_log *base, struct evt_err *err)
 {
@@ -710,6 +790,7 @@ pg_commit(struct evt_log *base, struct evt_err *err)
 	if (exec(l, sql, PGRES_COMMAND_OK, err, "commit") < 0)
 		goto fail;
 	l->known = l->head;
+	evt_hmap_clear(&l->checked);
 	return 0;
 fail:
 	PQclear(PQexec(l->conn, "ROLLBACK"));
