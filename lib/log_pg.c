@@ -8,13 +8,13 @@
  *                    archiving), the partition size and the first seq no
  *                    partition holds yet
  *   evt_events       the stored lines and the columns replay filters on,
- *                    partitioned by seq range; hash is for issue 15's chain
- *                    and stays NULL here
- *   evt_ids          every id ever stored (archived ones too): unique
- *                    across partitions, which a partitioned table's own
- *                    indexes cannot be
- *   evt_streams      each subject's version, so versions go on after the
- *                    events that made them are archived
+ *                    partitioned by seq range; each partition has unique
+ *                    indexes on id and on (subject, version); hash is for
+ *                    issue 15's chain and stays NULL here
+ *   evt_ids          the ids of archived events, and evt_streams the last
+ *                    versions of archived streams (scripts/pg-archive),
+ *                    so that ids stay unique across partitions and versions
+ *                    go on after the events that made them are archived
  *   evt_checkpoints  named reader positions
  *   evt_archives     ranges exported and detached by scripts/pg-archive
  *
@@ -26,9 +26,13 @@
  * whose transaction has not committed yet and never look back.
  *
  * Inside a write transaction nothing but this writer changes the log, so
- * what it learns (ids, stream versions) stays true until it commits; the
- * rows it appends are sent in bulk (binary COPY) at commit or when enough
- * have gathered, not one statement each.
+ * what it learns (ids, stream versions) stays true until it commits, and
+ * it is the writer's check under the lock, across every partition and the
+ * archived ids, that keeps an id unique in the whole log (a unique index
+ * on a partitioned table must include the partition key). The rows it
+ * appends are sent in bulk (binary COPY) at commit or when enough have
+ * gathered, not one statement each; nothing else is written per event,
+ * so an append costs the server what loading the same rows would.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -70,9 +74,8 @@ struct pg_log {
 	long long part_size, part_upto;
 	struct evt_hmap vers;	/* subject -> version */
 	struct evt_hmap pend;	/* ids appended in the open transaction */
-	struct evt_hmap dirty;	/* subjects appended to in it, not yet sent */
 	struct evt_hmap checked;	/* ids looked up in it: 1 stored, 0 not */
-	struct evt_buf rows, ids;	/* binary COPY data not yet sent */
+	struct evt_buf rows;	/* binary COPY data not yet sent */
 	long long nrows;
 };
 
@@ -203,10 +206,8 @@ forget(struct pg_log *l)
 {
 	evt_hmap_clear(&l->vers);
 	evt_hmap_clear(&l->pend);
-	evt_hmap_clear(&l->dirty);
 	evt_hmap_clear(&l->checked);
 	evt_buf_reset(&l->rows);
-	evt_buf_reset(&l->ids);
 	l->nrows = 0;
 	l->known = -1;
 }
@@ -222,7 +223,6 @@ static const char schema_sql[] =
 	" time text COLLATE \"C\" NOT NULL,"
 	" correlationid text COLLATE \"C\" NOT NULL, body text NOT NULL,"
 	" hash bytea, PRIMARY KEY (seq)) PARTITION BY RANGE (seq);"
-	"CREATE INDEX evt_events_subject ON evt_events(subject, version);"
 	"CREATE INDEX evt_events_correlationid ON evt_events(correlationid);"
 	"CREATE INDEX evt_events_type ON evt_events(type);"
 	"CREATE INDEX evt_events_time ON evt_events(time);"
@@ -245,16 +245,18 @@ static const char schema_sql[] =
 static int
 add_partition(struct pg_log *l, struct evt_err *err)
 {
-	char sql[512];
+	char sql[1024];
 	long long from = l->part_upto, to = from + l->part_size;
 
 	snprintf(sql, sizeof(sql),
 	    "CREATE TABLE evt_events_%lld (LIKE evt_events INCLUDING DEFAULTS);"
 	    "ALTER TABLE evt_events_%lld ADD CHECK (seq >= %lld AND seq < %lld);"
+	    "CREATE UNIQUE INDEX ON evt_events_%lld(id);"
+	    "CREATE UNIQUE INDEX ON evt_events_%lld(subject, version);"
 	    "ALTER TABLE evt_events ATTACH PARTITION evt_events_%lld"
 	    " FOR VALUES FROM (%lld) TO (%lld);"
 	    "UPDATE evt_head SET part_upto = %lld;",
-	    from, from, from, to, from, from, to, to);
+	    from, from, from, to, from, from, from, from, to, to);
 	if (exec(l, sql, PGRES_COMMAND_OK, err, "create partition") < 0)
 		return -1;
 	l->part_upto = to;
@@ -426,10 +428,8 @@ pg_close(struct evt_log *base)
 	free(l->conninfo);
 	evt_hmap_free(&l->vers);
 	evt_hmap_free(&l->pend);
-	evt_hmap_free(&l->dirty);
 	evt_hmap_free(&l->checked);
 	evt_buf_free(&l->rows);
-	evt_buf_free(&l->ids);
 	evt_log_fini(base);
 	free(l);
 }
@@ -493,6 +493,11 @@ pg_begin(struct evt_log *base, struct evt_err *err)
 	return 0;
 }
 
+/* The version of stream S, archived or not (NULL: none). */
+#define LAST_VERSION(s) "greatest((SELECT version FROM evt_events WHERE " \
+	"subject = " s " ORDER BY version DESC LIMIT 1), (SELECT version " \
+	"FROM evt_streams WHERE subject = " s "))"
+
 static int
 prepare(struct pg_log *l, struct evt_err *err)
 {
@@ -500,9 +505,9 @@ prepare(struct pg_log *l, struct evt_err *err)
 
 	if (l->prepared)
 		return 0;
-	res = PQprepare(l->conn, "evt_lookup", "SELECT (SELECT 1 FROM evt_ids "
-	    "WHERE id = $1), (SELECT version FROM evt_streams WHERE "
-	    "subject = $2)", 2, NULL);
+	res = PQprepare(l->conn, "evt_lookup", "SELECT EXISTS (SELECT 1 FROM "
+	    "evt_events WHERE id = $1) OR EXISTS (SELECT 1 FROM evt_ids WHERE "
+	    "id = $1), " LAST_VERSION("$2"), 2, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		return pgerr(l, res, err, "prepare");
 	PQclear(res);
@@ -579,19 +584,6 @@ array_add(struct evt_buf *b, const char *k, size_t n)
 	evt_buf_addc(b, '"');
 }
 
-struct arrays {
-	struct evt_buf subj, ver;
-};
-
-static void
-add_stream(void *arg, const char *k, size_t n, long long v)
-{
-	struct arrays *a = arg;
-
-	array_add(&a->subj, k, n);
-	evt_buf_printf(&a->ver, "%s%lld", a->ver.len ? "," : "{", v);
-}
-
 /* Send what the open transaction appended so far. */
 static int
 flush(struct pg_log *l, struct evt_err *err)
@@ -603,25 +595,8 @@ flush(struct pg_log *l, struct evt_err *err)
 			return -1;
 	if (copy_in(l, "COPY evt_events(seq, id, subject, version, type, time, "
 	    "correlationid, body) FROM STDIN (FORMAT binary)", &l->rows,
-	    err) < 0 ||
-	    copy_in(l, "COPY evt_ids(id, seq) FROM STDIN (FORMAT binary)",
-	    &l->ids, err) < 0)
+	    err) < 0)
 		return -1;
-	struct arrays a = { EVT_BUF_INIT, EVT_BUF_INIT };
-	evt_hmap_each(&l->dirty, add_stream, &a);
-	evt_buf_addc(&a.subj, '}');
-	evt_buf_addc(&a.ver, '}');
-	const char *params[2] = { a.subj.p, a.ver.p };
-	PGresult *res = PQexecParams(l->conn, "INSERT INTO evt_streams(subject, "
-	    "version) SELECT * FROM unnest($1::text[], $2::bigint[]) "
-	    "ON CONFLICT (subject) DO UPDATE SET version = excluded.version",
-	    2, NULL, params, NULL, NULL, 0);
-	evt_buf_free(&a.subj);
-	evt_buf_free(&a.ver);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		return pgerr(l, res, err, "write stream versions");
-	PQclear(res);
-	evt_hmap_clear(&l->dirty);
 	evt_hmap_clear(&l->pend);
 	l->nrows = 0;
 	return 0;
@@ -673,7 +648,7 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 		free(subj);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			return pgerr(l, res, err, "look up");
-		int dup = !PQgetisnull(res, 0, 0);
+		int dup = *PQgetvalue(res, 0, 0) == 't';
 		if (vp == NULL) {
 			cur = PQgetisnull(res, 0, 1) ? 0 :
 			    strtoll(PQgetvalue(res, 0, 1), NULL, 10);
@@ -689,7 +664,6 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 	evt_event_assign(ev, l->head + 1, cur + 1, now, source);
 	l->head++;
 	evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n, ev->version);
-	evt_hmap_put(&l->dirty, ev->subject.p, ev->subject.n, ev->version);
 	evt_hmap_put(&l->pend, ev->id.p, ev->id.n, ev->seq);
 	if (evt_hmap_get(&l->checked, ev->id.p, ev->id.n))
 		evt_hmap_put(&l->checked, ev->id.p, ev->id.n, 1);
@@ -704,9 +678,6 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 	put_text(b, ev->timebuf, EVT_TIME_LEN);
 	put_text(b, ev->corr.p, ev->corr.n);
 	put_text(b, ev->body.p, ev->body.len);
-	put16(&l->ids, 2);
-	put_text(&l->ids, ev->id.p, ev->id.n);
-	put_int8(&l->ids, ev->seq);
 	l->nrows++;
 	if (l->rows.len >= FLUSH_BYTES && flush(l, err) < 0)
 		return -1;
@@ -743,9 +714,10 @@ pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
 	evt_buf_adds(&ids, ids.len ? "}" : "{}");
 	evt_buf_adds(&subj, subj.len ? "}" : "{}");
 	const char *params[2] = { ids.p, subj.p };
-	res = PQexecParams(l->conn, "SELECT id, NULL::bigint FROM evt_ids "
-	    "WHERE id = ANY($1::text[]) UNION ALL SELECT subject, version "
-	    "FROM evt_streams WHERE subject = ANY($2::text[])", 2, NULL,
+	res = PQexecParams(l->conn, "SELECT id, NULL::bigint FROM evt_events "
+	    "WHERE id = ANY($1::text[]) UNION ALL SELECT id, NULL FROM evt_ids "
+	    "WHERE id = ANY($1::text[]) UNION ALL SELECT s, coalesce("
+	    LAST_VERSION("s") ", 0) FROM unnest($2::text[]) s", 2, NULL,
 	    params, NULL, NULL, 0);
 	evt_buf_free(&ids);
 	evt_buf_free(&subj);
