@@ -78,8 +78,13 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 		/* A log's connection may be new after a reconnect, or down
 		 * (-1: then only the timeout wakes us, and the read that
 		 * follows connects again). */
-		if (f->notify)
+		if (f->notify) {
+			/* Notifications that came in during the last read
+			 * wait in the connection, not in the socket. */
+			if (evt_log_notified(f->log))
+				return 1;
 			p[0].fd = evt_log_notify_fd(f->log);
+		}
 		int n = poll(p, 3, timeout_ms);
 		if (n < 0 && errno == EINTR)
 			continue;

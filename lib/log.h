@@ -109,9 +109,10 @@ int evt_log_first_seq(struct evt_log *log, long long *seq, struct evt_err *err);
 /*
  * For evt_follow. evt_log_listen asks the log to notify new commits:
  * returns 1 when it does (then evt_log_notify_fd is a descriptor to poll,
- * or -1 while the connection is down, and evt_log_notified consumes what
- * woke it, returning 1 when something may be new), 0 when the caller
- * must watch the log's files instead, or -1 with err.
+ * or -1 while the connection is down, and evt_log_notified takes the
+ * notifications that have come, without waiting, returning 1 when there
+ * were any), 0 when the caller must watch the log's files instead, or -1
+ * with err.
  */
 int evt_log_listen(struct evt_log *log, struct evt_err *err);
 int evt_log_notify_fd(struct evt_log *log);

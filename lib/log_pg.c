@@ -1208,10 +1208,10 @@ pg_notified(struct evt_log *base)
 	PGnotify *nt;
 	int got = 0;
 
-	if (l->conn == NULL)
-		return 1;
+	if (l->conn == NULL || PQstatus(l->conn) != CONNECTION_OK)
+		return 0;	/* down: the caller's timeout tries again */
 	if (PQconsumeInput(l->conn) == 0)
-		return 1;	/* the connection went: read, and reconnect */
+		return 1;	/* it just went: read, which connects again */
 	while ((nt = PQnotifies(l->conn)) != NULL) {
 		got = 1;
 		PQfreemem(nt);
