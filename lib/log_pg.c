@@ -48,6 +48,7 @@
 #define SCHEMA_VERSION 1
 #define PART_SIZE_DEFAULT 1000000
 #define FLUSH_BYTES (8u << 20)
+#define VERS_MAX 65536		/* stream versions kept between commits */
 
 /*
  * Defaults for timeouts the URL (options=-c...) or the server leave at 0
@@ -485,8 +486,9 @@ pg_begin(struct evt_log *base, struct evt_err *err)
 	l->part_upto = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	PQclear(res);
 	/* Someone else wrote since our last commit: what we knew of the
-	 * streams may be stale. */
-	if (l->head != l->known) {
+	 * streams may be stale. A long run forgets too, so that its memory
+	 * follows its batches, not the number of streams in the log. */
+	if (l->head != l->known || l->vers.n > VERS_MAX) {
 		evt_hmap_clear(&l->vers);
 		l->known = l->head;
 	}
