@@ -108,6 +108,28 @@ ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}
 	assert_log_consistent "$log"
 }
 
+@test "writers racing with the same ids: each id stored once" {
+	local log; log=$(pg_log i)
+	evt-append -l "$log" </dev/null
+	gen-events 300 5 >in
+	for w in 1 2 3 4; do
+		evt-append -v -l "$log" <in 2>err$w &
+	done
+	wait
+	run evt-replay -l "$log" --count
+	assert_output 300
+	assert_log_consistent "$log"
+	# Every event was stored by one writer and skipped by the others.
+	local stored=0 dups=0 e
+	for w in 1 2 3 4; do
+		e=$(cat err$w)
+		stored=$((stored + $(echo "$e" | sed -n 's/.*: \([0-9]*\) appended.*/\1/p')))
+		dups=$((dups + $(echo "$e" | sed -n 's/.*(\([0-9]*\) duplicates\{0,1\} skipped).*/\1/p' | grep . || echo 0)))
+	done
+	[ "$stored" = 300 ]
+	[ "$dups" = 900 ]
+}
+
 @test "an acknowledged append survives an immediate server stop" {
 	local log; log=$(pg_log d)
 	evt-append -l "$log" <"$TESTDATA/orders.ndjson"
