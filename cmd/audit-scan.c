@@ -74,6 +74,8 @@ struct run {
 	long long events, findings[EVT_SEV_N];
 	struct evt_err err;
 	const char *where;
+	char *logname;		/* the log as it may be printed: a
+				 * PostgreSQL URL without its password */
 	long long badline;
 };
 
@@ -200,7 +202,8 @@ read_log(struct run *r, const char *spec)
 	rd.filter = &f;
 	if ((log = evt_log_open(spec, 0, &r->err)) == NULL)
 		return -1;
-	r->where = evt_log_path(log);
+	r->logname = evt_strdup(evt_log_path(log));
+	r->where = r->logname;
 	rc = evt_log_read(log, &rd, from_log, r, &r->err);
 	evt_log_close(log);
 	return rc;
@@ -351,7 +354,7 @@ main(int argc, char **argv)
 	    put_finding, &r) < 0)
 		rc = evt_err_set(&r.err, EX_IOERR, "stdout: %s", strerror(errno));
 	if (rc == 0 && r.report && evt_report_write(&r.tally, fmt, logspec ?
-	    logspec : nin ? argv[optind] : "stdin", r.has_since, r.since,
+	    r.logname : nin ? argv[optind] : "stdin", r.has_since, r.since,
 	    r.has_until, r.until, stdout) < 0)
 		rc = evt_err_set(&r.err, EX_IOERR, "stdout: %s", strerror(errno));
 	/* The scan is done and written; now tell monitoring. A service that
@@ -386,9 +389,11 @@ main(int argc, char **argv)
 			    r.badline, r.err.msg);
 		else if (!closed)
 			fprintf(stderr, "%s: %s\n", evt_prog, r.err.msg);
+		free(r.logname);
 		fclose(stdout);
 		return r.err.code;
 	}
+	free(r.logname);
 	evt_note("%lld events, %lld critical, %lld warning, %lld info findings",
 	    r.events, r.findings[EVT_SEV_CRITICAL], r.findings[EVT_SEV_WARNING],
 	    r.findings[EVT_SEV_INFO]);

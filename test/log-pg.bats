@@ -197,6 +197,12 @@ ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}
 	assert_failure 66
 	assert_output --partial "postgres://evt@127.0.0.1"
 	refute_output --partial "$pw"
+	evt-append -l "$log" <"$TESTDATA/orders.ndjson"
+	run audit-scan -l "$log" --report
+	assert_output --partial "Audit of postgres://evt@127.0.0.1"
+	refute_output --partial "$pw"
+	run evt-project -l "$log" nosuch
+	refute_output --partial "$pw"
 }
 
 @test "sslmode works as libpq defines it" {
