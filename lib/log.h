@@ -3,14 +3,17 @@
  *
  * The backend is chosen from the name: *.db, *.sqlite, *.sqlite3 and
  * sqlite:PATH are SQLite in WAL mode; *.ndjson, *.jsonl, file:PATH and
- * anything else are an append-only NDJSON file. Both keep every promise of
- * §3: atomic durable transactions, gap-free seq and per-subject version,
+ * anything else are an append-only NDJSON file; postgres:// and
+ * postgresql:// URLs are PostgreSQL through libpq. All keep every promise
+ * of §3: atomic durable transactions, gap-free seq and per-subject version,
  * many appenders at once, a torn tail ignored and repaired, expected
  * versions, idempotent ids, raw read-back.
  *
  * Errors come back in struct evt_err with a sysexits code: EX_NOINPUT (the
  * log does not exist and may not be created), EX_IOERR (storage),
- * EX_TEMPFAIL (version conflict).
+ * EX_TEMPFAIL (version conflict; for PostgreSQL also a lost connection or
+ * a lock timeout: nothing of the open transaction is written),
+ * EX_UNAVAILABLE (a PostgreSQL server that cannot be reached).
  */
 #ifndef EVT_LOG_H
 #define EVT_LOG_H

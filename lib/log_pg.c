@@ -1008,7 +1008,7 @@ pg_read(struct evt_log *base, struct evt_read *r, evt_log_fn fn, void *arg,
 	struct evt_buf sql = EVT_BUF_INIT;
 	PGresult *res;
 	long long snap, n = 0;
-	int cside, ret = 0, len, first = 1, done = 0;
+	int cside, len, first = 1, done = 0;
 	char *buf;
 
 	if (ensure(l, err) < 0)
@@ -1095,7 +1095,7 @@ pg_read(struct evt_log *base, struct evt_read *r, evt_log_fn fn, void *arg,
 		return -1;
 	if (snap > r->scanned)
 		r->scanned = snap;
-	return ret;
+	return 0;
 abandon:
 	/* The caller gave up (stdout went away, say) or the stream is bad:
 	 * drop the connection rather than read the rest; the next call
