@@ -41,9 +41,12 @@ CRYPTO_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcrypto)
 CRYPTO_LIBS   := $(shell $(PKG_CONFIG) --libs libcrypto)
 CURL_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libcurl)
 CURL_LIBS     := $(shell $(PKG_CONFIG) --libs libcurl)
+PQ_CFLAGS     := $(shell $(PKG_CONFIG) --cflags libpq)
+PQ_LIBS       := $(shell $(PKG_CONFIG) --libs libpq)
 
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -DEVT_VERSION='"$(VERSION)"' -Ilib \
-           $(JSON_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS)
+           $(JSON_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) \
+           $(PQ_CFLAGS)
 LDFLAGS += $(LDSAN)
 
 LIBSRC  = $(wildcard lib/*.c)
@@ -52,12 +55,12 @@ LIBEVT  = $(BUILD)/libevt.a
 
 # Each program and the libraries it links (STYLE 12: only what it needs).
 PROGS   = audit-scan evt-append evt-replay evt-project saga-step evt-verify
-LIBS_evt-append = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-replay = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_audit-scan = $(SQLITE_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-project = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
-LIBS_saga-step  = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-verify = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-append = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-replay = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_audit-scan = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-project = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
+LIBS_saga-step  = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-verify = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 
 BINS    = $(PROGS:%=bin/%)
 MANS    = $(wildcard man/*.1 man/*.7)

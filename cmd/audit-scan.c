@@ -94,6 +94,8 @@ struct run {
 	long long events, findings[EVT_SEV_N];
 	struct evt_err err;
 	const char *where;
+	char *logname;		/* the log as it may be printed: a
+				 * PostgreSQL URL without its password */
 	long long badline;
 	const struct evt_audit_opts *o;
 	struct evt_verify chain;	/* the log's hash chain, when checked */
@@ -299,7 +301,8 @@ read_log(struct run *r, const char *spec)
 	rd.after = r->after;
 	if ((log = evt_log_open(spec, 0, &r->err)) == NULL)
 		return -1;
-	r->where = evt_log_path(log);
+	r->logname = evt_strdup(evt_log_path(log));
+	r->where = r->logname;
 	rc = evt_log_read(log, &rd, from_log, r, &r->err);
 	/* The log's hash chain, in full (evt-verify without a checkpoint). A
 	 * log made by an earlier evt, not chained yet, is no finding: the
@@ -516,7 +519,7 @@ main(int argc, char **argv)
 		    "%s: %s", r.findings_fp ? findings : "stdout",
 		    strerror(errno));
 	if (rc == 0 && r.report && evt_report_write(&r.tally, fmt, logspec ?
-	    logspec : nin ? argv[optind] : "stdin", r.has_since, r.since,
+	    r.logname : nin ? argv[optind] : "stdin", r.has_since, r.since,
 	    r.has_until, r.until, stdout) < 0)
 		rc = evt_err_set(&r.err, EX_IOERR, "stdout: %s", strerror(errno));
 	/* The state moves on only once the period's findings and report
@@ -566,9 +569,11 @@ main(int argc, char **argv)
 			    r.badline, r.err.msg);
 		else if (!closed)
 			fprintf(stderr, "%s: %s\n", evt_prog, r.err.msg);
+		free(r.logname);
 		fclose(stdout);
 		return r.err.code;
 	}
+	free(r.logname);
 	evt_note("%lld events, %lld critical, %lld warning, %lld info findings",
 	    r.events, r.findings[EVT_SEV_CRITICAL], r.findings[EVT_SEV_WARNING],
 	    r.findings[EVT_SEV_INFO]);

@@ -28,6 +28,9 @@
  * (8192 events a group: 53k events/s; 65536: 92k events/s on 1M). */
 #define GROUP_EVENTS 65536
 #define GROUP_BYTES (64u << 20)
+/* Events parsed ahead and handed to the log together, so a backend that
+ * asks a server about each (PostgreSQL) asks once for all of them. */
+#define BATCH 256
 
 static volatile sig_atomic_t interrupted;
 
@@ -64,9 +67,18 @@ help(void)
 	exit(0);
 }
 
+/* An event read and parsed, not yet appended. */
+struct pending {
+	struct evt_event ev;
+	struct evt_buf line;	/* its input line: ev points into it */
+	long long lineno;
+	const struct evt_expect *exp;
+};
+
 struct run {
 	struct evt_log *log;
-	struct evt_event ev;
+	struct pending *batch;	/* BATCH slots */
+	size_t nb;
 	struct evt_expect expect;	/* --expect */
 	struct evt_hmap seen;		/* subjects seen, for --expect */
 	const char *source;
@@ -117,7 +129,11 @@ static void
 cleanup(struct run *r)
 {
 	evt_log_close(r->log);
-	evt_event_free(&r->ev);
+	for (size_t i = 0; r->batch && i < BATCH; i++) {
+		evt_event_free(&r->batch[i].ev);
+		evt_buf_free(&r->batch[i].line);
+	}
+	free(r->batch);
 	evt_hmap_free(&r->seen);
 	evt_buf_free(&r->echoed);
 	if (r->reject && fclose(r->reject) != 0)
@@ -188,6 +204,75 @@ reject_line(struct run *r, const char *where, long long lineno,
 	r->rejected++;
 }
 
+/*
+ * Append the parsed events of the batch, in order, committing groups as
+ * they fill, and the open group too when the input pauses.
+ */
+static void
+store(struct run *r, struct evt_lines *in, const char *where)
+{
+	struct evt_event *evs[BATCH];
+	struct evt_err err;
+	size_t n = r->nb;
+	int rc;
+
+	r->nb = 0;
+	if (n == 0)
+		return;
+	if (!r->intxn) {
+		if (evt_log_begin(r->log, &err) < 0) {
+			evt_lines_free(in);
+			finish(r, err.code, "%s", err.msg);
+		}
+		r->intxn = 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		evs[i] = &r->batch[i].ev;
+	if (evt_log_prefetch(r->log, evs, n, &err) < 0) {
+		evt_lines_free(in);
+		finish(r, err.code, "%s", err.msg);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = &r->batch[i];
+		if (!r->intxn) {
+			if (evt_log_begin(r->log, &err) < 0) {
+				evt_lines_free(in);
+				finish(r, err.code, "%s", err.msg);
+			}
+			r->intxn = 1;
+		}
+		int64_t now;
+		if (evt_clock_now(&now, &err) < 0) {
+			evt_lines_free(in);
+			finish(r, err.code, "%s", err.msg);
+		}
+		rc = evt_log_append(r->log, &p->ev, p->exp, now, r->source, &err);
+		if (rc < 0) {
+			evt_lines_free(in);
+			finish(r, err.code, "%s:%lld: %s", where, p->lineno,
+			    err.msg);
+		}
+		if (rc == EVT_APPEND_DUPLICATE) {
+			r->dups++;
+		} else {
+			r->group_events++;
+			r->group_bytes += p->ev.body.len;
+			if (r->echo) {
+				evt_buf_add(&r->echoed, p->ev.body.p, p->ev.body.len);
+				evt_buf_addc(&r->echoed, '\n');
+			}
+		}
+		if (!r->atomic && (r->group_events >= GROUP_EVENTS ||
+		    r->group_bytes >= GROUP_BYTES || (i + 1 == n &&
+		    !evt_lines_ready(in)))) {
+			if (commit(r, &err) < 0) {
+				evt_lines_free(in);
+				finish(r, err.code, "%s", err.msg);
+			}
+		}
+	}
+}
+
 static void
 append_input(struct run *r, int fd, const char *where)
 {
@@ -206,6 +291,10 @@ append_input(struct run *r, int fd, const char *where)
 			break;
 		if (rc < 0 && err.code == EX_TEMPFAIL && interrupted)
 			break;
+		if (rc < 0) {
+			/* What came before the bad line goes first. */
+			store(r, &in, where);
+		}
 		if (rc < 0 && err.code == EX_DATAERR) {
 			if (r->reject) {
 				reject_line(r, where, in.lineno, NULL, 0, err.msg);
@@ -220,60 +309,36 @@ append_input(struct run *r, int fd, const char *where)
 			finish(r, err.code, "%s: %s", where, err.msg);
 		}
 		/* Blank lines separate nothing in NDJSON; skip them like jq. */
-		if (strspn(line, " \t\r") >= len)
+		if (strspn(line, " \t\r") >= len) {
+			if (!evt_lines_ready(&in))
+				store(r, &in, where);
 			continue;
-		if (evt_event_parse(&r->ev, line, len, 1, &err) < 0) {
+		}
+		struct pending *p = &r->batch[r->nb];
+		evt_buf_reset(&p->line);
+		evt_buf_add(&p->line, line, len);
+		if (evt_event_parse(&p->ev, p->line.p, len, 1, &err) < 0) {
+			store(r, &in, where);
 			if (r->reject) {
-				reject_line(r, where, in.lineno, line, len, err.msg);
+				reject_line(r, where, in.lineno, p->line.p, len, err.msg);
 				continue;
 			}
 			evt_lines_free(&in);
 			finish(r, EX_DATAERR, "%s:%lld: %s", where, in.lineno,
 			    err.msg);
 		}
-		const struct evt_expect *exp = NULL;
+		p->lineno = in.lineno;
+		p->exp = NULL;
 		if (r->expect.kind != EVT_EXPECT_UNSET &&
-		    !evt_hmap_get(&r->seen, r->ev.subject.p, r->ev.subject.n)) {
+		    !evt_hmap_get(&r->seen, p->ev.subject.p, p->ev.subject.n)) {
 			/* --expect speaks of each stream before this input. */
-			exp = &r->expect;
-			evt_hmap_put(&r->seen, r->ev.subject.p, r->ev.subject.n, 1);
+			p->exp = &r->expect;
+			evt_hmap_put(&r->seen, p->ev.subject.p, p->ev.subject.n, 1);
 		}
-		if (!r->intxn) {
-			if (evt_log_begin(r->log, &err) < 0) {
-				evt_lines_free(&in);
-				finish(r, err.code, "%s", err.msg);
-			}
-			r->intxn = 1;
-		}
-		int64_t now;
-		if (evt_clock_now(&now, &err) < 0) {
-			evt_lines_free(&in);
-			finish(r, err.code, "%s", err.msg);
-		}
-		rc = evt_log_append(r->log, &r->ev, exp, now, r->source, &err);
-		if (rc < 0) {
-			evt_lines_free(&in);
-			finish(r, err.code, "%s:%lld: %s", where, in.lineno,
-			    err.msg);
-		}
-		if (rc == EVT_APPEND_DUPLICATE) {
-			r->dups++;
-		} else {
-			r->group_events++;
-			r->group_bytes += r->ev.body.len;
-			if (r->echo) {
-				evt_buf_add(&r->echoed, r->ev.body.p, r->ev.body.len);
-				evt_buf_addc(&r->echoed, '\n');
-			}
-		}
-		if (!r->atomic && (r->group_events >= GROUP_EVENTS ||
-		    r->group_bytes >= GROUP_BYTES || !evt_lines_ready(&in))) {
-			if (commit(r, &err) < 0) {
-				evt_lines_free(&in);
-				finish(r, err.code, "%s", err.msg);
-			}
-		}
+		if (++r->nb == BATCH || !evt_lines_ready(&in))
+			store(r, &in, where);
 	}
+	store(r, &in, where);
 	evt_lines_free(&in);
 }
 
@@ -302,6 +367,8 @@ main(int argc, char **argv)
 	int64_t now;
 
 	memset(&r, 0, sizeof(r));
+	if ((r.batch = calloc(BATCH, sizeof(*r.batch))) == NULL)
+		abort();
 	evt_cli_init("evt-append");
 	while ((c = getopt_long(argc, argv, "hl:qv", opts, NULL)) != -1) {
 		switch (c) {

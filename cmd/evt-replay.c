@@ -21,6 +21,8 @@
 /* With no change seen, look again this often anyway: inotify does not
  * see writes made through another mount (NFS, a container's bind). */
 #define FOLLOW_RECHECK_MS 1000
+/* After a lost connection, try again this often. */
+#define FOLLOW_RETRY_MS 250
 
 static void help(void) __attribute__((noreturn));
 
@@ -152,29 +154,52 @@ main(int argc, char **argv)
 		goto fail;
 	if (follow && (fw = evt_follow_open(log, &err)) == NULL)
 		goto fail;
+	/* A log whose beginning was archived says where it now starts,
+	 * when the reader asks for what is gone. */
+	long long first = 1;
+	if (evt_log_first_seq(log, &first, &err) < 0)
+		goto fail;
+	if (first > ck + 1 && first > (f.from ? f.from : 1) &&
+	    !(f.to && f.to < f.from))
+		evt_warn("%s: events before seq %lld are archived; the log "
+		    "starts there now", evt_log_path(log), first);
 	memset(&rd, 0, sizeof(rd));
 	rd.filter = &f;
 	rd.after = ck;
 	rd.reverse = reverse;
+	long long ckat = ck;	/* the position the checkpoint holds */
 	for (;;) {
-		long long before = rd.after;
-
 		rd.limit = limit ? limit - o.n : 0;
+		int lost = 0;
 		if (evt_log_read(log, &rd, emit, &o, &err) < 0) {
 			if (errno == EPIPE || ferror(stdout))
 				goto out_error;
-			goto fail;
+			/* A follower rides out a lost connection (a server
+			 * restart): it goes on after the last event written,
+			 * so nothing is lost or repeated. */
+			if (!follow || err.code != EX_TEMPFAIL)
+				goto fail;
+			evt_warn("%s; trying again", err.msg);
+			lost = 1;
 		}
 		if (!o.count && evt_out_flush(&err, &closed) < 0)
 			goto out_error;
 		/* The checkpoint moves only past what stdout has taken. */
-		if (ckpt && rd.scanned > before &&
-		    evt_log_checkpoint_set(log, ckpt, rd.scanned, &err) < 0)
-			goto fail;
+		if (ckpt && rd.scanned > ckat) {
+			if (evt_log_checkpoint_set(log, ckpt, rd.scanned, &err) == 0)
+				ckat = rd.scanned;
+			else if (!follow || err.code != EX_TEMPFAIL)
+				goto fail;
+			else {
+				evt_warn("%s; trying again", err.msg);
+				lost = 1;
+			}
+		}
 		rd.after = rd.scanned;
 		if (!follow || (limit && o.n >= limit) || (f.to && rd.after >= f.to))
 			break;
-		int w = evt_follow_wait(fw, FOLLOW_RECHECK_MS, &err);
+		int w = evt_follow_wait(fw, lost ? FOLLOW_RETRY_MS :
+		    FOLLOW_RECHECK_MS, &err);
 		if (w < 0)
 			goto fail;
 		if (w == 0)

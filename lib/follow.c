@@ -11,6 +11,8 @@
 #include "follow.h"
 
 struct evt_follow {
+	struct evt_log *log;
+	int notify;		/* the log notifies commits (PostgreSQL) */
 	int ino, sig;
 	const char *prefix;
 	size_t plen;
@@ -25,6 +27,8 @@ evt_follow_open(struct evt_log *log, struct evt_err *err)
 
 	if (f == NULL)
 		abort();
+	f->log = log;
+	f->ino = -1;
 	f->prefix = evt_log_watch_prefix(log);
 	f->plen = strlen(f->prefix);
 	sigemptyset(&set);
@@ -32,10 +36,15 @@ evt_follow_open(struct evt_log *log, struct evt_err *err)
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	f->sig = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	f->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (f->sig < 0 || f->ino < 0 ||
+	if ((f->notify = evt_log_listen(log, err)) < 0) {
+		evt_follow_close(f);
+		return NULL;
+	}
+	if (!f->notify)
+		f->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (f->sig < 0 || (!f->notify && (f->ino < 0 ||
 	    inotify_add_watch(f->ino, evt_log_watch_dir(log), IN_MODIFY |
-	    IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) < 0) {
+	    IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) < 0))) {
 		evt_err_set(err, EX_OSERR, "%s: watch: %s", evt_log_path(log),
 		    strerror(errno));
 		evt_follow_close(f);
@@ -66,6 +75,16 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 	for (;;) {
 		if (evt_follow_stopping(f))
 			return 0;
+		/* A log's connection may be new after a reconnect, or down
+		 * (-1: then only the timeout wakes us, and the read that
+		 * follows connects again). */
+		if (f->notify) {
+			/* Notifications that came in during the last read
+			 * wait in the connection, not in the socket. */
+			if (evt_log_notified(f->log))
+				return 1;
+			p[0].fd = evt_log_notify_fd(f->log);
+		}
 		int n = poll(p, 3, timeout_ms);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -82,6 +101,11 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 		}
 		if (p[2].revents & (POLLERR | POLLHUP))
 			return 0;	/* stdout's reader is gone */
+		if (f->notify) {
+			if (p[0].revents && evt_log_notified(f->log))
+				return 1;
+			continue;
+		}
 		int hit = 0;
 		ssize_t len;
 		while ((len = read(f->ino, buf, sizeof(buf))) > 0) {

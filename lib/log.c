@@ -31,11 +31,9 @@ evt_log_open(const char *spec, int flags, struct evt_err *err)
 	} else if (strncmp(spec, "file:", 5) == 0)
 		path = spec + 5;
 	else if (strncmp(spec, "postgres://", 11) == 0 ||
-	    strncmp(spec, "postgresql://", 13) == 0) {
-		evt_err_set(err, EX_USAGE,
-		    "%s: PostgreSQL logs are not supported yet", spec);
-		return NULL;
-	} else if (ends_with(spec, ".db") || ends_with(spec, ".sqlite") ||
+	    strncmp(spec, "postgresql://", 13) == 0)
+		return evt_log_pg_ops.open(spec, flags, err);
+	else if (ends_with(spec, ".db") || ends_with(spec, ".sqlite") ||
 	    ends_with(spec, ".sqlite3"))
 		ops = &evt_log_sqlite_ops;
 	if (*path == '\0') {
@@ -63,6 +61,7 @@ evt_log_init(struct evt_log *log, const struct evt_log_ops *ops,
 	char *a, *b;
 
 	log->ops = ops;
+	log->more = NULL;
 	log->flags = flags;
 	log->intxn = 0;
 	log->path = strdup(path);
@@ -222,4 +221,39 @@ evt_log_check_dup(const struct evt_event *ev, int same_type,
 	    "same decision (a race, or a run with other settings)",
 	    (int)ev->subject.n, ev->subject.p, (int)ev->id.n, ev->id.p,
 	    (int)ev->type.n, ev->type.p);
+}
+
+int
+evt_log_first_seq(struct evt_log *log, long long *seq, struct evt_err *err)
+{
+	if (log->more == NULL) {
+		*seq = 1;
+		return 0;
+	}
+	return log->more->first_seq(log, seq, err);
+}
+
+int
+evt_log_listen(struct evt_log *log, struct evt_err *err)
+{
+	return log->more ? log->more->listen(log, err) : 0;
+}
+
+int
+evt_log_notify_fd(struct evt_log *log)
+{
+	return log->more ? log->more->notify_fd(log) : -1;
+}
+
+int
+evt_log_notified(struct evt_log *log)
+{
+	return log->more ? log->more->notified(log) : 1;
+}
+
+int
+evt_log_prefetch(struct evt_log *log, struct evt_event **evs, size_t n,
+    struct evt_err *err)
+{
+	return log->more ? log->more->prefetch(log, evs, n, err) : 0;
 }

@@ -3,14 +3,17 @@
  *
  * The backend is chosen from the name: *.db, *.sqlite, *.sqlite3 and
  * sqlite:PATH are SQLite in WAL mode; *.ndjson, *.jsonl, file:PATH and
- * anything else are an append-only NDJSON file. Both keep every promise of
- * §3: atomic durable transactions, gap-free seq and per-subject version,
+ * anything else are an append-only NDJSON file; postgres:// and
+ * postgresql:// URLs are PostgreSQL through libpq. All keep every promise
+ * of §3: atomic durable transactions, gap-free seq and per-subject version,
  * many appenders at once, a torn tail ignored and repaired, expected
  * versions, idempotent ids, raw read-back.
  *
  * Errors come back in struct evt_err with a sysexits code: EX_NOINPUT (the
  * log does not exist and may not be created), EX_IOERR (storage),
- * EX_TEMPFAIL (version conflict).
+ * EX_TEMPFAIL (version conflict; for PostgreSQL also a lost connection or
+ * a lock timeout: nothing of the open transaction is written),
+ * EX_UNAVAILABLE (a PostgreSQL server that cannot be reached).
  */
 #ifndef EVT_LOG_H
 #define EVT_LOG_H
@@ -54,6 +57,14 @@ int evt_log_begin(struct evt_log *log, struct evt_err *err);
 int evt_log_append(struct evt_log *log, struct evt_event *ev,
     const struct evt_expect *exp, int64_t now_ms, const char *source,
     struct evt_err *err);
+/*
+ * A hint, inside the open transaction, that evs[0..n) (borrowed) are about
+ * to be appended in that order: a backend that must ask a server what each
+ * append needs to know (PostgreSQL) asks once for all of them. Appending
+ * works the same without it. Returns 0, or -1 with err.
+ */
+int evt_log_prefetch(struct evt_log *log, struct evt_event **evs, size_t n,
+    struct evt_err *err);
 /* Commit the open transaction: durable on return unless NOSYNC. */
 int evt_log_commit(struct evt_log *log, struct evt_err *err);
 /* Roll back the open transaction (no-op if none). */
@@ -91,6 +102,24 @@ int evt_log_checkpoint_get(struct evt_log *log, const char *name,
 /* Store seq as the position of checkpoint name, durably. */
 int evt_log_checkpoint_set(struct evt_log *log, const char *name,
     long long seq, struct evt_err *err);
+
+/*
+ * The first seq still in the log: 1, or after the range before it was
+ * archived (PostgreSQL) the seq after that range.
+ */
+int evt_log_first_seq(struct evt_log *log, long long *seq, struct evt_err *err);
+
+/*
+ * For evt_follow. evt_log_listen asks the log to notify new commits:
+ * returns 1 when it does (then evt_log_notify_fd is a descriptor to poll,
+ * or -1 while the connection is down, and evt_log_notified takes the
+ * notifications that have come, without waiting, returning 1 when there
+ * were any), 0 when the caller must watch the log's files instead, or -1
+ * with err.
+ */
+int evt_log_listen(struct evt_log *log, struct evt_err *err);
+int evt_log_notify_fd(struct evt_log *log);
+int evt_log_notified(struct evt_log *log);
 
 /*
  * The files whose change means new events: every file in the directory

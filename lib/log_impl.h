@@ -40,9 +40,20 @@ struct evt_log_ops {
 	    evt_chain_fn, void *, struct evt_err *);
 };
 
+/* What only some backends have (PostgreSQL); log.c has the defaults. */
+struct evt_log_more_ops {
+	int (*first_seq)(struct evt_log *, long long *, struct evt_err *);
+	int (*listen)(struct evt_log *, struct evt_err *);
+	int (*notify_fd)(struct evt_log *);
+	int (*notified)(struct evt_log *);
+	int (*prefetch)(struct evt_log *, struct evt_event **, size_t,
+	    struct evt_err *);
+};
+
 /* The part every backend's handle starts with. */
 struct evt_log {
 	const struct evt_log_ops *ops;
+	const struct evt_log_more_ops *more;	/* NULL: none */
 	char *path;
 	char *dir, *prefix;	/* for evt_log_watch_* */
 	int flags;
@@ -51,6 +62,7 @@ struct evt_log {
 
 extern const struct evt_log_ops evt_log_sqlite_ops;
 extern const struct evt_log_ops evt_log_file_ops;
+extern const struct evt_log_ops evt_log_pg_ops;
 
 /* Fill the common part of a new handle. */
 void evt_log_init(struct evt_log *log, const struct evt_log_ops *ops,

@@ -3,6 +3,9 @@
 
 load helper
 
+setup_file() { pg_start; }
+teardown_file() { pg_stop; }
+
 @test "golden: round trip on SQLite" { golden append-roundtrip-sqlite; }
 @test "golden: round trip on an NDJSON file" { golden append-roundtrip-file; }
 @test "golden: defaults filled, deterministic ids under EVT_NOW" { golden append-defaults; }
@@ -15,11 +18,25 @@ load helper
 @test "golden: --atomic is all or nothing" { golden append-atomic; }
 @test "golden: usage errors and missing inputs" { golden append-usage; }
 
+# The golden cases written for SQLite, on the file and PostgreSQL logs:
+# the same output, byte for byte.
+golden_backends() { golden_on file "$1" && golden_on pg "$1"; }
+@test "every backend: round trip" { golden_backends append-roundtrip-sqlite; }
+@test "every backend: defaults and deterministic ids" { golden_backends append-defaults; }
+@test "every backend: duplicate ids are skipped and counted" { golden_backends append-duplicates; }
+@test "every backend: expected versions" { golden_backends expect-db; }
+@test "every backend: bad input catalogue" { golden_backends append-bad-input; }
+@test "every backend: --reject" { golden_backends append-reject; }
+@test "every backend: --atomic is all or nothing" { golden_backends append-atomic; }
+
 @test "both backends store byte-identical events" {
 	evt-append -l a.db "$TESTDATA/stock.ndjson" "$TESTDATA/orders.ndjson" "$TESTDATA/sagas.ndjson"
 	evt-append -l a.ndjson "$TESTDATA/stock.ndjson" "$TESTDATA/orders.ndjson" "$TESTDATA/sagas.ndjson"
 	cmp <(evt-replay -l a.db) <(evt-replay -l a.ndjson)
 	cmp <(evt-replay -l a.db) a.ndjson
+	local pg; pg=$(pg_log a)
+	evt-append -l "$pg" "$TESTDATA/stock.ndjson" "$TESTDATA/orders.ndjson" "$TESTDATA/sagas.ndjson"
+	cmp <(evt-replay -l a.db) <(evt-replay -l "$pg")
 }
 
 @test "EVT_NOW makes generated ids and times byte-identical across runs" {
@@ -62,6 +79,7 @@ concurrent_appenders() {
 
 @test "5 concurrent appenders on SQLite: gap-free, nothing lost" { concurrent_appenders c.db; }
 @test "5 concurrent appenders on a file: gap-free, nothing lost" { concurrent_appenders c.ndjson; }
+@test "5 concurrent appenders on PostgreSQL: gap-free, nothing lost" { concurrent_appenders "$(pg_log c)"; }
 
 # kill -9 in the middle of a large append: what is visible is whole
 # groups, seq and versions are gap-free, and the log takes more appends.

@@ -3,6 +3,14 @@
 
 load helper
 
+setup_file() { pg_start; }
+teardown_file() { pg_stop; }
+
+@test "every backend: every filter and their combinations" {
+	golden_on file replay-filters
+	golden_on pg replay-filters
+}
+
 @test "golden: every filter and their combinations" { golden replay-filters; }
 @test "golden: usage errors, missing and foreign logs" { golden replay-usage; }
 @test "golden: --checkpoint resumes where it stopped" { golden replay-checkpoint; }
@@ -10,11 +18,15 @@ load helper
 @test "both backends answer every filter with the same bytes" {
 	evt-append -l a.db <"$TESTDATA/sagas.ndjson"
 	evt-append -l a.ndjson <"$TESTDATA/sagas.ndjson"
+	local pg; pg=$(pg_log a)
+	evt-append -l "$pg" <"$TESTDATA/sagas.ndjson"
 	local corr; corr=$(evt-replay -l a.db -n 1 | jq -r .correlationid)
 	while read -r args; do
 		eval "set -- $args"
 		cmp <(evt-replay -l a.db "$@") <(evt-replay -l a.ndjson "$@") ||
 			{ echo "differ: $args"; return 1; }
+		cmp <(evt-replay -l a.db "$@") <(evt-replay -l "$pg" "$@") ||
+			{ echo "differ on PostgreSQL: $args"; return 1; }
 	done <<-EOF2
 		-s transaction-T00000002 -s payment-T00000002
 		-c payment -c store
@@ -42,7 +54,7 @@ follow_latency() {
 		t1=$(date +%s%N)
 		[ $(( (t1 - t0) / 1000000 )) -gt $worst ] && worst=$(( (t1 - t0) / 1000000 ))
 	done
-	echo "worst follow latency on $log: ${worst} ms" >&3
+	echo "worst follow latency on ${log%%://*}: ${worst} ms" >&3
 	kill -TERM $pid
 	local rc=0; wait $pid || rc=$?
 	[ "$rc" = 0 ]
@@ -56,6 +68,7 @@ follow_latency() {
 
 @test "--follow delivers new events promptly on SQLite; SIGTERM exits 0" { follow_latency f.db; }
 @test "--follow delivers new events promptly on a file; SIGTERM exits 0" { follow_latency f.ndjson; }
+@test "--follow delivers new events promptly on PostgreSQL; SIGTERM exits 0" { follow_latency "$(pg_log f)"; }
 
 @test "--follow stops with exit 0 when stdout's reader goes away" {
 	evt-append -l f.db <"$TESTDATA/stock.ndjson"

@@ -62,3 +62,56 @@ wait_for() {
 		[ $i -lt $((limit * 20)) ] || return 1
 	done
 }
+
+# A throwaway PostgreSQL server (scripts/pg) for the tests of one file:
+# call pg_start in setup_file and pg_stop in teardown_file.
+pg_start() {
+	export PG_DIR="$BATS_FILE_TMPDIR/pg"
+	pg start "$PG_DIR"
+	PG_URL=$(cat "$PG_DIR/url")
+	export PG_URL
+}
+
+pg_stop() {
+	pg stop "$BATS_FILE_TMPDIR/pg"
+}
+
+# pg_log NAME: the URL of a new, empty log on that server (a schema of its
+# own, named after NAME and the test).
+pg_log() {
+	local s
+	s="t${BATS_SUITE_TEST_NUMBER:-0}_$(printf '%s' "$1" | tr -c 'a-zA-Z0-9' _)_$RANDOM"
+	psql -qX "$PG_URL" -c "CREATE SCHEMA $s" >/dev/null || return 1
+	echo "$PG_URL?options=-csearch_path%3D$s"
+}
+
+# golden_on BACKEND CASE: run a golden case written for SQLite logs
+# (NAME.db) on another backend, file (NAME.ndjson) or pg (a log on the
+# server of pg_start), and compare with the same expectations, the log's
+# name put back in what the case printed.
+golden_on() {
+	local backend=$1 dir="$TESTDATA/golden/$2"
+	local work="$BATS_TEST_TMPDIR/golden-$2-$1" cmd="$BATS_TEST_TMPDIR/cmd-$2-$1"
+	local in=/dev/null status=0 name to back=""
+	[ -f "$dir/stdin" ] && in="$dir/stdin"
+	mkdir -p "$work"
+	cp "$dir/cmd" "$cmd"
+	for name in $(grep -o '[A-Za-z0-9_]*\.db\b' "$dir/cmd" | sort -u); do
+		case $backend in
+		file) to=${name%.db}.ndjson ;;
+		pg) to=$(pg_log "${name%.db}") || return 1 ;;
+		*) echo "no such backend: $backend" >&2; return 1 ;;
+		esac
+		sed -i "s|\\b$name\\b|$to|g" "$cmd"
+		back="$back;s|$to|$name|g"
+	done
+	(cd "$work" && EVT_NOW=2026-11-24T12:00:00.000Z bash -e "$cmd" \
+		<"$in" >"$work/.stdout" 2>"$work/.stderr") || status=$?
+	echo "$status" >"$work/.status"
+	sed -i "$back" "$work/.stdout" "$work/.stderr"
+	local bad=0
+	diff -u "$dir/stdout" "$work/.stdout" || bad=1
+	diff -u "$dir/stderr" "$work/.stderr" || bad=1
+	diff -u "$dir/status" "$work/.status" || bad=1
+	return $bad
+}

@@ -4,6 +4,8 @@
 
 load helper
 
+teardown_file() { pg_stop; }
+
 vg() {
 	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"
@@ -25,6 +27,36 @@ setup() {
 		vg evt-replay -l $log --reverse -n 3 --checkpoint x >/dev/null || true
 		vg evt-replay -l $log --checkpoint x --count >/dev/null
 	done
+}
+
+@test "valgrind: evt-append and evt-replay on PostgreSQL, errors and a follower too" {
+	pg_start
+	local log; log=$(pg_log v)
+	vg evt-append --echo -l "$log" "$TESTDATA/stock.ndjson" "$TESTDATA/sagas.ndjson" >/dev/null
+	vg evt-append -l "$log" "$TESTDATA/sagas.ndjson"
+	vg evt-replay -l "$log" -c payment -t 'Payment*' --since 2026-01-01 >/dev/null
+	vg evt-replay -l "$log" --reverse -n 3 >/dev/null
+	vg evt-replay -l "$log" --checkpoint x --count >/dev/null
+	run vg evt-append -l "$log" --expect 9 <"$TESTDATA/orders.ndjson"
+	assert_failure 75
+	run vg evt-replay -l postgres://127.0.0.1:1/x
+	assert_failure 69
+	run vg evt-replay -l "${log/search_path%3D/search_path%3Dnosuch}"
+	assert_failure 66
+	# exec: the PID is valgrind's, which hands SIGTERM to the program.
+	(exec valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+		evt-replay -l "$log" --follow >out 2>err) &
+	local pid=$!
+	wait_for '[ -s out ]' 20
+	echo '{"type":"A","subject":"s-1"}' | evt-append -l "$log"
+	local n; n=$(evt-replay -l "$log" --count)
+	wait_for "[ \$(wc -l <out) -ge $n ]" 20
+	kill -TERM $pid
+	local rc=0; wait $pid || rc=$?
+	pg_stop
+	cat err
+	[ "$rc" = 0 ]
 }
 
 @test "valgrind: the error paths" {

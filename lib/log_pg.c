@@ -1,0 +1,1262 @@
+/*
+ * log_pg.c - the PostgreSQL backend: one log shared by writers and
+ * readers on any number of hosts, through libpq.
+ *
+ * Tables (created on first use, in the first schema of search_path, with
+ * the schema's version in evt_meta):
+ *   evt_head         one row: the last seq, where the log starts (after
+ *                    archiving), the partition size and the first seq no
+ *                    partition holds yet
+ *   evt_events       the stored lines and the columns replay filters on,
+ *                    partitioned by seq range; each partition has unique
+ *                    indexes on id and on (subject, version); hash is for
+ *                    issue 15's chain and stays NULL here
+ *   evt_ids          the ids of archived events, and evt_streams the last
+ *                    versions of archived streams (scripts/pg-archive),
+ *                    so that ids stay unique across partitions and versions
+ *                    go on after the events that made them are archived
+ *   evt_checkpoints  named reader positions
+ *   evt_archives     ranges exported and detached by scripts/pg-archive
+ *
+ * Writers are serialised on the head row (READ COMMITTED, SELECT ... FOR
+ * UPDATE) and hold it until they commit, so seq is gap-free and commit
+ * order is seq order: a reader that has seen seq N has seen every seq
+ * below it, and `seq > last` loses nothing. A sequence would not do:
+ * its numbers are taken before commit, so a follower could pass a number
+ * whose transaction has not committed yet and never look back.
+ *
+ * Inside a write transaction nothing but this writer changes the log, so
+ * what it learns (ids, stream versions) stays true until it commits, and
+ * it is the writer's check under the lock, across every partition and the
+ * archived ids, that keeps an id unique in the whole log (a unique index
+ * on a partitioned table must include the partition key). The rows it
+ * appends are sent in bulk (binary COPY) at commit or when enough have
+ * gathered, not one statement each; nothing else is written per event,
+ * so an append costs the server what loading the same rows would.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "clock.h"
+#include "hmap.h"
+#include "log_impl.h"
+
+#define SCHEMA_VERSION 1
+#define PART_SIZE_DEFAULT 1000000
+#define FLUSH_BYTES (8u << 20)
+#define VERS_MAX 65536		/* stream versions kept between commits */
+
+/*
+ * Defaults for timeouts the URL (options=-c...) or the server leave at 0
+ * (none): a writer waits for the head row at most LOCK_TIMEOUT, and a
+ * session that sits in a transaction doing nothing for IDLE_TIMEOUT is
+ * ended by the server, so a writer that hangs holding the lock (stopped,
+ * or stuck on its input with --atomic) cannot stop the others for long.
+ */
+#define LOCK_TIMEOUT "60s"
+#define IDLE_TIMEOUT "30s"
+#define STATEMENT_TIMEOUT "120s"
+
+struct pg_log {
+	struct evt_log base;
+	PGconn *conn;
+	char *conninfo;		/* the URL as given: may hold a password,
+				 * so it is never put in a message */
+	char *chan;		/* the quoted LISTEN/NOTIFY channel */
+	int listening;
+	int prepared;		/* statements prepared on this connection */
+	long long head;		/* the last seq, inside a write transaction */
+	long long known;	/* the head after our last commit: the caches
+				 * below hold while the head is still there */
+	long long part_size, part_upto;
+	struct evt_hmap vers;	/* subject -> version */
+	struct evt_hmap pend;	/* ids appended in the open transaction */
+	struct evt_hmap checked;	/* ids looked up in it: 1 stored, 0 not */
+	struct evt_buf rows;	/* binary COPY data not yet sent */
+	long long nrows;
+};
+
+static const char copy_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+
+/*
+ * SQLSTATEs worth retrying: connection exceptions (08), serialisation
+ * failures and deadlocks (40), a lock or statement timeout (55P03, 57014),
+ * a server shutting down or restarting (57P01-57P03).
+ */
+static int
+temporary(const char *state)
+{
+	if (state == NULL)
+		return 1;	/* no answer at all: the connection went */
+	return strncmp(state, "08", 2) == 0 || strncmp(state, "40", 2) == 0 ||
+	    strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0 ||
+	    strncmp(state, "57P0", 4) == 0;
+}
+
+/* The first line of libpq's message, without "ERROR:  " and newlines. */
+static void
+pq_message(const char *m, char *out, size_t cap)
+{
+	size_t n;
+
+	if (m == NULL || *m == '\0')
+		m = "no answer from the server";
+	if (strncmp(m, "ERROR:  ", 8) == 0)
+		m += 8;
+	else if (strncmp(m, "FATAL:  ", 8) == 0)
+		m += 8;
+	n = strcspn(m, "\n");
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, m, n);
+	out[n] = '\0';
+}
+
+/* Fill err from res (or the connection), then clear res. Returns -1. */
+static int
+pgerr(struct pg_log *l, PGresult *res, struct evt_err *err, const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *m = res ? PQresultErrorMessage(res) : NULL;
+	char msg[300];
+	int code = EX_IOERR;
+
+	if (m == NULL || *m == '\0')
+		m = l->conn ? PQerrorMessage(l->conn) : NULL;
+	pq_message(m, msg, sizeof(msg));
+	if (l->conn == NULL || PQstatus(l->conn) == CONNECTION_BAD) {
+		code = EX_TEMPFAIL;
+		evt_err_set(err, code, "%s: %s: connection lost: %s", l->base.path,
+		    what, msg);
+	} else {
+		if (temporary(state))
+			code = EX_TEMPFAIL;
+		evt_err_set(err, code, "%s: %s: %s", l->base.path, what, msg);
+	}
+	PQclear(res);
+	return -1;
+}
+
+/* Run sql (one or more statements, no parameters); -1 with err unless
+ * each ends as want. */
+static int
+exec(struct pg_log *l, const char *sql, ExecStatusType want,
+    struct evt_err *err, const char *what)
+{
+	PGresult *res = PQexec(l->conn, sql);
+
+	if (PQresultStatus(res) != want)
+		return pgerr(l, res, err, what);
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * A copy of the URL fit to print: no password, neither in the user part
+ * (postgres://user:secret@host) nor as a parameter (?password=secret).
+ */
+static char *
+redact(const char *url)
+{
+	struct evt_buf b = EVT_BUF_INIT;
+	const char *auth = strstr(url, "://") + 3;
+	const char *end = auth + strcspn(auth, "/?#");
+	const char *at = NULL;
+
+	for (const char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	evt_buf_add(&b, url, (size_t)(auth - url));
+	if (at) {
+		size_t un = strcspn(auth, ":@");
+		evt_buf_add(&b, auth, un);
+		evt_buf_add(&b, at, (size_t)(end - at));
+	} else
+		evt_buf_add(&b, auth, (size_t)(end - auth));
+	/* Parameters: keep all but password. */
+	const char *p = end;
+	if (*p == '/') {
+		size_t n = strcspn(p, "?");
+		evt_buf_add(&b, p, n);
+		p += n;
+	}
+	if (*p == '?') {
+		int first = 1;
+		p++;
+		while (*p) {
+			size_t n = strcspn(p, "&");
+			if (!(n >= 9 && strncmp(p, "password=", 9) == 0)) {
+				evt_buf_addc(&b, first ? '?' : '&');
+				evt_buf_add(&b, p, n);
+				first = 0;
+			}
+			p += n;
+			if (*p == '&')
+				p++;
+		}
+	}
+	return b.p;
+}
+
+static void
+forget(struct pg_log *l)
+{
+	evt_hmap_clear(&l->vers);
+	evt_hmap_clear(&l->pend);
+	evt_hmap_clear(&l->checked);
+	evt_buf_reset(&l->rows);
+	l->nrows = 0;
+	l->known = -1;
+}
+
+static const char schema_sql[] =
+	"CREATE TABLE evt_meta(key text PRIMARY KEY, value text NOT NULL);"
+	"CREATE TABLE evt_head(one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+	" seq bigint NOT NULL, start bigint NOT NULL, part_size bigint NOT NULL,"
+	" part_upto bigint NOT NULL);"
+	"CREATE TABLE evt_events(seq bigint NOT NULL,"
+	" id text COLLATE \"C\" NOT NULL, subject text COLLATE \"C\" NOT NULL,"
+	" version bigint NOT NULL, type text COLLATE \"C\" NOT NULL,"
+	" time text COLLATE \"C\" NOT NULL,"
+	" correlationid text COLLATE \"C\" NOT NULL, body text NOT NULL,"
+	" hash bytea, PRIMARY KEY (seq)) PARTITION BY RANGE (seq);"
+	"CREATE INDEX evt_events_correlationid ON evt_events(correlationid);"
+	"CREATE INDEX evt_events_type ON evt_events(type);"
+	"CREATE INDEX evt_events_time ON evt_events(time);"
+	"CREATE TABLE evt_ids(id text COLLATE \"C\" PRIMARY KEY,"
+	" seq bigint NOT NULL);"
+	"CREATE TABLE evt_streams(subject text COLLATE \"C\" PRIMARY KEY,"
+	" version bigint NOT NULL);"
+	"CREATE TABLE evt_checkpoints(name text PRIMARY KEY,"
+	" seq bigint NOT NULL, updated timestamptz NOT NULL);"
+	"CREATE TABLE evt_archives(first bigint PRIMARY KEY, last bigint NOT NULL,"
+	" count bigint NOT NULL, file text NOT NULL, at timestamptz NOT NULL);";
+
+/*
+ * Make the partition for [from, from + size) and attach it. A table made
+ * apart and then attached takes only a SHARE UPDATE EXCLUSIVE lock on
+ * evt_events, which readers and writers do not wait for (CREATE TABLE
+ * ... PARTITION OF would take an exclusive one, queued behind every long
+ * replay). Called with the head row locked.
+ */
+static int
+add_partition(struct pg_log *l, struct evt_err *err)
+{
+	char sql[1024];
+	long long from = l->part_upto, to = from + l->part_size;
+
+	snprintf(sql, sizeof(sql),
+	    "CREATE TABLE evt_events_%lld (LIKE evt_events INCLUDING DEFAULTS);"
+	    "ALTER TABLE evt_events_%lld ADD CHECK (seq >= %lld AND seq < %lld);"
+	    "CREATE UNIQUE INDEX ON evt_events_%lld(id);"
+	    "CREATE UNIQUE INDEX ON evt_events_%lld(subject, version);"
+	    "ALTER TABLE evt_events ATTACH PARTITION evt_events_%lld"
+	    " FOR VALUES FROM (%lld) TO (%lld);"
+	    "UPDATE evt_head SET part_upto = %lld;",
+	    from, from, from, to, from, from, from, from, to, to);
+	if (exec(l, sql, PGRES_COMMAND_OK, err, "create partition") < 0)
+		return -1;
+	l->part_upto = to;
+	return 0;
+}
+
+/* Create the tables unless they are there; a lock keeps two first users
+ * from racing (and the catalog is read by a query, not to_regclass, whose
+ * cache need not have seen the other's commit yet). Returns 0, 1 when there is no log and CREATE is not set,
+ * or -1 with err. */
+#define HAS_LOG_SQL "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables " \
+	"WHERE schemaname = current_schema() AND tablename = 'evt_meta')"
+
+static int
+setup(struct pg_log *l, struct evt_err *err)
+{
+	PGresult *res;
+	char sql[256];
+	const char *env = getenv("EVT_PG_PARTITION_SIZE");
+	long long size = env ? atoll(env) : PART_SIZE_DEFAULT;
+	int exists;
+
+	if (size < 1)
+		size = PART_SIZE_DEFAULT;
+	res = PQexec(l->conn, HAS_LOG_SQL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pgerr(l, res, err, "look for the log");
+	exists = *PQgetvalue(res, 0, 0) == 't';
+	PQclear(res);
+	if (!exists && !(l->base.flags & EVT_LOG_CREATE))
+		return 1;
+	if (!exists) {
+		if (exec(l, "BEGIN; SELECT pg_advisory_xact_lock(7400613)",
+		    PGRES_TUPLES_OK, err, "create") < 0)
+			goto fail;
+		res = PQexec(l->conn, HAS_LOG_SQL);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			pgerr(l, res, err, "create");
+			goto fail;
+		}
+		exists = *PQgetvalue(res, 0, 0) == 't';
+		PQclear(res);
+		if (!exists) {
+			if (exec(l, schema_sql, PGRES_COMMAND_OK, err,
+			    "create") < 0)
+				goto fail;
+			snprintf(sql, sizeof(sql),
+			    "INSERT INTO evt_meta VALUES ('schema', '%d');"
+			    "INSERT INTO evt_head VALUES (true, 0, 1, %lld, 1);",
+			    SCHEMA_VERSION, size);
+			if (exec(l, sql, PGRES_COMMAND_OK, err, "create") < 0)
+				goto fail;
+			l->part_upto = 1;
+			l->part_size = size;
+			if (add_partition(l, err) < 0)
+				goto fail;
+		}
+		if (exec(l, "COMMIT", PGRES_COMMAND_OK, err, "create") < 0)
+			goto fail;
+	}
+	res = PQexec(l->conn, "SELECT value FROM evt_meta WHERE key = 'schema'");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+			PQclear(res);
+			return evt_err_set(err, EX_IOERR, "%s: not an evt log "
+			    "(no schema version)", l->base.path);
+		}
+		return pgerr(l, res, err, "read the schema version");
+	}
+	int v = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (v != SCHEMA_VERSION)
+		return evt_err_set(err, EX_IOERR, "%s: schema version %d; this "
+		    "evt knows version %d", l->base.path, v, SCHEMA_VERSION);
+	return 0;
+fail:
+	PQclear(PQexec(l->conn, "ROLLBACK"));
+	return -1;
+}
+
+/*
+ * Connect (again) and set the session up: durable commits unless NOSYNC,
+ * default timeouts where none are set, the notification channel of this
+ * log's schema, LISTEN when following.
+ */
+static int
+session(struct pg_log *l, int code, struct evt_err *err)
+{
+	PGresult *res;
+	char msg[300];
+
+	if (l->conn)
+		PQfinish(l->conn);
+	l->prepared = 0;
+	forget(l);
+	l->conn = PQconnectdb(l->conninfo);
+	if (l->conn == NULL)
+		abort();
+	if (PQstatus(l->conn) != CONNECTION_OK) {
+		pq_message(PQerrorMessage(l->conn), msg, sizeof(msg));
+		if (strncmp(msg, "connection to server ", 21) == 0 &&
+		    strstr(msg, "failed: "))
+			memmove(msg, strstr(msg, "failed: ") + 8,
+			    strlen(strstr(msg, "failed: ") + 8) + 1);
+		if (strncmp(msg, "FATAL:  ", 8) == 0)
+			memmove(msg, msg + 8, strlen(msg + 8) + 1);
+		return evt_err_set(err, code, "%s: cannot connect: %s",
+		    l->base.path, msg);
+	}
+	PQsetNoticeProcessor(l->conn, NULL, NULL);
+	snprintf(msg, sizeof(msg), "SET synchronous_commit = %s;",
+	    l->base.flags & EVT_LOG_NOSYNC ? "off" : "on");
+	if (exec(l, msg, PGRES_COMMAND_OK, err, "set up the session") < 0)
+		return -1;
+	res = PQexec(l->conn,
+	    "SELECT set_config('lock_timeout', '" LOCK_TIMEOUT "', false)"
+	    " WHERE current_setting('lock_timeout') = '0';"
+	    "SELECT set_config('idle_in_transaction_session_timeout', '"
+	    IDLE_TIMEOUT "', false) WHERE"
+	    " current_setting('idle_in_transaction_session_timeout') = '0';"
+	    "SELECT 'evt.' || coalesce(current_schema(), 'public')");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pgerr(l, res, err, "set up the session");
+	if (l->chan == NULL) {
+		const char *c = PQgetvalue(res, 0, 0);
+		l->chan = PQescapeIdentifier(l->conn, c, strlen(c));
+		if (l->chan == NULL)
+			abort();
+	}
+	PQclear(res);
+	if (l->listening) {
+		char sql[300];
+		snprintf(sql, sizeof(sql), "LISTEN %s", l->chan);
+		if (exec(l, sql, PGRES_COMMAND_OK, err, "listen") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A connection that works: reconnect when the last one was lost. */
+static int
+ensure(struct pg_log *l, struct evt_err *err)
+{
+	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
+		return 0;
+	return session(l, EX_TEMPFAIL, err);
+}
+
+static int pg_first_seq(struct evt_log *, long long *, struct evt_err *);
+static int pg_listen(struct evt_log *, struct evt_err *);
+static int pg_notify_fd(struct evt_log *);
+static int pg_notified(struct evt_log *);
+static int pg_prefetch(struct evt_log *, struct evt_event **, size_t,
+    struct evt_err *);
+
+static const struct evt_log_more_ops pg_more = {
+	pg_first_seq, pg_listen, pg_notify_fd, pg_notified, pg_prefetch
+};
+
+static void
+pg_close(struct evt_log *base)
+{
+	struct pg_log *l = (struct pg_log *)base;
+
+	if (l->conn)
+		PQfinish(l->conn);
+	if (l->chan)
+		PQfreemem(l->chan);
+	free(l->conninfo);
+	evt_hmap_free(&l->vers);
+	evt_hmap_free(&l->pend);
+	evt_hmap_free(&l->checked);
+	evt_buf_free(&l->rows);
+	evt_log_fini(base);
+	free(l);
+}
+
+static struct evt_log *
+pg_open(const char *url, int flags, struct evt_err *err)
+{
+	struct pg_log *l = calloc(1, sizeof(*l));
+	char *shown = redact(url);
+	int rc;
+
+	if (l == NULL)
+		abort();
+	evt_log_init(&l->base, &evt_log_pg_ops, shown, flags);
+	free(shown);
+	l->base.more = &pg_more;
+	l->conninfo = evt_strdup(url);
+	l->known = -1;
+	if (session(l, EX_UNAVAILABLE, err) < 0)
+		goto fail;
+	rc = setup(l, err);
+	if (rc < 0)
+		goto fail;
+	if (rc == 1) {
+		evt_err_set(err, EX_NOINPUT, "%s: no such log", l->base.path);
+		goto fail;
+	}
+	return &l->base;
+fail:
+	pg_close(&l->base);
+	return NULL;
+}
+
+static int
+pg_begin(struct evt_log *base, struct evt_err *err)
+{
+	struct pg_log *l = (struct pg_log *)base;
+	PGresult *res;
+
+	if (ensure(l, err) < 0)
+		return -1;
+	res = PQexec(l->conn, "BEGIN; SELECT set_config('statement_timeout', '"
+	    STATEMENT_TIMEOUT "', true) WHERE current_setting("
+	    "'statement_timeout') = '0';"
+	    "SELECT seq, part_size, part_upto FROM evt_head FOR UPDATE");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		pgerr(l, res, err, "begin");
+		PQclear(PQexec(l->conn, "ROLLBACK"));
+		return -1;
+	}
+	l->head = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	l->part_size = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	l->part_upto = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	PQclear(res);
+	/* Someone else wrote since our last commit: what we knew of the
+	 * streams may be stale. A long run forgets too, so that its memory
+	 * follows its batches, not the number of streams in the log. */
+	if (l->head != l->known || l->vers.n > VERS_MAX) {
+		evt_hmap_clear(&l->vers);
+		l->known = l->head;
+	}
+	return 0;
+}
+
+/* The version of stream S, archived or not (NULL: none). */
+#define LAST_VERSION(s) "greatest((SELECT version FROM evt_events WHERE " \
+	"subject = " s " ORDER BY version DESC LIMIT 1), (SELECT version " \
+	"FROM evt_streams WHERE subject = " s "))"
+
+static int
+prepare(struct pg_log *l, struct evt_err *err)
+{
+	PGresult *res;
+
+	if (l->prepared)
+		return 0;
+	/* The stored type of the id (an archived id: ''), or NULL. */
+	res = PQprepare(l->conn, "evt_lookup", "SELECT coalesce((SELECT type "
+	    "FROM evt_events WHERE id = $1), (SELECT '' FROM evt_ids WHERE "
+	    "id = $1)), " LAST_VERSION("$2"), 2, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pgerr(l, res, err, "prepare");
+	PQclear(res);
+	l->prepared = 1;
+	return 0;
+}
+
+static void
+put16(struct evt_buf *b, int v)
+{
+	uint16_t n = htons((uint16_t)v);
+	evt_buf_add(b, &n, 2);
+}
+
+static void
+put32(struct evt_buf *b, long v)
+{
+	uint32_t n = htonl((uint32_t)v);
+	evt_buf_add(b, &n, 4);
+}
+
+static void
+put_int8(struct evt_buf *b, long long v)
+{
+	uint64_t u = (uint64_t)v;
+	put32(b, 8);
+	put32(b, (long)(uint32_t)(u >> 32));
+	put32(b, (long)(uint32_t)u);
+}
+
+static void
+put_text(struct evt_buf *b, const char *s, size_t n)
+{
+	put32(b, (long)n);
+	evt_buf_add(b, s, n);
+}
+
+/* Send data (binary COPY rows, header and trailer added) into table. */
+static int
+copy_in(struct pg_log *l, const char *sql, struct evt_buf *data,
+    struct evt_err *err)
+{
+	PGresult *res = PQexec(l->conn, sql);
+
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		return pgerr(l, res, err, "copy");
+	PQclear(res);
+	put16(data, -1);
+	if (PQputCopyData(l->conn, copy_header, sizeof(copy_header)) != 1 ||
+	    PQputCopyData(l->conn, data->p, (int)data->len) != 1 ||
+	    PQputCopyEnd(l->conn, NULL) != 1)
+		return pgerr(l, NULL, err, "copy");
+	evt_buf_reset(data);
+	res = PQgetResult(l->conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pgerr(l, res, err, "copy");
+	PQclear(res);
+	while ((res = PQgetResult(l->conn)) != NULL)
+		PQclear(res);
+	return 0;
+}
+
+/* Append s as an element of a PostgreSQL array literal. */
+static void
+array_add(struct evt_buf *b, const char *k, size_t n)
+{
+	evt_buf_addc(b, b->len ? ',' : '{');
+	evt_buf_addc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		if (k[i] == '"' || k[i] == '\\')
+			evt_buf_addc(b, '\\');
+		evt_buf_addc(b, k[i]);
+	}
+	evt_buf_addc(b, '"');
+}
+
+/* Send what the open transaction appended so far. */
+static int
+flush(struct pg_log *l, struct evt_err *err)
+{
+	if (l->nrows == 0)
+		return 0;
+	while (l->head >= l->part_upto)
+		if (add_partition(l, err) < 0)
+			return -1;
+	if (copy_in(l, "COPY evt_events(seq, id, subject, version, type, time, "
+	    "correlationid, body) FROM STDIN (FORMAT binary)", &l->rows,
+	    err) < 0)
+		return -1;
+	evt_hmap_clear(&l->pend);
+	l->nrows = 0;
+	return 0;
+}
+
+/*
+ * What the id tables keep of a stored event (pend, checked): a tag of its
+ * type, never 0 (checked: known to be new) nor TAG_UNKNOWN (an archived
+ * id, whose type is not kept), so that an id met again with another type
+ * is told from a repeat (evt_log_check_dup).
+ */
+#define TAG_UNKNOWN 1
+
+static long long
+type_tag(const char *t, size_t n)
+{
+	return (long long)(evt_hash(t, n) | 2);
+}
+
+static int
+pg_append(struct evt_log *base, struct evt_event *ev,
+    const struct evt_expect *exp, int64_t now, const char *source,
+    struct evt_err *err)
+{
+	struct pg_log *l = (struct pg_log *)base;
+	long long *vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
+	long long cur = vp ? *vp : 0;
+	int given = ev->id.p != NULL;
+
+	long long *p;
+
+	if (given && (p = evt_hmap_get(&l->pend, ev->id.p, ev->id.n)) != NULL)
+		return evt_log_check_dup(ev, *p == type_tag(ev->type.p,
+		    ev->type.n), err);
+	if (given) {
+		long long *c = evt_hmap_get(&l->checked, ev->id.p, ev->id.n);
+		if (c && *c)
+			return evt_log_check_dup(ev, *c == TAG_UNKNOWN ||
+			    *c == type_tag(ev->type.p, ev->type.n), err);
+		if (c)
+			given = 0;	/* known to be new */
+	}
+	if (given || vp == NULL) {
+		/* One round trip learns whether the id is known and the
+		 * stream's version. */
+		char *id = NULL, *subj;
+		PGresult *res;
+
+		if (prepare(l, err) < 0)
+			return -1;
+		if (given) {
+			id = malloc(ev->id.n + 1);
+			if (id == NULL)
+				abort();
+			memcpy(id, ev->id.p, ev->id.n);
+			id[ev->id.n] = '\0';
+		}
+		subj = malloc(ev->subject.n + 1);
+		if (subj == NULL)
+			abort();
+		memcpy(subj, ev->subject.p, ev->subject.n);
+		subj[ev->subject.n] = '\0';
+		const char *params[2] = { id, subj };
+		res = PQexecPrepared(l->conn, "evt_lookup", 2, params, NULL,
+		    NULL, 0);
+		free(id);
+		free(subj);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			return pgerr(l, res, err, "look up");
+		int dup = !PQgetisnull(res, 0, 0);
+		const char *st = PQgetvalue(res, 0, 0);
+		int same = *st == '\0' || (strlen(st) == ev->type.n &&
+		    memcmp(st, ev->type.p, ev->type.n) == 0);
+		if (vp == NULL) {
+			cur = PQgetisnull(res, 0, 1) ? 0 :
+			    strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+			evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n, cur);
+		}
+		PQclear(res);
+		if (dup)
+			return evt_log_check_dup(ev, same, err);
+	}
+	if (exp && evt_log_check_expect(exp, ev->subject.p, ev->subject.n, cur,
+	    err) < 0)
+		return -1;
+	evt_event_assign(ev, l->head + 1, cur + 1, now, source);
+	l->head++;
+	evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n, ev->version);
+	evt_hmap_put(&l->pend, ev->id.p, ev->id.n, type_tag(ev->type.p,
+	    ev->type.n));
+	if (evt_hmap_get(&l->checked, ev->id.p, ev->id.n))
+		evt_hmap_put(&l->checked, ev->id.p, ev->id.n, type_tag(ev->type.p,
+		    ev->type.n));
+
+	struct evt_buf *b = &l->rows;
+	put16(b, 8);
+	put_int8(b, ev->seq);
+	put_text(b, ev->id.p, ev->id.n);
+	put_text(b, ev->subject.p, ev->subject.n);
+	put_int8(b, ev->version);
+	put_text(b, ev->type.p, ev->type.n);
+	put_text(b, ev->timebuf, EVT_TIME_LEN);
+	put_text(b, ev->corr.p, ev->corr.n);
+	put_text(b, ev->body.p, ev->body.len);
+	l->nrows++;
+	if (l->rows.len >= FLUSH_BYTES && flush(l, err) < 0)
+		return -1;
+	return EVT_APPEND_STORED;
+}
+
+/*
+ * Learn in one round trip what appending evs will need to know: which of
+ * their ids are stored, and the versions of their streams. Inside a write
+ * transaction only, where no one else can change either.
+ */
+static int
+pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
+    struct evt_err *err)
+{
+	struct pg_log *l = (struct pg_log *)base;
+	struct evt_buf ids = EVT_BUF_INIT, subj = EVT_BUF_INIT;
+	struct evt_hmap asked = EVT_HMAP_INIT;
+	PGresult *res;
+
+	for (size_t i = 0; i < n; i++) {
+		struct evt_event *ev = evs[i];
+		if (ev->id.p && !evt_hmap_get(&l->checked, ev->id.p, ev->id.n) &&
+		    !evt_hmap_get(&l->pend, ev->id.p, ev->id.n)) {
+			array_add(&ids, ev->id.p, ev->id.n);
+			evt_hmap_put(&l->checked, ev->id.p, ev->id.n, 0);
+		}
+		if (!evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n) &&
+		    !evt_hmap_get(&asked, ev->subject.p, ev->subject.n)) {
+			array_add(&subj, ev->subject.p, ev->subject.n);
+			evt_hmap_put(&asked, ev->subject.p, ev->subject.n, 0);
+		}
+	}
+	evt_buf_adds(&ids, ids.len ? "}" : "{}");
+	evt_buf_adds(&subj, subj.len ? "}" : "{}");
+	const char *params[2] = { ids.p, subj.p };
+	res = PQexecParams(l->conn, "SELECT id, NULL::bigint, type FROM "
+	    "evt_events WHERE id = ANY($1::text[]) UNION ALL SELECT id, NULL, "
+	    "NULL FROM evt_ids WHERE id = ANY($1::text[]) UNION ALL SELECT s, "
+	    "coalesce(" LAST_VERSION("s") ", 0), NULL FROM unnest($2::text[]) "
+	    "s", 2, NULL, params, NULL, NULL, 0);
+	evt_buf_free(&ids);
+	evt_buf_free(&subj);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		evt_hmap_free(&asked);
+		evt_hmap_clear(&l->checked);
+		return pgerr(l, res, err, "look up");
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *k = PQgetvalue(res, i, 0);
+		if (PQgetisnull(res, i, 1))
+			evt_hmap_put(&l->checked, k, strlen(k), PQgetisnull(res,
+			    i, 2) ? TAG_UNKNOWN : type_tag(PQgetvalue(res, i, 2),
+			    (size_t)PQgetlength(res, i, 2)));
+		else
+			evt_hmap_put(&l->vers, k, strlen(k),
+			    strtoll(PQgetvalue(res, i, 1), NULL, 10));
+	}
+	PQclear(res);
+	/* Streams not stored yet are at version 0. */
+	for (size_t i = 0; i < n; i++)
+		if (!evt_hmap_get(&l->vers, evs[i]->subject.p, evs[i]->subject.n))
+			evt_hmap_put(&l->vers, evs[i]->subject.p,
+			    evs[i]->subject.n, 0);
+	evt_hmap_free(&asked);
+	return 0;
+}
+
+static int
+pg_commit(struct evt_log *base, struct evt_err *err)
+{
+	struct pg_log *l = (struct pg_log *)base;
+	char sql[400];
+
+	if (flush(l, err) < 0)
+		goto fail;
+	/* A partition made ahead, while the head is in the second half of
+	 * the last one, so an append rarely has to make one. */
+	if (l->head + l->part_size / 2 >= l->part_upto &&
+	    add_partition(l, err) < 0)
+		goto fail;
+	snprintf(sql, sizeof(sql), "UPDATE evt_head SET seq = %lld;"
+	    "NOTIFY %s, '%lld'; COMMIT", l->head, l->chan, l->head);
+	if (exec(l, sql, PGRES_COMMAND_OK, err, "commit") < 0)
+		goto fail;
+	l->known = l->head;
+	evt_hmap_clear(&l->checked);
+	return 0;
+fail:
+	PQclear(PQexec(l->conn, "ROLLBACK"));
+	forget(l);
+	return -1;
+}
+
+static void
+pg_rollback(struct evt_log *base)
+{
+	struct pg_log *l = (struct pg_log *)base;
+
+	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
+		PQclear(PQexec(l->conn, "ROLLBACK"));
+	forget(l);
+}
+
+/* Append s as an SQL literal. */
+static void
+add_lit(struct pg_log *l, struct evt_buf *sql, const char *s, size_t n)
+{
+	char *q = PQescapeLiteral(l->conn, s, n);
+
+	if (q == NULL)
+		abort();
+	evt_buf_adds(sql, q);
+	PQfreemem(q);
+}
+
+static void
+add_in(struct pg_log *l, struct evt_buf *sql, const char *col,
+    const struct evt_strv *v)
+{
+	evt_buf_printf(sql, " AND %s IN (", col);
+	for (size_t i = 0; i < v->n; i++) {
+		if (i)
+			evt_buf_adds(sql, ", ");
+		add_lit(l, sql, v->v[i], strlen(v->v[i]));
+	}
+	evt_buf_adds(sql, ")");
+}
+
+/*
+ * A POSIX regular expression (PostgreSQL's ~) for an fnmatch(3) glob
+ * without flags: * and ? match any character, [...] and [!...] are sets,
+ * a backslash quotes. An unclosed [ is an ordinary character, as in
+ * fnmatch. The rows it lets through are checked with fnmatch again, so
+ * the server only narrows and the answer is fnmatch's.
+ */
+static void
+glob_regex(const char *g, struct evt_buf *re)
+{
+	evt_buf_addc(re, '^');
+	for (const char *p = g; *p; p++) {
+		if (*p == '*')
+			evt_buf_adds(re, ".*");
+		else if (*p == '?')
+			evt_buf_addc(re, '.');
+		else if (*p == '[') {
+			const char *q = p + 1;
+			if (*q == '!' || *q == '^')
+				q++;
+			if (*q == ']')
+				q++;
+			while (*q && *q != ']')
+				q++;
+			if (*q == '\0') {
+				evt_buf_adds(re, "\\[");
+				continue;
+			}
+			evt_buf_addc(re, '[');
+			const char *s = p + 1;
+			if (*s == '!' || *s == '^') {
+				evt_buf_addc(re, '^');
+				s++;
+			}
+			for (; s < q; s++) {
+				if (*s == '\\')
+					evt_buf_addc(re, '\\');
+				evt_buf_addc(re, *s);
+			}
+			evt_buf_addc(re, ']');
+			p = q;
+		} else {
+			if (*p == '\\' && p[1])
+				p++;
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || (unsigned char)*p >= 0x80))
+				evt_buf_addc(re, '\\');
+			evt_buf_addc(re, *p);
+		}
+	}
+	evt_buf_addc(re, '$');
+}
+
+/*
+ * The query for r, every filter in the server: subjects, correlations and
+ * types by their indexes, a category c as subject = c or the range
+ * [c-, c.) of the (subject, version) index (collation "C"), seq and time
+ * bounds. Rows come back by binary COPY: the stored bytes, no escaping.
+ */
+static int
+build_read(struct pg_log *l, const struct evt_read *r, long long snap,
+    struct evt_buf *sql, int *cside)
+{
+	const struct evt_filter *f = r->filter;
+	char t[EVT_TIME_LEN + 1];
+
+	*cside = 0;
+	for (size_t i = 0; f && i < f->types.n; i++)
+		*cside |= evt_glob_has_meta(f->types.v[i]);
+	evt_buf_printf(sql, "COPY (SELECT seq, body%s FROM evt_events WHERE "
+	    "seq > %lld AND seq <= %lld", *cside ? ", type" : "", r->after, snap);
+	if (f) {
+		if (f->from)
+			evt_buf_printf(sql, " AND seq >= %lld", f->from);
+		if (f->to)
+			evt_buf_printf(sql, " AND seq <= %lld", f->to);
+		if (f->subjects.n)
+			add_in(l, sql, "subject", &f->subjects);
+		if (f->categories.n) {
+			evt_buf_adds(sql, " AND (");
+			for (size_t i = 0; i < f->categories.n; i++) {
+				const char *c = f->categories.v[i];
+				struct evt_buf lo = EVT_BUF_INIT;
+				evt_buf_printf(sql, "%s(subject = ", i ? " OR " : "");
+				add_lit(l, sql, c, strlen(c));
+				evt_buf_printf(&lo, "%s-", c);
+				evt_buf_adds(sql, " OR (subject >= ");
+				add_lit(l, sql, lo.p, lo.len);
+				lo.p[lo.len - 1] = '.';
+				evt_buf_adds(sql, " AND subject < ");
+				add_lit(l, sql, lo.p, lo.len);
+				evt_buf_adds(sql, "))");
+				evt_buf_free(&lo);
+			}
+			evt_buf_adds(sql, ")");
+		}
+		if (f->corrs.n)
+			add_in(l, sql, "correlationid", &f->corrs);
+		if (f->types.n && !*cside)
+			add_in(l, sql, "type", &f->types);
+		else if (f->types.n) {
+			evt_buf_adds(sql, " AND (");
+			for (size_t i = 0; i < f->types.n; i++) {
+				struct evt_buf re = EVT_BUF_INIT;
+				glob_regex(f->types.v[i], &re);
+				evt_buf_printf(sql, "%stype ~ ", i ? " OR " : "");
+				add_lit(l, sql, re.p, re.len);
+				evt_buf_free(&re);
+			}
+			evt_buf_adds(sql, ")");
+		}
+		if (f->has_since) {
+			evt_time_format(f->since, t);
+			evt_buf_adds(sql, " AND time >= ");
+			add_lit(l, sql, t, strlen(t));
+		}
+		if (f->has_until) {
+			evt_time_format(f->until, t);
+			evt_buf_adds(sql, " AND time < ");
+			add_lit(l, sql, t, strlen(t));
+		}
+	}
+	evt_buf_adds(sql, r->reverse ? " ORDER BY seq DESC" : " ORDER BY seq");
+	if (r->limit && !*cside)
+		evt_buf_printf(sql, " LIMIT %lld", r->limit);
+	evt_buf_adds(sql, ") TO STDOUT (FORMAT binary)");
+	return 0;
+}
+
+static uint32_t
+get32(const char *p)
+{
+	uint32_t n;
+	memcpy(&n, p, 4);
+	return ntohl(n);
+}
+
+static long long
+get_int8(const char *p)
+{
+	return (long long)(((uint64_t)get32(p) << 32) | get32(p + 4));
+}
+
+/*
+ * One binary COPY row: the seq, the body and (with a glob) the type.
+ * Returns 0, or -1 when the row is not what was asked for.
+ */
+static int
+parse_row(const char *p, int n, int cols, long long *seq, const char **body,
+    size_t *blen, const char **type, size_t *tlen)
+{
+	const char *e = p + n;
+
+	if (n < 2 || (p[0] << 8 | (unsigned char)p[1]) != cols)
+		return -1;
+	p += 2;
+	if (e - p < 12 || get32(p) != 8)
+		return -1;
+	*seq = get_int8(p + 4);
+	p += 12;
+	if (e - p < 4)
+		return -1;
+	*blen = get32(p);
+	p += 4;
+	if ((size_t)(e - p) < *blen)
+		return -1;
+	*body = p;
+	p += *blen;
+	if (cols == 3) {
+		if (e - p < 4)
+			return -1;
+		*tlen = get32(p);
+		p += 4;
+		if ((size_t)(e - p) < *tlen)
+			return -1;
+		*type = p;
+	}
+	return 0;
+}
+
+/* Read to the end of a COPY we stopped listening to. */
+static void
+drain(struct pg_log *l)
+{
+	char *buf;
+	PGresult *res;
+
+	while (PQgetCopyData(l->conn, &buf, 0) > 0)
+		PQfreemem(buf);
+	while ((res = PQgetResult(l->conn)) != NULL)
+		PQclear(res);
+}
+
+static int
+pg_read(struct evt_log *base, struct evt_read *r, evt_log_fn fn, void *arg,
+    struct evt_err *err)
+{
+	struct pg_log *l = (struct pg_log *)base;
+	struct evt_buf sql = EVT_BUF_INIT;
+	PGresult *res;
+	long long snap, n = 0;
+	int cside, len, first = 1, done = 0;
+	char *buf;
+
+	if (ensure(l, err) < 0)
+		return -1;
+	/* One snapshot for the head and the query, so `scanned` is exact:
+	 * every event up to the head was either written or filtered out. */
+	res = PQexec(l->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+	    "SELECT seq FROM evt_head");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		pgerr(l, res, err, "read");
+		goto rollback;
+	}
+	snap = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	build_read(l, r, snap, &sql, &cside);
+	res = PQexec(l->conn, sql.p);
+	evt_buf_free(&sql);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		pgerr(l, res, err, "read");
+		goto rollback;
+	}
+	PQclear(res);
+	while ((len = PQgetCopyData(l->conn, &buf, 0)) > 0) {
+		const char *p = buf, *body, *type = NULL;
+		size_t blen, tlen = 0;
+		long long seq;
+		int cr;
+
+		if (first) {
+			/* The header: signature, flags, extension. */
+			if (len < 19 || memcmp(p, copy_header, 11) != 0) {
+				PQfreemem(buf);
+				evt_err_set(err, EX_IOERR, "%s: read: bad COPY "
+				    "header", l->base.path);
+				goto abandon;
+			}
+			p += 19 + get32(p + 15);
+			len -= (int)(p - buf);
+			first = 0;
+		}
+		if (len == 2 && p[0] == '\377' && p[1] == '\377') {
+			PQfreemem(buf);
+			continue;	/* the trailer */
+		}
+		if (done || parse_row(p, len, cside ? 3 : 2, &seq, &body, &blen,
+		    &type, &tlen) < 0) {
+			PQfreemem(buf);
+			if (done)
+				continue;
+			evt_err_set(err, EX_IOERR, "%s: read: bad COPY row",
+			    l->base.path);
+			goto abandon;
+		}
+		if (cside && !evt_filter_type(&r->filter->types, type, tlen)) {
+			PQfreemem(buf);
+			continue;
+		}
+		cr = fn(arg, seq, body, blen);
+		PQfreemem(buf);
+		if (cr < 0)
+			goto abandon;
+		n++;
+		if (!r->reverse && seq > r->scanned)
+			r->scanned = seq;
+		if (cr > 0 || (r->limit && n >= r->limit)) {
+			if (!r->reverse)
+				snap = seq;
+			done = 1;	/* read on to the end of the COPY */
+		}
+	}
+	if (len == -2) {
+		pgerr(l, NULL, err, "read");
+		goto rollback;
+	}
+	res = PQgetResult(l->conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgerr(l, res, err, "read");
+		drain(l);
+		goto rollback;
+	}
+	PQclear(res);
+	drain(l);
+	if (exec(l, "COMMIT", PGRES_COMMAND_OK, err, "read") < 0)
+		return -1;
+	if (snap > r->scanned)
+		r->scanned = snap;
+	return 0;
+abandon:
+	/* The caller gave up (stdout went away, say) or the stream is bad:
+	 * drop the connection rather than read the rest; the next call
+	 * connects again. */
+	PQfinish(l->conn);
+	l->conn = NULL;
+	return -1;
+rollback:
+	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
+		PQclear(PQexec(l->conn, "ROLLBACK"));
+	return -1;
+}
+
+/* One value of a one-row, one-column query; 0, 1 when there is no row,
+ * -1 with err. */
+static int
+query_ll(struct pg_log *l, const char *sql, const char *param,
+    long long *out, struct evt_err *err, const char *what)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (ensure(l, err) < 0)
+		return -1;
+	res = PQexecParams(l->conn, sql, param ? 1 : 0, NULL, &param, NULL,
+	    NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pgerr(l, res, err, what);
+	if (PQntuples(res) == 0)
+		rc = 1;
+	else
+		*out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return rc;
+}
+
+static int
+pg_last_seq(struct evt_log *base, long long *seq, struct evt_err *err)
+{
+	return query_ll((struct pg_log *)base, "SELECT seq FROM evt_head", NULL,
+	    seq, err, "read last seq") < 0 ? -1 : 0;
+}
+
+static int
+pg_first_seq(struct evt_log *base, long long *seq, struct evt_err *err)
+{
+	return query_ll((struct pg_log *)base, "SELECT start FROM evt_head",
+	    NULL, seq, err, "read where the log starts") < 0 ? -1 : 0;
+}
+
+static int
+pg_ckpt_get(struct evt_log *base, const char *name, long long *seq,
+    struct evt_err *err)
+{
+	return query_ll((struct pg_log *)base, "SELECT seq FROM evt_checkpoints "
+	    "WHERE name = $1", name, seq, err, "read checkpoint");
+}
+
+static int
+pg_ckpt_set(struct evt_log *base, const char *name, long long seq,
+    struct evt_err *err)
+{
+	struct pg_log *l = (struct pg_log *)base;
+	char num[32], now[EVT_TIME_LEN + 1];
+	int64_t ms;
+	PGresult *res;
+
+	if (evt_clock_now(&ms, err) < 0 || ensure(l, err) < 0)
+		return -1;
+	evt_time_format(ms, now);
+	snprintf(num, sizeof(num), "%lld", seq);
+	const char *params[3] = { name, num, now };
+	res = PQexecParams(l->conn, "INSERT INTO evt_checkpoints(name, seq, "
+	    "updated) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET "
+	    "seq = excluded.seq, updated = excluded.updated", 3, NULL, params,
+	    NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pgerr(l, res, err, "write checkpoint");
+	PQclear(res);
+	return 0;
+}
+
+static int
+pg_listen(struct evt_log *base, struct evt_err *err)
+{
+	struct pg_log *l = (struct pg_log *)base;
+	char sql[300];
+
+	l->listening = 1;
+	if (ensure(l, err) < 0)
+		return -1;
+	snprintf(sql, sizeof(sql), "LISTEN %s", l->chan);
+	if (exec(l, sql, PGRES_COMMAND_OK, err, "listen") < 0)
+		return -1;
+	return 1;
+}
+
+static int
+pg_notify_fd(struct evt_log *base)
+{
+	struct pg_log *l = (struct pg_log *)base;
+
+	if (l->conn == NULL || PQstatus(l->conn) != CONNECTION_OK)
+		return -1;
+	return PQsocket(l->conn);
+}
+
+static int
+pg_notified(struct evt_log *base)
+{
+	struct pg_log *l = (struct pg_log *)base;
+	PGnotify *nt;
+	int got = 0;
+
+	if (l->conn == NULL || PQstatus(l->conn) != CONNECTION_OK)
+		return 0;	/* down: the caller's timeout tries again */
+	if (PQconsumeInput(l->conn) == 0)
+		return 1;	/* it just went: read, which connects again */
+	while ((nt = PQnotifies(l->conn)) != NULL) {
+		got = 1;
+		PQfreemem(nt);
+	}
+	return got;
+}
+
+const struct evt_log_ops evt_log_pg_ops = {
+	.name = "postgres",
+	.open = pg_open,
+	.close = pg_close,
+	.begin = pg_begin,
+	.append = pg_append,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.read = pg_read,
+	.last_seq = pg_last_seq,
+	.ckpt_get = pg_ckpt_get,
+	.ckpt_set = pg_ckpt_set,
+};

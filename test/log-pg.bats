@@ -1,0 +1,326 @@
+#!/usr/bin/env bats
+# The PostgreSQL log: what only a shared server can get wrong. Writers
+# racing, conflicts, backends killed mid-transaction, server crashes and
+# restarts under a follower, hung writers, archiving, secrets in URLs.
+
+load helper
+
+setup_file() { pg_start; }
+teardown_file() { pg_stop; }
+
+sql() { psql -qAtX "$PG_URL" -c "$1"; }
+# The schema of a log URL from pg_log.
+schema_of() { echo "${1##*%3D}" | sed 's/%20.*//'; }
+
+ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}"; }
+
+@test "N writers, random batches, conflicts and killed backends: seq 1..count, a follower sees each once" {
+	local log w seed=${EVT_TEST_SEED:-$RANDOM}
+	echo "seed $seed" >&3
+	log=$(pg_log w)
+	echo '{"type":"Start","subject":"s-0"}' | evt-append -l "$log"
+	evt-replay -l "$log" --follow >follow.out 2>follow.err &
+	local fpid=$!
+	for w in 1 2 3 4; do
+		(
+			RANDOM=$((seed + w))
+			export PGAPPNAME=evt-writer
+			i=0
+			for b in $(seq 1 12); do
+				n=$((RANDOM % 20 + 1))
+				: >batch$w
+				for _ in $(seq 1 $n); do
+					i=$((i + 1))
+					ev "w$w-$i" "s-$((RANDOM % 5))" >>batch$w
+				done
+				# A batch retried until it is in: a killed backend
+				# (75) wrote nothing, ids make a retry harmless.
+				until evt-append --atomic -l "$log" <batch$w 2>>err$w; do
+					rc=$?
+					[ $rc = 75 ] || { echo "writer $w: exit $rc" >>fail; break; }
+				done
+				# A forced conflict: nothing of its batch is written.
+				if [ $((b % 4)) = 0 ]; then
+					{ ev "x$w-$b-1" "s-1"; ev "x$w-$b-2" "s-2" '"expectedversion":100000'; } |
+						evt-append -l "$log" --atomic 2>/dev/null && echo "writer $w: conflict passed" >>fail
+				fi
+			done
+			echo $i >count$w
+		) &
+	done
+	# A slow writer, whose transactions stay open long enough to be hit.
+	(
+		export PGAPPNAME=evt-writer
+		for b in 1 2 3; do
+			until { for j in 1 2 3; do ev "slow-$b-$j" "s-$j"; sleep 0.1; done; } |
+				evt-append --atomic -l "$log" 2>>err5; do
+				[ $? = 75 ] || { echo "slow writer: exit $?" >>fail; break; }
+			done
+		done
+		echo 9 >count5
+	) &
+	# Kill the writers' backends while they are in a transaction.
+	local kills=0
+	for _ in $(seq 1 40); do
+		k=$(sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = 'evt-writer' AND xact_start IS NOT NULL")
+		kills=$((kills + k))
+		sleep 0.05
+	done
+	wait $(jobs -p | grep -v "^$fpid$") 2>/dev/null || true
+	while [ "$(ls count* 2>/dev/null | wc -l)" -lt 5 ]; do sleep 0.1; done
+	echo "backends killed: $kills" >&3
+	[ ! -e fail ] || { cat fail; return 1; }
+	[ "$kills" -ge 1 ]
+	grep -q 'connection lost' err5
+	local total=1
+	for w in 1 2 3 4 5; do total=$((total + $(cat count$w))); done
+	run evt-replay -l "$log" --count
+	assert_output "$total"
+	assert_log_consistent "$log"
+	[ "$(evt-replay -l "$log" | jq -r .id | grep -c '^x')" = 0 ]
+	# Every writer's events, in its own order.
+	for w in 1 2 3 4; do
+		evt-replay -l "$log" | jq -r "select(.id | startswith(\"w$w-\")) | .id" >got
+		seq 1 "$(cat count$w)" | sed "s/^/w$w-/" | cmp - got
+	done
+	wait_for "[ \$(wc -l <follow.out) -ge $total ]" 10
+	kill -TERM $fpid; wait $fpid
+	cmp follow.out <(evt-replay -l "$log")
+}
+
+@test "two writers with the same expected version: exactly one wins" {
+	local log; log=$(pg_log e)
+	ev a-0 acct-1 | evt-append -l "$log"
+	for round in 1 2 3 4 5; do
+		local v=$round
+		for w in 1 2; do
+			( rc=0; ev "a-$round-$w" acct-1 Debit "\"expectedversion\":$v" |
+				evt-append -l "$log" 2>e$w || rc=$?; echo $rc >rc$w ) &
+		done
+		wait
+		run sort rc1 rc2
+		assert_output "$(printf '0\n75\n')"
+		cat e1 e2 | grep -q "version conflict on acct-1: expected $v, actual $((v + 1))"
+	done
+	run evt-replay -l "$log" --count
+	assert_output 6
+	assert_log_consistent "$log"
+}
+
+@test "writers racing with the same ids: each id stored once" {
+	local log; log=$(pg_log i)
+	evt-append -l "$log" </dev/null
+	gen-events 300 5 >in
+	for w in 1 2 3 4; do
+		evt-append -v -l "$log" <in 2>err$w &
+	done
+	wait
+	run evt-replay -l "$log" --count
+	assert_output 300
+	assert_log_consistent "$log"
+	# Every event was stored by one writer and skipped by the others.
+	local stored=0 dups=0 e
+	for w in 1 2 3 4; do
+		e=$(cat err$w)
+		stored=$((stored + $(echo "$e" | sed -n 's/.*: \([0-9]*\) appended.*/\1/p')))
+		dups=$((dups + $(echo "$e" | sed -n 's/.*(\([0-9]*\) duplicates\{0,1\} skipped).*/\1/p' | grep . || echo 0)))
+	done
+	[ "$stored" = 300 ]
+	[ "$dups" = 900 ]
+}
+
+@test "an acknowledged append survives an immediate server stop" {
+	local log; log=$(pg_log d)
+	evt-append -l "$log" <"$TESTDATA/orders.ndjson"
+	evt-replay -l "$log" >before
+	pg crash "$PG_DIR"
+	run evt-replay -l "$log" --count
+	assert_failure 69
+	pg start "$PG_DIR"
+	cmp before <(evt-replay -l "$log")
+}
+
+@test "a follower survives a server restart without loss or repeat" {
+	local log; log=$(pg_log r)
+	evt-append -l "$log" <"$TESTDATA/stock.ndjson"
+	evt-replay -l "$log" --follow --checkpoint f >out 2>err &
+	local pid=$!
+	wait_for '[ $(wc -l <out) -ge 6 ]'
+	pg crash "$PG_DIR"
+	sleep 0.5
+	pg start "$PG_DIR"
+	evt-append -l "$log" <"$TESTDATA/orders.ndjson"
+	local n; n=$(evt-replay -l "$log" --count)
+	wait_for "[ \$(wc -l <out) -ge $n ]" 10
+	kill -TERM $pid
+	wait $pid
+	cmp out <(evt-replay -l "$log")
+	cat err
+	grep -q 'trying again' err
+	[ "$(sql "SELECT seq FROM $(schema_of "$log").evt_checkpoints WHERE name = 'f'")" = "$n" ]
+}
+
+@test "a writer that hangs holding the lock does not stop the others" {
+	local log; log="$(pg_log h)%20-cidle_in_transaction_session_timeout%3D1000"
+	mkfifo in
+	evt-append --atomic -l "$log" <in 2>hung.err &
+	local pid=$!
+	exec 7>in
+	ev h-1 h-1 >&7
+	wait_for "[ \"\$(sql \"SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'\")\" -ge 1 ]"
+	# Waits for the head row, then gets it when the server ends the
+	# idle transaction.
+	run timeout 20 bash -c "$(declare -f ev); ev o-1 o-1 | evt-append -l '$log'"
+	assert_success
+	ev h-2 h-1 >&7
+	exec 7>&-
+	local rc=0; wait $pid || rc=$?
+	[ "$rc" = 75 ]
+	run evt-replay -l "$log" --count
+	assert_output 1
+}
+
+@test "the password in a URL is never printed" {
+	local log; log=$(pg_log p)
+	local bad=${log/@/x@}
+	run evt-append -l "$bad" </dev/null
+	assert_failure 69
+	assert_output --partial "password authentication failed"
+	local pw=${PG_URL#*://evt:}; pw=${pw%%@*}
+	refute_output --partial "$pw"
+	echo '{"type":"A","subject":"s-1","expectedversion":3}' >in
+	run evt-append -l "$log" <in
+	assert_failure 75
+	refute_output --partial "$pw"
+	run evt-replay -l "${log/search_path%3D/search_path%3Dnosuch}&password=$pw"
+	assert_failure 66
+	assert_output --partial "postgres://evt@127.0.0.1"
+	refute_output --partial "$pw"
+	evt-append -l "$log" <"$TESTDATA/orders.ndjson"
+	run audit-scan -l "$log" --report
+	assert_output --partial "Audit of postgres://evt@127.0.0.1"
+	refute_output --partial "$pw"
+	run evt-project -l "$log" nosuch
+	refute_output --partial "$pw"
+}
+
+@test "sslmode works as libpq defines it" {
+	local log; log=$(pg_log s)
+	evt-append -l "$log" </dev/null
+	run evt-replay -l "$log&sslmode=require" --count
+	assert_failure 69
+	assert_output --partial "server does not support SSL, but SSL was required"
+	run evt-replay -l "$log&sslmode=prefer" --count
+	assert_success
+	run evt-replay -l "$log&sslmode=bogus" --count
+	assert_failure 69
+	assert_output --partial 'invalid sslmode value: "bogus"'
+}
+
+@test "moving a log between backends is a pipeline that keeps everything" {
+	local pg; pg=$(pg_log m)
+	evt-append -l shop.db "$TESTDATA/stock.ndjson" "$TESTDATA/orders.ndjson" "$TESTDATA/sagas.ndjson"
+	evt-replay -l shop.db | evt-append -l "$pg"
+	cmp <(evt-replay -l shop.db) <(evt-replay -l "$pg")
+	# ...and back, to a file.
+	evt-replay -l "$pg" | evt-append -l shop.ndjson
+	cmp <(evt-replay -l shop.db) shop.ndjson
+	# Again: every id known, nothing added.
+	run bash -c "evt-replay -l shop.db | evt-append -v -l '$pg'"
+	assert_output --partial "0 appended ("
+}
+
+@test "the schema is made on first use, with a version; partitions are made ahead" {
+	local log s; log=$(pg_log v)
+	s=$(schema_of "$log")
+	run evt-replay -l "$log"
+	assert_failure 66
+	assert_output --partial "no such log"
+	gen-events 460 3 >in
+	EVT_PG_PARTITION_SIZE=100 evt-append -l "$log" <in
+	[ "$(sql "SELECT value FROM $s.evt_meta WHERE key = 'schema'")" = 1 ]
+	# The head is at 460, in the second half of the last partition:
+	# one more is made ahead.
+	run sql "SELECT relname FROM pg_inherits JOIN pg_class ON oid = inhrelid
+		WHERE inhparent = '$s.evt_events'::regclass ORDER BY relname::text COLLATE \"C\""
+	assert_output "$(printf '%s\n' evt_events_1 evt_events_101 evt_events_201 evt_events_301 evt_events_401 evt_events_501 | sort)"
+	assert_log_consistent "$log"
+	cmp <(evt-replay -l "$log" | jq -r .id) <(jq -r .id in)
+	sql "UPDATE $s.evt_meta SET value = '9' WHERE key = 'schema'"
+	run evt-replay -l "$log" --count
+	assert_failure 74
+	assert_output --partial "schema version 9"
+}
+
+@test "archiving a range: NDJSON out, count checked, detached, and replay says where the log starts" {
+	local log s; log=$(pg_log a)
+	s=$(schema_of "$log")
+	gen-events 250 3 >in
+	EVT_PG_PARTITION_SIZE=100 evt-append -l "$log" <in
+	evt-replay -l "$log" --checkpoint old -n 5 >/dev/null
+	run pg-archive "$log" 150 arch
+	assert_success
+	assert_output --partial "archived seq 1..100 (100 events) to $PWD/arch/evt_events_1.ndjson"
+	cmp arch/evt_events_1.ndjson <(head -100 in | evt-append -l x.db; evt-replay -l x.db)
+	run evt-replay -l "$log" --count
+	assert_output "$(printf '%s\n' 'evt-replay: '"${log/:\/\/evt:*@/://evt@}"': events before seq 101 are archived; the log starts there now' 150)"
+	run evt-replay -l "$log" --from 120 --count
+	assert_output 131
+	run evt-replay -l "$log" --checkpoint old -n 1
+	assert_line --index 0 --partial "events before seq 101 are archived"
+	run evt-replay -l "$log" --follow -n 1
+	assert_line --index 0 --partial "events before seq 101 are archived"
+	assert_line --index 1 --partial '"seq":101,'
+
+	# Archived ids are still known, and versions go on.
+	head -3 in | evt-append -l "$log"
+	run evt-replay -l "$log" --from 251 --count
+	assert_output 0
+	[ "$(sql "SELECT count, file FROM $s.evt_archives")" = "100|$PWD/arch/evt_events_1.ndjson" ]
+	echo '{"type":"A","subject":"s-new"}' | evt-append -l "$log"
+	run evt-replay -l "$log" -n 1 --reverse
+	assert_output --partial '"seq":251'
+}
+
+@test "a full replay streams: memory does not grow with the log" {
+	local log; log=$(pg_log m)
+	gen-events 50000 2 | evt-append -l "$log"
+	local small big
+	# Under ASan, freed memory waits in a quarantine: keep it small.
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
+	small=$( { /usr/bin/time -f %M evt-replay -l "$log" -n 10 >/dev/null; } 2>&1 )
+	big=$( { /usr/bin/time -f %M evt-replay -l "$log" >/dev/null; } 2>&1 )
+	echo "peak RSS: $small KB for 10 events, $big KB for 50000 (20 MB)" >&3
+	[ $((big - small)) -lt 4096 ]
+}
+
+@test "a stored id with another type is a conflict, not a repeat (as on the other backends)" {
+	local log; log=$(pg_log dup)
+	ev X payment-T1 PaymentFailed | evt-append -l "$log"
+	run bash -c "ev() { echo \"{\\\"id\\\":\\\"\$1\\\",\\\"type\\\":\\\"\$3\\\",\\\"subject\\\":\\\"\$2\\\"}\"; }; ev X payment-T1 PaymentFailed | evt-append -v -l '$log'"
+	assert_output "evt-append: 0 appended (1 duplicate skipped)"
+	{ ev Y x-1 Noted; ev X payment-T1 PaymentProcessed; } >in
+	run evt-append --atomic -l "$log" in
+	[ "$status" -eq 75 ]
+	assert_output --partial "id X is stored already as an event of another type than PaymentProcessed"
+	# the same inside one batch, and through the look-ahead of a batch
+	{ ev Z s-1 A; ev Z s-1 B; } >in2
+	run evt-append --atomic -l "$log" in2
+	[ "$status" -eq 75 ]
+	[ "$(evt-replay -l "$log" --count)" = 1 ]
+}
+
+@test "saga-step as a service on a shared log: the sagas run once, two instances racing store one outcome each" {
+	local log; log=$(pg_log saga)
+	export EVT_NOW=2026-11-24T18:00:00Z
+	evt-append -l "$log" "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson"
+	saga-step payment -l "$log" --decline-over 50 & saga-step payment -l "$log" & wait
+	saga-step all -l "$log" & saga-step all -l "$log" & wait
+	[ "$(evt-replay -l "$log" -t 'Transaction[CC][oa]*' --count)" = 300 ]
+	run bash -c "evt-replay -l '$log' -t 'Payment[PF]*' | jq -r .data.transaction_id | sort | uniq -d"
+	assert_output ""
+	run bash -c "evt-replay -l '$log' | saga-step all --only-new | wc -l"
+	assert_output 0
+	evt-replay -l "$log" | jq -s -e '(map(.seq) == [range(1; length + 1)])' >/dev/null
+}
