@@ -126,13 +126,13 @@ main(int argc, char **argv)
 		case 'r': reverse = 1; break;
 		case 's': evt_strv_add(&f.subjects, optarg); break;
 		case 'S':
-			f.since = evt_opt_time("--since", optarg);
+			f.since = evt_opt_time_ceil("--since", optarg);
 			f.has_since = 1;
 			break;
 		case 't': evt_strv_add(&f.types, optarg); break;
 		case 'T': f.to = evt_opt_count("--to", optarg, 1); break;
 		case 'U':
-			f.until = evt_opt_time("--until", optarg);
+			f.until = evt_opt_time_ceil("--until", optarg);
 			f.has_until = 1;
 			break;
 		case 'v': evt_verbose = 1; break;

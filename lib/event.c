@@ -136,7 +136,11 @@ parse(struct evt_event *ev, const char *line, size_t len, int compact,
 	if (ev->slot[EVT_F_TIME] >= 0) {
 		struct evt_str t = { NULL, 0, EVT_BUF_INIT };
 		int rc = take_str(ev, EVT_F_TIME, &t, err);
-		if (rc == 0 && evt_time_parse(t.p, t.n, &ev->time_ms) < 0)
+		int tr = rc == 0 ? evt_time_parse(t.p, t.n, &ev->time_ms) : 0;
+		if (tr == -2)
+			rc = evt_err_set(err, EX_DATAERR, "field \"time\": "
+			    "outside the years 0000-9999 in UTC");
+		else if (tr < 0)
 			rc = evt_err_set(err, EX_DATAERR,
 			    "field \"time\": not an RFC 3339 time");
 		evt_buf_free(&t.own);
