@@ -5,6 +5,8 @@
  * The stored line (body) already carries seq and version, so a replay is a
  * copy of bytes; the other columns exist only to be indexed.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,7 @@ struct sqlite_log {
 	int rd_reverse, rd_cside;
 	long long rd_limit;
 	long long last;			/* last seq, inside a transaction */
+	int empty;			/* no schema yet: an empty log */
 };
 
 static int
@@ -145,6 +148,35 @@ open_readonly(struct sqlite_log *l, const char *path, struct evt_err *err)
 	    l->db ? sqlite3_errmsg(l->db) : "cannot open");
 }
 
+/* Whether the database has no schema at all (a new, empty file). */
+static int
+schema_empty(struct sqlite_log *l)
+{
+	sqlite3_stmt *st = NULL;
+	int empty = 0;
+
+	if (sqlite3_prepare_v2(l->db, "SELECT count(*) FROM sqlite_master;",
+	    -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		empty = sqlite3_column_int64(st, 0) == 0;
+	sqlite3_finalize(st);
+	return empty;
+}
+
+/*
+ * Whether a log opened empty is still without events: 1, or 0 once its
+ * first writer has made the schema (then it is read as any other).
+ */
+static int
+still_empty(struct sqlite_log *l)
+{
+	if (!l->empty)
+		return 0;
+	if (sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL, NULL,
+	    NULL) == SQLITE_OK)
+		l->empty = 0;
+	return l->empty;
+}
+
 static struct evt_log *
 sq_open(const char *path, int flags, struct evt_err *err)
 {
@@ -162,6 +194,16 @@ sq_open(const char *path, int flags, struct evt_err *err)
 			goto fail;
 		}
 		oflags |= SQLITE_OPEN_CREATE;
+		/* Created here, 0600, because SQLite would make it 0644 and
+		 * gives its -wal and -shm files the mode of the log: they
+		 * all carry payment and personal data (DESIGN §3). */
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		else if (errno != EEXIST) {
+			evt_err_set(err, EX_IOERR, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
 	}
 	if (!(oflags & SQLITE_OPEN_CREATE) && access(path, W_OK) < 0) {
 		if (flags & EVT_LOG_CREATE) {
@@ -201,9 +243,15 @@ sq_open(const char *path, int flags, struct evt_err *err)
 	    NULL) == SQLITE_OK)
 		;	/* an evt log already: nothing to set up */
 	else if (!(flags & EVT_LOG_CREATE)) {
-		sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL, NULL,
-		    &msg);
-		goto execfail;
+		/* A database with nothing in it yet is an empty log: the
+		 * first writer may be creating it right now. */
+		if (schema_empty(l))
+			l->empty = 1;
+		else {
+			sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL,
+			    NULL, &msg);
+			goto execfail;
+		}
 	} else if (setup(l, &msg) != SQLITE_OK)
 		goto execfail;
 	return &l->base;
@@ -462,6 +510,8 @@ sq_read(struct evt_log *base, struct evt_read *r, evt_log_fn fn, void *arg,
 	long long snap, n = 0;
 	int rc, ret = 0;
 
+	if (still_empty(l))
+		return 0;
 	/* One read transaction: the query and the snapshot's last seq see
 	 * the same committed state, so `scanned` is exact. */
 	if (sqlite3_exec(l->db, "BEGIN;", NULL, NULL, NULL) != SQLITE_OK)
@@ -513,6 +563,10 @@ sq_last_seq(struct evt_log *base, long long *seq, struct evt_err *err)
 {
 	struct sqlite_log *l = (struct sqlite_log *)base;
 
+	if (still_empty(l)) {
+		*seq = 0;
+		return 0;
+	}
 	if (prep(l, &l->maxseq, "SELECT coalesce(max(seq), 0) FROM events;",
 	    err) < 0)
 		return -1;
@@ -533,6 +587,8 @@ sq_ckpt_get(struct evt_log *base, const char *name, long long *seq,
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	if (still_empty(l))
+		return 1;
 	if (prep(l, &st, "SELECT seq FROM checkpoints WHERE name = ?1;", err) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -554,6 +610,9 @@ sq_ckpt_set(struct evt_log *base, const char *name, long long seq,
 	char now[EVT_TIME_LEN + 1];
 	int64_t ms;
 
+	if (still_empty(l))
+		return evt_err_set(err, EX_TEMPFAIL, "%s: no events table yet: "
+		    "a log is made by its first writer", base->path);
 	if (evt_clock_now(&ms, err) < 0)
 		return -1;
 	evt_time_format(ms, now);
