@@ -9,9 +9,9 @@
 
 /* Two batches: one being filled while the other is stored. More would
  * only hold more memory: the slower side sets the pace either way. */
-#define NBATCH 2
-#define BATCH_ITEMS 4096
-#define BATCH_BYTES (8u << 20)
+#define NBATCH 4
+#define BATCH_ITEMS 256
+#define BATCH_BYTES (1u << 20)
 
 struct evt_feed {
 	pthread_t reader, consumer;
