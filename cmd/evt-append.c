@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,8 +16,8 @@
 #include "cli.h"
 #include "clock.h"
 #include "event.h"
-#include "feed.h"
 #include "hmap.h"
+#include "lines.h"
 #include "log.h"
 
 #define USAGE "evt-append [-qv] [-l LOG] [--at SEQ] [--atomic] " \
@@ -34,19 +33,11 @@
 
 static volatile sig_atomic_t interrupted;
 
-/* The feed being read, for the signal handler (NULL when none). */
-static struct evt_feed *volatile feed;
-
-/* The first signal is passed on to the other thread, so that whichever
- * of them waits (the reader for input, this one for the log's lock) is
- * interrupted. */
 static void
 on_signal(int sig)
 {
-	if (!interrupted) {
-		interrupted = 1;
-		evt_feed_forward(feed, sig);
-	}
+	(void)sig;
+	interrupted = 1;
 }
 
 static void help(void) __attribute__((noreturn));
@@ -94,7 +85,6 @@ struct run {
 	long long ck_last;		/* seq of the last passed-through event */
 	long long ck_want;		/* where the open group moves ckpt */
 	long long stored, dups, rejected;
-	struct evt_feed *feed;		/* the input being read, if any */
 	long long group_events;		/* in the open transaction */
 	size_t group_bytes;
 	int intxn;
@@ -146,29 +136,9 @@ commit(struct run *r, struct evt_err *err)
 	return 0;
 }
 
-/* Stop the input's reader; SIGINT and SIGTERM wait meanwhile, so that
- * the handler never sees a feed that is being freed. */
-static void
-stop_feed(struct run *r)
-{
-	sigset_t set, old;
-
-	if (r->feed == NULL)
-		return;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, &old);
-	feed = NULL;
-	evt_feed_stop(r->feed);
-	r->feed = NULL;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
 static void
 cleanup(struct run *r)
 {
-	stop_feed(r);
 	evt_log_close(r->log);
 	evt_event_free(&r->ev);
 	evt_hmap_free(&r->seen);
@@ -241,112 +211,115 @@ reject_line(struct run *r, const char *where, long long lineno,
 	r->rejected++;
 }
 
-/* Store one event (parsed by the feed) in the open group; commit the
- * group when it is large or when the input paused after it. */
-static void
-append_event(struct run *r, struct evt_feed_item *it, const char *where,
-    int last_of_pause)
-{
-	struct evt_err err;
-	int rc;
-
-	/* --expect speaks of each stream before this input: it is checked
-	 * on the first event of the stream that is stored (an id already
-	 * stored is skipped before any check, so it must not use up the
-	 * stream's expectation). */
-	const struct evt_expect *exp = NULL;
-	if (r->expect.kind != EVT_EXPECT_UNSET &&
-	    !evt_hmap_get(&r->seen, it->ev.subject.p, it->ev.subject.n))
-		exp = &r->expect;
-	long long inseq = it->ev.seq;
-	if (!r->intxn) {
-		if (evt_log_begin(r->log, &err) < 0)
-			finish(r, err.code, "%s", err.msg);
-		r->intxn = 1;
-	}
-	int64_t now;
-	if (evt_clock_now(&now, &err) < 0)
-		finish(r, err.code, "%s", err.msg);
-	rc = evt_log_append(r->log, &it->ev, exp, now, r->source, &err);
-	if (rc < 0 && err.code == EX_DATAERR && r->reject) {
-		/* Too long once stored: nothing was written. */
-		reject_line(r, where, it->lineno, it->line, it->len, err.msg);
-		return;
-	}
-	if (rc < 0)
-		finish(r, err.code, "%s:%lld: %s", where, it->lineno, err.msg);
-	if (rc == EVT_APPEND_DUPLICATE) {
-		r->dups++;
-		/* An event of this log passed through by the consumer (it
-		 * carries its seq). The consumer writes what an event causes
-		 * after the event, so when the next one comes, the last one
-		 * is handled: the checkpoint may pass it. The last of all is
-		 * not known to be handled (the consumer may have died right
-		 * after writing it), so it stays to be read again. */
-		if (r->ckpt && r->at < 0 && inseq > 0) {
-			if (r->ck_last > r->ck_want)
-				r->ck_want = r->ck_last;
-			r->ck_last = inseq;
-		}
-	} else {
-		if (exp)
-			evt_hmap_put(&r->seen, it->ev.subject.p, it->ev.subject.n, 1);
-		r->group_events++;
-		r->group_bytes += it->ev.body.len;
-		if (r->echo) {
-			evt_buf_add(&r->echoed, it->ev.body.p, it->ev.body.len);
-			evt_buf_addc(&r->echoed, '\n');
-		}
-	}
-	if (!r->atomic && (r->group_events >= GROUP_EVENTS ||
-	    r->group_bytes >= GROUP_BYTES || last_of_pause) &&
-	    commit(r, &err) < 0)
-		finish(r, err.code, "%s", err.msg);
-}
-
-/*
- * Append what fd holds. Its lines are read and parsed on a thread of
- * their own (feed.h) while this one stores the ones before, in order;
- * every decision (bad line, reject, commit) is taken here, in place.
- */
 static void
 append_input(struct run *r, int fd, const char *where)
 {
-	struct evt_feed *f = evt_feed_start(fd);
+	struct evt_lines in;
 	struct evt_err err;
-	int last = 0;
+	const char *line;
+	size_t len;
+	int rc;
 
-	feed = f;
-	r->feed = f;
-	while (!last && !interrupted) {
-		struct evt_feed_batch *b = evt_feed_next(f);
-		if (b == NULL)
-			break;	/* interrupted */
-		for (size_t i = 0; i < b->n && !interrupted; i++) {
-			struct evt_feed_item *it = &b->items[i];
-			if (!it->ok) {
-				if (r->reject) {
-					reject_line(r, where, it->lineno, it->line,
-					    it->len, it->err.msg);
-					continue;
-				}
-				finish(r, EX_DATAERR, "%s:%lld: %s", where,
-				    it->lineno, it->err.msg);
+	evt_lines_init(&in, fd);
+	for (;;) {
+		if (interrupted)
+			break;
+		rc = evt_lines_next(&in, &line, &len, &err);
+		if (rc == 0)
+			break;
+		if (rc < 0 && err.code == EX_TEMPFAIL && interrupted)
+			break;
+		if (rc < 0 && err.code == EX_DATAERR) {
+			if (r->reject) {
+				reject_line(r, where, in.lineno, NULL, 0, err.msg);
+				continue;
 			}
-			append_event(r, it, where, b->pause && i == b->n - 1);
+			evt_lines_free(&in);
+			finish(r, EX_DATAERR, "%s:%lld: %s", where, in.lineno,
+			    err.msg);
 		}
-		/* An empty batch handed over at a pause: commit before the
-		 * reader waits for more. */
-		if (b->pause && !r->atomic && commit(r, &err) < 0)
-			finish(r, err.code, "%s", err.msg);
-		last = b->end || b->fail;
-		if (b->fail && !(b->err.code == EX_TEMPFAIL && interrupted)) {
-			err = b->err;
+		if (rc < 0) {
+			evt_lines_free(&in);
 			finish(r, err.code, "%s: %s", where, err.msg);
 		}
-		evt_feed_done(f, b);
+		/* Blank lines separate nothing in NDJSON; skip them like jq. */
+		if (strspn(line, " \t\r") >= len)
+			continue;
+		if (evt_event_parse(&r->ev, line, len, 1, &err) < 0) {
+			if (r->reject) {
+				reject_line(r, where, in.lineno, line, len, err.msg);
+				continue;
+			}
+			evt_lines_free(&in);
+			finish(r, EX_DATAERR, "%s:%lld: %s", where, in.lineno,
+			    err.msg);
+		}
+		/* --expect speaks of each stream before this input: it is
+		 * checked on the first event of the stream that is stored (an
+		 * id already stored is skipped before any check, so it must
+		 * not use up the stream's expectation). */
+		const struct evt_expect *exp = NULL;
+		if (r->expect.kind != EVT_EXPECT_UNSET &&
+		    !evt_hmap_get(&r->seen, r->ev.subject.p, r->ev.subject.n))
+			exp = &r->expect;
+		long long inseq = r->ev.seq;
+		if (!r->intxn) {
+			if (evt_log_begin(r->log, &err) < 0) {
+				evt_lines_free(&in);
+				finish(r, err.code, "%s", err.msg);
+			}
+			r->intxn = 1;
+		}
+		int64_t now;
+		if (evt_clock_now(&now, &err) < 0) {
+			evt_lines_free(&in);
+			finish(r, err.code, "%s", err.msg);
+		}
+		rc = evt_log_append(r->log, &r->ev, exp, now, r->source, &err);
+		if (rc < 0 && err.code == EX_DATAERR && r->reject) {
+			/* Too long once stored: nothing was written. */
+			reject_line(r, where, in.lineno, line, len, err.msg);
+			continue;
+		}
+		if (rc < 0) {
+			evt_lines_free(&in);
+			finish(r, err.code, "%s:%lld: %s", where, in.lineno,
+			    err.msg);
+		}
+		if (rc == EVT_APPEND_DUPLICATE) {
+			r->dups++;
+			/* An event of this log passed through by the consumer
+			 * (it carries its seq). The consumer writes what an
+			 * event causes after the event, so when the next one
+			 * comes, the last one is handled: the checkpoint may
+			 * pass it. The last of all is not known to be handled
+			 * (the consumer may have died right after writing
+			 * it), so it stays to be read again. */
+			if (r->ckpt && r->at < 0 && inseq > 0) {
+				if (r->ck_last > r->ck_want)
+					r->ck_want = r->ck_last;
+				r->ck_last = inseq;
+			}
+		} else {
+			if (exp)
+				evt_hmap_put(&r->seen, r->ev.subject.p,
+				    r->ev.subject.n, 1);
+			r->group_events++;
+			r->group_bytes += r->ev.body.len;
+			if (r->echo) {
+				evt_buf_add(&r->echoed, r->ev.body.p, r->ev.body.len);
+				evt_buf_addc(&r->echoed, '\n');
+			}
+		}
+		if (!r->atomic && (r->group_events >= GROUP_EVENTS ||
+		    r->group_bytes >= GROUP_BYTES || !evt_lines_ready(&in))) {
+			if (commit(r, &err) < 0) {
+				evt_lines_free(&in);
+				finish(r, err.code, "%s", err.msg);
+			}
+		}
 	}
-	stop_feed(r);
+	evt_lines_free(&in);
 }
 
 int

@@ -16,7 +16,6 @@
 #include <sqlite3.h>
 
 #include "clock.h"
-#include "hmap.h"
 #include "log_impl.h"
 
 #define BUSY_TIMEOUT_MS 60000
@@ -46,15 +45,7 @@ struct sqlite_log {
 	long long rd_limit;
 	long long last;			/* last seq, inside a transaction */
 	int empty;			/* no schema yet: an empty log */
-	/* Each stream's version as this writer left it, valid while the
-	 * log's last seq is vseq (no other writer came between): saves
-	 * the index lookup of the version on most appends. */
-	struct evt_hmap vcache;
-	long long vseq;
 };
-
-/* Bound on the streams remembered; past it the cache starts over. */
-#define VCACHE_MAX 1000000
 
 static int
 dberr(struct sqlite_log *l, struct evt_err *err, const char *what)
@@ -90,7 +81,6 @@ sq_close(struct evt_log *base)
 	sqlite3_finalize(l->hasid);
 	sqlite3_finalize(l->maxseq);
 	sqlite3_finalize(l->rd);
-	evt_hmap_free(&l->vcache);
 	sqlite3_close(l->db);
 	evt_log_fini(base);
 	free(l);
@@ -198,7 +188,6 @@ sq_open(const char *path, int flags, struct evt_err *err)
 	if (l == NULL)
 		abort();
 	evt_log_init(&l->base, &evt_log_sqlite_ops, path, flags);
-	l->vseq = -1;
 	if (stat(path, &st) < 0) {
 		if (!(flags & EVT_LOG_CREATE)) {
 			evt_err_set(err, EX_NOINPUT, "%s: no such log", path);
@@ -305,8 +294,6 @@ sq_begin(struct evt_log *base, struct evt_err *err)
 	}
 	l->last = sqlite3_column_int64(l->maxseq, 0);
 	sqlite3_reset(l->maxseq);
-	if (l->last != l->vseq || l->vcache.n > VCACHE_MAX)
-		evt_hmap_clear(&l->vcache);	/* another writer came */
 	return 0;
 fail:
 	sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
@@ -347,23 +334,17 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 		if (found)
 			return EVT_APPEND_DUPLICATE;
 	}
-	long long *cached = evt_hmap_get(&l->vcache, ev->subject.p,
-	    ev->subject.n);
-	if (cached)
-		cur = *cached;
-	else {
-		if (prep(l, &l->ver, "SELECT coalesce(max(version), 0) FROM "
-		    "events WHERE subject = ?1;", err) < 0)
-			return -1;
-		sqlite3_bind_text(l->ver, 1, ev->subject.p, (int)ev->subject.n,
-		    SQLITE_STATIC);
-		if (sqlite3_step(l->ver) != SQLITE_ROW) {
-			sqlite3_reset(l->ver);
-			return dberr(l, err, "read stream version");
-		}
-		cur = sqlite3_column_int64(l->ver, 0);
+	if (prep(l, &l->ver, "SELECT coalesce(max(version), 0) FROM events "
+	    "WHERE subject = ?1;", err) < 0)
+		return -1;
+	sqlite3_bind_text(l->ver, 1, ev->subject.p, (int)ev->subject.n,
+	    SQLITE_STATIC);
+	if (sqlite3_step(l->ver) != SQLITE_ROW) {
 		sqlite3_reset(l->ver);
+		return dberr(l, err, "read stream version");
 	}
+	cur = sqlite3_column_int64(l->ver, 0);
+	sqlite3_reset(l->ver);
 	if (exp && evt_log_check_expect(exp, ev->subject.p, ev->subject.n, cur,
 	    err) < 0)
 		return -1;
@@ -389,7 +370,6 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 	if (sqlite3_changes(l->db) == 0)
 		return EVT_APPEND_DUPLICATE;
 	l->last++;
-	evt_hmap_put(&l->vcache, ev->subject.p, ev->subject.n, cur + 1);
 	return EVT_APPEND_STORED;
 }
 
@@ -401,10 +381,8 @@ sq_commit(struct evt_log *base, struct evt_err *err)
 	if (sqlite3_exec(l->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
 		dberr(l, err, "commit");
 		sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
-		l->vseq = -1;
 		return -1;
 	}
-	l->vseq = l->last;
 	return 0;
 }
 
@@ -414,7 +392,6 @@ sq_rollback(struct evt_log *base)
 	struct sqlite_log *l = (struct sqlite_log *)base;
 
 	sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
-	l->vseq = -1;	/* the versions it gave out were never stored */
 }
 
 static void
