@@ -406,7 +406,9 @@ main(int argc, char **argv)
 		evt_die_err(&err);
 	}
 	/* SIGINT and SIGTERM stop the reading, not the process: what was
-	 * taken is committed (or, with --atomic, rolled back) first. */
+	 * taken is committed (or, with --atomic, rolled back) first. A
+	 * wait for another writer's lock stops too (75). */
+	evt_log_interrupt_on(r.log, &interrupted);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);

@@ -69,6 +69,7 @@ evt_log_init(struct evt_log *log, const struct evt_log_ops *ops,
 	log->ops = ops;
 	log->flags = flags;
 	log->intxn = 0;
+	log->intr = NULL;
 	log->path = strdup(path);
 	a = strdup(path);
 	b = strdup(path);
@@ -98,6 +99,12 @@ evt_log_close(struct evt_log *log)
 	if (log->intxn)
 		log->ops->rollback(log);
 	log->ops->close(log);
+}
+
+void
+evt_log_interrupt_on(struct evt_log *log, volatile sig_atomic_t *flag)
+{
+	log->intr = flag;
 }
 
 const char *

@@ -15,6 +15,7 @@
 #ifndef EVT_LOG_H
 #define EVT_LOG_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -46,6 +47,12 @@ enum { EVT_APPEND_STORED = 0, EVT_APPEND_DUPLICATE = 1 };
 struct evt_log *evt_log_open(const char *spec, int flags, struct evt_err *err);
 /* Close the log, rolling back an open transaction. NULL is a no-op. */
 void evt_log_close(struct evt_log *log);
+/*
+ * flag (borrowed; NULL: none) is set by the caller's signal handler. A
+ * wait for another writer's lock gives up soon after it is set, with
+ * EX_TEMPFAIL, rather than wait on for its whole timeout.
+ */
+void evt_log_interrupt_on(struct evt_log *log, volatile sig_atomic_t *flag);
 /* The path of the log (borrowed). */
 const char *evt_log_path(const struct evt_log *log);
 

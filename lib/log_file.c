@@ -241,12 +241,16 @@ fl_begin(struct evt_log *base, struct evt_err *err)
 	struct stat st;
 	char *p;
 	off_t end;
+	long long mstart, mend;
 
 	if (!l->writable)
 		return evt_err_set(err, EX_IOERR, "%s: log is read-only",
 		    base->path);
-	long long mstart, mend;
-
+	/* A signal that came just before the wait would not interrupt it. */
+	if (base->intr && *base->intr) {
+		errno = EINTR;
+		return syserr(l, err, "lock");
+	}
 	if (flock(l->fd, LOCK_EX) < 0)
 		return syserr(l, err, "lock");
 	if (fstat(l->fd, &st) < 0) {

@@ -7,6 +7,8 @@
 #ifndef EVT_LOG_IMPL_H
 #define EVT_LOG_IMPL_H
 
+#include <signal.h>
+
 #include "log.h"
 
 struct evt_log_ops {
@@ -34,6 +36,7 @@ struct evt_log {
 	char *dir, *prefix;	/* for evt_log_watch_* */
 	int flags;
 	int intxn;
+	volatile sig_atomic_t *intr;	/* evt_log_interrupt_on, or NULL */
 };
 
 extern const struct evt_log_ops evt_log_sqlite_ops;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -45,6 +46,7 @@ struct sqlite_log {
 	long long rd_limit;
 	long long last;			/* last seq, inside a transaction */
 	int empty;			/* no schema yet: an empty log */
+	int64_t busy_since;		/* ms, when the current wait began */
 };
 
 static int
@@ -53,10 +55,38 @@ dberr(struct sqlite_log *l, struct evt_err *err, const char *what)
 	int rc = sqlite3_errcode(l->db);
 	int code = EX_IOERR;
 
+	if (rc == SQLITE_BUSY && l->base.intr && *l->base.intr)
+		return evt_err_set(err, EX_TEMPFAIL, "%s: %s: interrupted while "
+		    "waiting for another writer", l->base.path, what);
 	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
 		code = EX_TEMPFAIL;
 	return evt_err_set(err, code, "%s: %s: %s", l->base.path, what,
 	    sqlite3_errmsg(l->db));
+}
+
+/*
+ * Wait for another writer's lock: as sqlite3_busy_timeout does (short
+ * sleeps, up to BUSY_TIMEOUT_MS), but give up at once when the program
+ * was told to stop (evt_log_interrupt_on), so SIGTERM is not kept
+ * waiting for a minute. Returns 1 to try again, 0 to give up (BUSY).
+ */
+static int
+busy(void *arg, int n)
+{
+	struct sqlite_log *l = arg;
+	struct timespec now;
+	int64_t ms;
+
+	if (l->base.intr && *l->base.intr)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (n == 0)
+		l->busy_since = ms;
+	else if (ms - l->busy_since >= BUSY_TIMEOUT_MS)
+		return 0;
+	usleep(n < 10 ? 1000 : 10000);
+	return 1;
 }
 
 static int
@@ -221,7 +251,7 @@ sq_open(const char *path, int flags, struct evt_err *err)
 		    l->db ? sqlite3_errmsg(l->db) : "cannot open");
 		goto fail;
 	}
-	sqlite3_busy_timeout(l->db, BUSY_TIMEOUT_MS);
+	sqlite3_busy_handler(l->db, busy, l);
 	/* WAL: readers and the writer do not block each other. FULL makes
 	 * each commit durable (an fsync of the WAL); NOSYNC trades that. */
 	if (sqlite3_exec(l->db, flags & EVT_LOG_NOSYNC ?

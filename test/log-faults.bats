@@ -452,3 +452,27 @@ not json"
 		assert_output 4
 	done
 }
+
+@test "SIGTERM while waiting for another writer of a SQLite log exits 75 at once" {
+	ev Init i-1 | evt-append -l s.db
+	python3 -c '
+import sqlite3, time
+db = sqlite3.connect("s.db", isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+open("locked", "w").close()
+time.sleep(4)
+db.execute("COMMIT")' &
+	local h=$!
+	wait_for "[ -e locked ]"
+	evt-append -l s.db <<<"$(ev A a-1)" 2>err &
+	local a=$! rc=0 t0=$SECONDS
+	sleep 0.5
+	kill -TERM $a
+	wait $a || rc=$?
+	[ $((SECONDS - t0)) -le 2 ]
+	wait $h
+	[ "$rc" = 75 ] || { cat err; false; }
+	grep -q "interrupted while waiting for another writer" err
+	run evt-replay -l s.db --count
+	assert_output 1
+}
