@@ -476,3 +476,24 @@ db.execute("COMMIT")' &
 	run evt-replay -l s.db --count
 	assert_output 1
 }
+
+# On a file log the checkpoint is written after the events are durable: a
+# crash in between leaves it behind them (read again), never ahead.
+@test "file log: a crash between the events and the checkpoint redelivers, never loses" {
+	local L=$PWD/o.ndjson
+	for i in 1 2 3 4; do ev Cause "c-$i"; done | evt-append -l "$L"
+	evt-replay -l "$L" --resume k | consumer >handled.ndjson
+	EVT_CRASH_PREFIX=$L.checkpoints.tmp LD_PRELOAD=$(shim crash) \
+		evt-append -l "$L" --checkpoint k <handled.ndjson 2>/dev/null && false
+	run evt-replay -l "$L" -t Handled --count
+	assert_output 4
+	# Not moved: all four come again, and their reactions are skipped.
+	run evt-replay -l "$L" --resume k -t Cause --count
+	assert_output 4
+	evt-replay -l "$L" --resume k -t Cause | consumer | evt-append -l "$L" --checkpoint k
+	run evt-replay -l "$L" -t Handled --count
+	assert_output 4
+	run bash -c "evt-replay -l '$L' --resume k -t Cause | jq -r .subject"
+	assert_output c-4
+	assert_log_consistent "$L"
+}
