@@ -3,6 +3,7 @@
  * their positions and append them durably to the log.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,8 +20,9 @@
 #include "lines.h"
 #include "log.h"
 
-#define USAGE "evt-append [-qv] [-l LOG] [--atomic] [--echo] [--expect V] " \
-	"[--no-sync] [--reject FILE] [--source S] [FILE ...]"
+#define USAGE "evt-append [-qv] [-l LOG] [--at SEQ] [--atomic] " \
+	"[--checkpoint NAME] [--echo] [--expect V] [--no-sync] [--reject FILE] " \
+	"[--source S] [FILE ...]"
 
 /* A group is committed when it is this large, or as soon as the input
  * pauses, so a slow pipeline sees each event stored at once. Large groups
@@ -49,7 +51,12 @@ help(void)
 	printf("usage: %s\n\n"
 	    "Append NDJSON events from standard input (or FILEs) to the log.\n\n"
 	    "  -l, --log LOG      the log (default $EVT_LOG, else ./events.db)\n"
+	    "      --at SEQ       with --checkpoint: move NAME to SEQ once all\n"
+	    "                     the input is stored (it may be empty)\n"
 	    "      --atomic       all input in one transaction: all or nothing\n"
+	    "      --checkpoint NAME  move checkpoint NAME in the transactions\n"
+	    "                     that store the input: past each stored event\n"
+	    "                     passed through once the next one comes\n"
 	    "      --echo         write each stored event to stdout\n"
 	    "      --expect V     each stream's version before this input: N,\n"
 	    "                     none, exists or any (implies --atomic)\n"
@@ -72,7 +79,6 @@ struct pending {
 	struct evt_event ev;
 	struct evt_buf line;	/* its input line: ev points into it */
 	long long lineno;
-	const struct evt_expect *exp;
 };
 
 struct run {
@@ -86,6 +92,10 @@ struct run {
 	FILE *reject;
 	const char *reject_path;
 	struct evt_buf echoed;		/* echo lines of the open group */
+	const char *ckpt;		/* --checkpoint */
+	long long at;			/* --at, or -1 */
+	long long ck_last;		/* seq of the last passed-through event */
+	long long ck_want;		/* where the open group moves ckpt */
 	long long stored, dups, rejected;
 	long long group_events;		/* in the open transaction */
 	size_t group_bytes;
@@ -107,6 +117,19 @@ commit(struct run *r, struct evt_err *err)
 
 	if (!r->intxn)
 		return 0;
+	if (r->ckpt && r->ck_want > 0) {
+		/* In the group's own transaction, and only forward: two
+		 * consumers acknowledging out of order never move it back. */
+		long long cur = 0;
+		int rc = evt_log_checkpoint_get(r->log, r->ckpt, &cur, err);
+		if (rc < 0 || ((rc == 1 || r->ck_want > cur) &&
+		    evt_log_checkpoint_set(r->log, r->ckpt, r->ck_want, err) < 0)) {
+			evt_log_rollback(r->log);
+			r->intxn = 0;
+			return -1;
+		}
+		r->ck_want = 0;
+	}
 	r->intxn = 0;
 	if (evt_log_commit(r->log, err) < 0)
 		return -1;
@@ -246,7 +269,22 @@ store(struct run *r, struct evt_lines *in, const char *where)
 			evt_lines_free(in);
 			finish(r, err.code, "%s", err.msg);
 		}
-		rc = evt_log_append(r->log, &p->ev, p->exp, now, r->source, &err);
+		/* --expect speaks of each stream before this input: it is
+		 * checked on the first event of the stream that is stored (an
+		 * id already stored is skipped before any check, so it must
+		 * not use up the stream's expectation). */
+		const struct evt_expect *exp = NULL;
+		if (r->expect.kind != EVT_EXPECT_UNSET &&
+		    !evt_hmap_get(&r->seen, p->ev.subject.p, p->ev.subject.n))
+			exp = &r->expect;
+		long long inseq = p->ev.seq;
+		rc = evt_log_append(r->log, &p->ev, exp, now, r->source, &err);
+		if (rc < 0 && err.code == EX_DATAERR && r->reject) {
+			/* Too long once stored: nothing was written. */
+			reject_line(r, where, p->lineno, p->line.p, p->line.len,
+			    err.msg);
+			continue;
+		}
 		if (rc < 0) {
 			evt_lines_free(in);
 			finish(r, err.code, "%s:%lld: %s", where, p->lineno,
@@ -254,7 +292,22 @@ store(struct run *r, struct evt_lines *in, const char *where)
 		}
 		if (rc == EVT_APPEND_DUPLICATE) {
 			r->dups++;
+			/* An event of this log passed through by the consumer
+			 * (it carries its seq). The consumer writes what an
+			 * event causes after the event, so when the next one
+			 * comes, the last one is handled: the checkpoint may
+			 * pass it. The last of all is not known to be handled
+			 * (the consumer may have died right after writing
+			 * it), so it stays to be read again. */
+			if (r->ckpt && r->at < 0 && inseq > 0) {
+				if (r->ck_last > r->ck_want)
+					r->ck_want = r->ck_last;
+				r->ck_last = inseq;
+			}
 		} else {
+			if (exp)
+				evt_hmap_put(&r->seen, p->ev.subject.p,
+				    p->ev.subject.n, 1);
 			r->group_events++;
 			r->group_bytes += p->ev.body.len;
 			if (r->echo) {
@@ -328,13 +381,6 @@ append_input(struct run *r, int fd, const char *where)
 			    err.msg);
 		}
 		p->lineno = in.lineno;
-		p->exp = NULL;
-		if (r->expect.kind != EVT_EXPECT_UNSET &&
-		    !evt_hmap_get(&r->seen, p->ev.subject.p, p->ev.subject.n)) {
-			/* --expect speaks of each stream before this input. */
-			p->exp = &r->expect;
-			evt_hmap_put(&r->seen, p->ev.subject.p, p->ev.subject.n, 1);
-		}
 		if (++r->nb == BATCH || !evt_lines_ready(&in))
 			store(r, &in, where);
 	}
@@ -346,7 +392,9 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "at", required_argument, NULL, 'P' },
 		{ "atomic", no_argument, NULL, 'A' },
+		{ "checkpoint", required_argument, NULL, 'K' },
 		{ "echo", no_argument, NULL, 'E' },
 		{ "expect", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
@@ -369,13 +417,20 @@ main(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	if ((r.batch = calloc(BATCH, sizeof(*r.batch))) == NULL)
 		abort();
+	r.at = -1;
 	evt_cli_init("evt-append");
 	while ((c = getopt_long(argc, argv, "hl:qv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'A': r.atomic = 1; break;
 		case 'E': r.echo = 1; break;
 		case 'h': help();
+		case 'K':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--checkpoint: empty name");
+			r.ckpt = optarg;
+			break;
 		case 'l': logspec = optarg; break;
+		case 'P': r.at = evt_opt_count("--at", optarg, 0); break;
 		case 'N': flags |= EVT_LOG_NOSYNC; break;
 		case 'q': evt_quiet = 1; break;
 		case 'R': r.reject_path = optarg; break;
@@ -400,21 +455,31 @@ main(int argc, char **argv)
 		default: evt_usage_error(USAGE, NULL);
 		}
 	}
+	if (r.at >= 0 && !r.ckpt)
+		evt_usage_error(USAGE, "--at needs --checkpoint");
 	if (r.atomic && r.reject_path)
 		evt_usage_error(USAGE, "--reject and --atomic (or --expect) "
 		    "contradict each other");
 	if (evt_clock_now(&now, &err) < 0)
 		evt_die_err(&err);
 	int *fds = evt_open_inputs(argv + optind, argc - optind);
-	if (r.reject_path && (r.reject = fopen(r.reject_path, "w")) == NULL)
-		evt_die(EX_CANTCREAT, "%s: %s", r.reject_path, strerror(errno));
+	if (r.reject_path) {
+		/* 0600: rejected lines are events, with their data. */
+		int rfd = open(r.reject_path, O_WRONLY | O_CREAT | O_TRUNC |
+		    O_CLOEXEC, 0600);
+		if (rfd < 0 || (r.reject = fdopen(rfd, "w")) == NULL)
+			evt_die(EX_CANTCREAT, "%s: %s", r.reject_path,
+			    strerror(errno));
+	}
 	if ((r.log = evt_log_open(logspec, flags, &err)) == NULL) {
 		r.log = NULL;
 		cleanup(&r);
 		evt_die_err(&err);
 	}
 	/* SIGINT and SIGTERM stop the reading, not the process: what was
-	 * taken is committed (or, with --atomic, rolled back) first. */
+	 * taken is committed (or, with --atomic, rolled back) first. A
+	 * wait for another writer's lock stops too (75). */
+	evt_log_interrupt_on(r.log, &interrupted);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -429,6 +494,19 @@ main(int argc, char **argv)
 	free(fds);
 	if (interrupted)
 		finish(&r, EX_TEMPFAIL, "interrupted");
+	if (r.at >= 0) {
+		/* All input is stored (or is in the last group): only now
+		 * may the checkpoint say so, in that group's transaction. */
+		if (!r.intxn) {
+			if (evt_log_begin(r.log, &err) < 0) {
+				fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+				cleanup(&r);
+				return err.code;
+			}
+			r.intxn = 1;
+		}
+		r.ck_want = r.at;
+	}
 	if (commit(&r, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
 		cleanup(&r);

@@ -15,8 +15,8 @@
 
 #define USAGE "evt-replay [-qv] [-l LOG] [-c CATEGORY] [-n LIMIT] " \
 	"[-s SUBJECT] [-t TYPE] [--checkpoint NAME] [--correlation ID] " \
-	"[--count] [--follow] [--from SEQ] [--reverse] [--since TIME] " \
-	"[--to SEQ] [--until TIME]"
+	"[--count] [--follow] [--from SEQ] [--resume NAME] [--reverse] " \
+	"[--since TIME] [--to SEQ] [--until TIME]"
 
 /* With no change seen, look again this often anyway: inotify does not
  * see writes made through another mount (NFS, a container's bind). */
@@ -46,7 +46,12 @@ help(void)
 	    "      --count           print the number of matching events only\n"
 	    "  -f, --follow          keep waiting for new events until\n"
 	    "                        interrupted or stdout is closed\n"
-	    "      --checkpoint NAME resume after NAME's position; record it\n"
+	    "      --checkpoint NAME resume after NAME's position and move it\n"
+	    "                        as stdout takes the events (at most once)\n"
+	    "      --resume NAME     resume after NAME's position and leave it\n"
+	    "                        to the consumer: evt-append --checkpoint\n"
+	    "                        NAME moves it once the events are handled\n"
+	    "                        (at least once)\n"
 	    "  -q, --quiet           no warnings\n"
 	    "  -v, --verbose         a summary on stderr\n"
 	    "  -h, --help            this help\n"
@@ -59,14 +64,26 @@ help(void)
 struct out {
 	long long n;		/* events written (or counted) */
 	int count;
+	int cut;		/* stop at the first event at or after until */
+	int64_t until;
+	long long past;		/* out: the seq where the cut stopped */
+	struct evt_event ev;
+	struct evt_err err;
 };
 
 static int
 emit(void *arg, long long seq, const char *line, size_t len)
 {
-	(void)seq;
 	struct out *o = arg;
 
+	if (o->cut) {
+		if (evt_event_parse_stored(&o->ev, line, len, &o->err) < 0)
+			return -1;
+		if (o->ev.time_ms >= o->until) {
+			o->past = seq;
+			return 1;
+		}
+	}
 	o->n++;
 	if (o->count)
 		return 0;
@@ -87,6 +104,7 @@ main(int argc, char **argv)
 		{ "limit", required_argument, NULL, 'n' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "resume", required_argument, NULL, 'R' },
 		{ "reverse", no_argument, NULL, 'r' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "subject", required_argument, NULL, 's' },
@@ -100,18 +118,27 @@ main(int argc, char **argv)
 	struct evt_filter f;
 	struct evt_read rd;
 	struct evt_err err;
-	struct out o = { 0, 0 };
+	struct out o;
 	struct evt_log *log;
 	struct evt_follow *fw = NULL;
-	const char *logspec = NULL, *ckpt = NULL;
+	const char *logspec = NULL, *ckpt = NULL, *resume = NULL;
 	long long limit = 0, ck = 0;
 	int c, follow = 0, reverse = 0, closed = 0, code = 0;
 
 	memset(&f, 0, sizeof(f));
+	memset(&o, 0, sizeof(o));
 	evt_cli_init("evt-replay");
 	while ((c = getopt_long(argc, argv, "c:fhl:n:qrs:t:v", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': evt_strv_add(&f.categories, optarg); break;
+		case 'c':
+			/* A category is the text before the subject's first
+			 * '-', so one with a '-' in it could match nothing. */
+			if (*optarg == '\0' || strchr(optarg, '-'))
+				evt_usage_error(USAGE, "--category: a category is "
+				    "what comes before the first '-' of a subject "
+				    "(for a whole subject use -s): %s", optarg);
+			evt_strv_add(&f.categories, optarg);
+			break;
 		case 'C': evt_strv_add(&f.corrs, optarg); break;
 		case 'f': follow = 1; break;
 		case 'F': f.from = evt_opt_count("--from", optarg, 1); break;
@@ -126,15 +153,20 @@ main(int argc, char **argv)
 		case 'N': o.count = 1; break;
 		case 'q': evt_quiet = 1; break;
 		case 'r': reverse = 1; break;
+		case 'R':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--resume: empty name");
+			resume = optarg;
+			break;
 		case 's': evt_strv_add(&f.subjects, optarg); break;
 		case 'S':
-			f.since = evt_opt_time("--since", optarg);
+			f.since = evt_opt_time_ceil("--since", optarg);
 			f.has_since = 1;
 			break;
 		case 't': evt_strv_add(&f.types, optarg); break;
 		case 'T': f.to = evt_opt_count("--to", optarg, 1); break;
 		case 'U':
-			f.until = evt_opt_time("--until", optarg);
+			f.until = evt_opt_time_ceil("--until", optarg);
 			f.has_until = 1;
 			break;
 		case 'v': evt_verbose = 1; break;
@@ -146,11 +178,24 @@ main(int argc, char **argv)
 		evt_usage_error(USAGE, "unexpected argument: %s", argv[optind]);
 	if (follow && (reverse || o.count))
 		evt_usage_error(USAGE, "--follow cannot go with --reverse or --count");
-	if (ckpt && reverse)
-		evt_usage_error(USAGE, "--checkpoint cannot go with --reverse");
+	if (ckpt && resume)
+		evt_usage_error(USAGE, "--checkpoint and --resume: one or the other");
+	if ((ckpt || resume) && reverse)
+		evt_usage_error(USAGE, "--checkpoint and --resume cannot go with "
+		    "--reverse");
+	if (ckpt && f.has_until) {
+		/* The checkpoint may not pass an event left out for being at
+		 * or after --until: times need not grow with seq, so the
+		 * replay stops at the first such event instead, and the next
+		 * run begins with it. */
+		o.cut = 1;
+		o.until = f.until;
+		f.has_until = 0;
+	}
 	if ((log = evt_log_open(logspec, 0, &err)) == NULL)
 		evt_die_err(&err);
-	if (ckpt && evt_log_checkpoint_get(log, ckpt, &ck, &err) < 0)
+	if ((ckpt || resume) && evt_log_checkpoint_get(log, ckpt ? ckpt : resume,
+	    &ck, &err) < 0)
 		goto fail;
 	if (follow && (fw = evt_follow_open(log, &err)) == NULL)
 		goto fail;
@@ -174,6 +219,11 @@ main(int argc, char **argv)
 		if (evt_log_read(log, &rd, emit, &o, &err) < 0) {
 			if (errno == EPIPE || ferror(stdout))
 				goto out_error;
+			if (o.err.msg[0]) {
+				err = o.err;
+				err.code = EX_IOERR;
+				goto fail;
+			}
 			/* A follower rides out a lost connection (a server
 			 * restart): it goes on after the last event written,
 			 * so nothing is lost or repeated. */
@@ -184,6 +234,12 @@ main(int argc, char **argv)
 		}
 		if (!o.count && evt_out_flush(&err, &closed) < 0)
 			goto out_error;
+		/* Never past what was not written: the end of --to, the
+		 * first event past --until. */
+		if (f.to && rd.scanned > f.to)
+			rd.scanned = f.to;
+		if (o.past)
+			rd.scanned = o.past - 1;
 		/* The checkpoint moves only past what stdout has taken. */
 		if (ckpt && rd.scanned > ckat) {
 			if (evt_log_checkpoint_set(log, ckpt, rd.scanned, &err) == 0)
@@ -196,7 +252,8 @@ main(int argc, char **argv)
 			}
 		}
 		rd.after = rd.scanned;
-		if (!follow || (limit && o.n >= limit) || (f.to && rd.after >= f.to))
+		if (!follow || (limit && o.n >= limit) || (f.to && rd.after >= f.to) ||
+		    o.past)
 			break;
 		int w = evt_follow_wait(fw, lost ? FOLLOW_RETRY_MS :
 		    FOLLOW_RECHECK_MS, &err);
@@ -211,6 +268,7 @@ main(int argc, char **argv)
 	evt_follow_close(fw);
 	evt_log_close(log);
 	evt_filter_free(&f);
+	evt_event_free(&o.ev);
 	if (fclose(stdout) != 0) {
 		if (errno == EPIPE)
 			return follow ? 0 : EX_IOERR;
@@ -229,10 +287,12 @@ out_error:
 	evt_follow_close(fw);
 	evt_log_close(log);
 	evt_filter_free(&f);
+	evt_event_free(&o.ev);
 	return code;
 fail:
 	evt_follow_close(fw);
 	evt_log_close(log);
 	evt_filter_free(&f);
+	evt_event_free(&o.ev);
 	evt_die_err(&err);
 }

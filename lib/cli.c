@@ -117,6 +117,20 @@ evt_opt_time(const char *opt, const char *arg)
 }
 
 int64_t
+evt_opt_time_ceil(const char *opt, const char *arg)
+{
+	int64_t ms;
+	int rc = evt_time_parse_ceil(arg, strlen(arg), &ms);
+
+	if (rc == -2)
+		evt_die(EX_USAGE, "%s: outside the years 0000-9999 in UTC: %s",
+		    opt, arg);
+	if (rc < 0)
+		evt_die(EX_USAGE, "%s: not an RFC 3339 time: %s", opt, arg);
+	return ms;
+}
+
+int64_t
 evt_opt_duration(const char *opt, const char *arg)
 {
 	int64_t ms;

@@ -44,6 +44,8 @@ void evt_print_version(void) __attribute__((noreturn));
 /* Option values, parsed in full; a bad one exits 64 naming the option. */
 long long evt_opt_count(const char *opt, const char *arg, long long min);
 int64_t evt_opt_time(const char *opt, const char *arg);
+/* A time bound: digits past the millisecond round up (evt_time_parse_ceil). */
+int64_t evt_opt_time_ceil(const char *opt, const char *arg);
 int64_t evt_opt_duration(const char *opt, const char *arg);
 
 /*

@@ -1,5 +1,6 @@
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,11 +44,44 @@ num(const char *s, int n, int *v)
 	return 0;
 }
 
-int
-evt_time_parse(const char *s, size_t n, int64_t *ms)
+/*
+ * Days from 0000-03-01 based civil arithmetic (H. Hinnant's
+ * days_from_civil / civil_from_days), by hand rather than timegm(3) and
+ * gmtime_r(3): they are exact for every year 0000-9999, do not depend on
+ * the width of time_t or the C library's idea of year 0, and cannot fail.
+ */
+static int64_t
+days_from_civil(int y, int m, int d)
 {
-	struct tm tm;
-	int frac = 0, off = 0, y, mo, d, h = 0, mi = 0, sec = 0;
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + doe - 719468;
+}
+
+static void
+civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* Parse s; with ceil, a fraction past the millisecond rounds up. */
+static int
+parse(const char *s, size_t n, int64_t *ms, int ceil)
+{
+	int frac = 0, off = 0, y, mo, d, h = 0, mi = 0, sec = 0, below = 0;
 	size_t i;
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
@@ -69,9 +103,12 @@ evt_time_parse(const char *s, size_t n, int64_t *ms)
 		i = 19;
 		if (i < n && s[i] == '.') {
 			int digits = 0;
-			for (i++; i < n && isdigit((unsigned char)s[i]); i++, digits++)
+			for (i++; i < n && isdigit((unsigned char)s[i]); i++, digits++) {
 				if (digits < 3)
 					frac = frac * 10 + (s[i] - '0');
+				else if (s[i] != '0')
+					below = 1;
+			}
 			if (digits == 0)
 				return -1;
 			for (; digits < 3; digits++)
@@ -94,33 +131,52 @@ evt_time_parse(const char *s, size_t n, int64_t *ms)
 	if (i != n)
 		return -1;
 	if (sec == 60)
-		sec = 59;	/* a leap second: time_t cannot say it */
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	*ms = ((int64_t)timegm(&tm) - (int64_t)off * 60) * 1000 + frac;
+		sec = 59;	/* a leap second: the count of seconds cannot say it */
+	*ms = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
+	    (int64_t)off * 60) * 1000 + frac + (ceil && below);
+	/* The stored form has four digits of year: an offset may carry a
+	 * valid local time across 0000 or 9999 in UTC. */
+	if (*ms < EVT_TIME_MIN || *ms > EVT_TIME_MAX)
+		return -2;
 	return 0;
+}
+
+int
+evt_time_parse(const char *s, size_t n, int64_t *ms)
+{
+	return parse(s, n, ms, 0);
+}
+
+int
+evt_time_parse_ceil(const char *s, size_t n, int64_t *ms)
+{
+	return parse(s, n, ms, 1);
 }
 
 void
 evt_time_format(int64_t ms, char *out)
 {
-	time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-	int frac = (int)(ms - (int64_t)t * 1000);
-	struct tm tm;
+	int64_t days, rem;
+	int y, mo, d;
 
-	gmtime_r(&t, &tm);
-	strftime(out, 20, "%Y-%m-%dT%H:%M:%S", &tm);
-	out[19] = '.';
-	out[20] = (char)('0' + frac / 100);
-	out[21] = (char)('0' + frac / 10 % 10);
-	out[22] = (char)('0' + frac % 10);
-	out[23] = 'Z';
-	out[24] = '\0';
+	if (ms < EVT_TIME_MIN)
+		ms = EVT_TIME_MIN;
+	if (ms > EVT_TIME_MAX)
+		ms = EVT_TIME_MAX;
+	days = (ms >= 0 ? ms : ms - 86399999) / 86400000;
+	rem = ms - days * 86400000;
+	civil_from_days(days, &y, &mo, &d);
+	/* By hand, not snprintf: this is on the hot path of every append,
+	 * and every field is in range here. */
+	int f[7] = { y, mo, d, (int)(rem / 3600000), (int)(rem / 60000 % 60),
+	    (int)(rem / 1000 % 60), (int)(rem % 1000) };
+	static const char layout[] = "yyyy-mm-ddThh:mm:ss.fffZ";
+	static const int width[7] = { 4, 2, 2, 2, 2, 2, 3 };
+	int pos[7] = { 0, 5, 8, 11, 14, 17, 20 };
+	memcpy(out, layout, EVT_TIME_LEN + 1);
+	for (int i = 0; i < 7; i++)
+		for (int k = width[i] - 1, v = f[i]; k >= 0; k--, v /= 10)
+			out[pos[i] + k] = (char)('0' + v % 10);
 }
 
 int

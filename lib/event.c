@@ -393,7 +393,11 @@ parse(struct evt_event *ev, const char *line, size_t len, int compact,
 	if (ev->slot[EVT_F_TIME] >= 0) {
 		struct evt_str t = { NULL, 0, EVT_BUF_INIT };
 		int rc = take_str(ev, EVT_F_TIME, &t, err);
-		if (rc == 0 && evt_time_parse(t.p, t.n, &ev->time_ms) < 0)
+		int tr = rc == 0 ? evt_time_parse(t.p, t.n, &ev->time_ms) : 0;
+		if (tr == -2)
+			rc = evt_err_set(err, EX_DATAERR, "field \"time\": "
+			    "outside the years 0000-9999 in UTC");
+		else if (tr < 0)
 			rc = evt_err_set(err, EX_DATAERR,
 			    "field \"time\": not an RFC 3339 time");
 		evt_buf_free(&t.own);
@@ -468,6 +472,26 @@ put_member(struct evt_buf *b, struct evt_event *ev, int f)
 	evt_buf_add(b, ev->j.base + m->voff, m->vlen);
 }
 
+/* Write v in decimal at p (at least 21 bytes); returns the length. */
+static size_t
+fmt_ll(char *p, long long v)
+{
+	char tmp[24];
+	size_t n = 0, len;
+	unsigned long long u = v < 0 ? 0 - (unsigned long long)v :
+	    (unsigned long long)v;
+
+	do
+		tmp[n++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	len = n + (v < 0);
+	if (v < 0)
+		*p++ = '-';
+	while (n > 0)
+		*p++ = tmp[--n];
+	return len;
+}
+
 void
 evt_event_assign(struct evt_event *ev, long long seq, long long version,
     int64_t now_ms, const char *default_source)
@@ -515,8 +539,11 @@ evt_event_assign(struct evt_event *ev, long long seq, long long version,
 	evt_time_format(ev->time_ms, ev->timebuf);
 	evt_buf_adds(b, ",\"time\":\"");
 	evt_buf_add(b, ev->timebuf, EVT_TIME_LEN);
-	snprintf(num, sizeof(num), "\",\"seq\":%lld,\"version\":%lld", seq, version);
-	evt_buf_adds(b, num);
+	/* By hand, not snprintf: this is on the hot path of every append. */
+	evt_buf_adds(b, "\",\"seq\":");
+	evt_buf_add(b, num, fmt_ll(num, seq));
+	evt_buf_adds(b, ",\"version\":");
+	evt_buf_add(b, num, fmt_ll(num, version));
 	evt_buf_adds(b, ",\"correlationid\":");
 	if (ev->slot[EVT_F_CORRELATIONID] >= 0)
 		put_member(b, ev, EVT_F_CORRELATIONID);

@@ -110,9 +110,25 @@ int
 evt_lines_ready(struct evt_lines *r)
 {
 	struct pollfd p = { r->fd, POLLIN, 0 };
+	struct evt_err err;
 
-	if (r->eof || (r->end > r->start &&
-	    memchr(r->buf + r->start, '\n', r->end - r->start)))
-		return 1;
-	return poll(&p, 1, 0) > 0;
+	/* Ready means a whole line can be had without waiting: one is
+	 * buffered, or the input is at its end. Input that is ready only
+	 * in part (a line cut by the pipe) is read in as far as it goes
+	 * without blocking; if its newline is not there yet, the caller
+	 * must not count on it (evt-append commits and lets go of the
+	 * log's lock first). */
+	for (;;) {
+		if (r->eof || (r->end > r->start &&
+		    memchr(r->buf + r->start, '\n', r->end - r->start)))
+			return 1;
+		if (r->end - r->start > EVT_LINE_MAX)
+			return 0;	/* over-long: evt_lines_next skips it */
+		if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP)))
+			return 0;
+		/* poll said a read will not block. An error is left for
+		 * evt_lines_next to meet again and report. */
+		if (fill(r, &err) < 0)
+			return 0;
+	}
 }

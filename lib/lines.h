@@ -37,8 +37,9 @@ void evt_lines_free(struct evt_lines *r);
 int evt_lines_next(struct evt_lines *r, const char **line, size_t *len,
     struct evt_err *err);
 
-/* Whether another line can be had without waiting: one is buffered, or
- * the input has data or is at its end. */
+/* Whether another whole line can be had without waiting: one is
+ * buffered, or the input is at its end. Reads what the input has ready
+ * (never blocking) to find out. */
 int evt_lines_ready(struct evt_lines *r);
 
 #endif

@@ -4,7 +4,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lines.h"
 #include "log_impl.h"
+
+_Static_assert(EVT_EVENT_MAX + 40 == EVT_LINE_MAX,
+    "a stored event must fit an input line");
 
 static int
 ends_with(const char *s, const char *suf)
@@ -64,6 +68,7 @@ evt_log_init(struct evt_log *log, const struct evt_log_ops *ops,
 	log->more = NULL;
 	log->flags = flags;
 	log->intxn = 0;
+	log->intr = NULL;
 	log->path = strdup(path);
 	a = strdup(path);
 	b = strdup(path);
@@ -93,6 +98,12 @@ evt_log_close(struct evt_log *log)
 	if (log->intxn)
 		log->ops->rollback(log);
 	log->ops->close(log);
+}
+
+void
+evt_log_interrupt_on(struct evt_log *log, volatile sig_atomic_t *flag)
+{
+	log->intr = flag;
 }
 
 const char *
@@ -132,6 +143,20 @@ evt_log_append(struct evt_log *log, struct evt_event *ev,
 		exp = &ev->expect;
 	if (exp && (exp->kind == EVT_EXPECT_UNSET || exp->kind == EVT_EXPECT_ANY))
 		exp = NULL;
+	/* What is stored must read back as input (evt-replay | evt-append
+	 * copies a log), so the stored line must fit EVT_LINE_MAX wherever
+	 * it lands: the limit leaves out the digits of seq and version,
+	 * the only bytes a copy changes. The stored form is at most the
+	 * input plus the filled fields, so only a large event is measured. */
+	if (ev->linelen + 1024 + (source ? strlen(source) : 3) > EVT_EVENT_MAX) {
+		evt_event_assign(ev, 0, 0, now_ms, source);
+		if (ev->slot[EVT_F_ID] < 0)
+			ev->id.p = NULL;	/* generated for real below */
+		if (ev->body.len - 2 > EVT_EVENT_MAX)
+			return evt_err_set(err, EX_DATAERR, "event too long: "
+			    "%zu bytes once stored, more than %u", ev->body.len,
+			    EVT_EVENT_MAX);
+	}
 	return log->ops->append(log, ev, exp, now_ms, source, err);
 }
 

@@ -18,6 +18,7 @@
 #ifndef EVT_LOG_H
 #define EVT_LOG_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -31,6 +32,14 @@ enum {
 	EVT_LOG_NOSYNC = 2,	/* commit without fsync: fast, not durable */
 };
 
+/*
+ * The longest event, once stored, not counting the digits of its seq and
+ * version: 40 bytes under EVT_LINE_MAX (lines.h), room for two 20-digit
+ * numbers, so a stored line is always a line evt-append takes, in any log
+ * at any position.
+ */
+#define EVT_EVENT_MAX ((16u << 20) - 40)
+
 /* Results of evt_log_append. */
 enum { EVT_APPEND_STORED = 0, EVT_APPEND_DUPLICATE = 1 };
 
@@ -41,6 +50,12 @@ enum { EVT_APPEND_STORED = 0, EVT_APPEND_DUPLICATE = 1 };
 struct evt_log *evt_log_open(const char *spec, int flags, struct evt_err *err);
 /* Close the log, rolling back an open transaction. NULL is a no-op. */
 void evt_log_close(struct evt_log *log);
+/*
+ * flag (borrowed; NULL: none) is set by the caller's signal handler. A
+ * wait for another writer's lock gives up soon after it is set, with
+ * EX_TEMPFAIL, rather than wait on for its whole timeout.
+ */
+void evt_log_interrupt_on(struct evt_log *log, volatile sig_atomic_t *flag);
 /* The path of the log (borrowed). */
 const char *evt_log_path(const struct evt_log *log);
 
@@ -51,8 +66,11 @@ int evt_log_begin(struct evt_log *log, struct evt_err *err);
  * exp, if not NULL and set, is checked against the stream's version first.
  * On success ev->body, ev->seq and ev->version hold the stored event.
  * Returns EVT_APPEND_STORED, EVT_APPEND_DUPLICATE (id already stored:
- * nothing written), or -1 with err (EX_TEMPFAIL: conflict, naming subject,
- * expected and actual version; the caller must roll back).
+ * nothing written; ev->seq keeps the seq the input carried, if any), or -1
+ * with err: EX_DATAERR when the event is longer than EVT_EVENT_MAX once
+ * stored (nothing written; the transaction may go on), EX_TEMPFAIL on a
+ * conflict, naming subject, expected and actual version (the caller must
+ * roll back).
  */
 int evt_log_append(struct evt_log *log, struct evt_event *ev,
     const struct evt_expect *exp, int64_t now_ms, const char *source,
@@ -96,10 +114,17 @@ int evt_log_read(struct evt_log *log, struct evt_read *r, evt_log_fn fn,
 /* The seq of the last committed event (0 if none). */
 int evt_log_last_seq(struct evt_log *log, long long *seq, struct evt_err *err);
 
-/* The position stored for checkpoint name: 0 and *seq, or 1 if none. */
+/* The position stored for checkpoint name: 0 and *seq, or 1 if none.
+ * Inside a transaction, what it set is what is read back. */
 int evt_log_checkpoint_get(struct evt_log *log, const char *name,
     long long *seq, struct evt_err *err);
-/* Store seq as the position of checkpoint name, durably. */
+/*
+ * Store seq as the position of checkpoint name, durably. Inside an open
+ * transaction the position is part of it: it is stored by the commit and
+ * dropped by a rollback, and it never becomes durable before the
+ * transaction's events (on a file log it is written just after them, so
+ * a crash in between leaves it behind them, never ahead).
+ */
 int evt_log_checkpoint_set(struct evt_log *log, const char *name,
     long long seq, struct evt_err *err);
 

@@ -9,6 +9,20 @@
  * last line: readers ignore a last line without its newline, and the next
  * writer cuts it off before appending.
  *
+ * A transaction of several lines first records its extent, "START END",
+ * durably in LOG.txn; a file whose size lies strictly between the two is a
+ * transaction cut short (crash, full disk), and readers stop at START. The
+ * record is cleared after the commit, and any record found by the next
+ * writer is dealt with (the cut-short transaction cut off) and cleared,
+ * durably, before that writer appends a byte: a record left behind must
+ * never hide events committed after it. A commit that fails (write or
+ * fsync) cuts its own lines off again before it lets go of the lock, so a
+ * failed append is never visible and a retry never stores it twice.
+ *
+ * Readers learn, under the lock, where the last complete line ends and map
+ * only that far: the torn tail after it is what a writer may cut off while
+ * they read, and touching a page cut off under a mapping is SIGBUS.
+ *
  * A writer must know the last seq, every stream's version and every stored
  * id. It learns them by reading the file once, then only what other writers
  * added since (the file only grows), so memory grows with the log: the
@@ -47,6 +61,7 @@ struct file_log {
 	long long rd_seq;	/* a read position remembered for --follow */
 	off_t rd_off;
 	struct evt_chain_file *chain;	/* issue 15: the sidecar LOG.chain */
+	json_t *staged;		/* checkpoints set in the open transaction */
 };
 
 /* What the id table keeps of an event: a hash of its type, so that an
@@ -57,9 +72,14 @@ type_tag(const struct evt_event *ev)
 	return (long long)evt_hash(ev->type.p, ev->type.n);
 }
 
+/* A signal (SIGTERM while waiting for the lock) or a busy answer is worth
+ * retrying (75); anything else is the storage (74). */
 static int
 syserr(struct file_log *l, struct evt_err *err, const char *what)
 {
+	if (errno == EINTR)
+		return evt_err_set(err, EX_TEMPFAIL, "%s: %s: interrupted",
+		    l->base.path, what);
 	return evt_err_set(err, errno == EAGAIN || errno == EWOULDBLOCK ?
 	    EX_TEMPFAIL : EX_IOERR, "%s: %s: %s", l->base.path, what,
 	    strerror(errno));
@@ -79,6 +99,7 @@ fl_close(struct evt_log *base)
 	evt_buf_free(&l->txn);
 	evt_event_free(&l->ev);
 	evt_chain_file_free(l->chain);	/* issue 15 */
+	json_decref(l->staged);
 	evt_log_fini(base);
 	free(l);
 }
@@ -95,7 +116,8 @@ fl_open(const char *path, int flags, struct evt_err *err)
 	l->mfd = -1;
 	if (flags & EVT_LOG_CREATE)
 		oflags |= O_CREAT;
-	l->fd = open(path, oflags, 0666);
+	/* 0600: the events carry payment and personal data (DESIGN §3). */
+	l->fd = open(path, oflags, 0600);
 	l->writable = l->fd >= 0;
 	if (l->fd < 0 && (errno == EACCES || errno == EROFS) &&
 	    !(flags & EVT_LOG_CREATE))
@@ -122,6 +144,26 @@ beside(struct file_log *l, const char *suffix)
 	return s;
 }
 
+/* The record in LOG.txn: 1 and its extent, or 0 when there is none (no
+ * file, or the cleared record 0 0). */
+static int
+read_mark(struct file_log *l, long long *start, long long *end)
+{
+	char buf[64], *path = beside(l, "txn");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	free(path);
+	if (fd < 0)
+		return 0;
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return sscanf(buf, "%lld %lld", start, end) == 2 && *end > 0;
+}
+
 /*
  * Where the committed part of a file of size bytes ends: size, or the start
  * of a transaction that never completed (see the top of this file).
@@ -129,21 +171,9 @@ beside(struct file_log *l, const char *suffix)
 static off_t
 committed_end(struct file_log *l, off_t size)
 {
-	char buf[64], *path = beside(l, "txn");
 	long long start, end;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
 
-	free(path);
-	if (fd < 0)
-		return size;
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n <= 0)
-		return size;
-	buf[n] = '\0';
-	if (sscanf(buf, "%lld %lld", &start, &end) == 2 && size > start &&
-	    size < end)
+	if (read_mark(l, &start, &end) && size > start && size < end)
 		return (off_t)start;
 	return size;
 }
@@ -158,7 +188,7 @@ mark(struct file_log *l, off_t start, off_t end, int sync, struct evt_err *err)
 
 	if (l->mfd < 0) {
 		char *path = beside(l, "txn");
-		l->mfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+		l->mfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		free(path);
 		if (l->mfd < 0)
 			return syserr(l, err, "open .txn");
@@ -223,27 +253,37 @@ fl_begin(struct evt_log *base, struct evt_err *err)
 	struct stat st;
 	char *p;
 	off_t end;
+	long long mstart, mend;
 
 	if (!l->writable)
 		return evt_err_set(err, EX_IOERR, "%s: log is read-only",
 		    base->path);
+	/* A signal that came just before the wait would not interrupt it. */
+	if (base->intr && *base->intr) {
+		errno = EINTR;
+		return syserr(l, err, "lock");
+	}
 	if (flock(l->fd, LOCK_EX) < 0)
 		return syserr(l, err, "lock");
 	if (fstat(l->fd, &st) < 0) {
 		syserr(l, err, "stat");
 		goto fail;
 	}
-	if (committed_end(l, st.st_size) < st.st_size) {
-		/* A transaction cut short by a crash: cut it off whole. */
-		off_t keep = committed_end(l, st.st_size);
-		if (ftruncate(l->fd, keep) < 0 ||
-		    (!(base->flags & EVT_LOG_NOSYNC) && fsync(l->fd) < 0)) {
-			syserr(l, err, "repair an unfinished transaction");
-			goto fail;
+	if (read_mark(l, &mstart, &mend)) {
+		/* A record left by a transaction that crashed or failed. If
+		 * the file ends inside its extent, cut that transaction off
+		 * whole; either way clear the record, durably, before any
+		 * byte is appended, so that it cannot hide what comes next. */
+		if (st.st_size > mstart && st.st_size < mend) {
+			if (ftruncate(l->fd, (off_t)mstart) < 0 ||
+			    (!(base->flags & EVT_LOG_NOSYNC) && fsync(l->fd) < 0)) {
+				syserr(l, err, "repair an unfinished transaction");
+				goto fail;
+			}
+			st.st_size = (off_t)mstart;
 		}
 		if (mark(l, 0, 0, 1, err) < 0)
 			goto fail;
-		st.st_size = keep;
 	}
 	if (l->dirty || st.st_size < l->known) {
 		/* Rolled back, or the file shrank behind our back: start
@@ -320,50 +360,82 @@ fl_append(struct evt_log *base, struct evt_event *ev,
 	return EVT_APPEND_STORED;
 }
 
+static int ckpt_write(struct file_log *l, json_t *updates,
+    struct evt_err *err);
+
 static int
 fl_commit(struct evt_log *base, struct evt_err *err)
 {
 	struct file_log *l = (struct file_log *)base;
 	size_t done = 0;
+	int marked = 0;
 
 	/* issue 15: the records first, so every committed line has one. */
 	if (evt_chain_file_commit(l->chain, l->last, base->flags &
 	    EVT_LOG_NOSYNC, err) < 0)
 		goto fail;
 	/* One line is atomic by itself (a torn line is never read). */
-	if (l->txn_lines > 1 && mark(l, l->known, l->known +
-	    (off_t)l->txn.len, 1, err) < 0)
-		goto fail;
+	if (l->txn_lines > 1) {
+		if (mark(l, l->known, l->known + (off_t)l->txn.len, 1, err) < 0)
+			goto fail;
+		marked = 1;
+	}
 	while (done < l->txn.len) {
 		ssize_t w = write(l->fd, l->txn.p + done, l->txn.len - done);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
 			syserr(l, err, "write");
-			/* Cut what part of the transaction got out. */
-			if (ftruncate(l->fd, l->known) == 0)
-				fsync(l->fd);
-			goto fail;
+			goto undo;
 		}
 		done += (size_t)w;
 	}
+	/* A failed fsync means the lines may not be on the disk: they must
+	 * not stay visible either, or the append that reported failure
+	 * would be in the log, and its retry stored twice. */
 	if (l->txn.len && !(base->flags & EVT_LOG_NOSYNC) &&
 	    fdatasync(l->fd) < 0) {
 		syserr(l, err, "fsync");
-		goto fail;
+		goto undo;
 	}
-	if (l->txn_lines > 1)
+	if (marked)
 		(void)mark(l, 0, 0, 0, NULL);	/* harmless if lost, see top */
 	l->known += (off_t)l->txn.len;
 	l->last = l->txn_last;
 	l->dirty = 0;
 	evt_buf_reset(&l->txn);
+	/* Checkpoints set in the transaction move only now that its events
+	 * are durable: a crash in between leaves the checkpoint behind the
+	 * events (they are read again), never ahead (they would be lost). */
+	if (l->staged) {
+		int rc = ckpt_write(l, l->staged, err);
+		json_decref(l->staged);
+		l->staged = NULL;
+		if (rc < 0) {
+			evt_err_prefix(err, "events stored, but checkpoint not "
+			    "moved");
+			flock(l->fd, LOCK_UN);
+			return -1;
+		}
+	}
 	flock(l->fd, LOCK_UN);
 	return 0;
+undo:
+	/* Cut off what part of the transaction got out, then the record:
+	 * the file ends where it did before. If even the cut fails, the
+	 * record stays and readers still stop at its start. */
+	if (ftruncate(l->fd, l->known) == 0) {
+		if (!(base->flags & EVT_LOG_NOSYNC))
+			(void)fsync(l->fd);
+		if (marked)
+			(void)mark(l, 0, 0, 1, NULL);
+	}
 fail:
 	l->dirty = 1;
 	evt_buf_reset(&l->txn);
 	evt_chain_file_rollback(l->chain);	/* issue 15 */
+	json_decref(l->staged);
+	l->staged = NULL;
 	flock(l->fd, LOCK_UN);
 	return -1;
 }
@@ -375,26 +447,53 @@ fl_rollback(struct evt_log *base)
 
 	evt_buf_reset(&l->txn);
 	evt_chain_file_rollback(l->chain);	/* issue 15 */
+	json_decref(l->staged);
+	l->staged = NULL;
 	flock(l->fd, LOCK_UN);
 }
 
-/* The committed size: taken under a shared lock so that no transaction is
- * half written when we look. */
+/*
+ * The committed part: where the last complete line ends, taken under a
+ * shared lock so that no transaction is half written when we look. Only
+ * what lies after it (a torn line, a transaction cut short) can be cut off
+ * by a writer later, so a reader may map and read [0, *size) unlocked.
+ */
 static int
 committed_size(struct file_log *l, off_t *size, struct evt_err *err)
 {
 	struct stat st;
+	char buf[4096];
+	off_t end;
 
 	if (flock(l->fd, LOCK_SH) < 0)
 		return syserr(l, err, "lock");
 	if (fstat(l->fd, &st) < 0) {
 		syserr(l, err, "stat");
-		flock(l->fd, LOCK_UN);
-		return -1;
+		goto fail;
 	}
-	*size = committed_end(l, st.st_size);
+	end = committed_end(l, st.st_size);
+	while (end > 0) {
+		size_t want = end < (off_t)sizeof(buf) ? (size_t)end : sizeof(buf);
+		ssize_t n = pread(l->fd, buf, want, end - (off_t)want);
+		if (n != (ssize_t)want) {
+			if (n >= 0)
+				errno = EIO;
+			syserr(l, err, "read");
+			goto fail;
+		}
+		char *nl = memrchr(buf, '\n', want);
+		if (nl != NULL) {
+			end -= (off_t)want - (off_t)(nl - buf) - 1;
+			break;
+		}
+		end -= (off_t)want;
+	}
+	*size = end;
 	flock(l->fd, LOCK_UN);
 	return 0;
+fail:
+	flock(l->fd, LOCK_UN);
+	return -1;
 }
 
 struct span {
@@ -534,10 +633,17 @@ fl_ckpt_get(struct evt_log *base, const char *name, long long *seq,
     struct evt_err *err)
 {
 	struct file_log *l = (struct file_log *)base;
-	char *path = beside(l, "checkpoints");
-	json_t *o = ckpt_load(l, path, err), *c;
+	char *path;
+	json_t *o, *c;
 	int ret = 1;
 
+	/* Inside a transaction, what it set is what it reads back. */
+	if (l->staged && (c = json_object_get(l->staged, name)) != NULL) {
+		*seq = json_integer_value(c);
+		return 0;
+	}
+	path = beside(l, "checkpoints");
+	o = ckpt_load(l, path, err);
 	free(path);
 	if (o == NULL)
 		return -1;
@@ -550,44 +656,42 @@ fl_ckpt_get(struct evt_log *base, const char *name, long long *seq,
 	return ret;
 }
 
+/*
+ * Store updates ({"NAME": seq, ...}) into LOG.checkpoints: read, change,
+ * write a temporary file, fsync, rename(2). The caller holds the log's
+ * LOCK_EX, which serialises checkpoint writers too.
+ */
 static int
-fl_ckpt_set(struct evt_log *base, const char *name, long long seq,
-    struct evt_err *err)
+ckpt_write(struct file_log *l, json_t *updates, struct evt_err *err)
 {
-	struct file_log *l = (struct file_log *)base;
 	char *path = beside(l, "checkpoints"), *tmp = NULL, now[EVT_TIME_LEN + 1];
-	json_t *o = NULL;
+	json_t *o = NULL, *v;
+	const char *name;
 	int64_t ms;
 	int ret = -1, fd = -1;
 
 	if (evt_clock_now(&ms, err) < 0)
 		goto out;
 	evt_time_format(ms, now);
-	/* The log's lock serialises checkpoint writers too. */
-	if (flock(l->fd, LOCK_EX) < 0) {
-		syserr(l, err, "lock");
-		goto out;
-	}
 	if ((o = ckpt_load(l, path, err)) == NULL)
-		goto unlock;
-	json_object_set_new(o, name, json_pack("{s:I,s:s}", "seq",
-	    (json_int_t)seq, "updated", now));
+		goto out;
+	json_object_foreach(updates, name, v)
+		json_object_set_new(o, name, json_pack("{s:I,s:s}", "seq",
+		    json_integer_value(v), "updated", now));
 	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
 		abort();
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0 ||
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
 	    json_dumpfd(o, fd, JSON_COMPACT | JSON_SORT_KEYS) < 0 ||
 	    write(fd, "\n", 1) != 1 ||
-	    (!(base->flags & EVT_LOG_NOSYNC) && fsync(fd) < 0) ||
+	    (!(l->base.flags & EVT_LOG_NOSYNC) && fsync(fd) < 0) ||
 	    close(fd) < 0 || (fd = -1, rename(tmp, path) < 0)) {
 		syserr(l, err, "write checkpoint");
 		if (fd >= 0)
 			close(fd);
 		unlink(tmp);
-		goto unlock;
+		goto out;
 	}
 	ret = 0;
-unlock:
-	flock(l->fd, LOCK_UN);
 out:
 	json_decref(o);
 	free(tmp);
@@ -616,6 +720,32 @@ fl_chain_read(struct evt_log *base, long long after, int *chained,
 	    err);
 	if (p)
 		munmap(p, (size_t)size);
+	return rc;
+}
+
+static int
+fl_ckpt_set(struct evt_log *base, const char *name, long long seq,
+    struct evt_err *err)
+{
+	struct file_log *l = (struct file_log *)base;
+	json_t *u;
+	int rc;
+
+	if (base->intxn) {
+		/* Written by fl_commit once the events are durable. */
+		if (l->staged == NULL && (l->staged = json_object()) == NULL)
+			abort();
+		json_object_set_new(l->staged, name, json_integer(seq));
+		return 0;
+	}
+	if (flock(l->fd, LOCK_EX) < 0)
+		return syserr(l, err, "lock");
+	if ((u = json_object()) == NULL)
+		abort();
+	json_object_set_new(u, name, json_integer(seq));
+	rc = ckpt_write(l, u, err);
+	json_decref(u);
+	flock(l->fd, LOCK_UN);
 	return rc;
 }
 

@@ -7,6 +7,8 @@
 #ifndef EVT_LOG_IMPL_H
 #define EVT_LOG_IMPL_H
 
+#include <signal.h>
+
 #include "log.h"
 
 /* Called by chain_read below: return 0 to go on, 1 to stop, -1 to fail. */
@@ -58,6 +60,7 @@ struct evt_log {
 	char *dir, *prefix;	/* for evt_log_watch_* */
 	int flags;
 	int intxn;
+	volatile sig_atomic_t *intr;	/* evt_log_interrupt_on, or NULL */
 };
 
 extern const struct evt_log_ops evt_log_sqlite_ops;

@@ -5,10 +5,13 @@
  * The stored line (body) already carries seq and version, so a replay is a
  * copy of bytes; the other columns exist only to be indexed.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -49,6 +52,8 @@ struct sqlite_log {
 	struct evt_hasher *hs;
 	unsigned char head[EVT_CHAIN_LEN];	/* h(last), in a transaction */
 	int has_hash;			/* the hash column is known to exist */
+	int empty;			/* no schema yet: an empty log */
+	int64_t busy_since;		/* ms, when the current wait began */
 };
 
 static int
@@ -57,10 +62,38 @@ dberr(struct sqlite_log *l, struct evt_err *err, const char *what)
 	int rc = sqlite3_errcode(l->db);
 	int code = EX_IOERR;
 
+	if (rc == SQLITE_BUSY && l->base.intr && *l->base.intr)
+		return evt_err_set(err, EX_TEMPFAIL, "%s: %s: interrupted while "
+		    "waiting for another writer", l->base.path, what);
 	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
 		code = EX_TEMPFAIL;
 	return evt_err_set(err, code, "%s: %s: %s", l->base.path, what,
 	    sqlite3_errmsg(l->db));
+}
+
+/*
+ * Wait for another writer's lock: as sqlite3_busy_timeout does (short
+ * sleeps, up to BUSY_TIMEOUT_MS), but give up at once when the program
+ * was told to stop (evt_log_interrupt_on), so SIGTERM is not kept
+ * waiting for a minute. Returns 1 to try again, 0 to give up (BUSY).
+ */
+static int
+busy(void *arg, int n)
+{
+	struct sqlite_log *l = arg;
+	struct timespec now;
+	int64_t ms;
+
+	if (l->base.intr && *l->base.intr)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (n == 0)
+		l->busy_since = ms;
+	else if (ms - l->busy_since >= BUSY_TIMEOUT_MS)
+		return 0;
+	usleep(n < 10 ? 1000 : 10000);
+	return 1;
 }
 
 static int
@@ -154,6 +187,35 @@ open_readonly(struct sqlite_log *l, const char *path, struct evt_err *err)
 	    l->db ? sqlite3_errmsg(l->db) : "cannot open");
 }
 
+/* Whether the database has no schema at all (a new, empty file). */
+static int
+schema_empty(struct sqlite_log *l)
+{
+	sqlite3_stmt *st = NULL;
+	int empty = 0;
+
+	if (sqlite3_prepare_v2(l->db, "SELECT count(*) FROM sqlite_master;",
+	    -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		empty = sqlite3_column_int64(st, 0) == 0;
+	sqlite3_finalize(st);
+	return empty;
+}
+
+/*
+ * Whether a log opened empty is still without events: 1, or 0 once its
+ * first writer has made the schema (then it is read as any other).
+ */
+static int
+still_empty(struct sqlite_log *l)
+{
+	if (!l->empty)
+		return 0;
+	if (sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL, NULL,
+	    NULL) == SQLITE_OK)
+		l->empty = 0;
+	return l->empty;
+}
+
 static struct evt_log *
 sq_open(const char *path, int flags, struct evt_err *err)
 {
@@ -171,6 +233,16 @@ sq_open(const char *path, int flags, struct evt_err *err)
 			goto fail;
 		}
 		oflags |= SQLITE_OPEN_CREATE;
+		/* Created here, 0600, because SQLite would make it 0644 and
+		 * gives its -wal and -shm files the mode of the log: they
+		 * all carry payment and personal data (DESIGN §3). */
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		else if (errno != EEXIST) {
+			evt_err_set(err, EX_IOERR, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
 	}
 	if (!(oflags & SQLITE_OPEN_CREATE) && access(path, W_OK) < 0) {
 		if (flags & EVT_LOG_CREATE) {
@@ -188,7 +260,7 @@ sq_open(const char *path, int flags, struct evt_err *err)
 		    l->db ? sqlite3_errmsg(l->db) : "cannot open");
 		goto fail;
 	}
-	sqlite3_busy_timeout(l->db, BUSY_TIMEOUT_MS);
+	sqlite3_busy_handler(l->db, busy, l);
 	/* WAL: readers and the writer do not block each other. FULL makes
 	 * each commit durable (an fsync of the WAL); NOSYNC trades that. */
 	if (sqlite3_exec(l->db, flags & EVT_LOG_NOSYNC ?
@@ -210,9 +282,15 @@ sq_open(const char *path, int flags, struct evt_err *err)
 	    NULL) == SQLITE_OK)
 		;	/* an evt log already: nothing to set up */
 	else if (!(flags & EVT_LOG_CREATE)) {
-		sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL, NULL,
-		    &msg);
-		goto execfail;
+		/* A database with nothing in it yet is an empty log: the
+		 * first writer may be creating it right now. */
+		if (schema_empty(l))
+			l->empty = 1;
+		else {
+			sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL,
+			    NULL, &msg);
+			goto execfail;
+		}
 	} else if (setup(l, &msg) != SQLITE_OK)
 		goto execfail;
 	return &l->base;
@@ -620,6 +698,8 @@ sq_read(struct evt_log *base, struct evt_read *r, evt_log_fn fn, void *arg,
 	long long snap, n = 0;
 	int rc, ret = 0;
 
+	if (still_empty(l))
+		return 0;
 	/* One read transaction: the query and the snapshot's last seq see
 	 * the same committed state, so `scanned` is exact. */
 	if (sqlite3_exec(l->db, "BEGIN;", NULL, NULL, NULL) != SQLITE_OK)
@@ -671,6 +751,10 @@ sq_last_seq(struct evt_log *base, long long *seq, struct evt_err *err)
 {
 	struct sqlite_log *l = (struct sqlite_log *)base;
 
+	if (still_empty(l)) {
+		*seq = 0;
+		return 0;
+	}
 	if (prep(l, &l->maxseq, "SELECT coalesce(max(seq), 0) FROM events;",
 	    err) < 0)
 		return -1;
@@ -691,6 +775,8 @@ sq_ckpt_get(struct evt_log *base, const char *name, long long *seq,
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	if (still_empty(l))
+		return 1;
 	if (prep(l, &st, "SELECT seq FROM checkpoints WHERE name = ?1;", err) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -712,6 +798,9 @@ sq_ckpt_set(struct evt_log *base, const char *name, long long seq,
 	char now[EVT_TIME_LEN + 1];
 	int64_t ms;
 
+	if (still_empty(l))
+		return evt_err_set(err, EX_TEMPFAIL, "%s: no events table yet: "
+		    "a log is made by its first writer", base->path);
 	if (evt_clock_now(&ms, err) < 0)
 		return -1;
 	evt_time_format(ms, now);

@@ -59,6 +59,18 @@ setup() {
 	[ "$rc" = 0 ]
 }
 
+@test "valgrind: checkpoints, moved by evt-replay and by evt-append" {
+	for log in k.db k.ndjson; do
+		evt-append -l $log "$TESTDATA/stock.ndjson"
+		vg evt-replay -l $log --checkpoint c --until 2026-11-18T11:00:00.0005Z >/dev/null
+		evt-replay -l $log | vg evt-append -l $log --checkpoint k
+		vg evt-append -l $log --checkpoint k --at 2 </dev/null
+		vg evt-replay -l $log --resume k >/dev/null
+	done
+	: >empty.db
+	vg evt-replay -l empty.db --count >/dev/null
+}
+
 @test "valgrind: the error paths" {
 	run vg evt-append -l v.db <<<'not json'
 	assert_failure 65
