@@ -429,12 +429,12 @@ main(int argc, char **argv)
 		case 'r': rules = optarg; break;
 		case 'R': refund = optarg; break;
 		case 'S':
-			r.since = evt_opt_time("--since", optarg);
+			r.since = evt_opt_time_ceil("--since", optarg);
 			r.has_since = 1;
 			break;
 		case 't': r.tag = 1; break;
 		case 'U':
-			r.until = evt_opt_time("--until", optarg);
+			r.until = evt_opt_time_ceil("--until", optarg);
 			r.has_until = 1;
 			break;
 		case 'v': evt_verbose = 1; break;

@@ -458,3 +458,11 @@ C
 		grep -q "\"finding\":\"$f\".*\"seq\":158" full.ndjson || { echo "no $f"; return 1; }
 	done
 }
+
+@test "--since and --until compare exactly past the millisecond" {
+	printf '%s\n' '{"id":"a","type":"Note","subject":"n-1","time":"2026-11-24T10:00:00.000Z","data":{}}' \
+		'{"id":"b","type":"Note","subject":"n-1","time":"2026-11-24T10:00:00.001Z","data":{}}' >in
+	[ "$(audit-scan --report -o json --since 2026-11-24T10:00:00.0005Z in | jq .events)" = 1 ]
+	[ "$(audit-scan --report -o json --until 2026-11-24T10:00:00.0005Z in | jq .events)" = 1 ]
+	[ "$(audit-scan --report -o json --since 2026-11-24T10:00:00.000Z in | jq .events)" = 2 ]
+}
