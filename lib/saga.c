@@ -914,11 +914,10 @@ evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
 	if (check_event(&r, err) < 0)
 		return -1;
 	if (r.type == R_ADJUSTED) {
-		long long *v = stock(s, r.store, r.sku);
-		if (__builtin_add_overflow(*v, r.delta, v)) {
-			*v -= r.delta;	/* wrapped: undo, and refuse */
+		long long *v = stock(s, r.store, r.sku), sum;
+		if (__builtin_add_overflow(*v, r.delta, &sum))
 			return bad(err, r.type, "the stock does not fit in 64 bits");
-		}
+		*v = sum;
 		return 0;
 	}
 	if ((t = tx_get(s, r.txid)) == NULL) {
