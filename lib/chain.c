@@ -359,6 +359,12 @@ diagnose(struct vstate *s)
 		    "an event added behind evt's back, or its hash removed");
 		return;
 	}
+	if (v->archived > 0 && i == v->archived + 1) {
+		fault(v, EVT_CHAIN_CHANGED, i, "it does not chain on from the "
+		    "hash kept of seq %lld, the last archived event: its line "
+		    "or that hash was changed", v->archived);
+		return;
+	}
 	if (s->nwin > 1 && s->win[1].seq == i + 1 &&
 	    fits(s, r0->hash, i + 1, &s->win[1], NULL, g)) {
 		fault(v, EVT_CHAIN_CHANGED, i, "it no longer matches its "
