@@ -60,6 +60,7 @@
 #define PART_SIZE_DEFAULT 1000000
 #define FLUSH_BYTES (8u << 20)
 #define VERS_MAX 65536		/* stream versions kept between commits */
+#define FILL_SLICE 100000	/* events chained at a time by an upgrade */
 
 /*
  * Defaults for timeouts the URL (options=-c...) or the server leave at 0
@@ -1383,20 +1384,26 @@ chain_fill(struct pg_log *l, long long start, const unsigned char *boundary,
 		}
 	}
 	PQclear(res);
-	snprintf(sql, sizeof(sql), "COPY (SELECT seq, body FROM evt_events "
-	    "WHERE seq > %lld ORDER BY seq) TO STDOUT (FORMAT binary)", from);
-	rc = copy_out(l, sql, fill_row, &f, err);
-	if (rc == 0 && f.out.len > 0) {
-		rc = exec(l, "CREATE TEMP TABLE evt_chain_fill(seq bigint, "
-		    "hash bytea) ON COMMIT DROP", PGRES_COMMAND_OK, err,
-		    "chain an earlier evt's events");
-		if (rc == 0)
+	if (from >= l->head)
+		return 0;
+	/* Once, however long the log: no statement timeout (the other
+	 * writers wait for the lock, or give up with 75 and retry), and the
+	 * hashes go back in slices, so memory stays flat. */
+	rc = exec(l, "SET LOCAL statement_timeout = 0; CREATE TEMP TABLE "
+	    "evt_chain_fill(seq bigint, hash bytea) ON COMMIT DROP",
+	    PGRES_COMMAND_OK, err, "chain an earlier evt's events");
+	for (; rc == 0 && from < l->head; from += FILL_SLICE) {
+		snprintf(sql, sizeof(sql), "COPY (SELECT seq, body FROM "
+		    "evt_events WHERE seq > %lld AND seq <= %lld ORDER BY seq) "
+		    "TO STDOUT (FORMAT binary)", from, from + FILL_SLICE);
+		rc = copy_out(l, sql, fill_row, &f, err);
+		if (rc == 0 && f.out.len > 0)
 			rc = copy_in(l, "COPY evt_chain_fill FROM STDIN "
 			    "(FORMAT binary)", &f.out, err);
 		if (rc == 0)
 			rc = exec(l, "UPDATE evt_events e SET hash = f.hash FROM "
-			    "evt_chain_fill f WHERE e.seq = f.seq",
-			    PGRES_COMMAND_OK, err,
+			    "evt_chain_fill f WHERE e.seq = f.seq; TRUNCATE "
+			    "evt_chain_fill", PGRES_COMMAND_OK, err,
 			    "chain an earlier evt's events");
 	}
 	evt_buf_free(&f.out);
