@@ -196,6 +196,10 @@ main(int argc, char **argv)
 		else
 			evt_note("%s: %lld events verified", evt_log_path(log),
 			    v.events);
+		if (v.archived > 0)
+			evt_note("%s: seq 1 to %lld are archived: verified on "
+			    "from the hash the log keeps of seq %lld",
+			    evt_log_path(log), v.archived, v.archived);
 		if (fclose(stdout) != 0) {
 			if (errno != EPIPE)
 				fprintf(stderr, "%s: stdout: %s\n", evt_prog,

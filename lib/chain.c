@@ -187,6 +187,42 @@ fault(struct evt_verify *v, int f, long long seq, const char *fmt, ...)
 	return 1;
 }
 
+/*
+ * Events 1..seq were archived out of the log, and hash is what the log
+ * keeps of h(seq) (NULL: they were never chained, and the chain starts
+ * again from zeros). The chain goes on from there; a checkpoint can be
+ * checked at the boundary, not inside the archived range.
+ */
+static int
+on_boundary(struct vstate *s, long long seq, const unsigned char *hash)
+{
+	static const unsigned char zero[EVT_CHAIN_LEN];
+	struct evt_verify *v = s->v;
+	const struct evt_checkpoint *cp = v->since;
+
+	if (hash == NULL)
+		hash = zero;
+	if (cp && cp->seq < seq)
+		return fault(v, EVT_CHAIN_TRUNCATED, cp->seq, "the log starts "
+		    "at seq %lld: events 1 to %lld are archived, so the "
+		    "checkpoint's event cannot be checked; keep a checkpoint "
+		    "at or after seq %lld", seq + 1, seq, seq);
+	if (cp && cp->seq == seq && memcmp(hash, cp->root, EVT_CHAIN_LEN) != 0)
+		return fault(v, EVT_CHAIN_FORKED, seq, "the hash kept of the "
+		    "last archived event is not the checkpoint's: history "
+		    "rewritten or the log replaced");
+	if (s->anchor && cp->seq == seq) {
+		s->anchor = 0;
+		s->anchored = 1;
+	}
+	v->archived = seq;
+	memcpy(s->prev, hash, EVT_CHAIN_LEN);
+	memcpy(v->head, hash, EVT_CHAIN_LEN);
+	v->seq = seq;
+	s->expect = seq + 1;
+	return 0;
+}
+
 static int
 on_row(void *arg, long long seq, const char *line, size_t len,
     const unsigned char *hash)
@@ -195,6 +231,8 @@ on_row(void *arg, long long seq, const char *line, size_t len,
 	struct evt_verify *v = s->v;
 	unsigned char c[EVT_CHAIN_LEN];
 
+	if (line == NULL)
+		return on_boundary(s, seq, hash);
 	s->rows++;
 	if (s->nwin > 0 || v->fault) {
 		if (v->fault)
@@ -321,6 +359,12 @@ diagnose(struct vstate *s)
 		    "an event added behind evt's back, or its hash removed");
 		return;
 	}
+	if (v->archived > 0 && i == v->archived + 1) {
+		fault(v, EVT_CHAIN_CHANGED, i, "it does not chain on from the "
+		    "hash kept of seq %lld, the last archived event: its line "
+		    "or that hash was changed", v->archived);
+		return;
+	}
 	if (s->nwin > 1 && s->win[1].seq == i + 1 &&
 	    fits(s, r0->hash, i + 1, &s->win[1], NULL, g)) {
 		fault(v, EVT_CHAIN_CHANGED, i, "it no longer matches its "
@@ -351,6 +395,7 @@ evt_chain_verify(struct evt_log *log, struct evt_verify *v,
 	v->seq = 0;
 	v->fault = EVT_CHAIN_OK;
 	v->bad_seq = 0;
+	v->archived = 0;
 	v->detail[0] = '\0';
 	memset(v->head, 0, EVT_CHAIN_LEN);
 	if (log->ops->chain_read == NULL)

@@ -98,6 +98,10 @@ struct evt_verify {
 	int fault;		/* enum evt_chain_fault */
 	long long bad_seq;	/* the first seq found wrong */
 	char detail[256];	/* "seq 5: line changed (...)" */
+	long long archived;	/* events 1..archived are archived out of
+				 * the log (PostgreSQL): not recomputed, the
+				 * chain taken on from the hash kept at the
+				 * boundary */
 };
 
 /*
@@ -109,6 +113,13 @@ struct evt_verify {
  *
  * A log without a chain (made by an earlier evt, or a backend that keeps
  * none) is the fault EVT_CHAIN_UNCHAINED.
+ *
+ * A log whose oldest events were archived out of it (scripts/pg-archive)
+ * is verified from its start, the chain taken on from the hash the log
+ * keeps of the last archived event (v->archived). A checkpoint inside the
+ * archived range cannot be checked against the log and is the fault
+ * EVT_CHAIN_TRUNCATED; one at the boundary is checked against the kept
+ * hash.
  *
  * Returns 0 when the chain holds (v->seq, v->head: the head), 1 when it
  * does not (v->fault, v->bad_seq, v->detail; v->seq, v->head: the last

@@ -37,6 +37,11 @@ struct evt_log_ops {
 	 * under, its line and its stored chain hash (EVT_CHAIN_LEN bytes,
 	 * NULL when none is); *chained is set to 0 when the log keeps no
 	 * chain at all (made by an earlier evt). NULL: no chain kept.
+	 * A log whose oldest events were archived out of it, so that it
+	 * starts after after + 1, first calls fn once with line NULL: the
+	 * seq of the last archived event and its hash as kept at the
+	 * boundary (NULL: the archived events were never chained, and the
+	 * chain starts again from 32 zero bytes).
 	 */
 	int (*chain_read)(struct evt_log *, long long after, int *chained,
 	    evt_chain_fn, void *, struct evt_err *);

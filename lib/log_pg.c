@@ -9,14 +9,16 @@
  *                    partition holds yet
  *   evt_events       the stored lines and the columns replay filters on,
  *                    partitioned by seq range; each partition has unique
- *                    indexes on id and on (subject, version); hash is for
- *                    issue 15's chain and stays NULL here
+ *                    indexes on id and on (subject, version); hash is
+ *                    h(seq) of the chain (chain.h)
  *   evt_ids          the ids of archived events, and evt_streams the last
  *                    versions of archived streams (scripts/pg-archive),
  *                    so that ids stay unique across partitions and versions
  *                    go on after the events that made them are archived
  *   evt_checkpoints  named reader positions
- *   evt_archives     ranges exported and detached by scripts/pg-archive
+ *   evt_archives     ranges exported and detached by scripts/pg-archive,
+ *                    with h(last) of each, from which the chain of the
+ *                    events left goes on (schema version 2)
  *
  * Writers are serialised on the head row (READ COMMITTED, SELECT ... FOR
  * UPDATE) and hold it until they commit, so seq is gap-free and commit
@@ -33,6 +35,12 @@
  * appends are sent in bulk (binary COPY) at commit or when enough have
  * gathered, not one statement each; nothing else is written per event,
  * so an append costs the server what loading the same rows would.
+ *
+ * The chain (chain.h) is computed by the writer under the same lock: it
+ * reads h(head) when it begins and carries it through its appends, each
+ * row's hash going out in the COPY with the row. A log made before the
+ * chain (hash NULL) is chained in place by the first write transaction
+ * that finds h(head) missing.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -41,14 +49,18 @@
 
 #include <libpq-fe.h>
 
+#include "chain.h"
 #include "clock.h"
 #include "hmap.h"
 #include "log_impl.h"
 
-#define SCHEMA_VERSION 1
+/* 1: as made before the chain; 2: evt_archives keeps h(last). Version
+ * 1 is upgraded to 2 when it is opened. */
+#define SCHEMA_VERSION 2
 #define PART_SIZE_DEFAULT 1000000
 #define FLUSH_BYTES (8u << 20)
 #define VERS_MAX 65536		/* stream versions kept between commits */
+#define FILL_SLICE 100000	/* events chained at a time by an upgrade */
 
 /*
  * Defaults for timeouts the URL (options=-c...) or the server leave at 0
@@ -78,6 +90,9 @@ struct pg_log {
 	struct evt_hmap checked;	/* ids looked up in it: 1 stored, 0 not */
 	struct evt_buf rows;	/* binary COPY data not yet sent */
 	long long nrows;
+	struct evt_hasher *hs;	/* the chain (chain.h) */
+	unsigned char chain[EVT_CHAIN_LEN];	/* h(head), in a write
+						 * transaction */
 };
 
 static const char copy_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
@@ -234,7 +249,14 @@ static const char schema_sql[] =
 	"CREATE TABLE evt_checkpoints(name text PRIMARY KEY,"
 	" seq bigint NOT NULL, updated timestamptz NOT NULL);"
 	"CREATE TABLE evt_archives(first bigint PRIMARY KEY, last bigint NOT NULL,"
-	" count bigint NOT NULL, file text NOT NULL, at timestamptz NOT NULL);";
+	" count bigint NOT NULL, file text NOT NULL, at timestamptz NOT NULL,"
+	" hash bytea);";
+
+/* From version 1, made before the chain: the hash kept at an archive's
+ * boundary. Its events are chained by the first write (chain_fill). */
+static const char upgrade_sql[] =
+	"ALTER TABLE evt_archives ADD COLUMN IF NOT EXISTS hash bytea;"
+	"UPDATE evt_meta SET value = '2' WHERE key = 'schema';";
 
 /*
  * Make the partition for [from, from + size) and attach it. A table made
@@ -329,6 +351,18 @@ setup(struct pg_log *l, struct evt_err *err)
 	}
 	int v = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
+	if (v == 1) {
+		/* Under the creation lock, so two first users do not race;
+		 * a catalog change only, the tables are not rewritten. */
+		if (exec(l, "BEGIN; SELECT pg_advisory_xact_lock(7400613)",
+		    PGRES_TUPLES_OK, err, "upgrade the schema") < 0 ||
+		    exec(l, upgrade_sql, PGRES_COMMAND_OK, err,
+		    "upgrade the schema") < 0 ||
+		    exec(l, "COMMIT", PGRES_COMMAND_OK, err,
+		    "upgrade the schema") < 0)
+			goto fail;
+		v = SCHEMA_VERSION;
+	}
 	if (v != SCHEMA_VERSION)
 		return evt_err_set(err, EX_IOERR, "%s: schema version %d; this "
 		    "evt knows version %d", l->base.path, v, SCHEMA_VERSION);
@@ -431,6 +465,7 @@ pg_close(struct evt_log *base)
 	evt_hmap_free(&l->pend);
 	evt_hmap_free(&l->checked);
 	evt_buf_free(&l->rows);
+	evt_hasher_free(l->hs);
 	evt_log_fini(base);
 	free(l);
 }
@@ -464,6 +499,9 @@ fail:
 	return NULL;
 }
 
+static int chain_begin(struct pg_log *, PGresult *, long long,
+    struct evt_err *);
+
 static int
 pg_begin(struct evt_log *base, struct evt_err *err)
 {
@@ -472,10 +510,18 @@ pg_begin(struct evt_log *base, struct evt_err *err)
 
 	if (ensure(l, err) < 0)
 		return -1;
+	/* The head row locked, then read again with h(head) by a statement
+	 * of its own: its snapshot, taken after the lock, sees the rows of
+	 * the writer we may have waited for (one taken with the lock would
+	 * not). The hash at the archive boundary stands for h(head) when
+	 * every event is archived. */
 	res = PQexec(l->conn, "BEGIN; SELECT set_config('statement_timeout', '"
 	    STATEMENT_TIMEOUT "', true) WHERE current_setting("
 	    "'statement_timeout') = '0';"
-	    "SELECT seq, part_size, part_upto FROM evt_head FOR UPDATE");
+	    "SELECT 1 FROM evt_head FOR UPDATE;"
+	    "SELECT h.seq, h.part_size, h.part_upto, h.start, (SELECT hash FROM "
+	    "evt_events WHERE seq = h.seq), (SELECT hash FROM evt_archives "
+	    "WHERE last = h.start - 1) FROM evt_head h");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		pgerr(l, res, err, "begin");
 		PQclear(PQexec(l->conn, "ROLLBACK"));
@@ -484,7 +530,13 @@ pg_begin(struct evt_log *base, struct evt_err *err)
 	l->head = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	l->part_size = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	l->part_upto = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	long long start = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	int rc = chain_begin(l, res, start, err);
 	PQclear(res);
+	if (rc < 0) {
+		PQclear(PQexec(l->conn, "ROLLBACK"));
+		return -1;
+	}
 	/* Someone else wrote since our last commit: what we knew of the
 	 * streams may be stale. A long run forgets too, so that its memory
 	 * follows its batches, not the number of streams in the log. */
@@ -597,7 +649,7 @@ flush(struct pg_log *l, struct evt_err *err)
 		if (add_partition(l, err) < 0)
 			return -1;
 	if (copy_in(l, "COPY evt_events(seq, id, subject, version, type, time, "
-	    "correlationid, body) FROM STDIN (FORMAT binary)", &l->rows,
+	    "correlationid, body, hash) FROM STDIN (FORMAT binary)", &l->rows,
 	    err) < 0)
 		return -1;
 	evt_hmap_clear(&l->pend);
@@ -687,6 +739,8 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 		return -1;
 	evt_event_assign(ev, l->head + 1, cur + 1, now, source);
 	l->head++;
+	evt_chain_step(l->hs, l->chain, ev->seq, ev->body.p, ev->body.len,
+	    l->chain);
 	evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n, ev->version);
 	evt_hmap_put(&l->pend, ev->id.p, ev->id.n, type_tag(ev->type.p,
 	    ev->type.n));
@@ -695,7 +749,7 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 		    ev->type.n));
 
 	struct evt_buf *b = &l->rows;
-	put16(b, 8);
+	put16(b, 9);
 	put_int8(b, ev->seq);
 	put_text(b, ev->id.p, ev->id.n);
 	put_text(b, ev->subject.p, ev->subject.n);
@@ -704,6 +758,7 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 	put_text(b, ev->timebuf, EVT_TIME_LEN);
 	put_text(b, ev->corr.p, ev->corr.n);
 	put_text(b, ev->body.p, ev->body.len);
+	put_text(b, (const char *)l->chain, EVT_CHAIN_LEN);
 	l->nrows++;
 	if (l->rows.len >= FLUSH_BYTES && flush(l, err) < 0)
 		return -1;
@@ -1135,6 +1190,331 @@ rollback:
 	return -1;
 }
 
+/* --- the chain (chain.h) -------------------------------------------------- */
+
+/*
+ * The hash in column col of row 0 of res (text format, bytea as \x and
+ * hex digits) into out. Returns 1, 0 when it is NULL, -1 when it is not a
+ * SHA-256 (changed behind evt's back).
+ */
+static int
+get_hash(PGresult *res, int row, int col, unsigned char *out)
+{
+	const char *p = PQgetvalue(res, row, col);
+
+	if (PQgetisnull(res, row, col))
+		return 0;
+	if (PQgetlength(res, row, col) != 2 + 2 * EVT_CHAIN_LEN ||
+	    p[0] != '\\' || p[1] != 'x')
+		return -1;
+	for (int i = 0; i < EVT_CHAIN_LEN; i++) {
+		unsigned v = 0;
+		for (int j = 0; j < 2; j++) {
+			char c = p[2 + 2 * i + j];
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v |= (unsigned)(c - 'a' + 10);
+			else
+				return -1;
+		}
+		out[i] = (unsigned char)v;
+	}
+	return 1;
+}
+
+/* Called by copy_out for each row: 0 to go on, 1 to stop, -1 to fail. */
+typedef int (*copy_row_fn)(void *, const char *, int);
+
+/*
+ * Run sql, a COPY ... TO STDOUT (FORMAT binary), and hand each row (its
+ * bytes after the header) to fn. Returns 0, 1 when fn stopped it, -1
+ * with err (fn's failure: err as fn left it). The connection is dropped
+ * when the COPY is not read to its end (the next call connects again),
+ * so a stop costs no more reading.
+ */
+static int
+copy_out(struct pg_log *l, const char *sql, copy_row_fn fn, void *arg,
+    struct evt_err *err)
+{
+	PGresult *res = PQexec(l->conn, sql);
+	int len, first = 1, rc = 0;
+	char *buf;
+
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+		return pgerr(l, res, err, "read");
+	PQclear(res);
+	while ((len = PQgetCopyData(l->conn, &buf, 0)) > 0) {
+		const char *p = buf;
+
+		if (first) {
+			if (len < 19 || memcmp(p, copy_header, 11) != 0) {
+				PQfreemem(buf);
+				evt_err_set(err, EX_IOERR, "%s: read: bad COPY "
+				    "header", l->base.path);
+				rc = -1;
+				goto abandon;
+			}
+			p += 19 + get32(p + 15);
+			len -= (int)(p - buf);
+			first = 0;
+		}
+		if (len == 2 && p[0] == '\377' && p[1] == '\377') {
+			PQfreemem(buf);
+			continue;	/* the trailer */
+		}
+		rc = fn(arg, p, len);
+		PQfreemem(buf);
+		if (rc != 0)
+			goto abandon;
+	}
+	if (len == -2)
+		return pgerr(l, NULL, err, "read");
+	res = PQgetResult(l->conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pgerr(l, res, err, "read");
+		drain(l);
+		return -1;
+	}
+	PQclear(res);
+	drain(l);
+	return 0;
+abandon:
+	PQfinish(l->conn);
+	l->conn = NULL;
+	return rc;
+}
+
+/* One binary COPY row of (seq bigint, body text, hash bytea): hash NULL
+ * when the column is. Returns 0, or -1 when the row is not that. */
+static int
+parse_chain_row(const char *p, int n, long long *seq, const char **body,
+    size_t *blen, const unsigned char **hash)
+{
+	const char *e = p + n;
+	uint32_t hl;
+
+	if (n < 2 || (p[0] << 8 | (unsigned char)p[1]) != 3)
+		return -1;
+	p += 2;
+	if (e - p < 12 || get32(p) != 8)
+		return -1;
+	*seq = get_int8(p + 4);
+	p += 12;
+	if (e - p < 4)
+		return -1;
+	*blen = get32(p);
+	p += 4;
+	if ((size_t)(e - p) < *blen)
+		return -1;
+	*body = p;
+	p += *blen;
+	if (e - p < 4)
+		return -1;
+	hl = get32(p);
+	p += 4;
+	*hash = NULL;
+	if (hl == 0xffffffffu)
+		return 0;	/* NULL */
+	if ((size_t)(e - p) < hl)
+		return -1;
+	if (hl == EVT_CHAIN_LEN)
+		*hash = (const unsigned char *)p;
+	return 0;
+}
+
+struct fill {
+	struct pg_log *l;
+	struct evt_buf out;	/* binary COPY rows of (seq, hash) */
+	struct evt_err *err;
+};
+
+static int
+fill_row(void *arg, const char *p, int n)
+{
+	struct fill *f = arg;
+	const char *body;
+	size_t blen;
+	long long seq;
+
+	if (parse_row(p, n, 2, &seq, &body, &blen, NULL, NULL) < 0)
+		return evt_err_set(f->err, EX_IOERR, "%s: chain: bad COPY row",
+		    f->l->base.path);
+	evt_chain_step(f->l->hs, f->l->chain, seq, body, blen, f->l->chain);
+	put16(&f->out, 2);
+	put_int8(&f->out, seq);
+	put_text(&f->out, (const char *)f->l->chain, EVT_CHAIN_LEN);
+	return 0;
+}
+
+/*
+ * Chain the events after the last one that has a hash: all of a log made
+ * by an earlier evt (once, by the first write transaction that finds
+ * h(head) missing), or those an earlier evt appended since. Where none
+ * has a hash, the chain goes on from the archive boundary's (boundary,
+ * NULL: 32 zero bytes). Inside the write transaction, under the lock;
+ * l->chain gets h(head).
+ */
+static int
+chain_fill(struct pg_log *l, long long start, const unsigned char *boundary,
+    struct evt_err *err)
+{
+	struct fill f = { l, EVT_BUF_INIT, err };
+	long long from = start - 1;
+	char sql[300];
+	PGresult *res;
+	int rc;
+
+	if (boundary)
+		memcpy(l->chain, boundary, EVT_CHAIN_LEN);
+	else
+		memset(l->chain, 0, EVT_CHAIN_LEN);
+	res = PQexec(l->conn, "SELECT seq, hash FROM evt_events WHERE hash IS "
+	    "NOT NULL ORDER BY seq DESC LIMIT 1");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pgerr(l, res, err, "find the chain's end");
+	if (PQntuples(res) == 1) {
+		from = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		if (get_hash(res, 0, 1, l->chain) < 0) {
+			PQclear(res);
+			return evt_err_set(err, EX_IOERR, "%s: seq %lld: the "
+			    "stored hash is not a SHA-256; see evt-verify",
+			    l->base.path, from);
+		}
+	}
+	PQclear(res);
+	if (from >= l->head)
+		return 0;
+	/* Once, however long the log: no statement timeout (the other
+	 * writers wait for the lock, or give up with 75 and retry), and the
+	 * hashes go back in slices, so memory stays flat. */
+	rc = exec(l, "SET LOCAL statement_timeout = 0; CREATE TEMP TABLE "
+	    "evt_chain_fill(seq bigint, hash bytea) ON COMMIT DROP",
+	    PGRES_COMMAND_OK, err, "chain an earlier evt's events");
+	for (; rc == 0 && from < l->head; from += FILL_SLICE) {
+		snprintf(sql, sizeof(sql), "COPY (SELECT seq, body FROM "
+		    "evt_events WHERE seq > %lld AND seq <= %lld ORDER BY seq) "
+		    "TO STDOUT (FORMAT binary)", from, from + FILL_SLICE);
+		rc = copy_out(l, sql, fill_row, &f, err);
+		if (rc == 0 && f.out.len > 0)
+			rc = copy_in(l, "COPY evt_chain_fill FROM STDIN "
+			    "(FORMAT binary)", &f.out, err);
+		if (rc == 0)
+			rc = exec(l, "UPDATE evt_events e SET hash = f.hash FROM "
+			    "evt_chain_fill f WHERE e.seq = f.seq; TRUNCATE "
+			    "evt_chain_fill", PGRES_COMMAND_OK, err,
+			    "chain an earlier evt's events");
+	}
+	evt_buf_free(&f.out);
+	return rc == 0 ? 0 : -1;
+}
+
+/*
+ * At the start of a write transaction, from the row of res (head, ...,
+ * start, h(head), the hash at the archive boundary): l->chain = h(head),
+ * chaining first what is not.
+ */
+static int
+chain_begin(struct pg_log *l, PGresult *res, long long start,
+    struct evt_err *err)
+{
+	unsigned char boundary[EVT_CHAIN_LEN];
+	int hb, ha;
+
+	if (l->hs == NULL)
+		l->hs = evt_hasher_new();
+	hb = get_hash(res, 0, 5, boundary);
+	ha = get_hash(res, 0, 4, l->chain);
+	if (hb < 0 || ha < 0)
+		return evt_err_set(err, EX_IOERR, "%s: seq %lld: the stored "
+		    "hash is not a SHA-256; see evt-verify", l->base.path,
+		    hb < 0 ? start - 1 : l->head);
+	if (ha == 1)
+		return 0;
+	if (l->head < start) {
+		/* No events stored: none yet, or all archived. */
+		if (hb == 1)
+			memcpy(l->chain, boundary, EVT_CHAIN_LEN);
+		else
+			memset(l->chain, 0, EVT_CHAIN_LEN);
+		return 0;
+	}
+	return chain_fill(l, start, hb == 1 ? boundary : NULL, err);
+}
+
+struct chain_read {
+	struct pg_log *l;
+	evt_chain_fn fn;
+	void *arg;
+	struct evt_err *err;
+};
+
+static int
+chain_read_row(void *arg, const char *p, int n)
+{
+	struct chain_read *c = arg;
+	const unsigned char *hash;
+	const char *body;
+	size_t blen;
+	long long seq;
+
+	if (parse_chain_row(p, n, &seq, &body, &blen, &hash) < 0)
+		return evt_err_set(c->err, EX_IOERR, "%s: read: bad COPY row",
+		    c->l->base.path);
+	return c->fn(c->arg, seq, body, blen, hash);
+}
+
+/* The chain_read operation of log_impl.h, in one snapshot. */
+static int
+pg_chain_read(struct evt_log *base, long long after, int *chained,
+    evt_chain_fn fn, void *arg, struct evt_err *err)
+{
+	struct pg_log *l = (struct pg_log *)base;
+	struct chain_read c = { l, fn, arg, err };
+	unsigned char boundary[EVT_CHAIN_LEN];
+	char sql[300];
+	PGresult *res;
+	long long start, head;
+	int hb, rc = -1;
+
+	if (ensure(l, err) < 0)
+		return -1;
+	res = PQexec(l->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+	    "SELECT h.start, h.seq, (SELECT hash FROM evt_archives WHERE last = "
+	    "h.start - 1), EXISTS (SELECT 1 FROM evt_events WHERE hash IS NOT "
+	    "NULL) FROM evt_head h");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		pgerr(l, res, err, "read the chain");
+		goto rollback;
+	}
+	start = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	head = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	hb = get_hash(res, 0, 2, boundary);
+	*chained = *PQgetvalue(res, 0, 3) == 't';
+	PQclear(res);
+	if (start > after + 1 && start > 1) {
+		/* A kept hash that is not one is no boundary: the rows
+		 * after it then fail to chain, which names the place. */
+		rc = fn(arg, start - 1, NULL, 0, hb == 1 ? boundary : NULL);
+		if (rc != 0)
+			goto rollback;
+	}
+	snprintf(sql, sizeof(sql), "COPY (SELECT seq, body, hash FROM "
+	    "evt_events WHERE seq > %lld AND seq <= %lld ORDER BY seq) TO "
+	    "STDOUT (FORMAT binary)", after, head);
+	rc = copy_out(l, sql, chain_read_row, &c, err);
+	if (rc < 0)
+		goto rollback;
+	if (rc == 0 && exec(l, "COMMIT", PGRES_COMMAND_OK, err, "read") < 0)
+		return -1;
+	return 0;
+rollback:
+	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
+		PQclear(PQexec(l->conn, "ROLLBACK"));
+	return rc > 0 ? 0 : -1;
+}
+
 /* One value of a one-row, one-column query; 0, 1 when there is no row,
  * -1 with err. */
 static int
@@ -1259,4 +1639,5 @@ const struct evt_log_ops evt_log_pg_ops = {
 	.last_seq = pg_last_seq,
 	.ckpt_get = pg_ckpt_get,
 	.ckpt_set = pg_ckpt_set,
+	.chain_read = pg_chain_read,
 };

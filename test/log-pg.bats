@@ -87,6 +87,13 @@ ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}
 	wait_for "[ \$(wc -l <follow.out) -ge $total ]" 10
 	kill -TERM $fpid; wait $fpid
 	cmp follow.out <(evt-replay -l "$log")
+	# One chain across every writer, killed backends and all: the same
+	# head as the SQLite backend's over the same stored lines.
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp "^$total [0-9a-f]{64}\$"
+	evt-replay -l "$log" | evt-append -l copy.db
+	[ "$output" = "$(evt-verify -l copy.db)" ]
 }
 
 @test "two writers with the same expected version: exactly one wins" {
@@ -239,7 +246,7 @@ ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}
 	assert_output --partial "no such log"
 	gen-events 460 3 >in
 	EVT_PG_PARTITION_SIZE=100 evt-append -l "$log" <in
-	[ "$(sql "SELECT value FROM $s.evt_meta WHERE key = 'schema'")" = 1 ]
+	[ "$(sql "SELECT value FROM $s.evt_meta WHERE key = 'schema'")" = 2 ]
 	# The head is at 460, in the second half of the last partition:
 	# one more is made ahead.
 	run sql "SELECT relname FROM pg_inherits JOIN pg_class ON oid = inhrelid
@@ -323,4 +330,148 @@ ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}
 	run bash -c "evt-replay -l '$log' | saga-step all --only-new | wc -l"
 	assert_output 0
 	evt-replay -l "$log" | jq -s -e '(map(.seq) == [range(1; length + 1)])' >/dev/null
+}
+
+# The chain (evt(7), issue 15) on PostgreSQL.
+
+# pg_fails_at LOG SEQ WHAT: evt-verify names WHAT at SEQ.
+pg_fails_at() {
+	run evt-verify -l "$1"
+	assert_failure 1
+	assert_output --partial ": seq $2: $3"
+}
+
+chain_gen() {
+	local i
+	for ((i = 1; i <= $1; i++)); do
+		printf '{"type":"ItemCounted","subject":"shelf-%d","data":{"n":%d}}\n' $((i % 3)) "$i"
+	done
+}
+
+@test "the chain: clean logs verify (empty, one event, many), with the head SQLite gives the same lines" {
+	local log n
+	for n in 0 1 300; do
+		log=$(pg_log "c$n")
+		chain_gen $n | evt-append -l "$log"
+		run evt-verify -l "$log"
+		assert_success
+		assert_output --regexp "^$n [0-9a-f]{64}\$"
+		rm -f copy.db
+		evt-replay -l "$log" | evt-append -l copy.db
+		[ "$output" = "$(evt-verify -l copy.db)" ]
+	done
+	[ "$output" != "300 $(printf '0%.0s' $(seq 64))" ]
+	# Appends in many transactions chain on from the stored head.
+	chain_gen 5 | sed 's/ItemCounted/Again/' | while read -r l; do echo "$l" | evt-append -l "$log"; done
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^305 '
+}
+
+@test "the chain: a changed byte, a deleted row, two swapped rows, each named at its seq; audit-scan reports chain_broken" {
+	local log s; log=$(pg_log t)
+	s=$(schema_of "$log")
+	chain_gen 20 | evt-append -l "$log"
+	sql "UPDATE $s.evt_events SET body = replace(body, '\"n\":7', '\"n\":8') WHERE seq = 7"
+	pg_fails_at "$log" 7 "line changed"
+	run audit-scan -l "$log"
+	assert_failure 1
+	assert_output --partial '{"finding":"chain_broken","severity":"critical","tags":["INTEGRITY"],"seq":7,'
+	sql "UPDATE $s.evt_events SET body = replace(body, '\"n\":8', '\"n\":7') WHERE seq = 7"
+	run evt-verify -l "$log"
+	assert_success
+	# Rows 4 and 5 trade places, hashes and all: seq is the key.
+	sql "UPDATE $s.evt_events e SET body = o.body, hash = o.hash FROM $s.evt_events o
+		WHERE (e.seq = 4 AND o.seq = 5) OR (e.seq = 5 AND o.seq = 4)"
+	pg_fails_at "$log" 4 "events reordered"
+	sql "UPDATE $s.evt_events e SET body = o.body, hash = o.hash FROM $s.evt_events o
+		WHERE (e.seq = 4 AND o.seq = 5) OR (e.seq = 5 AND o.seq = 4)"
+	run audit-scan -l "$log"
+	refute_output --partial chain_broken
+	sql "DELETE FROM $s.evt_events WHERE seq = 12"
+	pg_fails_at "$log" 12 "event missing"
+	run audit-scan -l "$log"
+	assert_output --partial '{"finding":"chain_broken","severity":"critical","tags":["INTEGRITY"],"seq":12,'
+}
+
+@test "the chain: a log made before it is chained in place by its first write, once" {
+	local log s x; log=$(pg_log u)
+	s=$(schema_of "$log")
+	chain_gen 30 | evt-append -l "$log"
+	local want; want=$(evt-verify -l "$log")
+	# What an evt before the chain made: schema version 1, no hashes.
+	sql "UPDATE $s.evt_events SET hash = NULL; ALTER TABLE $s.evt_archives DROP COLUMN hash;
+		UPDATE $s.evt_meta SET value = '1' WHERE key = 'schema'"
+	run evt-verify -l "$log"
+	assert_failure 1
+	assert_output --partial ": seq 1: log not chained"
+	[ "$(sql "SELECT value FROM $s.evt_meta WHERE key = 'schema'")" = 2 ]
+	[ "$(sql "SELECT count(*) FROM $s.evt_events WHERE hash IS NULL")" = 30 ]
+	echo '{"type":"ItemCounted","subject":"shelf-9"}' | evt-append -l "$log"
+	[ "$(sql "SELECT count(*) FROM $s.evt_events WHERE hash IS NULL")" = 0 ]
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^31 '
+	[ "$(evt-replay -l "$log" --to 30 | evt-append -l copy.db && evt-verify -l copy.db)" = "$want" ]
+	# Once: the next write leaves the chained rows alone.
+	x=$(sql "SELECT xmin FROM $s.evt_events WHERE seq = 1")
+	echo '{"type":"ItemCounted","subject":"shelf-9"}' | evt-append -l "$log"
+	[ "$(sql "SELECT xmin FROM $s.evt_events WHERE seq = 1")" = "$x" ]
+	# Events an earlier evt appended after the chain's end: named, then
+	# chained on by the next write.
+	sql "UPDATE $s.evt_events SET hash = NULL WHERE seq > 25"
+	pg_fails_at "$log" 26 "hash missing"
+	echo '{"type":"ItemCounted","subject":"shelf-9"}' | evt-append -l "$log"
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^33 '
+	[ "$(sql "SELECT xmin FROM $s.evt_events WHERE seq = 1")" = "$x" ]
+}
+
+@test "the chain: after archiving, the events left verify from the hash kept at the boundary" {
+	local log s; log=$(pg_log r)
+	s=$(schema_of "$log")
+	chain_gen 300 >in
+	head -50 in | EVT_PG_PARTITION_SIZE=100 evt-append -l "$log"
+	evt-verify -l "$log" -o cp50 >/dev/null
+	sed -n 51,200p in | evt-append -l "$log"
+	evt-verify -l "$log" -o cp200 >/dev/null
+	sed -n '201,$p' in | evt-append -l "$log"
+	local want; want=$(evt-verify -l "$log")
+	run pg-archive "$log" 220 arch
+	assert_success
+	[ "$(sql "SELECT start FROM $s.evt_head")" = 201 ]
+	run evt-verify -v -l "$log"
+	assert_success
+	assert_line "$want"
+	assert_output --partial "seq 1 to 200 are archived"
+	# A checkpoint at the boundary is checked against the kept hash; one
+	# inside the archived range cannot be checked and says so.
+	run evt-verify -l "$log" --since cp200
+	assert_success
+	assert_output "$want"
+	run evt-verify -l "$log" --since cp50
+	assert_failure 1
+	assert_output --partial "seq 50: log truncated (the log starts at seq 201"
+	# The archive files, chained again from seq 1, end at the kept hash.
+	cat arch/evt_events_1.ndjson arch/evt_events_101.ndjson | evt-append -l a.db
+	[ "$(evt-verify -l a.db | cut -d' ' -f2)" = "$(sql "SELECT encode(hash, 'hex') FROM $s.evt_archives WHERE last = 200")" ]
+	# An edit after the boundary is named; so is a changed kept hash.
+	sql "UPDATE $s.evt_events SET body = body || ' ' WHERE seq = 230"
+	pg_fails_at "$log" 230 "line changed"
+	sql "UPDATE $s.evt_events SET body = rtrim(body) WHERE seq = 230"
+	sql "UPDATE $s.evt_archives SET hash = sha256(hash) WHERE last = 200"
+	pg_fails_at "$log" 201 "line changed (it does not chain on from the hash kept of seq 200"
+	# Writes go on from the boundary when every event is archived.
+	sql "UPDATE $s.evt_archives SET hash = (SELECT hash FROM $s.evt_archived_101 WHERE seq = 200) WHERE last = 200"
+	run pg-archive "$log" 300 arch
+	assert_success
+	[ "$(sql "SELECT start FROM $s.evt_head")" = 301 ]
+	run evt-verify -l "$log"
+	assert_success
+	assert_output "$want"
+	echo '{"type":"ItemCounted","subject":"shelf-9"}' | evt-append -l "$log"
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^301 '
 }
