@@ -106,7 +106,9 @@ struct tx {
  * the last DONE_MAX of them, in a table twice that size. Bounded, so memory
  * follows the open sagas and not the length of the input.
  */
+#ifndef DONE_MAX
 #define DONE_MAX (1u << 20)
+#endif
 
 struct done {
 	uint64_t *tab;		/* 2 * DONE_MAX slots, 0 = empty */
@@ -343,6 +345,11 @@ check_event(const struct rev *r, struct evt_err *err)
 			    "not fit in 38 digits" : "total is not a number");
 		if (evt_dec_sign(x) < 0)
 			return bad(err, r->type, "total must not be negative");
+		break;
+	case R_PROCESSED:
+		/* What a refund gives back when the order is not at hand. */
+		if (!r->amount.p)
+			return bad(err, r->type, "data needs a numeric amount");
 		break;
 	case R_RESERVED:
 	case R_RELEASED:
@@ -603,10 +610,18 @@ done_hash(struct evt_sv id)
 	return (evt_hash(id.p, id.n) | 1) & ~(uint64_t)DONE_CANCELLED;
 }
 
+/* Where an entry's probe starts: the hash's bits above the two flags, so
+ * that every slot can be one. */
+static size_t
+done_home(uint64_t h)
+{
+	return (size_t)(h >> 2) & (2 * (size_t)DONE_MAX - 1);
+}
+
 static size_t
 done_slot(const struct done *d, uint64_t h)
 {
-	size_t mask = 2 * (size_t)DONE_MAX - 1, i = h & mask;
+	size_t mask = 2 * (size_t)DONE_MAX - 1, i = done_home(h);
 
 	while (d->tab[i] && (d->tab[i] & ~(uint64_t)DONE_CANCELLED) != h)
 		i = (i + 1) & mask;
@@ -630,7 +645,7 @@ done_del(struct done *d, uint64_t h)
 	d->tab[i] = 0;
 	/* Backward shift, as in hmap.c: no tombstones. */
 	for (j = (i + 1) & mask; d->tab[j]; j = (j + 1) & mask) {
-		home = d->tab[j] & mask;
+		home = done_home(d->tab[j]);
 		if ((j > i && (home <= i || home > j)) ||
 		    (j < i && home <= i && home > j)) {
 			d->tab[i] = d->tab[j];

@@ -290,3 +290,30 @@ load helper
 	wait_for '[ "$(evt-replay -l t.db -t TransactionCancelled --count)" = 1 ]' 8
 	kill -TERM $pid; wait $pid
 }
+
+@test "the table of finished sagas keeps the last ones, cancelled or not, once it evicts" {
+	# Against the library of the build the tests run (a sanitizer build's
+	# objects need its runtime).
+	local lib=$ROOT/build/libevt.a san=
+	if nm "$ROOT/bin/saga-step" 2>/dev/null | grep -q __asan_init; then
+		lib=$ROOT/build-san/libevt.a san=-fsanitize=address,undefined
+	fi
+	cc -std=c11 -D_GNU_SOURCE $san -I"$ROOT/lib" -o done-table \
+		"$BATS_TEST_DIRNAME/done-table.c" "$lib" -lcrypto
+	run ./done-table
+	echo "$output"
+	[ "$status" -eq 0 ]
+	assert_output "lost 0 of the last 1024, kept 0 of the 300 evicted"
+}
+
+@test "a payment recorded after its saga ended cancelled is refunded; one without an amount is bad input" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	o='{"id":"o1","type":"TransactionCreated","subject":"transaction-T1","data":{"transaction_id":"T1","store_id":"S1","items":[{"sku":"A","qty":1}],"total":5,"currency":"EUR","payment":{"token":"tok_ok"}}}'
+	c='{"id":"c1","type":"TransactionCancelled","subject":"transaction-T1","data":{"transaction_id":"T1","reason":"timeout"}}'
+	p='{"id":"p1","type":"PaymentProcessed","subject":"payment-T1","data":{"transaction_id":"T1","amount":5,"currency":"EUR"}}'
+	run bash -c "printf '%s\n' '$o' '$c' '$p' | saga-step all --only-new | jq -r '[.type, .data.amount, .causationid] | @tsv'"
+	assert_output "$(printf 'PaymentRefunded\t5\tp1')"
+	run bash -c "printf '%s\n' '$o' '$c' '${p/,\"amount\":5/}' | saga-step all --only-new"
+	[ "$status" -eq 65 ]
+	assert_output --partial "PaymentProcessed: data needs a numeric amount"
+}
