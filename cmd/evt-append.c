@@ -258,7 +258,13 @@ store(struct run *r, struct evt_lines *in, const char *where)
 	for (size_t i = 0; i < n; i++) {
 		struct pending *p = &r->batch[i];
 		if (!r->intxn) {
-			if (evt_log_begin(r->log, &err) < 0) {
+			/* Mid-batch, after a group's commit: the rest was taken
+			 * from the input, so it is stored, even once a signal
+			 * says to stop; the lock is waited for as usual. */
+			evt_log_interrupt_on(r->log, NULL);
+			rc = evt_log_begin(r->log, &err);
+			evt_log_interrupt_on(r->log, &interrupted);
+			if (rc < 0) {
 				evt_lines_free(in);
 				finish(r, err.code, "%s", err.msg);
 			}
@@ -384,6 +390,11 @@ append_input(struct run *r, int fd, const char *where)
 		if (++r->nb == BATCH || !evt_lines_ready(&in))
 			store(r, &in, where);
 	}
+	/* What was taken from the input is stored, also when a signal
+	 * stopped the reading: waiting for the lock as usual, since the
+	 * input cannot give it back. */
+	if (interrupted)
+		evt_log_interrupt_on(r->log, NULL);
 	store(r, &in, where);
 	evt_lines_free(&in);
 }

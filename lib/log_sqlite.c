@@ -286,11 +286,10 @@ sq_open(const char *path, int flags, struct evt_err *err)
 		 * first writer may be creating it right now. */
 		if (schema_empty(l))
 			l->empty = 1;
-		else {
-			sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;", NULL,
-			    NULL, &msg);
+		else if (sqlite3_exec(l->db, "SELECT 1 FROM events LIMIT 0;",
+		    NULL, NULL, &msg) != SQLITE_OK)
 			goto execfail;
-		}
+		/* else the first writer made it an evt log meanwhile */
 	} else if (setup(l, &msg) != SQLITE_OK)
 		goto execfail;
 	return &l->base;
