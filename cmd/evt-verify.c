@@ -13,6 +13,7 @@
 #include "chain.h"
 #include "cli.h"
 #include "clock.h"
+#include "file.h"
 #include "log.h"
 
 #define USAGE "evt-verify [-qv] [-l LOG] [-o FILE] [-p PUBKEY] [-s KEY] " \
@@ -166,7 +167,7 @@ main(int argc, char **argv)
 	if (rc >= 0 && metrics) {
 		struct evt_buf m = EVT_BUF_INIT;
 		evt_chain_metrics(&v, "evt-verify", now, &m);
-		if (evt_chain_write(metrics, m.p, m.len, 0644, &err) < 0)
+		if (evt_write_atomic(metrics, m.p, m.len, 0644, &err) < 0)
 			rc = -1;
 		evt_buf_free(&m);
 	}

@@ -1,13 +1,12 @@
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include <sqlite3.h>
 
 #include "audit_store.h"
 #include "buf.h"
+#include "sqlfile.h"
 
 /* How long a run waits for another one on the same state to finish. */
 #define BUSY_TIMEOUT_MS 2000
@@ -62,22 +61,11 @@ evt_astore_open(const char *path, struct evt_err *err)
 {
 	struct evt_audit_store *s = calloc(1, sizeof(*s));
 	char *msg = NULL;
-	int fd;
 
 	if (s == NULL)
 		abort();
-	/* 0600 before SQLite makes it 0644: the state names transactions
-	 * and what was paid. */
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0)
-		close(fd);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-		char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-		struct stat st;
-		int nodir = slash && (*slash = '\0', stat(*dir ? dir : "/", &st) != 0);
-		free(dir);
-		evt_err_set(err, nodir ? EX_NOINPUT : EX_IOERR, "%s: %s", path,
-		    nodir ? "no such directory" : sqlite3_errmsg(s->db));
+	/* Private: the state names transactions and what was paid. */
+	if (evt_sqlfile_open(path, &s->db, err) < 0) {
 		evt_astore_close(s);
 		return NULL;
 	}

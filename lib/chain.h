@@ -176,14 +176,6 @@ int evt_checkpoint_check_sig(const struct evt_checkpoint *cp,
 void evt_chain_metrics(const struct evt_verify *v, const char *program,
     long long now_ms, struct evt_buf *b);
 
-/*
- * Write p[0..n) to path atomically (a temporary file, fsync, rename) with
- * mode: checkpoints (0600) and evt-verify's metrics, without the HTTP
- * that report.c links. Returns 0, or -1 with err.
- */
-int evt_chain_write(const char *path, const char *p, size_t n, int mode,
-    struct evt_err *err);
-
 /* The seq that a stored line says it has, or -1: a hint for diagnosis. */
 long long evt_chain_line_seq(const char *line, size_t len);
 

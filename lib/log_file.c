@@ -496,6 +496,18 @@ fail:
 	return -1;
 }
 
+/* Map the committed part (see committed_size): *p, NULL when empty, ends
+ * with a complete line at *size. Unmap it with munmap(*p, *size). */
+static int
+map_committed(struct file_log *l, char **p, off_t *size, struct evt_err *err)
+{
+	if (committed_size(l, size, err) < 0)
+		return -1;
+	if ((*p = map(l, *size)) == MAP_FAILED)
+		return syserr(l, err, "mmap");
+	return 0;
+}
+
 struct span {
 	off_t off;
 	size_t n;
@@ -514,13 +526,9 @@ fl_read(struct evt_log *base, struct evt_read *r, evt_log_fn fn, void *arg,
 	char *p;
 	int ret = 0, stop = 0;
 
-	if (committed_size(l, &size, err) < 0)
+	if (map_committed(l, &p, &size, err) < 0)
 		return -1;
-	if ((p = map(l, size)) == MAP_FAILED)
-		return syserr(l, err, "mmap");
 	end = size;
-	while (end > 0 && p[end - 1] != '\n')
-		end--;
 	if (r->after > 0 && r->after == l->rd_seq && l->rd_off <= end)
 		off = l->rd_off;
 	while (off < end && !stop) {
@@ -583,14 +591,10 @@ fl_last_seq(struct evt_log *base, long long *seq, struct evt_err *err)
 	off_t size, end, start;
 	char *p;
 
-	if (committed_size(l, &size, err) < 0)
-		return -1;
 	*seq = 0;
-	if ((p = map(l, size)) == MAP_FAILED)
-		return syserr(l, err, "mmap");
+	if (map_committed(l, &p, &size, err) < 0)
+		return -1;
 	end = size;
-	while (end > 0 && p[end - 1] != '\n')
-		end--;
 	if (end > 0) {
 		start = end - 1;
 		while (start > 0 && p[start - 1] != '\n')
@@ -709,13 +713,9 @@ fl_chain_read(struct evt_log *base, long long after, int *chained,
 	char *p;
 	int rc;
 
-	if (committed_size(l, &size, err) < 0)
+	if (map_committed(l, &p, &size, err) < 0)
 		return -1;
-	if ((p = map(l, size)) == MAP_FAILED)
-		return syserr(l, err, "mmap");
 	end = size;
-	while (end > 0 && p[end - 1] != '\n')
-		end--;
 	rc = evt_chain_file_read(base->path, p, end, after, chained, fn, arg,
 	    err);
 	if (p)

@@ -1032,8 +1032,10 @@ get_int8(const char *p)
 }
 
 /*
- * One binary COPY row: the seq, the body and (with a glob) the type.
- * Returns 0, or -1 when the row is not what was asked for.
+ * One binary COPY row: the seq, the body and, with cols 3, a third column
+ * (the type of a glob read, the hash of a chain read) into *type and
+ * *tlen, *type NULL when that column is NULL. Returns 0, or -1 when the
+ * row is not what was asked for.
  */
 static int
 parse_row(const char *p, int n, int cols, long long *seq, const char **body,
@@ -1061,6 +1063,9 @@ parse_row(const char *p, int n, int cols, long long *seq, const char **body,
 			return -1;
 		*tlen = get32(p);
 		p += 4;
+		*type = NULL;
+		if (*tlen == 0xffffffffu)
+			return 0;	/* NULL */
 		if ((size_t)(e - p) < *tlen)
 			return -1;
 		*type = p;
@@ -1287,40 +1292,18 @@ abandon:
 }
 
 /* One binary COPY row of (seq bigint, body text, hash bytea): hash NULL
- * when the column is. Returns 0, or -1 when the row is not that. */
+ * when the column is, or is not a hash. Returns 0, or -1 when the row is
+ * not that. */
 static int
 parse_chain_row(const char *p, int n, long long *seq, const char **body,
     size_t *blen, const unsigned char **hash)
 {
-	const char *e = p + n;
-	uint32_t hl;
+	const char *h;
+	size_t hl;
 
-	if (n < 2 || (p[0] << 8 | (unsigned char)p[1]) != 3)
+	if (parse_row(p, n, 3, seq, body, blen, &h, &hl) < 0)
 		return -1;
-	p += 2;
-	if (e - p < 12 || get32(p) != 8)
-		return -1;
-	*seq = get_int8(p + 4);
-	p += 12;
-	if (e - p < 4)
-		return -1;
-	*blen = get32(p);
-	p += 4;
-	if ((size_t)(e - p) < *blen)
-		return -1;
-	*body = p;
-	p += *blen;
-	if (e - p < 4)
-		return -1;
-	hl = get32(p);
-	p += 4;
-	*hash = NULL;
-	if (hl == 0xffffffffu)
-		return 0;	/* NULL */
-	if ((size_t)(e - p) < hl)
-		return -1;
-	if (hl == EVT_CHAIN_LEN)
-		*hash = (const unsigned char *)p;
+	*hash = h && hl == EVT_CHAIN_LEN ? (const unsigned char *)h : NULL;
 	return 0;
 }
 

@@ -366,35 +366,6 @@ evt_metrics_text(const struct evt_tally *t, const struct evt_audit_opts *o,
 	free_types(&l, idx);
 }
 
-int
-evt_write_atomic(const char *path, const char *text, size_t n,
-    struct evt_err *err)
-{
-	struct evt_buf tmp = EVT_BUF_INIT;
-	int fd, rc = -1;
-
-	evt_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
-	if ((fd = open(tmp.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
-		evt_err_set(err, EX_CANTCREAT, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (write(fd, text, n) != (ssize_t)n || fsync(fd) != 0) {
-		evt_err_set(err, EX_IOERR, "%s: %s", path, strerror(errno));
-		close(fd);
-		unlink(tmp.p);
-		goto out;
-	}
-	if (close(fd) != 0 || rename(tmp.p, path) != 0) {
-		evt_err_set(err, EX_IOERR, "%s: %s", path, strerror(errno));
-		unlink(tmp.p);
-		goto out;
-	}
-	rc = 0;
-out:
-	evt_buf_free(&tmp);
-	return rc;
-}
-
 /* --- HTTP ---------------------------------------------------------------- */
 
 static size_t

@@ -53,11 +53,6 @@ int evt_report_write(const struct evt_tally *t, enum evt_report_fmt fmt,
 void evt_metrics_text(const struct evt_tally *t,
     const struct evt_audit_opts *o, int64_t now_ms, struct evt_buf *b);
 
-/* Write text atomically to path (a temporary file, fsync, rename).
- * Returns 0, or -1 with err (EX_IOERR or EX_CANTCREAT). */
-int evt_write_atomic(const char *path, const char *text, size_t n,
-    struct evt_err *err);
-
 /* POST the critical findings kept in t to Alertmanager at url, in
  * batches. Returns 0, or -1 with err (EX_UNAVAILABLE). */
 int evt_alerts_send(const struct evt_tally *t, const char *url,

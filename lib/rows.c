@@ -1,18 +1,17 @@
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include <sqlite3.h>
 
 #include "decimal.h"
 #include "json.h"
 #include "rows.h"
+#include "sqlfile.h"
 
 #define BUSY_TIMEOUT_MS 10000
 
@@ -719,23 +718,8 @@ evt_store_open(const char *path, struct evt_table **t, size_t n,
 
 	if (s == NULL)
 		abort();
-	/* Created here, 0600, before SQLite would make it 0644; its -wal and
-	 * -shm files take the same mode. */
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		close(fd);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-		/* A missing directory is a missing input; the rest (no
-		 * permission, a full disk) is an I/O error. */
-		char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-		struct stat st;
-		int nodir = slash && (*slash = '\0', stat(*dir ? dir : "/", &st) != 0);
-		free(dir);
-		evt_err_set(err, nodir ? EX_NOINPUT : EX_IOERR, "%s: %s", path,
-		    nodir ? "no such directory" : sqlite3_errmsg(s->db));
+	if (evt_sqlfile_open(path, &s->db, err) < 0)
 		goto fail;
-	}
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
 	if (exec_retry(s->db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
 	    exec_retry(s->db, "PRAGMA synchronous=FULL") != SQLITE_OK ||

@@ -1,0 +1,21 @@
+/*
+ * file.h - files written whole: a reader sees the old contents or the new,
+ * never a part (metrics textfiles, checkpoints).
+ */
+#ifndef EVT_FILE_H
+#define EVT_FILE_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+/*
+ * Write p[0..n) to path atomically: a temporary file beside it, fsync,
+ * rename. The file gets mode (0600 for what holds events or digests,
+ * 0644 for a node_exporter textfile). Returns 0, or -1 with err
+ * (EX_CANTCREAT, EX_IOERR).
+ */
+int evt_write_atomic(const char *path, const char *p, size_t n, int mode,
+    struct evt_err *err);
+
+#endif
