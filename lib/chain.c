@@ -91,6 +91,18 @@ evt_chain_step(struct evt_hasher *hs, const unsigned char *prev,
 	digest(hs, node, sizeof(node), NULL, 0, out);
 }
 
+long long
+evt_hash_key(struct evt_hasher *hs, const char *p, size_t n)
+{
+	unsigned char h[EVT_CHAIN_LEN];
+	uint64_t k = 0;
+
+	digest(hs, p, n, NULL, 0, h);
+	for (int i = 0; i < 8; i++)
+		k = k << 8 | h[i];
+	return (long long)k;
+}
+
 void
 evt_chain_hex(const unsigned char *h, char *out)
 {

@@ -60,6 +60,14 @@ void evt_chain_step(struct evt_hasher *hs, const unsigned char *prev,
     long long seq, const char *line, size_t len,
     unsigned char out[EVT_CHAIN_LEN]);
 
+/*
+ * A 64-bit key for an index: the first 8 bytes of SHA-256(p[0..n)), big
+ * endian, as a signed integer. Stable (it is stored: the SQLite log keys
+ * ids by it), and ids made to collide cannot be found, so no id can be
+ * made slow to look up.
+ */
+long long evt_hash_key(struct evt_hasher *hs, const char *p, size_t n);
+
 /* What evt_chain_verify found wrong, in the order it looks. */
 enum evt_chain_fault {
 	EVT_CHAIN_OK,

@@ -22,21 +22,58 @@
 
 #define BUSY_TIMEOUT_MS 60000
 
+/*
+ * The layout. Every insert pays for each index, and an index on random
+ * text keys pays the most: each commit rewrites nearly all of its pages.
+ * So ids are indexed by a 64-bit key (evt_hash_key: 12 bytes an entry,
+ * not 45), and correlations by cseq, the seq of the event whose id is the
+ * correlation id: it is near the last seq, so that index grows at its end.
+ * An event whose correlation id is no stored event's id (yet) has no cseq
+ * and is indexed by its correlation id, in a partial index that is empty
+ * in a log whose causes come first. Measured on 1M events (make bench):
+ * 8.3-9.3 s for a bare C insert with the text indexes, 6.1-6.3 s with
+ * these.
+ *
+ * A log made by an earlier evt has text indexes ("id UNIQUE" and
+ * events_correlationid) and keeps them: every operation checks which
+ * layout it has (l->keyed).
+ */
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS events("
 	" seq INTEGER PRIMARY KEY,"
-	" id TEXT NOT NULL UNIQUE,"
+	" id TEXT NOT NULL,"
+	" idh INTEGER NOT NULL,"	/* evt_hash_key(id) */
 	" subject TEXT NOT NULL,"
 	" version INTEGER NOT NULL,"
 	" type TEXT NOT NULL,"
 	" time TEXT NOT NULL,"
 	" correlationid TEXT NOT NULL,"
+	" cseq INTEGER,"		/* seq of the event whose id is correlationid */
 	" body TEXT NOT NULL,"
 	" hash BLOB,"		/* issue 15: h(seq) of the chain, chain.h */
 	" UNIQUE(subject, version));"
-	"CREATE INDEX IF NOT EXISTS events_correlationid ON events(correlationid);"
+	"CREATE INDEX IF NOT EXISTS events_idh ON events(idh);"
+	"CREATE INDEX IF NOT EXISTS events_cseq ON events(cseq) "
+	" WHERE cseq IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS events_orphan ON events(correlationid) "
+	" WHERE cseq IS NULL;"
 	"CREATE TABLE IF NOT EXISTS checkpoints("
 	" name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated TEXT NOT NULL);";
+
+/*
+ * The seqs of the ids this connection stored last, so an event finds its
+ * correlation's cseq without a query when its cause came shortly before
+ * (it nearly always does). Direct mapped; ids longer than RECENT_ID are
+ * not kept. Stored ids never change seq, so entries stay true across
+ * other writers' commits; a rollback forgets them all.
+ */
+#define RECENT_SLOTS 65536
+#define RECENT_ID 52
+struct recent {
+	long long seq;		/* 0: empty */
+	unsigned char len;
+	char id[RECENT_ID];
+};
 
 struct sqlite_log {
 	struct evt_log base;
@@ -53,6 +90,9 @@ struct sqlite_log {
 	unsigned char head[EVT_CHAIN_LEN];	/* h(last), in a transaction */
 	int has_hash;			/* the hash column is known to exist */
 	int empty;			/* no schema yet: an empty log */
+	int keyed;			/* layout: 1 keyed ids, 0 text, -1 unknown */
+	sqlite3_stmt *seqof;		/* the seq of an id, keyed layout */
+	struct recent *recent;		/* RECENT_SLOTS, keyed layout */
 	int64_t busy_since;		/* ms, when the current wait began */
 };
 
@@ -119,6 +159,8 @@ sq_close(struct evt_log *base)
 	sqlite3_finalize(l->maxseq);
 	sqlite3_finalize(l->rd);
 	sqlite3_finalize(l->chain_get);	/* issue 15 */
+	sqlite3_finalize(l->seqof);
+	free(l->recent);
 	evt_hasher_free(l->hs);
 	sqlite3_close(l->db);
 	evt_log_fini(base);
@@ -227,6 +269,7 @@ sq_open(const char *path, int flags, struct evt_err *err)
 	if (l == NULL)
 		abort();
 	evt_log_init(&l->base, &evt_log_sqlite_ops, path, flags);
+	l->keyed = -1;
 	if (stat(path, &st) < 0) {
 		if (!(flags & EVT_LOG_CREATE)) {
 			evt_err_set(err, EX_NOINPUT, "%s: no such log", path);
@@ -476,13 +519,101 @@ fail:
 	return -1;
 }
 
+/* Which layout the log has (the comment on schema): l->keyed. */
 static int
-has_id(struct sqlite_log *l, const struct evt_event *ev, int *found,
-    struct evt_err *err)
+keyed(struct sqlite_log *l)
+{
+	if (l->keyed < 0)
+		l->keyed = sqlite3_exec(l->db, "SELECT idh, cseq FROM events "
+		    "LIMIT 0;", NULL, NULL, NULL) == SQLITE_OK;
+	return l->keyed;
+}
+
+static struct evt_hasher *
+hasher(struct sqlite_log *l)
+{
+	if (l->hs == NULL)
+		l->hs = evt_hasher_new();
+	return l->hs;
+}
+
+static struct recent *
+recent_slot(struct sqlite_log *l, const char *id, size_t n)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	if (l->recent == NULL && (l->recent = calloc(RECENT_SLOTS,
+	    sizeof(*l->recent))) == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)id[i]) * 16777619u;
+	return &l->recent[h & (RECENT_SLOTS - 1)];
+}
+
+static void
+recent_put(struct sqlite_log *l, const char *id, size_t n, long long seq)
+{
+	struct recent *r;
+
+	if (n > RECENT_ID)
+		return;
+	r = recent_slot(l, id, n);
+	r->seq = seq;
+	r->len = (unsigned char)n;
+	memcpy(r->id, id, n);
+}
+
+/*
+ * The cseq of an event (keyed layout): the seq of the stored event whose
+ * id is its correlation id, its own seq when that is its own id, or 0 for
+ * none (stored as NULL).
+ */
+static int
+cseq_of(struct sqlite_log *l, const struct evt_event *ev, long long seq,
+    long long *cseq, struct evt_err *err)
+{
+	const struct evt_str *c = &ev->corr;
+	int rc;
+
+	if (c->n == ev->id.n && memcmp(c->p, ev->id.p, c->n) == 0) {
+		*cseq = seq;
+		return 0;
+	}
+	if (c->n <= RECENT_ID) {
+		struct recent *r = recent_slot(l, c->p, c->n);
+		if (r->seq && r->len == c->n && memcmp(r->id, c->p, c->n) == 0) {
+			*cseq = r->seq;
+			return 0;
+		}
+	}
+	if (prep(l, &l->seqof, "SELECT seq FROM events WHERE idh = ?1 AND "
+	    "id = ?2;", err) < 0)
+		return -1;
+	sqlite3_bind_int64(l->seqof, 1, evt_hash_key(hasher(l), c->p, c->n));
+	sqlite3_bind_text(l->seqof, 2, c->p, (int)c->n, SQLITE_STATIC);
+	rc = sqlite3_step(l->seqof);
+	*cseq = rc == SQLITE_ROW ? sqlite3_column_int64(l->seqof, 0) : 0;
+	sqlite3_reset(l->seqof);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return dberr(l, err, "look up the correlation");
+	if (*cseq)
+		recent_put(l, c->p, c->n, *cseq);
+	return 0;
+}
+
+static int
+has_id(struct sqlite_log *l, const struct evt_event *ev, long long idh,
+    int *found, struct evt_err *err)
 {
 	int rc, same = 0;
 
-	if (prep(l, &l->hasid, "SELECT type FROM events WHERE id = ?1;", err) < 0)
+	if (l->keyed) {
+		if (prep(l, &l->hasid, "SELECT type FROM events WHERE idh = ?2 "
+		    "AND id = ?1;", err) < 0)
+			return -1;
+		sqlite3_bind_int64(l->hasid, 2, idh);
+	} else if (prep(l, &l->hasid, "SELECT type FROM events WHERE id = ?1;",
+	    err) < 0)
 		return -1;
 	sqlite3_bind_text(l->hasid, 1, ev->id.p, (int)ev->id.n, SQLITE_STATIC);
 	rc = sqlite3_step(l->hasid);
@@ -506,14 +637,17 @@ sq_append(struct evt_log *base, struct evt_event *ev,
     struct evt_err *err)
 {
 	struct sqlite_log *l = (struct sqlite_log *)base;
-	long long cur;
-	int found = 0, rc;
+	long long cur, idh = 0, cseq = 0;
+	int found = 0, rc, k = keyed(l);
 	unsigned char h[EVT_CHAIN_LEN];		/* issue 15 */
 
-	if (exp && ev->id.p) {
-		/* A stored id is skipped before its expectation is checked,
-		 * so re-running a pipeline stays harmless. */
-		if (has_id(l, ev, &found, err) < 0)
+	/* A stored id is skipped before its expectation is checked, so
+	 * re-running a pipeline stays harmless. The keyed layout has no
+	 * unique index on ids: it always looks. */
+	if (k && ev->id.p)
+		idh = evt_hash_key(hasher(l), ev->id.p, ev->id.n);
+	if ((exp || k) && ev->id.p) {
+		if (has_id(l, ev, idh, &found, err) < 0)
 			return -1;
 		if (found)
 			return EVT_APPEND_DUPLICATE;
@@ -533,10 +667,27 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 	    err) < 0)
 		return -1;
 	evt_event_assign(ev, l->last + 1, cur + 1, now, source);
+	if (k) {
+		if (idh == 0)	/* an id evt_event_assign made */
+			idh = evt_hash_key(hasher(l), ev->id.p, ev->id.n);
+		if (cseq_of(l, ev, ev->seq, &cseq, err) < 0)
+			return -1;
+	}
 	evt_chain_step(l->hs, l->head, ev->seq, ev->body.p, ev->body.len, h);
-	if (prep(l, &l->ins, "INSERT INTO events(seq, id, subject, version, "
-	    "type, time, correlationid, body, hash) VALUES(?1, ?2, ?3, ?4, ?5, "
-	    "?6, ?7, ?8, ?9) ON CONFLICT(id) DO NOTHING;", err) < 0)
+	if (k) {
+		if (prep(l, &l->ins, "INSERT INTO events(seq, id, idh, subject, "
+		    "version, type, time, correlationid, cseq, body, hash) "
+		    "VALUES(?1, ?2, ?10, ?3, ?4, ?5, ?6, ?7, ?11, ?8, ?9);",
+		    err) < 0)
+			return -1;
+		sqlite3_bind_int64(l->ins, 10, idh);
+		if (cseq)
+			sqlite3_bind_int64(l->ins, 11, cseq);
+		else
+			sqlite3_bind_null(l->ins, 11);
+	} else if (prep(l, &l->ins, "INSERT INTO events(seq, id, subject, "
+	    "version, type, time, correlationid, body, hash) VALUES(?1, ?2, "
+	    "?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(id) DO NOTHING;", err) < 0)
 		return -1;
 	sqlite3_bind_int64(l->ins, 1, ev->seq);
 	sqlite3_bind_text(l->ins, 2, ev->id.p, (int)ev->id.n, SQLITE_STATIC);
@@ -554,10 +705,24 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 	if (rc != SQLITE_DONE)
 		return dberr(l, err, "insert");
 	if (sqlite3_changes(l->db) == 0)
-		return has_id(l, ev, &found, err) < 0 ? -1 : EVT_APPEND_DUPLICATE;
+		return has_id(l, ev, idh, &found, err) < 0 ? -1 :
+		    EVT_APPEND_DUPLICATE;
+	if (k)
+		recent_put(l, ev->id.p, ev->id.n, ev->seq);
 	l->last++;
 	memcpy(l->head, h, EVT_CHAIN_LEN);	/* issue 15 */
 	return EVT_APPEND_STORED;
+}
+
+static void
+sq_rollback(struct evt_log *base)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+
+	sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
+	/* What was stored in the transaction is not: forget its seqs. */
+	if (l->recent)
+		memset(l->recent, 0, RECENT_SLOTS * sizeof(*l->recent));
 }
 
 static int
@@ -567,18 +732,10 @@ sq_commit(struct evt_log *base, struct evt_err *err)
 
 	if (sqlite3_exec(l->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
 		dberr(l, err, "commit");
-		sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
+		sq_rollback(base);
 		return -1;
 	}
 	return 0;
-}
-
-static void
-sq_rollback(struct evt_log *base)
-{
-	struct sqlite_log *l = (struct sqlite_log *)base;
-
-	sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
 }
 
 static void
@@ -634,7 +791,23 @@ build_read(struct sqlite_log *l, const struct evt_read *r, long long snap,
 				    i ? " OR " : "", param, param + 1, param + 2);
 			evt_buf_adds(&sql, ")");
 		}
-		if (f->corrs.n)
+		if (f->corrs.n && keyed(l)) {
+			/* The events whose cseq is the seq of the event with
+			 * that id, and those stored before it (no cseq). */
+			evt_buf_adds(&sql, " AND seq IN (SELECT seq FROM events "
+			    "WHERE cseq IN (SELECT seq FROM events WHERE ");
+			for (size_t i = 0; i < f->corrs.n; i++)
+				evt_buf_printf(&sql, "%s(idh = ?%d AND id = ?%d)",
+				    i ? " OR " : "", param + 2 * (int)i,
+				    param + 2 * (int)i + 1);
+			evt_buf_adds(&sql, ") UNION ALL SELECT seq FROM events "
+			    "WHERE cseq IS NULL AND correlationid IN (");
+			for (size_t i = 0; i < f->corrs.n; i++)
+				evt_buf_printf(&sql, "%s?%d", i ? ", " : "",
+				    param + 2 * (int)i + 1);
+			evt_buf_adds(&sql, "))");
+			param += 2 * (int)f->corrs.n;
+		} else if (f->corrs.n)
 			add_in(&sql, "correlationid", f->corrs.n, &param);
 		if (f->types.n && !cside)
 			add_in(&sql, "type", f->types.n, &param);
@@ -667,9 +840,13 @@ build_read(struct sqlite_log *l, const struct evt_read *r, long long snap,
 			sqlite3_bind_text(l->rd, param++,
 			    sqlite3_mprintf("%s.", c), -1, sqlite3_free);
 		}
-		for (size_t i = 0; i < f->corrs.n; i++)
-			sqlite3_bind_text(l->rd, param++, f->corrs.v[i], -1,
-			    SQLITE_STATIC);
+		for (size_t i = 0; i < f->corrs.n; i++) {
+			const char *c = f->corrs.v[i];
+			if (l->keyed)
+				sqlite3_bind_int64(l->rd, param++, evt_hash_key(
+				    hasher(l), c, strlen(c)));
+			sqlite3_bind_text(l->rd, param++, c, -1, SQLITE_STATIC);
+		}
 		for (size_t i = 0; !cside && i < f->types.n; i++)
 			sqlite3_bind_text(l->rd, param++, f->types.v[i], -1,
 			    SQLITE_STATIC);

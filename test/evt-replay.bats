@@ -20,6 +20,9 @@ teardown_file() { pg_stop; }
 	evt-append -l a.ndjson <"$TESTDATA/sagas.ndjson"
 	local pg; pg=$(pg_log a)
 	evt-append -l "$pg" <"$TESTDATA/sagas.ndjson"
+	# A SQLite log with an earlier evt's layout answers the same.
+	sqlite_text_log t.db
+	evt-append -l t.db <"$TESTDATA/sagas.ndjson"
 	local corr; corr=$(evt-replay -l a.db -n 1 | jq -r .correlationid)
 	while read -r args; do
 		eval "set -- $args"
@@ -27,6 +30,8 @@ teardown_file() { pg_stop; }
 			{ echo "differ: $args"; return 1; }
 		cmp <(evt-replay -l a.db "$@") <(evt-replay -l "$pg" "$@") ||
 			{ echo "differ on PostgreSQL: $args"; return 1; }
+		cmp <(evt-replay -l a.db "$@") <(evt-replay -l t.db "$@") ||
+			{ echo "differ on the text layout: $args"; return 1; }
 	done <<-EOF2
 		-s transaction-T00000002 -s payment-T00000002
 		-c payment -c store
@@ -38,6 +43,67 @@ teardown_file() { pg_stop; }
 		-c inventory -n 3 --reverse
 		--count -c payment
 	EOF2
+}
+
+# corr_history SEED N: N events whose correlation ids are their own, an
+# earlier event's id, a later one's (stored before its cause), one no event
+# has, or long ones (past what the SQLite log's cache of recent ids keeps).
+corr_history() {
+	python3 - "$1" "$2" <<-'PY'
+	import json, random, sys
+	rnd = random.Random(int(sys.argv[1])); n = int(sys.argv[2])
+	ids = ["e%d-%s" % (k, "x" * rnd.choice([0, 0, 0, 60])) for k in range(n)]
+	for k in range(n):
+	    ev = {"id": ids[k], "type": "T", "subject": "s-%d" % rnd.randrange(9)}
+	    r = rnd.random()
+	    if r < .15: pass
+	    elif r < .25: ev["correlationid"] = ids[k]
+	    elif r < .75: ev["correlationid"] = ids[rnd.randrange(max(k, 1))]
+	    elif r < .9: ev["correlationid"] = ids[rnd.randrange(k, n)]
+	    else: ev["correlationid"] = "none-%d" % rnd.randrange(5)
+	    print(json.dumps(ev))
+	PY
+}
+
+@test "SQLite: correlation reads over generated histories equal a file log's scan" {
+	local seed
+	export EVT_NOW=2026-11-24T12:00:00.000Z
+	for seed in 1 2 3; do
+		rm -f a.db* a.ndjson*
+		corr_history $seed 200 >in
+		# In chunks, by separate processes (a cold cache), some twice.
+		local at=1 k
+		while [ $at -le 200 ]; do
+			k=$(( (RANDOM % 40) + 1 ))
+			sed -n "${at},$((at + k - 1))p" in | evt-append -q -l a.db
+			[ $((RANDOM % 4)) = 0 ] && sed -n "1,$((at + k - 1))p" in |
+				evt-append -q -l a.db
+			at=$((at + k))
+		done
+		evt-append -l a.ndjson <in
+		# The index's promise, in SQL: an event's cseq is the seq of
+		# the event whose id is its correlation id, when that came
+		# first; otherwise it has none.
+		[ "$(sqlite3 a.db "select count(*) from events e where cseq is
+			not null and (select id from events r where r.seq = e.cseq)
+			is not e.correlationid")" = 0 ]
+		[ "$(sqlite3 a.db "select count(*) from events e where cseq is
+			null and exists (select 1 from events r where
+			r.id = e.correlationid and r.seq <= e.seq)")" = 0 ]
+		evt-replay -l a.db | cmp - <(evt-replay -l a.ndjson)
+		local c
+		for c in $(jq -r .correlationid <in | sort -u) e7- nothing; do
+			cmp <(evt-replay -l a.db --correlation "$c") \
+				<(evt-replay -l a.ndjson --correlation "$c") ||
+				{ echo "seed $seed: differ for $c"; return 1; }
+		done
+		# Several at once.
+		set -- $(jq -r .correlationid <in | sort -u | shuf -n 4 --random-source=in)
+		cmp <(evt-replay -l a.db --correlation "$1" --correlation "$2" \
+			--correlation "$3" --correlation "$4") \
+			<(evt-replay -l a.ndjson --correlation "$1" --correlation "$2" \
+			--correlation "$3" --correlation "$4")
+	done
 }
 
 # Latency of --follow: from an append's start to the line on stdout.

@@ -154,14 +154,14 @@ fails_at() {
 	cp clean.db a.db
 	sqlite3 a.db "update events set seq = -(seq + 1) where seq >= 3;
 		update events set seq = -seq where seq < 0;
-		insert into events(seq, id, subject, version, type, time,
-			correlationid, body, hash) select 3, 'forged', subject, 9,
+		insert into events(seq, id, idh, subject, version, type, time,
+			correlationid, body, hash) select 3, 'forged', 1, subject, 9,
 			type, time, 'forged', body, hash from events where seq = 2"
 	fails_at a.db 3 "event inserted"
 	# Added at the end by hand: it has no hash.
 	cp clean.db a.db
-	sqlite3 a.db "insert into events(seq, id, subject, version, type, time,
-		correlationid, body) select 11, 'forged', subject, 9, type, time,
+	sqlite3 a.db "insert into events(seq, id, idh, subject, version, type, time,
+		correlationid, body) select 11, 'forged', 1, subject, 9, type, time,
 		'forged', replace(body, '\"seq\":10', '\"seq\":11') from events where seq = 10"
 	fails_at a.db 11 "hash missing"
 	# Swapped: the lines (hashes left in place), or whole rows.
@@ -348,9 +348,11 @@ fails_at() {
 }
 
 @test "a log made by an earlier evt is chained in place on its first write, once" {
-	# SQLite: the schema before the chain is today's without its column.
-	gen 30 | evt-append -l old.db
-	sqlite3 old.db "alter table events drop column hash"
+	# SQLite: the layout before the chain, with its text indexes.
+	gen 30 | evt-append -l new.db
+	sqlite_text_log old.db nohash
+	sqlite3 old.db "attach 'new.db' as n; insert into events select seq, id,
+		subject, version, type, time, correlationid, body from n.events"
 	evt-replay -l old.db >before
 	run evt-verify -l old.db
 	assert_failure 1
@@ -582,9 +584,9 @@ tamper() {
 	*.db:delete) sqlite3 "$log" "delete from events where seq = $k" ;;
 	*.db:insert) sqlite3 "$log" "update events set seq = -(seq + 1) where seq >= $k;
 		update events set seq = -seq where seq < 0;
-		insert into events(seq, id, subject, version, type, time, correlationid,
-			body, hash) select $k, 'forged', subject, 99, type, time, 'forged',
-			body, hash from events where seq = $((k - 1))" ;;
+		insert into events(seq, id, idh, subject, version, type, time,
+			correlationid, body, hash) select $k, 'forged', 1, subject, 99,
+			type, time, 'forged', body, hash from events where seq = $((k - 1))" ;;
 	*.db:swap) sqlite3 "$log" "update events set seq = -seq where seq in ($k, $((k + 1)));
 		update events set seq = $((2 * k + 1)) + seq where seq in (-$k, -$((k + 1)))" ;;
 	*:change) sed -i "${k}s/\"data\":{/\"data\":{\"x\":1,/" "$log" ;;

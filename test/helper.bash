@@ -85,6 +85,22 @@ pg_log() {
 	echo "$PG_URL?options=-csearch_path%3D$s"
 }
 
+# sqlite_text_log FILE [nohash]: an empty SQLite log with the layout of an
+# earlier evt: ids and correlation ids indexed as text (with the chain's
+# hash column unless nohash: the layout before the chain).
+sqlite_text_log() {
+	local hash=" hash BLOB,"
+	[ "${2:-}" = nohash ] && hash=""
+	sqlite3 "$1" >/dev/null "PRAGMA journal_mode=WAL;
+		CREATE TABLE events(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+		subject TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL,
+		time TEXT NOT NULL, correlationid TEXT NOT NULL, body TEXT NOT NULL,
+		$hash UNIQUE(subject, version));
+		CREATE INDEX events_correlationid ON events(correlationid);
+		CREATE TABLE checkpoints(name TEXT PRIMARY KEY, seq INTEGER NOT NULL,
+		updated TEXT NOT NULL);"
+}
+
 # golden_on BACKEND CASE: run a golden case written for SQLite logs
 # (NAME.db) on another backend, file (NAME.ndjson) or pg (a log on the
 # server of pg_start), and compare with the same expectations, the log's
