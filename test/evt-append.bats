@@ -268,3 +268,39 @@ kill_mid_append() {
 		cmp <(evt-replay -l $log) <(evt-replay -l ref-$log)
 	done
 }
+
+# id_key ID: the key the SQLite log indexes ID by (62 bits of SHA-256).
+id_key() {
+	python3 -c 'import hashlib, sys
+print(int.from_bytes(hashlib.sha256(sys.argv[1].encode()).digest()[:8], "big") >> 2)' "$1"
+}
+
+@test "SQLite: ids that share a key are both stored, found and skipped" {
+	local k; k=$(id_key x-1)
+	echo '{"id":"a-1","type":"A","subject":"s-1"}' | evt-append -l k.db
+	# a-1 takes the key of x-1, as a colliding id would (a-1 itself is
+	# not found by its id any more: no real id is both).
+	sqlite3 k.db "update events set idh = $k where id = 'a-1'"
+	echo '{"id":"x-1","type":"X","subject":"s-2"}' | evt-append -l k.db
+	[ "$(sqlite3 k.db "select idh - $k from events where id = 'x-1'")" = 1 ]
+	run evt-append -v -l k.db <<<'{"id":"x-1","type":"X","subject":"s-2"}'
+	assert_success
+	assert_output --partial "0 appended (1 duplicate skipped)"
+	run evt-append -l k.db <<<'{"id":"x-1","type":"Y","subject":"s-2"}'
+	assert_failure 75
+	echo '{"id":"y-1","type":"Y","subject":"s-3","correlationid":"x-1"}' |
+		evt-append -l k.db
+	run evt-replay -l k.db --correlation x-1
+	assert_success
+	[ "$(jq -r .id <<<"$output" | paste -sd,)" = "x-1,y-1" ]
+	# A full window of keys is no evt log's: an error, nothing stored.
+	sqlite3 k.db "update events set idh = $(id_key z-1) + seq - 1"
+	for i in $(seq 4 64); do echo "{\"id\":\"f-$i\",\"type\":\"F\",\"subject\":\"f-$i\"}"; done |
+		evt-append -l k.db
+	sqlite3 k.db "update events set idh = $(id_key z-1) + seq - 1"
+	run evt-append -l k.db <<<'{"id":"z-1","type":"Z","subject":"s-9"}'
+	assert_failure 74
+	assert_output --partial "64 stored ids share the key of z-1"
+	run evt-replay -l k.db --count
+	assert_output 64
+}
