@@ -61,24 +61,67 @@ static const char schema[] =
 	" name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated TEXT NOT NULL);";
 
 /*
- * The seqs of the ids this connection stored last, so an event finds its
- * correlation's cseq without a query when its cause came shortly before
- * (it nearly always does). Direct mapped; ids longer than RECENT_ID are
- * not kept. Stored ids never change seq, so entries stay true across
- * other writers' commits; a rollback forgets them all.
+ * A memo of a number per short string, direct mapped, so the last ones
+ * come back without a query: the seqs of the ids this connection stored
+ * (an event finds its correlation's cseq when its cause came shortly
+ * before, as it nearly always does), and the versions of the streams it
+ * wrote to. Strings longer than MEMO_KEY are not kept.
  */
-#define RECENT_SLOTS 65536
-#define RECENT_ID 52
-struct recent {
-	long long seq;		/* 0: empty */
+#define MEMO_SLOTS 65536
+#define MEMO_KEY 52
+struct memo_slot {
+	long long val;		/* 0: empty */
 	unsigned char len;
-	char id[RECENT_ID];
+	char key[MEMO_KEY];
 };
+
+static struct memo_slot *
+memo_slot(struct memo_slot **m, const char *key, size_t n)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	if (n > MEMO_KEY)
+		return NULL;
+	if (*m == NULL && (*m = calloc(MEMO_SLOTS, sizeof(**m))) == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)key[i]) * 16777619u;
+	return &(*m)[h & (MEMO_SLOTS - 1)];
+}
+
+/* The number kept for key, or 0. */
+static long long
+memo_get(struct memo_slot **m, const char *key, size_t n)
+{
+	struct memo_slot *s = memo_slot(m, key, n);
+
+	return s && s->val && s->len == n && memcmp(s->key, key, n) == 0 ?
+	    s->val : 0;
+}
+
+static void
+memo_put(struct memo_slot **m, const char *key, size_t n, long long val)
+{
+	struct memo_slot *s = memo_slot(m, key, n);
+
+	if (s) {
+		s->val = val;
+		s->len = (unsigned char)n;
+		memcpy(s->key, key, n);
+	}
+}
+
+static void
+memo_forget(struct memo_slot *m)
+{
+	if (m)
+		memset(m, 0, MEMO_SLOTS * sizeof(*m));
+}
 
 struct sqlite_log {
 	struct evt_log base;
 	sqlite3 *db;
-	sqlite3_stmt *ver, *ins, *hasid, *maxseq;
+	sqlite3_stmt *ver, *ins, *hasid, *maxseq, *dataver;
 	sqlite3_stmt *rd;		/* the last read query, reused */
 	const struct evt_filter *rd_filter;
 	int rd_reverse, rd_cside;
@@ -92,7 +135,12 @@ struct sqlite_log {
 	int empty;			/* no schema yet: an empty log */
 	int keyed;			/* layout: 1 keyed ids, 0 text, -1 unknown */
 	sqlite3_stmt *seqof;		/* the seq of an id, keyed layout */
-	struct recent *recent;		/* RECENT_SLOTS, keyed layout */
+	/* Memos (MEMO_SLOTS each). Stored ids never change seq, so seqs
+	 * stay true across other writers' commits; versions are forgotten
+	 * when another connection wrote (data_version). A rollback forgets
+	 * both. */
+	struct memo_slot *seqs, *versions;
+	long long data_version;
 	int64_t busy_since;		/* ms, when the current wait began */
 };
 
@@ -160,7 +208,9 @@ sq_close(struct evt_log *base)
 	sqlite3_finalize(l->rd);
 	sqlite3_finalize(l->chain_get);	/* issue 15 */
 	sqlite3_finalize(l->seqof);
-	free(l->recent);
+	sqlite3_finalize(l->dataver);
+	free(l->seqs);
+	free(l->versions);
 	evt_hasher_free(l->hs);
 	sqlite3_close(l->db);
 	evt_log_fini(base);
@@ -511,6 +561,20 @@ sq_begin(struct evt_log *base, struct evt_err *err)
 	}
 	l->last = sqlite3_column_int64(l->maxseq, 0);
 	sqlite3_reset(l->maxseq);
+	/* Another connection wrote since our last transaction: the
+	 * versions we kept may be behind. */
+	if (prep(l, &l->dataver, "PRAGMA data_version;", err) < 0)
+		goto fail;
+	if (sqlite3_step(l->dataver) != SQLITE_ROW) {
+		dberr(l, err, "read data version");
+		sqlite3_reset(l->dataver);
+		goto fail;
+	}
+	if (sqlite3_column_int64(l->dataver, 0) != l->data_version) {
+		l->data_version = sqlite3_column_int64(l->dataver, 0);
+		memo_forget(l->versions);
+	}
+	sqlite3_reset(l->dataver);
 	if (chain_begin(l, err) < 0)	/* issue 15 */
 		goto fail;
 	return 0;
@@ -535,32 +599,6 @@ hasher(struct sqlite_log *l)
 	if (l->hs == NULL)
 		l->hs = evt_hasher_new();
 	return l->hs;
-}
-
-static struct recent *
-recent_slot(struct sqlite_log *l, const char *id, size_t n)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	if (l->recent == NULL && (l->recent = calloc(RECENT_SLOTS,
-	    sizeof(*l->recent))) == NULL)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)id[i]) * 16777619u;
-	return &l->recent[h & (RECENT_SLOTS - 1)];
-}
-
-static void
-recent_put(struct sqlite_log *l, const char *id, size_t n, long long seq)
-{
-	struct recent *r;
-
-	if (n > RECENT_ID)
-		return;
-	r = recent_slot(l, id, n);
-	r->seq = seq;
-	r->len = (unsigned char)n;
-	memcpy(r->id, id, n);
 }
 
 /*
@@ -636,13 +674,8 @@ cseq_of(struct sqlite_log *l, const struct evt_event *ev, long long seq,
 		*cseq = seq;
 		return 0;
 	}
-	if (c->n <= RECENT_ID) {
-		struct recent *r = recent_slot(l, c->p, c->n);
-		if (r->seq && r->len == c->n && memcmp(r->id, c->p, c->n) == 0) {
-			*cseq = r->seq;
-			return 0;
-		}
-	}
+	if ((*cseq = memo_get(&l->seqs, c->p, c->n)) != 0)
+		return 0;
 	if (prep(l, &l->seqof, "SELECT seq FROM events WHERE " KEY_RANGE
 	    " AND id = ?2;", err) < 0)
 		return -1;
@@ -654,7 +687,7 @@ cseq_of(struct sqlite_log *l, const struct evt_event *ev, long long seq,
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return dberr(l, err, "look up the correlation");
 	if (*cseq)
-		recent_put(l, c->p, c->n, *cseq);
+		memo_put(&l->seqs, c->p, c->n, *cseq);
 	return 0;
 }
 
@@ -722,17 +755,19 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 		if (found)
 			return EVT_APPEND_DUPLICATE;
 	}
-	if (prep(l, &l->ver, "SELECT coalesce(max(version), 0) FROM events "
-	    "WHERE subject = ?1;", err) < 0)
-		return -1;
-	sqlite3_bind_text(l->ver, 1, ev->subject.p, (int)ev->subject.n,
-	    SQLITE_STATIC);
-	if (sqlite3_step(l->ver) != SQLITE_ROW) {
+	if ((cur = memo_get(&l->versions, ev->subject.p, ev->subject.n)) == 0) {
+		if (prep(l, &l->ver, "SELECT coalesce(max(version), 0) FROM "
+		    "events WHERE subject = ?1;", err) < 0)
+			return -1;
+		sqlite3_bind_text(l->ver, 1, ev->subject.p, (int)ev->subject.n,
+		    SQLITE_STATIC);
+		if (sqlite3_step(l->ver) != SQLITE_ROW) {
+			sqlite3_reset(l->ver);
+			return dberr(l, err, "read stream version");
+		}
+		cur = sqlite3_column_int64(l->ver, 0);
 		sqlite3_reset(l->ver);
-		return dberr(l, err, "read stream version");
 	}
-	cur = sqlite3_column_int64(l->ver, 0);
-	sqlite3_reset(l->ver);
 	if (exp && evt_log_check_expect(exp, ev->subject.p, ev->subject.n, cur,
 	    err) < 0)
 		return -1;
@@ -790,7 +825,8 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 			    "taken", base->path, key);
 	}
 	if (k)
-		recent_put(l, ev->id.p, ev->id.n, ev->seq);
+		memo_put(&l->seqs, ev->id.p, ev->id.n, ev->seq);
+	memo_put(&l->versions, ev->subject.p, ev->subject.n, ev->version);
 	l->last++;
 	memcpy(l->head, h, EVT_CHAIN_LEN);	/* issue 15 */
 	return EVT_APPEND_STORED;
@@ -803,8 +839,8 @@ sq_rollback(struct evt_log *base)
 
 	sqlite3_exec(l->db, "ROLLBACK;", NULL, NULL, NULL);
 	/* What was stored in the transaction is not: forget its seqs. */
-	if (l->recent)
-		memset(l->recent, 0, RECENT_SLOTS * sizeof(*l->recent));
+	memo_forget(l->seqs);
+	memo_forget(l->versions);
 }
 
 static int

@@ -304,3 +304,18 @@ print(int.from_bytes(hashlib.sha256(sys.argv[1].encode()).digest()[:8], "big") >
 	run evt-replay -l k.db --count
 	assert_output 64
 }
+
+@test "SQLite: a running appender goes on from the versions another writer took meanwhile" {
+	mkfifo in
+	evt-append -l v.db <in &
+	local pid=$!
+	exec 7>in
+	echo '{"type":"A","subject":"s-1"}' >&7
+	wait_for '[ "$(evt-replay -l v.db --count 2>/dev/null)" = 1 ]'
+	echo '{"type":"B","subject":"s-1"}' | evt-append -l v.db
+	echo '{"type":"C","subject":"s-1"}' >&7
+	exec 7>&-
+	wait $pid
+	run evt-replay -l v.db -s s-1
+	[ "$(jq -r '"\(.type)\(.version)"' <<<"$output" | paste -sd,)" = "A1,B2,C3" ]
+}
