@@ -55,7 +55,7 @@ LIBEVT  = $(BUILD)/libevt.a
 
 # Each program and the libraries it links (STYLE 12: only what it needs).
 PROGS   = audit-scan evt-append evt-replay evt-project saga-step evt-verify
-LIBS_evt-append = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-append = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -pthread
 LIBS_evt-replay = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_audit-scan = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-project = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm

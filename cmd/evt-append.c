@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,8 +17,8 @@
 #include "cli.h"
 #include "clock.h"
 #include "event.h"
+#include "feed.h"
 #include "hmap.h"
-#include "lines.h"
 #include "log.h"
 
 #define USAGE "evt-append [-qv] [-l LOG] [--at SEQ] [--atomic] " \
@@ -30,17 +31,21 @@
  * (8192 events a group: 53k events/s; 65536: 92k events/s on 1M). */
 #define GROUP_EVENTS 65536
 #define GROUP_BYTES (64u << 20)
-/* Events parsed ahead and handed to the log together, so a backend that
- * asks a server about each (PostgreSQL) asks once for all of them. */
-#define BATCH 256
-
 static volatile sig_atomic_t interrupted;
 
+/* The input being read, for the signal handler (NULL when none). */
+static struct evt_feed *volatile feed;
+
+/* The first signal is passed on to the other thread, so that whichever
+ * of them waits (the reader for input, this one for the log's lock) is
+ * interrupted. */
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	interrupted = 1;
+	if (!interrupted) {
+		interrupted = 1;
+		evt_feed_forward(feed, sig);
+	}
 }
 
 static void help(void) __attribute__((noreturn));
@@ -74,17 +79,9 @@ help(void)
 	exit(0);
 }
 
-/* An event read and parsed, not yet appended. */
-struct pending {
-	struct evt_event ev;
-	struct evt_buf line;	/* its input line: ev points into it */
-	long long lineno;
-};
-
 struct run {
 	struct evt_log *log;
-	struct pending *batch;	/* BATCH slots */
-	size_t nb;
+	struct evt_feed *feed;	/* the input being read, if any */
 	struct evt_expect expect;	/* --expect */
 	struct evt_hmap seen;		/* subjects seen, for --expect */
 	const char *source;
@@ -148,15 +145,30 @@ commit(struct run *r, struct evt_err *err)
 	return 0;
 }
 
+/* Stop the input's reader; SIGINT and SIGTERM wait meanwhile, so that
+ * the handler never sees a feed that is being freed. */
+static void
+stop_feed(struct run *r)
+{
+	sigset_t set, old;
+
+	if (r->feed == NULL)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	feed = NULL;
+	evt_feed_stop(r->feed);
+	r->feed = NULL;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void
 cleanup(struct run *r)
 {
+	stop_feed(r);
 	evt_log_close(r->log);
-	for (size_t i = 0; r->batch && i < BATCH; i++) {
-		evt_event_free(&r->batch[i].ev);
-		evt_buf_free(&r->batch[i].line);
-	}
-	free(r->batch);
 	evt_hmap_free(&r->seen);
 	evt_buf_free(&r->echoed);
 	if (r->reject && fclose(r->reject) != 0)
@@ -228,35 +240,30 @@ reject_line(struct run *r, const char *where, long long lineno,
 }
 
 /*
- * Append the parsed events of the batch, in order, committing groups as
- * they fill, and the open group too when the input pauses.
+ * Append the parsed events it[0..n), in order, committing groups as they
+ * fill, and the open group too when the input paused after them.
  */
 static void
-store(struct run *r, struct evt_lines *in, const char *where)
+store(struct run *r, struct evt_feed_item *it, size_t n, int paused,
+    const char *where)
 {
-	struct evt_event *evs[BATCH];
+	struct evt_event *evs[EVT_FEED_BATCH];
 	struct evt_err err;
-	size_t n = r->nb;
 	int rc;
 
-	r->nb = 0;
 	if (n == 0)
 		return;
 	if (!r->intxn) {
-		if (evt_log_begin(r->log, &err) < 0) {
-			evt_lines_free(in);
+		if (evt_log_begin(r->log, &err) < 0)
 			finish(r, err.code, "%s", err.msg);
-		}
 		r->intxn = 1;
 	}
 	for (size_t i = 0; i < n; i++)
-		evs[i] = &r->batch[i].ev;
-	if (evt_log_prefetch(r->log, evs, n, &err) < 0) {
-		evt_lines_free(in);
+		evs[i] = &it[i].ev;
+	if (evt_log_prefetch(r->log, evs, n, &err) < 0)
 		finish(r, err.code, "%s", err.msg);
-	}
 	for (size_t i = 0; i < n; i++) {
-		struct pending *p = &r->batch[i];
+		struct evt_feed_item *p = &it[i];
 		if (!r->intxn) {
 			/* Mid-batch, after a group's commit: the rest was taken
 			 * from the input, so it is stored, even once a signal
@@ -264,17 +271,13 @@ store(struct run *r, struct evt_lines *in, const char *where)
 			evt_log_interrupt_on(r->log, NULL);
 			rc = evt_log_begin(r->log, &err);
 			evt_log_interrupt_on(r->log, &interrupted);
-			if (rc < 0) {
-				evt_lines_free(in);
+			if (rc < 0)
 				finish(r, err.code, "%s", err.msg);
-			}
 			r->intxn = 1;
 		}
 		int64_t now;
-		if (evt_clock_now(&now, &err) < 0) {
-			evt_lines_free(in);
+		if (evt_clock_now(&now, &err) < 0)
 			finish(r, err.code, "%s", err.msg);
-		}
 		/* --expect speaks of each stream before this input: it is
 		 * checked on the first event of the stream that is stored (an
 		 * id already stored is skipped before any check, so it must
@@ -287,15 +290,12 @@ store(struct run *r, struct evt_lines *in, const char *where)
 		rc = evt_log_append(r->log, &p->ev, exp, now, r->source, &err);
 		if (rc < 0 && err.code == EX_DATAERR && r->reject) {
 			/* Too long once stored: nothing was written. */
-			reject_line(r, where, p->lineno, p->line.p, p->line.len,
-			    err.msg);
+			reject_line(r, where, p->lineno, p->line, p->len, err.msg);
 			continue;
 		}
-		if (rc < 0) {
-			evt_lines_free(in);
+		if (rc < 0)
 			finish(r, err.code, "%s:%lld: %s", where, p->lineno,
 			    err.msg);
-		}
 		if (rc == EVT_APPEND_DUPLICATE) {
 			r->dups++;
 			/* An event of this log passed through by the consumer
@@ -322,81 +322,57 @@ store(struct run *r, struct evt_lines *in, const char *where)
 			}
 		}
 		if (!r->atomic && (r->group_events >= GROUP_EVENTS ||
-		    r->group_bytes >= GROUP_BYTES || (i + 1 == n &&
-		    !evt_lines_ready(in)))) {
-			if (commit(r, &err) < 0) {
-				evt_lines_free(in);
-				finish(r, err.code, "%s", err.msg);
-			}
-		}
+		    r->group_bytes >= GROUP_BYTES || (i + 1 == n && paused)) &&
+		    commit(r, &err) < 0)
+			finish(r, err.code, "%s", err.msg);
 	}
 }
 
+/*
+ * Append what fd holds. Its lines are read and parsed on a thread of
+ * their own (feed.h) while this one stores the ones before, in order;
+ * every decision (bad line, reject, commit, stop) is taken here, in place.
+ */
 static void
 append_input(struct run *r, int fd, const char *where)
 {
-	struct evt_lines in;
 	struct evt_err err;
-	const char *line;
-	size_t len;
-	int rc;
+	int last = 0;
 
-	evt_lines_init(&in, fd);
-	for (;;) {
-		if (interrupted)
-			break;
-		rc = evt_lines_next(&in, &line, &len, &err);
-		if (rc == 0)
-			break;
-		if (rc < 0 && err.code == EX_TEMPFAIL && interrupted)
-			break;
-		if (rc < 0) {
+	r->feed = evt_feed_start(fd);
+	feed = r->feed;
+	while (!last) {
+		struct evt_feed_batch *b = evt_feed_next(r->feed);
+		size_t from = 0;
+		for (size_t i = 0; i < b->n; i++) {
+			struct evt_feed_item *it = &b->items[i];
+			if (it->ok)
+				continue;
 			/* What came before the bad line goes first. */
-			store(r, &in, where);
+			store(r, b->items + from, i - from, 0, where);
+			from = i + 1;
+			if (!r->reject)
+				finish(r, EX_DATAERR, "%s:%lld: %s", where,
+				    it->lineno, it->err.msg);
+			reject_line(r, where, it->lineno, it->line, it->len,
+			    it->err.msg);
 		}
-		if (rc < 0 && err.code == EX_DATAERR) {
-			if (r->reject) {
-				reject_line(r, where, in.lineno, NULL, 0, err.msg);
-				continue;
-			}
-			evt_lines_free(&in);
-			finish(r, EX_DATAERR, "%s:%lld: %s", where, in.lineno,
-			    err.msg);
-		}
-		if (rc < 0) {
-			evt_lines_free(&in);
-			finish(r, err.code, "%s: %s", where, err.msg);
-		}
-		/* Blank lines separate nothing in NDJSON; skip them like jq. */
-		if (strspn(line, " \t\r") >= len) {
-			if (!evt_lines_ready(&in))
-				store(r, &in, where);
-			continue;
-		}
-		struct pending *p = &r->batch[r->nb];
-		evt_buf_reset(&p->line);
-		evt_buf_add(&p->line, line, len);
-		if (evt_event_parse(&p->ev, p->line.p, len, 1, &err) < 0) {
-			store(r, &in, where);
-			if (r->reject) {
-				reject_line(r, where, in.lineno, p->line.p, len, err.msg);
-				continue;
-			}
-			evt_lines_free(&in);
-			finish(r, EX_DATAERR, "%s:%lld: %s", where, in.lineno,
-			    err.msg);
-		}
-		p->lineno = in.lineno;
-		if (++r->nb == BATCH || !evt_lines_ready(&in))
-			store(r, &in, where);
+		last = b->end || b->fail;
+		/* What was taken from the input is stored, also when a
+		 * signal stopped the reading: waiting for the lock as usual,
+		 * since the input cannot give it back. */
+		if (b->fail && interrupted)
+			evt_log_interrupt_on(r->log, NULL);
+		store(r, b->items + from, b->n - from, b->pause, where);
+		/* A batch that ends in bad lines, or none, at a pause: the
+		 * group is committed before the reader waits for more. */
+		if (b->pause && !r->atomic && commit(r, &err) < 0)
+			finish(r, err.code, "%s", err.msg);
+		if (b->fail && !(b->err.code == EX_TEMPFAIL && interrupted))
+			finish(r, b->err.code, "%s: %s", where, b->err.msg);
+		evt_feed_done(r->feed, b);
 	}
-	/* What was taken from the input is stored, also when a signal
-	 * stopped the reading: waiting for the lock as usual, since the
-	 * input cannot give it back. */
-	if (interrupted)
-		evt_log_interrupt_on(r->log, NULL);
-	store(r, &in, where);
-	evt_lines_free(&in);
+	stop_feed(r);
 }
 
 int
@@ -426,8 +402,6 @@ main(int argc, char **argv)
 	int64_t now;
 
 	memset(&r, 0, sizeof(r));
-	if ((r.batch = calloc(BATCH, sizeof(*r.batch))) == NULL)
-		abort();
 	r.at = -1;
 	evt_cli_init("evt-append");
 	while ((c = getopt_long(argc, argv, "hl:qv", opts, NULL)) != -1) {

@@ -67,7 +67,7 @@ static const char schema[] =
  * before, as it nearly always does), and the versions of the streams it
  * wrote to. Strings longer than MEMO_KEY are not kept.
  */
-#define MEMO_SLOTS 65536
+#define MEMO_SLOTS 8192
 #define MEMO_KEY 52
 struct memo_slot {
 	long long val;		/* 0: empty */
