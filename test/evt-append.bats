@@ -200,6 +200,30 @@ kill_mid_append() {
 	assert_log_consistent s.db
 }
 
+# sigterm_bulk LOG: SIGTERM while a big input streams in: 75, and the log
+# holds exactly the input's first events, as many as the message says.
+sigterm_bulk() {
+	local log=$1
+	gen-events 100000 7 >big.ndjson
+	mkfifo in
+	evt-append -l "$log" <in 2>err &
+	local pid=$!
+	exec 7>in
+	cat big.ndjson >&7 &
+	wait_for "[ \"\$(evt-replay -l $log --count 2>/dev/null)\" -gt 0 ] 2>/dev/null" 10
+	kill -TERM $pid
+	local rc=0; wait $pid || rc=$?
+	exec 7>&-
+	[ "$rc" = 75 ]
+	local n; n=$(sed -n 's/.*interrupted; \([0-9]*\) appended.*/\1/p' err)
+	[ -n "$n" ] && [ "$n" -gt 0 ]
+	[ "$(evt-replay -l "$log" --count)" = "$n" ]
+	cmp <(evt-replay -l "$log" | jq -r .id) <(head -"$n" big.ndjson | jq -r .id)
+	evt-verify -l "$log" >/dev/null
+}
+@test "SIGTERM mid-way through a big input on SQLite: a prefix is stored, as said" { sigterm_bulk b.db; }
+@test "SIGTERM mid-way through a big input on a file: a prefix is stored, as said" { sigterm_bulk b.ndjson; }
+
 @test "SIGTERM with --atomic rolls everything back" {
 	mkfifo in
 	evt-append --atomic -l s.db <in 2>err &

@@ -6,6 +6,11 @@ export PATH="$ROOT/bin:$ROOT/scripts:$PATH"
 export TESTDATA="$ROOT/testdata"
 unset EVT_LOG EVT_NOW
 
+# The sqlite3 shell gives up at once on a lock: the first to open a WAL log
+# whose last writer closed it recovers it under a short exclusive lock, and a
+# reader opening it at that moment would fail. Wait, as evt does.
+sqlite3() { command sqlite3 -cmd ".timeout 10000" "$@"; }
+
 load_libs() {
 	load '/usr/lib/bats/bats-support/load'
 	load '/usr/lib/bats/bats-assert/load'
