@@ -341,6 +341,9 @@ append_input(struct run *r, int fd, const char *where)
 
 	r->feed = evt_feed_start(fd);
 	feed = r->feed;
+	/* A signal that came before the handler could see the feed. */
+	if (interrupted)
+		evt_feed_forward(r->feed, SIGTERM);
 	while (!last) {
 		struct evt_feed_batch *b = evt_feed_next(r->feed);
 		size_t from = 0;
