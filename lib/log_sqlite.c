@@ -26,9 +26,9 @@
  * The layout. Every insert pays for each index, and an index on random
  * text keys pays the most: each commit rewrites nearly all of its pages.
  * So ids are indexed by an integer key (id_key: 12 bytes an entry, not
- * 45), unique, so the insert itself finds a stored id, and correlations
- * by cseq, the seq of the event whose id is the
- * correlation id: it is near the last seq, so that index grows at its end.
+ * 45), unique, so the insert itself finds a stored id; and correlations
+ * by cseq, the seq of the event whose id is the correlation id: it is
+ * near the last seq, so that index grows at its end.
  * An event whose correlation id is no stored event's id (yet) has no cseq
  * and is indexed by its correlation id, in a partial index that is empty
  * in a log whose causes come first. Measured on 1M events (make bench):
