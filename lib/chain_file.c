@@ -34,8 +34,8 @@
 #define REC (2 * EVT_CHAIN_LEN + 1)	/* 64 hex digits and a newline */
 
 #define INLINE_MAX 255		/* events of a transaction hashed inline */
-#define CHUNK (64u << 10)	/* bytes of lines handed over at a time */
-#define FREE_MAX 16		/* spare chunks kept */
+#define CHUNK (256u << 10)	/* bytes of lines handed over at a time */
+#define FREE_MAX 4		/* spare chunks kept */
 
 /* A line in a chunk: this header (copied in and out with memcpy, so it
  * needs no alignment), then its len bytes. */
