@@ -10,12 +10,19 @@
  * worker thread that hashes them in seq order while the appender goes on
  * formatting events. The worker is started on first need and joined by
  * evt_chain_file_free; between transactions it sleeps on a condition
- * variable. cf->head and cf->recs belong to the worker from the first
- * hand-over of a transaction until commit or rollback has waited for it
- * to be idle (the mutex orders the two threads' accesses); commit then
- * writes the records exactly as an inline chain would have, rollback
- * drops what is queued and forgets the rest. Memory: the chunks of one
- * transaction at most, and FREE_MAX spare ones kept for the next.
+ * variable. cf->head, cf->recs and the early writes below belong to the
+ * worker from the first hand-over of a transaction until commit or
+ * rollback has waited for it to be idle (the mutex orders the two
+ * threads' accesses). Memory: the chunks of one transaction at most, and
+ * FREE_MAX spare ones kept for the next.
+ *
+ * The worker also writes the records it makes to the sidecar as it goes,
+ * after the committed ones and not durably: copying them into the page
+ * cache cost the appending thread as much again as the hashing left to it
+ * (measured). They are records beyond the log's last line, which readers
+ * ignore and the next writer cuts (chain_file.h), until commit makes them
+ * durable, before the transaction's lines are written, as ever; a
+ * rollback cuts them at once. The bytes are those an inline chain writes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,7 +81,10 @@ struct evt_chain_file {
 	char *path;
 	struct evt_hasher *hs;
 	unsigned char head[EVT_CHAIN_LEN];	/* of the open transaction */
-	struct evt_buf recs;			/* its records */
+	struct evt_buf recs;			/* its records, not yet written */
+	off_t base;		/* where its records go: after the committed */
+	off_t done;		/* bytes of them written early (worker) */
+	int wr_errno;		/* an early write failed: why */
 	long long n;		/* events added to the open transaction */
 	struct chunk *cur;	/* lines not yet handed over */
 	struct worker *w;	/* NULL until first needed */
@@ -200,6 +210,26 @@ hash_chunk(struct evt_chain_file *cf, struct evt_hasher *hs,
 	}
 }
 
+/* Write the records made so far after those written before (see the top
+ * of this file); a failure is kept for commit to report. */
+static void
+write_early(struct evt_chain_file *cf)
+{
+	size_t off = 0;
+
+	/* A short write is retried, so that a full disk says so. */
+	while (cf->wr_errno == 0 && off < cf->recs.len) {
+		ssize_t w = pwrite(cf->fd, cf->recs.p + off, cf->recs.len - off,
+		    cf->base + cf->done + (off_t)off);
+		if (w < 0)
+			cf->wr_errno = errno;
+		else
+			off += (size_t)w;
+	}
+	cf->done += (off_t)cf->recs.len;
+	evt_buf_reset(&cf->recs);
+}
+
 /* Keep c as a spare, or free it. Under w->mu, or with no worker. */
 static void
 put_chunk(struct worker *w, struct chunk *c)
@@ -253,6 +283,7 @@ work(void *arg)
 		w->busy = 1;
 		pthread_mutex_unlock(&w->mu);
 		hash_chunk(w->cf, w->hs, c);
+		write_early(w->cf);
 		pthread_mutex_lock(&w->mu);
 		w->busy = 0;
 		put_chunk(w, c);
@@ -386,7 +417,9 @@ stop_worker(struct evt_chain_file *cf)
 	cf->w = NULL;
 }
 
-/* Forget the open transaction's records, and lines not yet hashed. */
+/* Forget the open transaction's records, and lines not yet hashed; cut
+ * those written early (should the cut fail, the next writer's begin cuts
+ * them, as after a crash). */
 static void
 forget(struct evt_chain_file *cf)
 {
@@ -395,7 +428,11 @@ forget(struct evt_chain_file *cf)
 		put_chunk(NULL, cf->cur);
 		cf->cur = NULL;
 	}
+	if (cf->done > 0)
+		(void)ftruncate(cf->fd, cf->base);
 	cf->n = 0;
+	cf->done = 0;
+	cf->wr_errno = 0;
 	evt_buf_reset(&cf->recs);
 }
 
@@ -447,6 +484,7 @@ evt_chain_file_begin(struct evt_chain_file **pcf, const char *logpath,
 	memset(cf->head, 0, sizeof(cf->head));
 	if (last > 0 && read_rec(cf, last, cf->head, err) < 0)
 		return -1;
+	cf->base = (off_t)last * REC;
 	return 0;
 }
 
@@ -488,12 +526,20 @@ evt_chain_file_commit(struct evt_chain_file *cf, long long last, int nosync,
 	if (cf->cur)
 		hand_over(cf, 0);
 	wait_idle(cf, 0);
-	cf->n = 0;
-	if (cf->recs.len == 0)
-		return 0;
-	if (pwrite(cf->fd, cf->recs.p, cf->recs.len, (off_t)last * REC) !=
-	    (ssize_t)cf->recs.len || (!nosync && fdatasync(cf->fd) < 0))
+	if (cf->wr_errno) {
+		errno = cf->wr_errno;
 		return cferr(cf, err, "write");
+	}
+	cf->n = 0;
+	if (cf->recs.len == 0 && cf->done == 0)
+		return 0;
+	/* After the last committed record: cf->base, set by begin from the
+	 * same last. */
+	if ((cf->recs.len && pwrite(cf->fd, cf->recs.p, cf->recs.len,
+	    cf->base + cf->done) != (ssize_t)cf->recs.len) ||
+	    (!nosync && fdatasync(cf->fd) < 0))
+		return cferr(cf, err, "write");
+	cf->done = 0;
 	evt_buf_reset(&cf->recs);
 	return 0;
 }

@@ -758,3 +758,48 @@ big() {
 	assert_success
 	assert_output --regexp '^2600 '
 }
+
+@test "file log: the worker's early records: a crash at their write, a full disk under them, a rollback: nothing of the transaction stays" {
+	big 10 | evt-append -l r.ndjson
+	# 360 KB of lines: more than a chunk handed to the worker mid-way.
+	big 4000 100 >in
+	# A rollback cuts the records the worker wrote already.
+	run evt-append --atomic -l r.ndjson < <(cat in; echo 'not json')
+	assert_failure 65
+	[ "$(wc -c <r.ndjson.chain)" -eq $((10 * 65)) ]
+	# A crash at the worker's first write (torn, or not at all): the log
+	# verifies as it was; the next writer cuts the records beyond it.
+	if ! nm "$ROOT/bin/evt-append" 2>/dev/null | grep -q __asan_init; then
+		crash_shim
+		for torn in "" 1; do
+			run env EVT_CRASH_PATH="$PWD/r.ndjson.chain" EVT_CRASH_TORN=$torn \
+				LD_PRELOAD=./crash.so evt-append -l r.ndjson <in
+			assert_failure
+			[ "$(wc -l <r.ndjson)" -eq 10 ]
+			run evt-verify -l r.ndjson
+			assert_success
+			assert_output --regexp '^10 '
+		done
+	fi
+	# A full disk under the early writes: the commit fails, nothing is
+	# stored, the records are cut, and the next append goes on.
+	if [ "$(id -u)" = 0 ] && mkdir tfs && mount -t tmpfs -o size=1m tmpfs tfs; then
+		# (The records a crash above left beyond the log stay out.)
+		cp r.ndjson tfs/
+		head -c $((10 * 65)) r.ndjson.chain >tfs/r.ndjson.chain
+		# 4000 records are 260 KB: leave 32 KB.
+		dd if=/dev/zero of=tfs/filler bs=1k count=$(( $(df --output=avail -k tfs | tail -1) - 32 )) 2>/dev/null
+		run evt-append -l tfs/r.ndjson <in
+		cp tfs/r.ndjson tfs/r.ndjson.chain .
+		umount tfs
+		assert_failure 74
+		assert_output --partial "r.ndjson.chain: write: No space left on device"
+		[ "$(wc -l <r.ndjson)" -eq 10 ]
+		[ "$(wc -c <r.ndjson.chain)" -eq $((10 * 65)) ]
+	fi
+	evt-append -l r.ndjson <in
+	run evt-verify -l r.ndjson
+	assert_success
+	assert_output --regexp '^4010 '
+	python3 "$BATS_TEST_DIRNAME/chain-hashlib.py" r.ndjson | cmp - r.ndjson.chain
+}
