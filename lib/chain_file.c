@@ -2,7 +2,9 @@
  * chain_file.c - the sidecar LOG.chain of a file log (see chain_file.h).
  *
  * Hashing off the appending thread (issue 15: chaining must cost an
- * append under 5%; two SHA-256 an event inline cost 10-15%). The first
+ * append under 5%; two SHA-256 an event inline cost a durable append of
+ * 1M events 21%, with the worker 10%: best of 3, 3.13 and 2.76 s against
+ * 2.47 s without the chain, on this project's 2-core VM). The first
  * INLINE_MAX events of a transaction are hashed as they are added, so a
  * small transaction (one interactive append) pays no thread. From the
  * next one on, the lines are copied into chunks (the caller's buffer may
