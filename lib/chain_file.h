@@ -7,7 +7,9 @@
  * Order of writes: a transaction's records go to the sidecar (and are
  * made durable) before its lines go to the log, so every committed line
  * has its record; records beyond the log's last line are a transaction
- * that never committed, cut by the next writer together with a torn tail.
+ * that never committed (or one being written: a large one's records are
+ * written as they are made, made durable by its commit), cut by the next
+ * writer together with a torn tail.
  */
 #ifndef EVT_CHAIN_FILE_H
 #define EVT_CHAIN_FILE_H
