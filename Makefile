@@ -46,7 +46,7 @@ PQ_LIBS       := $(shell $(PKG_CONFIG) --libs libpq)
 
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -DEVT_VERSION='"$(VERSION)"' -Ilib \
            $(JSON_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) \
-           $(PQ_CFLAGS)
+           $(PQ_CFLAGS) -pthread
 LDFLAGS += $(LDSAN) -pthread
 
 LIBSRC  = $(wildcard lib/*.c)
@@ -109,8 +109,25 @@ golden: all
 demo: all
 	scripts/demo
 
-bench: all
+bench: all build/bench/evt-append-nochain
 	scripts/bench
+
+# The baseline of what chaining costs an append (scripts/bench, section
+# 9): evt-append with no hash chain at all (-DEVT_BENCH_NO_CHAIN). Built
+# by `make bench` only, never installed.
+NOCHAIN = build/bench/nochain
+NOCHAIN_OBJ = $(LIBSRC:lib/%.c=$(NOCHAIN)/lib/%.o)
+
+$(NOCHAIN)/%.o: %.c lib/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DEVT_BENCH_NO_CHAIN -c -o $@ $<
+
+$(NOCHAIN)/libevt.a: $(NOCHAIN_OBJ)
+	rm -f $@
+	ar rcs $@ $(NOCHAIN_OBJ)
+
+build/bench/evt-append-nochain: $(NOCHAIN)/cmd/evt-append.o $(NOCHAIN)/libevt.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_evt-append)
 
 # The saga properties of test/saga-prop.py over many more seeds than the
 # suite runs (SOAK_SEEDS, from SOAK_FIRST).

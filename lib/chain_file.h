@@ -7,7 +7,9 @@
  * Order of writes: a transaction's records go to the sidecar (and are
  * made durable) before its lines go to the log, so every committed line
  * has its record; records beyond the log's last line are a transaction
- * that never committed, cut by the next writer together with a torn tail.
+ * that never committed (or one being written: a large one's records are
+ * written as they are made, made durable by its commit), cut by the next
+ * writer together with a torn tail.
  */
 #ifndef EVT_CHAIN_FILE_H
 #define EVT_CHAIN_FILE_H
@@ -28,7 +30,13 @@ struct evt_chain_file;
  */
 int evt_chain_file_begin(struct evt_chain_file **cf, const char *logpath,
     int logfd, off_t end, long long last, int nosync, struct evt_err *err);
-/* Chain one event appended in the open transaction (kept until commit). */
+/*
+ * Chain one event appended in the open transaction (kept until commit).
+ * line is copied when it is not hashed at once: from the transaction's
+ * 256th event on, a worker thread hashes while the caller goes on (see
+ * chain_file.c). The thread is the process's that began: a log must not
+ * be written by a child forked while it is open.
+ */
 void evt_chain_file_add(struct evt_chain_file *cf, long long seq,
     const char *line, size_t len);
 /*
@@ -37,9 +45,9 @@ void evt_chain_file_add(struct evt_chain_file *cf, long long seq,
  */
 int evt_chain_file_commit(struct evt_chain_file *cf, long long last,
     int nosync, struct evt_err *err);
-/* Forget the open transaction's records. */
+/* Forget the open transaction's records (waiting for the worker). */
 void evt_chain_file_rollback(struct evt_chain_file *cf);
-/* NULL is a no-op. */
+/* Joins the worker thread, if any. NULL is a no-op. */
 void evt_chain_file_free(struct evt_chain_file *cf);
 
 /*

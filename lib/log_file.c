@@ -90,6 +90,9 @@ fl_close(struct evt_log *base)
 {
 	struct file_log *l = (struct file_log *)base;
 
+	/* issue 15: its worker thread is joined before the lock goes with
+	 * the descriptor, so it never writes the sidecar unlocked. */
+	evt_chain_file_free(l->chain);
 	if (l->fd >= 0)
 		close(l->fd);
 	if (l->mfd >= 0)
@@ -98,7 +101,6 @@ fl_close(struct evt_log *base)
 	evt_hmap_free(&l->versions);
 	evt_buf_free(&l->txn);
 	evt_event_free(&l->ev);
-	evt_chain_file_free(l->chain);	/* issue 15 */
 	json_decref(l->staged);
 	evt_log_fini(base);
 	free(l);

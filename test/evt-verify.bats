@@ -622,3 +622,184 @@ tamper() {
 		done
 	done
 }
+
+# --- the file log's worker thread (chain_file.c) -------------------------
+# From a transaction's 256th event on, the sidecar's hashes are computed by
+# a worker thread while the appender goes on; the sidecar must be byte for
+# byte what hashing inline makes.
+
+# big N [FROM] [SUBJECT]: N events numbered from FROM, quickly (awk), on
+# three streams or, with SUBJECT, each on a stream of its own.
+big() {
+	awk -v n="$1" -v from="${2:-1}" -v s="${3:-}" 'BEGIN {
+		for (i = from; i < from + n; i++)
+			printf "{\"type\":\"ItemCounted\",\"subject\":\"%s\",\"data\":{\"n\":%d}}\n",
+				s == "" ? "shelf-" i % 3 : s "-" i, i }'
+}
+
+@test "file log: large appends hashed off the appending thread chain as inline hashing and hashlib do, rollbacks included" {
+	export EVT_NOW=2026-11-24T12:00:00.000Z
+	big 140000 >in1		# three groups of evt-append
+	big 1000 200000 >in2	# one --atomic transaction
+	{ big 1000 300000; echo 'not json'; } >in3	# rolled back at its end
+	{ big 800 400000 new; big 1 400800; } >in4	# --expect conflict at 801
+	big 700 500000 >in5
+	for log in w.ndjson w.db; do
+		evt-append -q -l $log <in1
+		if [ $log = w.ndjson ]; then
+			cp w.ndjson small.ndjson
+			cp w.ndjson.chain small.ndjson.chain
+		fi
+		evt-append -q --atomic -l $log <in2
+		run evt-append --atomic -l $log <in3
+		assert_failure 65
+		assert_output --partial "nothing appended"
+		run evt-append --expect none -l $log <in4
+		assert_failure 75
+		assert_output --partial "nothing appended"
+		evt-append -q -l $log <in5
+	done
+	run evt-verify -l w.ndjson
+	assert_success
+	assert_output --regexp '^141700 [0-9a-f]{64}$'
+	# The same sidecar as hashlib computes from the stored lines...
+	python3 "$BATS_TEST_DIRNAME/chain-hashlib.py" w.ndjson | cmp - w.ndjson.chain
+	# ... as the SQLite log hashes inline, for the same stored lines...
+	evt-replay -l w.db | cmp - w.ndjson
+	sq_hashes w.db | cmp - w.ndjson.chain
+	# ... and as a file log given what was committed after in1 in
+	# transactions too small to be handed to the worker.
+	cat in2 in5 | split -l 200 - part.
+	for p in part.*; do
+		evt-append -q -l small.ndjson <$p
+	done
+	cmp small.ndjson w.ndjson
+	cmp small.ndjson.chain w.ndjson.chain
+}
+
+@test "file log: seeded histories of commits, rollbacks and reopens, on both sides of the hand-over, chain as hashlib does" {
+	# Against the library of the build the tests run (a sanitizer build's
+	# objects need its runtime).
+	local lib=$ROOT/build/libevt.a san= seed
+	if nm "$ROOT/bin/evt-append" 2>/dev/null | grep -q __asan_init; then
+		lib=$ROOT/build-san/libevt.a san=-fsanitize=address,undefined
+	fi
+	cc -std=c11 -D_GNU_SOURCE -pthread $san -I"$ROOT/lib" -o chain-txns \
+		"$BATS_TEST_DIRNAME/chain-txns.c" "$lib" \
+		$(pkg-config --libs sqlite3 libpq jansson libcrypto)
+	for seed in 1 2 3; do
+		seed=$(( ${EVT_TEST_SEED:-15} * 10 + seed ))
+		rm -f h.ndjson*
+		n=$(./chain-txns h.ndjson $seed 30)
+		run evt-verify -l h.ndjson
+		[ "$status" -eq 0 ] && [[ $output == "$n "* ]] ||
+			{ echo "seed $seed: $n committed: $output"; return 1; }
+		python3 "$BATS_TEST_DIRNAME/chain-hashlib.py" h.ndjson |
+			cmp - h.ndjson.chain || { echo "seed $seed"; return 1; }
+	done
+}
+
+@test "file log: SIGTERM mid-stream with the worker thread running: what is stored verifies" {
+	big 300000 >in
+	for round in 1 2 3; do
+		rm -f s.ndjson*
+		big 3 900000 | evt-append -l s.ndjson
+		if [ $round = 3 ]; then
+			evt-append --atomic -l s.ndjson <in 2>err &
+		else
+			cat in | evt-append -l s.ndjson 2>err &
+		fi
+		pid=$!
+		sleep 0.$((RANDOM % 3 + 2))
+		kill -TERM $pid
+		rc=0; wait $pid || rc=$?
+		[ "$rc" = 75 ] || [ "$rc" = 0 ] || { cat err; return 1; }
+		run evt-verify -l s.ndjson
+		assert_success
+		n=$(wc -l <s.ndjson)
+		assert_output --regexp "^$n "
+		[ "$(wc -c <s.ndjson.chain)" -eq $((n * 65)) ]
+		python3 "$BATS_TEST_DIRNAME/chain-hashlib.py" s.ndjson | cmp - s.ndjson.chain
+		# --atomic: all or nothing.
+		[ $round != 3 ] || [ "$n" = 3 ] || [ "$rc" = 0 ]
+	done
+	# The worker blocks signals, so a SIGTERM still interrupts the
+	# reading thread: 1000 events committed (the worker ran), then the
+	# input waits.
+	rm -f s.ndjson*
+	mkfifo fifo
+	evt-append -l s.ndjson <fifo 2>err &
+	pid=$!
+	exec 7>fifo
+	big 1000 >&7
+	wait_for '[ "$(wc -l <s.ndjson 2>/dev/null)" = 1000 ]'
+	kill -TERM $pid
+	rc=0; wait $pid || rc=$?
+	exec 7>&-
+	[ "$rc" = 75 ]
+	grep -q "interrupted; 1000 appended" err
+	run evt-verify -l s.ndjson
+	assert_success
+}
+
+@test "valgrind: a file-log append hashed by the worker thread, committed and rolled back" {
+	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	nm "$ROOT/bin/evt-append" 2>/dev/null | grep -q __asan_init && skip "sanitizer build"
+	vg() {
+		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+			--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"
+	}
+	big 2000 | vg evt-append -l a.ndjson
+	{ big 2000 5000; echo 'not json'; } >bad
+	run vg evt-append --atomic -l a.ndjson <bad
+	assert_failure 65
+	big 600 9000 | vg evt-append --atomic -l a.ndjson
+	run evt-verify -l a.ndjson
+	assert_success
+	assert_output --regexp '^2600 '
+}
+
+@test "file log: the worker's early records: a crash at their write, a full disk under them, a rollback: nothing of the transaction stays" {
+	big 10 | evt-append -l r.ndjson
+	# 360 KB of lines: more than a chunk handed to the worker mid-way.
+	big 4000 100 >in
+	# A rollback cuts the records the worker wrote already.
+	run evt-append --atomic -l r.ndjson < <(cat in; echo 'not json')
+	assert_failure 65
+	[ "$(wc -c <r.ndjson.chain)" -eq $((10 * 65)) ]
+	# A crash at the worker's first write (torn, or not at all): the log
+	# verifies as it was; the next writer cuts the records beyond it.
+	if ! nm "$ROOT/bin/evt-append" 2>/dev/null | grep -q __asan_init; then
+		crash_shim
+		for torn in "" 1; do
+			run env EVT_CRASH_PATH="$PWD/r.ndjson.chain" EVT_CRASH_TORN=$torn \
+				LD_PRELOAD=./crash.so evt-append -l r.ndjson <in
+			assert_failure
+			[ "$(wc -l <r.ndjson)" -eq 10 ]
+			run evt-verify -l r.ndjson
+			assert_success
+			assert_output --regexp '^10 '
+		done
+	fi
+	# A full disk under the early writes: the commit fails, nothing is
+	# stored, the records are cut, and the next append goes on.
+	if [ "$(id -u)" = 0 ] && mkdir tfs && mount -t tmpfs -o size=1m tmpfs tfs; then
+		# (The records a crash above left beyond the log stay out.)
+		cp r.ndjson tfs/
+		head -c $((10 * 65)) r.ndjson.chain >tfs/r.ndjson.chain
+		# 4000 records are 260 KB: leave 32 KB.
+		dd if=/dev/zero of=tfs/filler bs=1k count=$(( $(df --output=avail -k tfs | tail -1) - 32 )) 2>/dev/null
+		run evt-append -l tfs/r.ndjson <in
+		cp tfs/r.ndjson tfs/r.ndjson.chain .
+		umount tfs
+		assert_failure 74
+		assert_output --partial "r.ndjson.chain: write: No space left on device"
+		[ "$(wc -l <r.ndjson)" -eq 10 ]
+		[ "$(wc -c <r.ndjson.chain)" -eq $((10 * 65)) ]
+	fi
+	evt-append -l r.ndjson <in
+	run evt-verify -l r.ndjson
+	assert_success
+	assert_output --regexp '^4010 '
+	python3 "$BATS_TEST_DIRNAME/chain-hashlib.py" r.ndjson | cmp - r.ndjson.chain
+}
