@@ -4,7 +4,9 @@
  * Hashing off the appending thread (issue 15: chaining must cost an
  * append under 5%; two SHA-256 an event inline cost a durable append of
  * 1M events 21%, with the worker 10%: best of 3, 3.13 and 2.76 s against
- * 2.47 s without the chain, on this project's 2-core VM). The first
+ * 2.47 s without the chain, on this project's 2-core VM, before
+ * evt-append parsed on a thread of its own; since then the worker is
+ * used only with a third core, see want_worker). The first
  * INLINE_MAX events of a transaction are hashed as they are added, so a
  * small transaction (one interactive append) pays no thread. From the
  * next one on, the lines are copied into chunks (the caller's buffer may
@@ -91,7 +93,8 @@ struct evt_chain_file {
 	long long n;		/* events added to the open transaction */
 	struct chunk *cur;	/* lines not yet handed over */
 	struct worker *w;	/* NULL until first needed */
-	int nothread;		/* no thread could be started: all inline */
+	int nothread;		/* no worker (want_worker, or none could be
+				 * started): all inline */
 };
 
 static int
@@ -342,6 +345,23 @@ start_worker(struct evt_chain_file *cf)
 }
 
 /*
+ * Whether to hash on a worker thread: it pays only with a core of its own.
+ * An appender and evt-append's reader thread keep two busy, and on this
+ * project's 2-core machine the worker made a 1M-event durable append
+ * slower (median of 5: 2.67 s, against 2.07 s hashing inline).
+ * EVT_HASH_THREAD=1 or 0 decides instead (evt(7); the tests run both).
+ */
+static int
+want_worker(void)
+{
+	const char *e = getenv("EVT_HASH_THREAD");
+
+	if (e != NULL && *e != '\0')
+		return strcmp(e, "0") != 0;
+	return sysconf(_SC_NPROCESSORS_ONLN) >= 3;
+}
+
+/*
  * Hand cf->cur over to the worker (started if need be), and make cf->cur a
  * chunk for at least need more bytes (none when need is 0). Without a
  * worker, the lines are hashed here.
@@ -466,6 +486,7 @@ evt_chain_file_begin(struct evt_chain_file **pcf, const char *logpath,
 			abort();
 		cf->fd = -1;
 		cf->hs = evt_hasher_new();
+		cf->nothread = !want_worker();
 		*pcf = cf;
 	}
 	/* A thread does not survive fork(2): a child (evt programs never

@@ -4,6 +4,11 @@
 
 load helper
 
+# A file log's chain is hashed on the worker thread in this file's tests,
+# whatever the cores (evt(7), EVT_HASH_THREAD); elsewhere as the machine
+# decides (inline on 2 cores).
+export EVT_HASH_THREAD=1
+
 # gen N [FROM]: N events on three streams, numbered from FROM (default 1).
 gen() {
 	local i from=${2:-1}
@@ -802,4 +807,13 @@ big() {
 	assert_success
 	assert_output --regexp '^4010 '
 	python3 "$BATS_TEST_DIRNAME/chain-hashlib.py" r.ndjson | cmp - r.ndjson.chain
+}
+
+@test "file log: the worker thread and inline hashing (EVT_HASH_THREAD) write the same sidecar" {
+	gen 3000 >in
+	EVT_NOW=2026-11-24T12:00:00.000Z EVT_HASH_THREAD=1 evt-append -l w.ndjson <in
+	EVT_NOW=2026-11-24T12:00:00.000Z EVT_HASH_THREAD=0 evt-append -l i.ndjson <in
+	cmp w.ndjson i.ndjson
+	cmp w.ndjson.chain i.ndjson.chain
+	evt-verify -l i.ndjson >/dev/null
 }
