@@ -33,7 +33,8 @@
 #define GROUP_BYTES (64u << 20)
 static volatile sig_atomic_t interrupted;
 
-/* The input being read, for the signal handler (NULL when none). */
+/* The input being read (NULL when none), here so the signal handler
+ * sees it too. */
 static struct evt_feed *volatile feed;
 
 /* The first signal is passed on to the other thread, so that whichever
@@ -81,7 +82,6 @@ help(void)
 
 struct run {
 	struct evt_log *log;
-	struct evt_feed *feed;	/* the input being read, if any */
 	struct evt_expect expect;	/* --expect */
 	struct evt_hmap seen;		/* subjects seen, for --expect */
 	const char *source;
@@ -148,26 +148,26 @@ commit(struct run *r, struct evt_err *err)
 /* Stop the input's reader; SIGINT and SIGTERM wait meanwhile, so that
  * the handler never sees a feed that is being freed. */
 static void
-stop_feed(struct run *r)
+stop_feed(void)
 {
 	sigset_t set, old;
+	struct evt_feed *f = feed;
 
-	if (r->feed == NULL)
+	if (f == NULL)
 		return;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	feed = NULL;
-	evt_feed_stop(r->feed);
-	r->feed = NULL;
+	evt_feed_stop(f);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void
 cleanup(struct run *r)
 {
-	stop_feed(r);
+	stop_feed();
 	evt_log_close(r->log);
 	evt_hmap_free(&r->seen);
 	evt_buf_free(&r->echoed);
@@ -336,16 +336,16 @@ store(struct run *r, struct evt_feed_item *it, size_t n, int paused,
 static void
 append_input(struct run *r, int fd, const char *where)
 {
+	struct evt_feed *f = evt_feed_start(fd);
 	struct evt_err err;
 	int last = 0;
 
-	r->feed = evt_feed_start(fd);
-	feed = r->feed;
+	feed = f;
 	/* A signal that came before the handler could see the feed. */
 	if (interrupted)
-		evt_feed_forward(r->feed, SIGTERM);
+		evt_feed_forward(f, SIGTERM);
 	while (!last) {
-		struct evt_feed_batch *b = evt_feed_next(r->feed);
+		struct evt_feed_batch *b = evt_feed_next(f);
 		size_t from = 0;
 		for (size_t i = 0; i < b->n; i++) {
 			struct evt_feed_item *it = &b->items[i];
@@ -373,9 +373,9 @@ append_input(struct run *r, int fd, const char *where)
 			finish(r, err.code, "%s", err.msg);
 		if (b->fail && !(b->err.code == EX_TEMPFAIL && interrupted))
 			finish(r, b->err.code, "%s: %s", where, b->err.msg);
-		evt_feed_done(r->feed, b);
+		evt_feed_done(f, b);
 	}
-	stop_feed(r);
+	stop_feed();
 }
 
 int

@@ -418,6 +418,16 @@ step_done(struct sqlite_log *l, sqlite3_stmt *st, struct evt_err *err,
 
 /* --- issue 15: the hash chain ------------------------------------------- */
 
+/* The connection's SHA-256 context: the chain's, and the id keys'. */
+static struct evt_hasher *
+hasher(struct sqlite_log *l)
+{
+	if (l->hs == NULL)
+		l->hs = evt_hasher_new();
+	return l->hs;
+}
+
+
 /*
  * Chain the events after the last one that has a hash: all of a log made
  * by an earlier evt (once, in the first write transaction that sees it),
@@ -477,8 +487,7 @@ chain_begin(struct sqlite_log *l, struct evt_err *err)
 {
 	int rc;
 
-	if (l->hs == NULL)
-		l->hs = evt_hasher_new();
+	hasher(l);
 	if (!l->has_hash) {
 		if (sqlite3_exec(l->db, "SELECT hash FROM events LIMIT 0;", NULL,
 		    NULL, NULL) != SQLITE_OK && sqlite3_exec(l->db, "ALTER TABLE "
@@ -599,14 +608,6 @@ keyed(struct sqlite_log *l)
 		l->keyed = sqlite3_exec(l->db, "SELECT idh, cseq FROM events "
 		    "LIMIT 0;", NULL, NULL, NULL) == SQLITE_OK;
 	return l->keyed;
-}
-
-static struct evt_hasher *
-hasher(struct sqlite_log *l)
-{
-	if (l->hs == NULL)
-		l->hs = evt_hasher_new();
-	return l->hs;
 }
 
 /*
