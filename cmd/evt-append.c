@@ -167,6 +167,7 @@ stop_feed(void)
 static void
 cleanup(struct run *r)
 {
+	evt_log_prefetch_end(r->log);	/* before the feed frees its events */
 	stop_feed();
 	evt_log_close(r->log);
 	evt_hmap_free(&r->seen);
@@ -260,7 +261,9 @@ store(struct run *r, struct evt_feed_item *it, size_t n, int paused,
 	}
 	for (size_t i = 0; i < n; i++)
 		evs[i] = &it[i].ev;
-	if (evt_log_prefetch(r->log, evs, n, &err) < 0)
+	int64_t now;
+	if (evt_clock_now(&now, &err) < 0 ||
+	    evt_log_prefetch(r->log, evs, n, now, r->source, &err) < 0)
 		finish(r, err.code, "%s", err.msg);
 	for (size_t i = 0; i < n; i++) {
 		struct evt_feed_item *p = &it[i];
@@ -275,8 +278,7 @@ store(struct run *r, struct evt_feed_item *it, size_t n, int paused,
 				finish(r, err.code, "%s", err.msg);
 			r->intxn = 1;
 		}
-		int64_t now;
-		if (evt_clock_now(&now, &err) < 0)
+		if (i > 0 && evt_clock_now(&now, &err) < 0)
 			finish(r, err.code, "%s", err.msg);
 		/* --expect speaks of each stream before this input: it is
 		 * checked on the first event of the stream that is stored (an
@@ -326,6 +328,7 @@ store(struct run *r, struct evt_feed_item *it, size_t n, int paused,
 		    commit(r, &err) < 0)
 			finish(r, err.code, "%s", err.msg);
 	}
+	evt_log_prefetch_end(r->log);
 }
 
 /*

@@ -83,7 +83,7 @@ evt_chain_step(struct evt_hasher *hs, const unsigned char *prev,
     long long seq, const char *line, size_t len,
     unsigned char out[EVT_CHAIN_LEN])
 {
-	unsigned char node[1 + 2 * EVT_CHAIN_LEN];
+	unsigned char leaf[EVT_CHAIN_LEN];
 
 #ifdef EVT_BENCH_NO_CHAIN
 	/* The bench's baseline (Makefile: build/bench/evt-append-nochain):
@@ -92,10 +92,37 @@ evt_chain_step(struct evt_hasher *hs, const unsigned char *prev,
 		memcpy(out, prev, EVT_CHAIN_LEN);
 	return;
 #endif
+	evt_chain_leaf(hs, seq, line, len, leaf);
+	evt_chain_node(hs, prev, leaf, out);
+}
+
+void
+evt_chain_node(struct evt_hasher *hs, const unsigned char *prev,
+    const unsigned char *leaf, unsigned char out[EVT_CHAIN_LEN])
+{
+	unsigned char node[1 + 2 * EVT_CHAIN_LEN];
+
+#ifdef EVT_BENCH_NO_CHAIN
+	if (out != prev)
+		memcpy(out, prev, EVT_CHAIN_LEN);
+	(void)hs;
+	(void)leaf;
+	return;
+#endif
 	node[0] = 0x01;
 	memcpy(node + 1, prev, EVT_CHAIN_LEN);
-	evt_chain_leaf(hs, seq, line, len, node + 1 + EVT_CHAIN_LEN);
+	memcpy(node + 1 + EVT_CHAIN_LEN, leaf, EVT_CHAIN_LEN);
 	digest(hs, node, sizeof(node), NULL, 0, out);
+}
+
+int
+evt_hash_thread_wanted(int cores)
+{
+	const char *e = getenv("EVT_HASH_THREAD");
+
+	if (e != NULL && *e != '\0')
+		return strcmp(e, "0") != 0;
+	return sysconf(_SC_NPROCESSORS_ONLN) >= cores;
 }
 
 long long

@@ -55,6 +55,10 @@ void evt_hasher_free(struct evt_hasher *hs);
 /* out = leaf(seq, line[0..len)). */
 void evt_chain_leaf(struct evt_hasher *hs, long long seq, const char *line,
     size_t len, unsigned char out[EVT_CHAIN_LEN]);
+/* out = h(seq) from prev = h(seq - 1) and leaf = leaf(seq, line); out
+ * may be prev. */
+void evt_chain_node(struct evt_hasher *hs, const unsigned char *prev,
+    const unsigned char *leaf, unsigned char out[EVT_CHAIN_LEN]);
 /* out = h(seq) from prev = h(seq - 1); out may be prev. */
 void evt_chain_step(struct evt_hasher *hs, const unsigned char *prev,
     long long seq, const char *line, size_t len,
@@ -67,6 +71,12 @@ void evt_chain_step(struct evt_hasher *hs, const unsigned char *prev,
  * made slow to look up.
  */
 long long evt_hash_key(struct evt_hasher *hs, const char *p, size_t n);
+
+/*
+ * Should a writer hash on a thread of its own? EVT_HASH_THREAD=1 or 0
+ * decides (evt(7)); otherwise yes with at least cores processors online.
+ */
+int evt_hash_thread_wanted(int cores);
 
 /* What evt_chain_verify found wrong, in the order it looks. */
 enum evt_chain_fault {

@@ -354,11 +354,7 @@ start_worker(struct evt_chain_file *cf)
 static int
 want_worker(void)
 {
-	const char *e = getenv("EVT_HASH_THREAD");
-
-	if (e != NULL && *e != '\0')
-		return strcmp(e, "0") != 0;
-	return sysconf(_SC_NPROCESSORS_ONLN) >= 3;
+	return evt_hash_thread_wanted(3);
 }
 
 /*

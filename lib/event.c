@@ -465,7 +465,7 @@ evt_event_parse_stored(struct evt_event *ev, const char *line, size_t len,
 }
 
 static void
-put_member(struct evt_buf *b, struct evt_event *ev, int f)
+put_member(struct evt_buf *b, const struct evt_event *ev, int f)
 {
 	const struct evt_jmember *m = &ev->j.m[ev->slot[f]];
 
@@ -496,9 +496,6 @@ void
 evt_event_assign(struct evt_event *ev, long long seq, long long version,
     int64_t now_ms, const char *default_source)
 {
-	struct evt_buf *b = &ev->body;
-	char num[32];
-
 	ev->seq = seq;
 	ev->version = version;
 	if (ev->slot[EVT_F_TIME] < 0)
@@ -515,6 +512,28 @@ evt_event_assign(struct evt_event *ev, long long seq, long long version,
 		ev->id.p = ev->idbuf;
 		ev->id.n = EVT_UUID_LEN;
 	}
+	if (ev->slot[EVT_F_SOURCE] < 0) {
+		ev->source.p = default_source ? default_source : "cli";
+		ev->source.n = strlen(ev->source.p);
+	}
+	if (ev->slot[EVT_F_CORRELATIONID] < 0) {
+		ev->corr.p = ev->id.p;
+		ev->corr.n = ev->id.n;
+	}
+	if (ev->slot[EVT_F_CAUSATIONID] < 0) {
+		ev->cause.p = ev->id.p;
+		ev->cause.n = ev->id.n;
+	}
+	evt_time_format(ev->time_ms, ev->timebuf);
+	evt_event_render(ev, seq, version, now_ms, default_source, &ev->body);
+}
+
+void
+evt_event_render(const struct evt_event *ev, long long seq, long long version,
+    int64_t now_ms, const char *default_source, struct evt_buf *b)
+{
+	char num[32], tbuf[32];
+
 	evt_buf_reset(b);
 	evt_buf_adds(b, "{\"specversion\":\"1.0\",\"id\":");
 	if (ev->slot[EVT_F_ID] >= 0)
@@ -527,8 +546,6 @@ evt_event_assign(struct evt_event *ev, long long seq, long long version,
 	else {
 		const char *s = default_source ? default_source : "cli";
 		evt_buf_json_str(b, s, strlen(s));
-		ev->source.p = s;
-		ev->source.n = strlen(s);
 	}
 	evt_buf_adds(b, ",\"type\":");
 	put_member(b, ev, EVT_F_TYPE);
@@ -536,9 +553,10 @@ evt_event_assign(struct evt_event *ev, long long seq, long long version,
 	put_member(b, ev, EVT_F_SUBJECT);
 	/* time is always rewritten in the stored form, so stored times sort
 	 * as strings whatever offset or precision the producer used. */
-	evt_time_format(ev->time_ms, ev->timebuf);
+	evt_time_format(ev->slot[EVT_F_TIME] >= 0 ? ev->time_ms : now_ms,
+	    tbuf);
 	evt_buf_adds(b, ",\"time\":\"");
-	evt_buf_add(b, ev->timebuf, EVT_TIME_LEN);
+	evt_buf_add(b, tbuf, EVT_TIME_LEN);
 	/* By hand, not snprintf: this is on the hot path of every append. */
 	evt_buf_adds(b, "\",\"seq\":");
 	evt_buf_add(b, num, fmt_ll(num, seq));
@@ -547,19 +565,13 @@ evt_event_assign(struct evt_event *ev, long long seq, long long version,
 	evt_buf_adds(b, ",\"correlationid\":");
 	if (ev->slot[EVT_F_CORRELATIONID] >= 0)
 		put_member(b, ev, EVT_F_CORRELATIONID);
-	else {
+	else
 		evt_buf_json_str(b, ev->id.p, ev->id.n);
-		ev->corr.p = ev->id.p;
-		ev->corr.n = ev->id.n;
-	}
 	evt_buf_adds(b, ",\"causationid\":");
 	if (ev->slot[EVT_F_CAUSATIONID] >= 0)
 		put_member(b, ev, EVT_F_CAUSATIONID);
-	else {
+	else
 		evt_buf_json_str(b, ev->id.p, ev->id.n);
-		ev->cause.p = ev->id.p;
-		ev->cause.n = ev->id.n;
-	}
 	evt_buf_adds(b, ",\"data\":");
 	if (ev->slot[EVT_F_DATA] >= 0)
 		put_member(b, ev, EVT_F_DATA);

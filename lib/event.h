@@ -83,6 +83,15 @@ int evt_event_parse_stored(struct evt_event *ev, const char *line, size_t len,
  */
 void evt_event_assign(struct evt_event *ev, long long seq, long long version,
     int64_t now_ms, const char *default_source);
+/*
+ * Write into out the line evt_event_assign would store for ev at seq and
+ * version, without changing ev, so another thread may call it while ev's
+ * owner assigns it. ev must have its id (evt_event_assign makes one up
+ * otherwise); fills nothing else in.
+ */
+void evt_event_render(const struct evt_event *ev, long long seq,
+    long long version, int64_t now_ms, const char *default_source,
+    struct evt_buf *out);
 
 /*
  * CloudEvents 1.0 value rules (see evt(7)), for values a program makes up

@@ -251,7 +251,7 @@ evt_log_check_dup(const struct evt_event *ev, int same_type,
 int
 evt_log_first_seq(struct evt_log *log, long long *seq, struct evt_err *err)
 {
-	if (log->more == NULL) {
+	if (log->more == NULL || log->more->first_seq == NULL) {
 		*seq = 1;
 		return 0;
 	}
@@ -261,24 +261,33 @@ evt_log_first_seq(struct evt_log *log, long long *seq, struct evt_err *err)
 int
 evt_log_listen(struct evt_log *log, struct evt_err *err)
 {
-	return log->more ? log->more->listen(log, err) : 0;
+	return log->more && log->more->listen ? log->more->listen(log, err) : 0;
 }
 
 int
 evt_log_notify_fd(struct evt_log *log)
 {
-	return log->more ? log->more->notify_fd(log) : -1;
+	return log->more && log->more->notify_fd ? log->more->notify_fd(log) :
+	    -1;
 }
 
 int
 evt_log_notified(struct evt_log *log)
 {
-	return log->more ? log->more->notified(log) : 1;
+	return log->more && log->more->notified ? log->more->notified(log) : 1;
 }
 
 int
 evt_log_prefetch(struct evt_log *log, struct evt_event **evs, size_t n,
-    struct evt_err *err)
+    int64_t now_ms, const char *source, struct evt_err *err)
 {
-	return log->more ? log->more->prefetch(log, evs, n, err) : 0;
+	return log->more && log->more->prefetch ?
+	    log->more->prefetch(log, evs, n, now_ms, source, err) : 0;
+}
+
+void
+evt_log_prefetch_end(struct evt_log *log)
+{
+	if (log && log->more && log->more->prefetch_end)
+		log->more->prefetch_end(log);
 }

@@ -47,14 +47,15 @@ struct evt_log_ops {
 	    evt_chain_fn, void *, struct evt_err *);
 };
 
-/* What only some backends have (PostgreSQL); log.c has the defaults. */
+/* What only some backends have; log.c has the defaults for NULL. */
 struct evt_log_more_ops {
 	int (*first_seq)(struct evt_log *, long long *, struct evt_err *);
 	int (*listen)(struct evt_log *, struct evt_err *);
 	int (*notify_fd)(struct evt_log *);
 	int (*notified)(struct evt_log *);
 	int (*prefetch)(struct evt_log *, struct evt_event **, size_t,
-	    struct evt_err *);
+	    int64_t, const char *, struct evt_err *);
+	void (*prefetch_end)(struct evt_log *);
 };
 
 /* The part every backend's handle starts with. */

@@ -445,10 +445,10 @@ static int pg_listen(struct evt_log *, struct evt_err *);
 static int pg_notify_fd(struct evt_log *);
 static int pg_notified(struct evt_log *);
 static int pg_prefetch(struct evt_log *, struct evt_event **, size_t,
-    struct evt_err *);
+    int64_t, const char *, struct evt_err *);
 
 static const struct evt_log_more_ops pg_more = {
-	pg_first_seq, pg_listen, pg_notify_fd, pg_notified, pg_prefetch
+	pg_first_seq, pg_listen, pg_notify_fd, pg_notified, pg_prefetch, NULL
 };
 
 static void
@@ -772,13 +772,15 @@ pg_append(struct evt_log *base, struct evt_event *ev,
  */
 static int
 pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
-    struct evt_err *err)
+    int64_t now_ms, const char *source, struct evt_err *err)
 {
 	struct pg_log *l = (struct pg_log *)base;
 	struct evt_buf ids = EVT_BUF_INIT, subj = EVT_BUF_INIT;
 	struct evt_hmap asked = EVT_HMAP_INIT;
 	PGresult *res;
 
+	(void)now_ms;
+	(void)source;
 	for (size_t i = 0; i < n; i++) {
 		struct evt_event *ev = evs[i];
 		if (ev->id.p && !evt_hmap_get(&l->checked, ev->id.p, ev->id.n) &&

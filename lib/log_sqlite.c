@@ -16,6 +16,7 @@
 
 #include <sqlite3.h>
 
+#include "ahead.h"
 #include "chain.h"
 #include "clock.h"
 #include "log_impl.h"
@@ -149,6 +150,9 @@ struct sqlite_log {
 	 * both. */
 	struct memo_slot *seqs, *versions;
 	long long data_version;
+	struct evt_ahead *ahead;	/* leaves hashed ahead (ahead.h), or
+					 * NULL until a batch is worth it */
+	int ahead_no;			/* not wanted */
 	int64_t busy_since;		/* ms, when the current wait began */
 };
 
@@ -204,11 +208,14 @@ prep(struct sqlite_log *l, sqlite3_stmt **st, const char *sql,
 	return 0;
 }
 
+static const struct evt_log_more_ops sq_more;
+
 static void
 sq_close(struct evt_log *base)
 {
 	struct sqlite_log *l = (struct sqlite_log *)base;
 
+	evt_ahead_free(l->ahead);
 	sqlite3_finalize(l->ver);
 	sqlite3_finalize(l->ins);
 	sqlite3_finalize(l->hasid);
@@ -327,6 +334,7 @@ sq_open(const char *path, int flags, struct evt_err *err)
 	if (l == NULL)
 		abort();
 	evt_log_init(&l->base, &evt_log_sqlite_ops, path, flags);
+	l->base.more = &sq_more;
 	l->keyed = -1;
 	if (stat(path, &st) < 0) {
 		if (!(flags & EVT_LOG_CREATE)) {
@@ -786,7 +794,11 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 		if (cseq_of(l, ev, ev->seq, &cseq, err) < 0)
 			return -1;
 	}
-	evt_chain_step(l->hs, l->head, ev->seq, ev->body.p, ev->body.len, h);
+	if (evt_ahead_take(l->ahead, ev, h))
+		evt_chain_node(l->hs, l->head, h, h);
+	else
+		evt_chain_step(l->hs, l->head, ev->seq, ev->body.p,
+		    ev->body.len, h);
 	if (k) {
 		if (prep(l, &l->ins, "INSERT INTO events(seq, id, idh, subject, "
 		    "version, type, time, correlationid, cseq, body, hash) "
@@ -1122,6 +1134,49 @@ sq_ckpt_set(struct evt_log *base, const char *name, long long seq,
 	sqlite3_finalize(st);
 	return rc;
 }
+
+/*
+ * The prefetch operation of log_impl.h: guess that evs will all be
+ * stored as new events, at the seqs after the last and the versions the
+ * memo has (a stream not in it is guessed new), and have their leaves
+ * hashed ahead on another thread while the ones before are stored.
+ * sq_append takes a leaf only when its guess was right (ahead.h).
+ */
+#define AHEAD_MIN 16	/* smaller batches are not worth a thread */
+
+static int
+sq_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
+    int64_t now_ms, const char *source, struct evt_err *err)
+{
+	struct sqlite_log *l = (struct sqlite_log *)base;
+	long long ver[EVT_AHEAD_BATCH];
+
+	(void)err;
+	if (NO_CHAIN || n < AHEAD_MIN || n > EVT_AHEAD_BATCH || l->ahead_no)
+		return 0;
+	if (l->ahead == NULL) {
+		if (!evt_ahead_wanted()) {
+			l->ahead_no = 1;
+			return 0;
+		}
+		l->ahead = evt_ahead_new();
+	}
+	for (size_t i = 0; i < n; i++)
+		ver[i] = memo_get(&l->versions, evs[i]->subject.p,
+		    evs[i]->subject.n);
+	evt_ahead_post(l->ahead, evs, n, l->last + 1, ver, now_ms, source);
+	return 0;
+}
+
+static void
+sq_prefetch_end(struct evt_log *base)
+{
+	evt_ahead_end(((struct sqlite_log *)base)->ahead);
+}
+
+static const struct evt_log_more_ops sq_more = {
+	NULL, NULL, NULL, NULL, sq_prefetch, sq_prefetch_end
+};
 
 const struct evt_log_ops evt_log_sqlite_ops = {
 	"sqlite", sq_open, sq_close, sq_begin, sq_append, sq_commit,
