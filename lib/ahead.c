@@ -29,6 +29,8 @@ struct slot {
 				 * then the guess */
 	struct evt_buf line;
 	unsigned char leaf[EVT_CHAIN_LEN];
+	unsigned char prev[EVT_CHAIN_LEN], h[EVT_CHAIN_LEN];
+	int chained;		/* prev and h hold: every guess before held */
 };
 
 struct evt_ahead {
@@ -41,6 +43,7 @@ struct evt_ahead {
 	size_t n, cap;
 	int64_t now;
 	const char *source;
+	unsigned char head[EVT_CHAIN_LEN];	/* h(first - 1), as guessed */
 	atomic_size_t done;
 	atomic_int cancel;
 	size_t next;		/* the writer's: the next slot to take */
@@ -78,11 +81,19 @@ guess(struct evt_ahead *a, size_t i)
 	long long before = k ? *k : 0;
 
 	evt_hmap_put(&a->seen, ev->subject.p, ev->subject.n, before + 1);
+	s->chained = 0;
 	if (!s->guessed)
 		return;
 	s->version += before + 1;
 	evt_event_render(ev, s->seq, s->version, a->now, a->source, &s->line);
 	evt_chain_leaf(a->hs, s->seq, s->line.p, s->line.len, s->leaf);
+	/* The chain itself, along the guesses, while they all hold. */
+	if (i == 0 || a->s[i - 1].chained) {
+		memcpy(s->prev, i == 0 ? a->head : a->s[i - 1].h,
+		    EVT_CHAIN_LEN);
+		evt_chain_node(a->hs, s->prev, s->leaf, s->h);
+		s->chained = 1;
+	}
 }
 
 static void *
@@ -155,8 +166,8 @@ start(struct evt_ahead *a)
 
 void
 evt_ahead_post(struct evt_ahead *a, struct evt_event *const *evs, size_t n,
-    long long first, const long long *base, int64_t now_ms,
-    const char *source)
+    long long first, const long long *base, const unsigned char *head,
+    int64_t now_ms, const char *source)
 {
 	evt_ahead_end(a);
 	if (n == 0 || (!a->started && start(a) < 0))
@@ -178,6 +189,7 @@ evt_ahead_post(struct evt_ahead *a, struct evt_event *const *evs, size_t n,
 		s->version = base[i];
 	}
 	a->n = n;
+	memcpy(a->head, head, EVT_CHAIN_LEN);
 	a->now = now_ms;
 	a->source = source;
 	atomic_store_explicit(&a->done, 0, memory_order_relaxed);
@@ -190,7 +202,8 @@ evt_ahead_post(struct evt_ahead *a, struct evt_event *const *evs, size_t n,
 
 int
 evt_ahead_take(struct evt_ahead *a, const struct evt_event *ev,
-    unsigned char leaf[EVT_CHAIN_LEN])
+    struct evt_hasher *hs, const unsigned char *prev,
+    unsigned char out[EVT_CHAIN_LEN])
 {
 	size_t i, done;
 	const struct slot *s;
@@ -208,7 +221,10 @@ evt_ahead_take(struct evt_ahead *a, const struct evt_event *ev,
 	    s->line.len != ev->body.len ||
 	    memcmp(s->line.p, ev->body.p, ev->body.len) != 0)
 		return 0;
-	memcpy(leaf, s->leaf, EVT_CHAIN_LEN);
+	if (s->chained && memcmp(s->prev, prev, EVT_CHAIN_LEN) == 0)
+		memcpy(out, s->h, EVT_CHAIN_LEN);
+	else
+		evt_chain_node(hs, prev, s->leaf, out);
 	return 1;
 }
 

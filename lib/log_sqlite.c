@@ -794,9 +794,7 @@ sq_append(struct evt_log *base, struct evt_event *ev,
 		if (cseq_of(l, ev, ev->seq, &cseq, err) < 0)
 			return -1;
 	}
-	if (evt_ahead_take(l->ahead, ev, h))
-		evt_chain_node(l->hs, l->head, h, h);
-	else
+	if (!evt_ahead_take(l->ahead, ev, l->hs, l->head, h))
 		evt_chain_step(l->hs, l->head, ev->seq, ev->body.p,
 		    ev->body.len, h);
 	if (k) {
@@ -1164,7 +1162,8 @@ sq_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
 	for (size_t i = 0; i < n; i++)
 		ver[i] = memo_get(&l->versions, evs[i]->subject.p,
 		    evs[i]->subject.n);
-	evt_ahead_post(l->ahead, evs, n, l->last + 1, ver, now_ms, source);
+	evt_ahead_post(l->ahead, evs, n, l->last + 1, ver, l->head, now_ms,
+	    source);
 	return 0;
 }
 
