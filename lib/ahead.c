@@ -21,6 +21,8 @@
 /* Lines longer than this are left to the writer (evt_log_append may
  * assign such an event twice to measure it). */
 #define LINE_MAX_AHEAD (64u << 10)
+/* Smaller batches (an interactive append) are not worth the thread. */
+#define BATCH_MIN 16
 
 struct slot {
 	struct evt_event *ev;
@@ -35,7 +37,8 @@ struct slot {
 
 struct evt_ahead {
 	pthread_t thread;
-	int started, broken;	/* broken: no thread could be started */
+	int started;
+	int off;		/* not wanted, or no thread could be started */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int job, busy, quit;	/* under mu */
@@ -51,14 +54,8 @@ struct evt_ahead {
 	struct evt_hmap seen;	/* the thread's: subject -> events so far */
 };
 
-int
-evt_ahead_wanted(void)
-{
-	return evt_hash_thread_wanted(2);
-}
-
-struct evt_ahead *
-evt_ahead_new(void)
+static struct evt_ahead *
+ahead_new(void)
 {
 	struct evt_ahead *a = calloc(1, sizeof(*a));
 
@@ -69,6 +66,8 @@ evt_ahead_new(void)
 	atomic_init(&a->done, 0);
 	atomic_init(&a->cancel, 0);
 	a->hs = evt_hasher_new();
+	/* With one core the thread would only take turns with the writer. */
+	a->off = !evt_hash_thread_wanted(2);
 	return a;
 }
 
@@ -150,14 +149,12 @@ start(struct evt_ahead *a)
 	sigset_t all, old;
 	int rc;
 
-	if (a->broken)
-		return -1;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&a->thread, NULL, work, a);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		a->broken = 1;
+		a->off = 1;
 		return -1;
 	}
 	a->started = 1;
@@ -165,12 +162,21 @@ start(struct evt_ahead *a)
 }
 
 void
-evt_ahead_post(struct evt_ahead *a, struct evt_event *const *evs, size_t n,
-    long long first, const long long *base, const unsigned char *head,
-    int64_t now_ms, const char *source)
+evt_ahead_post(struct evt_ahead **pa, struct evt_event *const *evs, size_t n,
+    long long first, evt_ahead_version_fn version, void *arg,
+    const unsigned char *head, int64_t now_ms, const char *source)
 {
+	struct evt_ahead *a = *pa;
+
+	if (n < BATCH_MIN)
+		n = 0;
+	if (a == NULL) {
+		if (n == 0)
+			return;
+		a = *pa = ahead_new();
+	}
 	evt_ahead_end(a);
-	if (n == 0 || (!a->started && start(a) < 0))
+	if (n == 0 || a->off || (!a->started && start(a) < 0))
 		return;
 	if (n > a->cap) {
 		struct slot *s = realloc(a->s, n * sizeof(*s));
@@ -186,7 +192,7 @@ evt_ahead_post(struct evt_ahead *a, struct evt_event *const *evs, size_t n,
 		s->guessed = evs[i]->id.p != NULL &&
 		    evs[i]->linelen < LINE_MAX_AHEAD;
 		s->seq = first + (long long)i;
-		s->version = base[i];
+		s->version = version(arg, evs[i]->subject.p, evs[i]->subject.n);
 	}
 	a->n = n;
 	memcpy(a->head, head, EVT_CHAIN_LEN);

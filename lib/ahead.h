@@ -33,27 +33,21 @@
 
 struct evt_ahead;
 
-/* The most events one batch may hold. */
-#define EVT_AHEAD_BATCH 1024
-
-/* Should a writer hash ahead? Only with a core to spare for it, or when
- * EVT_HASH_THREAD says so (1: yes, 0: no). */
-int evt_ahead_wanted(void);
-
-struct evt_ahead *evt_ahead_new(void);
-/* Stop the thread, wait for it, free everything. NULL is fine. */
-void evt_ahead_free(struct evt_ahead *a);
+/* The version of a stream as a writer believes it (0: new). */
+typedef long long (*evt_ahead_version_fn)(void *arg, const char *subject,
+    size_t n);
 
 /*
- * Guess evs[0..n): the i-th at seq first + i, at version base[i] + 1 plus
- * the number of evs before it with the same subject, assigned with now_ms
- * and source (as by evt_event_assign); base[i] is the version of its
- * stream before the batch as the caller believes it (0: a new stream),
- * head is h(first - 1). Ends the previous batch first. Events without an
- * id are not guessed.
+ * Guess evs[0..n): the i-th at seq first + i, at version(arg, its
+ * subject) + 1 plus the number of evs before it with the same subject,
+ * assigned with now_ms and source (as by evt_event_assign); head is
+ * h(first - 1). Ends the previous batch first. *pa is made on the first
+ * call. Nothing is guessed when the thread is not wanted (EVT_HASH_THREAD
+ * or one core: see evt(7)) or could not be started, for batches too small
+ * to be worth it, and for events without an id.
  */
-void evt_ahead_post(struct evt_ahead *a, struct evt_event *const *evs,
-    size_t n, long long first, const long long *base,
+void evt_ahead_post(struct evt_ahead **pa, struct evt_event *const *evs,
+    size_t n, long long first, evt_ahead_version_fn version, void *arg,
     const unsigned char *head, int64_t now_ms, const char *source);
 
 /*
@@ -69,7 +63,11 @@ int evt_ahead_take(struct evt_ahead *a, const struct evt_event *ev,
     struct evt_hasher *hs, const unsigned char *prev,
     unsigned char out[EVT_CHAIN_LEN]);
 
-/* Let go of the posted events (before they are parsed into again). */
+/* Stop the thread, wait for it, free everything. NULL is fine. */
+void evt_ahead_free(struct evt_ahead *a);
+
+/* Let go of the posted events (before they are parsed into again).
+ * NULL is fine. */
 void evt_ahead_end(struct evt_ahead *a);
 
 #endif

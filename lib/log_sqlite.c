@@ -150,9 +150,7 @@ struct sqlite_log {
 	 * both. */
 	struct memo_slot *seqs, *versions;
 	long long data_version;
-	struct evt_ahead *ahead;	/* leaves hashed ahead (ahead.h), or
-					 * NULL until a batch is worth it */
-	int ahead_no;			/* not wanted */
+	struct evt_ahead *ahead;	/* hashes ahead (ahead.h), or NULL */
 	int64_t busy_since;		/* ms, when the current wait began */
 };
 
@@ -1140,30 +1138,22 @@ sq_ckpt_set(struct evt_log *base, const char *name, long long seq,
  * hashed ahead on another thread while the ones before are stored.
  * sq_append takes a leaf only when its guess was right (ahead.h).
  */
-#define AHEAD_MIN 16	/* smaller batches are not worth a thread */
+static long long
+memo_version(void *arg, const char *subject, size_t n)
+{
+	return memo_get(&((struct sqlite_log *)arg)->versions, subject, n);
+}
 
 static int
 sq_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
     int64_t now_ms, const char *source, struct evt_err *err)
 {
 	struct sqlite_log *l = (struct sqlite_log *)base;
-	long long ver[EVT_AHEAD_BATCH];
 
 	(void)err;
-	if (NO_CHAIN || n < AHEAD_MIN || n > EVT_AHEAD_BATCH || l->ahead_no)
-		return 0;
-	if (l->ahead == NULL) {
-		if (!evt_ahead_wanted()) {
-			l->ahead_no = 1;
-			return 0;
-		}
-		l->ahead = evt_ahead_new();
-	}
-	for (size_t i = 0; i < n; i++)
-		ver[i] = memo_get(&l->versions, evs[i]->subject.p,
-		    evs[i]->subject.n);
-	evt_ahead_post(l->ahead, evs, n, l->last + 1, ver, l->head, now_ms,
-	    source);
+	if (!NO_CHAIN)
+		evt_ahead_post(&l->ahead, evs, n, l->last + 1, memo_version, l,
+		    l->head, now_ms, source);
 	return 0;
 }
 
