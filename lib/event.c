@@ -492,6 +492,10 @@ fmt_ll(char *p, long long v)
 	return len;
 }
 
+static void render(const struct evt_event *ev, long long seq,
+    long long version, const char *time, const char *default_source,
+    struct evt_buf *b);
+
 void
 evt_event_assign(struct evt_event *ev, long long seq, long long version,
     int64_t now_ms, const char *default_source)
@@ -525,14 +529,26 @@ evt_event_assign(struct evt_event *ev, long long seq, long long version,
 		ev->cause.n = ev->id.n;
 	}
 	evt_time_format(ev->time_ms, ev->timebuf);
-	evt_event_render(ev, seq, version, now_ms, default_source, &ev->body);
+	render(ev, seq, version, ev->timebuf, default_source, &ev->body);
 }
 
 void
 evt_event_render(const struct evt_event *ev, long long seq, long long version,
-    int64_t now_ms, const char *default_source, struct evt_buf *b)
+    int64_t now_ms, const char *default_source, struct evt_buf *out)
 {
-	char num[32], tbuf[32];
+	char tbuf[32];
+
+	evt_time_format(ev->slot[EVT_F_TIME] >= 0 ? ev->time_ms : now_ms,
+	    tbuf);
+	render(ev, seq, version, tbuf, default_source, out);
+}
+
+/* The stored line, with time already formatted. */
+static void
+render(const struct evt_event *ev, long long seq, long long version,
+    const char *time, const char *default_source, struct evt_buf *b)
+{
+	char num[32];
 
 	evt_buf_reset(b);
 	evt_buf_adds(b, "{\"specversion\":\"1.0\",\"id\":");
@@ -553,10 +569,8 @@ evt_event_render(const struct evt_event *ev, long long seq, long long version,
 	put_member(b, ev, EVT_F_SUBJECT);
 	/* time is always rewritten in the stored form, so stored times sort
 	 * as strings whatever offset or precision the producer used. */
-	evt_time_format(ev->slot[EVT_F_TIME] >= 0 ? ev->time_ms : now_ms,
-	    tbuf);
 	evt_buf_adds(b, ",\"time\":\"");
-	evt_buf_add(b, tbuf, EVT_TIME_LEN);
+	evt_buf_add(b, time, EVT_TIME_LEN);
 	/* By hand, not snprintf: this is on the hot path of every append. */
 	evt_buf_adds(b, "\",\"seq\":");
 	evt_buf_add(b, num, fmt_ll(num, seq));
