@@ -61,6 +61,8 @@
 #define FLUSH_BYTES (8u << 20)
 #define VERS_MAX 65536		/* stream versions kept between commits */
 #define FILL_SLICE 100000	/* events chained at a time by an upgrade */
+#define ID_PENDING (-4)		/* in checked: asked (bit 1 clear: no type tag) */
+#define VERS_PENDING (-1)	/* in vers: asked */
 
 /*
  * Defaults for timeouts the URL (options=-c...) or the server leave at 0
@@ -87,7 +89,12 @@ struct pg_log {
 	long long part_size, part_upto;
 	struct evt_hmap vers;	/* subject -> version */
 	struct evt_hmap pend;	/* ids appended in the open transaction */
-	struct evt_hmap checked;	/* ids looked up in it: 1 stored, 0 not */
+	struct evt_hmap checked;	/* ids looked up in it: 1 stored, 0 not,
+					 * PENDING asked by the prefetch in
+					 * flight */
+	int inflight;		/* a prefetch's answer is still to be read */
+	struct evt_buf asked;	/* the ids it asked for, each after its
+				 * length (a size_t) */
 	struct evt_buf rows;	/* binary COPY data not yet sent */
 	long long nrows;
 	struct evt_hasher *hs;	/* the chain (chain.h) */
@@ -156,14 +163,20 @@ pgerr(struct pg_log *l, PGresult *res, struct evt_err *err, const char *what)
 	return -1;
 }
 
+static int settle(struct pg_log *, struct evt_err *);
+static void discard(struct pg_log *);
+
 /* Run sql (one or more statements, no parameters); -1 with err unless
  * each ends as want. */
 static int
 exec(struct pg_log *l, const char *sql, ExecStatusType want,
     struct evt_err *err, const char *what)
 {
-	PGresult *res = PQexec(l->conn, sql);
+	PGresult *res;
 
+	if (settle(l, err) < 0)
+		return -1;
+	res = PQexec(l->conn, sql);
 	if (PQresultStatus(res) != want)
 		return pgerr(l, res, err, what);
 	PQclear(res);
@@ -220,6 +233,7 @@ redact(const char *url)
 static void
 forget(struct pg_log *l)
 {
+	discard(l);
 	evt_hmap_clear(&l->vers);
 	evt_hmap_clear(&l->pend);
 	evt_hmap_clear(&l->checked);
@@ -385,6 +399,7 @@ session(struct pg_log *l, int code, struct evt_err *err)
 
 	if (l->conn)
 		PQfinish(l->conn);
+	l->conn = NULL;
 	l->prepared = 0;
 	forget(l);
 	l->conn = PQconnectdb(l->conninfo);
@@ -436,7 +451,7 @@ static int
 ensure(struct pg_log *l, struct evt_err *err)
 {
 	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
-		return 0;
+		return settle(l, err);
 	return session(l, EX_TEMPFAIL, err);
 }
 
@@ -465,6 +480,7 @@ pg_close(struct evt_log *base)
 	evt_hmap_free(&l->pend);
 	evt_hmap_free(&l->checked);
 	evt_buf_free(&l->rows);
+	evt_buf_free(&l->asked);
 	evt_hasher_free(l->hs);
 	evt_log_fini(base);
 	free(l);
@@ -552,6 +568,13 @@ pg_begin(struct evt_log *base, struct evt_err *err)
 	"subject = " s " ORDER BY version DESC LIMIT 1), (SELECT version " \
 	"FROM evt_streams WHERE subject = " s "))"
 
+/* Which of the ids $1 are stored (with their type; an archived id's is
+ * NULL), and the versions of the streams $2. */
+#define PREFETCH_SQL "SELECT id, NULL::bigint, type FROM evt_events WHERE " \
+	"id = ANY($1::text[]) UNION ALL SELECT id, NULL, NULL FROM evt_ids " \
+	"WHERE id = ANY($1::text[]) UNION ALL SELECT s, coalesce(" \
+	LAST_VERSION("s") ", 0), NULL FROM unnest($2::text[]) s"
+
 static int
 prepare(struct pg_log *l, struct evt_err *err)
 {
@@ -563,6 +586,13 @@ prepare(struct pg_log *l, struct evt_err *err)
 	res = PQprepare(l->conn, "evt_lookup", "SELECT coalesce((SELECT type "
 	    "FROM evt_events WHERE id = $1), (SELECT '' FROM evt_ids WHERE "
 	    "id = $1)), " LAST_VERSION("$2"), 2, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pgerr(l, res, err, "prepare");
+	PQclear(res);
+	/* Named, so that it is parsed once and its generic plan kept:
+	 * planning it again for each batch cost the server as much as a
+	 * third of running it. */
+	res = PQprepare(l->conn, "evt_prefetch", PREFETCH_SQL, 2, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		return pgerr(l, res, err, "prepare");
 	PQclear(res);
@@ -605,8 +635,11 @@ static int
 copy_in(struct pg_log *l, const char *sql, struct evt_buf *data,
     struct evt_err *err)
 {
-	PGresult *res = PQexec(l->conn, sql);
+	PGresult *res;
 
+	if (settle(l, err) < 0)
+		return -1;
+	res = PQexec(l->conn, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 		return pgerr(l, res, err, "copy");
 	PQclear(res);
@@ -677,31 +710,41 @@ pg_append(struct evt_log *base, struct evt_event *ev,
     struct evt_err *err)
 {
 	struct pg_log *l = (struct pg_log *)base;
-	long long *vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
-	long long cur = vp ? *vp : 0;
 	int given = ev->id.p != NULL;
+	long long *vp, *c, *p, cur;
 
-	long long *p;
-
+	/* Pointers into vers and checked: valid until a key is added to the
+	 * same table. */
+	vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
+	c = given ? evt_hmap_get(&l->checked, ev->id.p, ev->id.n) : NULL;
+	if ((vp && *vp == VERS_PENDING) || (c && *c == ID_PENDING)) {
+		/* Asked by the prefetch in flight: its answer first. */
+		if (settle(l, err) < 0)
+			return -1;
+		vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
+		c = given ? evt_hmap_get(&l->checked, ev->id.p, ev->id.n) : NULL;
+	}
+	cur = vp ? *vp : 0;
 	if (given && (p = evt_hmap_get(&l->pend, ev->id.p, ev->id.n)) != NULL)
 		return evt_log_check_dup(ev, *p == type_tag(ev->type.p,
 		    ev->type.n), err);
-	if (given) {
-		long long *c = evt_hmap_get(&l->checked, ev->id.p, ev->id.n);
-		if (c && *c)
-			return evt_log_check_dup(ev, *c == TAG_UNKNOWN ||
-			    *c == type_tag(ev->type.p, ev->type.n), err);
-		if (c)
-			given = 0;	/* known to be new */
-	}
+	if (c && *c)
+		return evt_log_check_dup(ev, *c == TAG_UNKNOWN ||
+		    *c == type_tag(ev->type.p, ev->type.n), err);
+	if (c)
+		given = 0;	/* known to be new */
 	if (given || vp == NULL) {
 		/* One round trip learns whether the id is known and the
-		 * stream's version. */
+		 * stream's version. A prefetch in flight asked for neither
+		 * (they would be PENDING), so its answer changes nothing
+		 * here but the place of the tables' entries. */
 		char *id = NULL, *subj;
 		PGresult *res;
 
-		if (prepare(l, err) < 0)
+		if (settle(l, err) < 0 || prepare(l, err) < 0)
 			return -1;
+		if (c)
+			c = evt_hmap_get(&l->checked, ev->id.p, ev->id.n);
 		if (given) {
 			id = malloc(ev->id.n + 1);
 			if (id == NULL)
@@ -725,10 +768,13 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 		const char *st = PQgetvalue(res, 0, 0);
 		int same = *st == '\0' || (strlen(st) == ev->type.n &&
 		    memcmp(st, ev->type.p, ev->type.n) == 0);
+		vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
 		if (vp == NULL) {
 			cur = PQgetisnull(res, 0, 1) ? 0 :
 			    strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 			evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n, cur);
+			vp = evt_hmap_get(&l->vers, ev->subject.p,
+			    ev->subject.n);
 		}
 		PQclear(res);
 		if (dup)
@@ -741,12 +787,11 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 	l->head++;
 	evt_chain_step(l->hs, l->chain, ev->seq, ev->body.p, ev->body.len,
 	    l->chain);
-	evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n, ev->version);
-	evt_hmap_put(&l->pend, ev->id.p, ev->id.n, type_tag(ev->type.p,
-	    ev->type.n));
-	if (evt_hmap_get(&l->checked, ev->id.p, ev->id.n))
-		evt_hmap_put(&l->checked, ev->id.p, ev->id.n, type_tag(ev->type.p,
-		    ev->type.n));
+	*vp = ev->version;
+	long long tag = type_tag(ev->type.p, ev->type.n);
+	evt_hmap_put(&l->pend, ev->id.p, ev->id.n, tag);
+	if (c)
+		*c = tag;
 
 	struct evt_buf *b = &l->rows;
 	put16(b, 9);
@@ -769,6 +814,16 @@ pg_append(struct evt_log *base, struct evt_event *ev,
  * Learn in one round trip what appending evs will need to know: which of
  * their ids are stored, and the versions of their streams. Inside a write
  * transaction only, where no one else can change either.
+ *
+ * The question is sent and not waited for: its ids and streams are marked
+ * PENDING, and the answer is read when an append needs one of them, or
+ * before anything else is sent (settle). evt-append asks for its next
+ * batch before it appends the current one, so that the server looks them
+ * up while this side hashes and packs the rows. The answer may come after
+ * appends this side made since: it cannot speak of them, since a prefetch
+ * only asks for ids not yet known here (checked, pend) and streams whose
+ * version is not (vers), and an append first takes in the answer that
+ * speaks of its id or stream.
  */
 static int
 pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
@@ -776,55 +831,105 @@ pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
 {
 	struct pg_log *l = (struct pg_log *)base;
 	struct evt_buf ids = EVT_BUF_INIT, subj = EVT_BUF_INIT;
-	struct evt_hmap asked = EVT_HMAP_INIT;
-	PGresult *res;
 
+	if (settle(l, err) < 0 || prepare(l, err) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct evt_event *ev = evs[i];
 		if (ev->id.p && !evt_hmap_get(&l->checked, ev->id.p, ev->id.n) &&
 		    !evt_hmap_get(&l->pend, ev->id.p, ev->id.n)) {
 			array_add(&ids, ev->id.p, ev->id.n);
-			evt_hmap_put(&l->checked, ev->id.p, ev->id.n, 0);
+			evt_hmap_put(&l->checked, ev->id.p, ev->id.n, ID_PENDING);
+			evt_buf_add(&l->asked, &ev->id.n, sizeof(ev->id.n));
+			evt_buf_add(&l->asked, ev->id.p, ev->id.n);
 		}
-		if (!evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n) &&
-		    !evt_hmap_get(&asked, ev->subject.p, ev->subject.n)) {
+		if (!evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n)) {
 			array_add(&subj, ev->subject.p, ev->subject.n);
-			evt_hmap_put(&asked, ev->subject.p, ev->subject.n, 0);
+			evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n,
+			    VERS_PENDING);
 		}
 	}
+	if (ids.len == 0 && subj.len == 0)
+		return 0;
 	evt_buf_adds(&ids, ids.len ? "}" : "{}");
 	evt_buf_adds(&subj, subj.len ? "}" : "{}");
 	const char *params[2] = { ids.p, subj.p };
-	res = PQexecParams(l->conn, "SELECT id, NULL::bigint, type FROM "
-	    "evt_events WHERE id = ANY($1::text[]) UNION ALL SELECT id, NULL, "
-	    "NULL FROM evt_ids WHERE id = ANY($1::text[]) UNION ALL SELECT s, "
-	    "coalesce(" LAST_VERSION("s") ", 0), NULL FROM unnest($2::text[]) "
-	    "s", 2, NULL, params, NULL, NULL, 0);
+	int sent = PQsendQueryPrepared(l->conn, "evt_prefetch", 2, params,
+	    NULL, NULL, 0);
 	evt_buf_free(&ids);
 	evt_buf_free(&subj);
+	l->inflight = 1;
+	if (!sent) {
+		discard(l);
+		return pgerr(l, NULL, err, "look up");
+	}
+	return 0;
+}
+
+/*
+ * Read the answer of the prefetch in flight, if any, into checked and
+ * vers: ids it does not name are new, and it names every stream asked
+ * (0: none). On failure the PENDING marks are dropped with what else
+ * those tables held, which only costs asking again.
+ */
+static int
+settle(struct pg_log *l, struct evt_err *err)
+{
+	PGresult *res, *more;
+
+	if (!l->inflight)
+		return 0;
+	l->inflight = 0;
+	res = PQgetResult(l->conn);
+	while ((more = PQgetResult(l->conn)) != NULL)
+		PQclear(more);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		evt_hmap_free(&asked);
 		evt_hmap_clear(&l->checked);
+		evt_hmap_clear(&l->vers);
+		evt_buf_reset(&l->asked);
 		return pgerr(l, res, err, "look up");
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *k = PQgetvalue(res, i, 0);
+		size_t kn = (size_t)PQgetlength(res, i, 0);
 		if (PQgetisnull(res, i, 1))
-			evt_hmap_put(&l->checked, k, strlen(k), PQgetisnull(res,
-			    i, 2) ? TAG_UNKNOWN : type_tag(PQgetvalue(res, i, 2),
+			evt_hmap_put(&l->checked, k, kn, PQgetisnull(res, i, 2) ?
+			    TAG_UNKNOWN : type_tag(PQgetvalue(res, i, 2),
 			    (size_t)PQgetlength(res, i, 2)));
 		else
-			evt_hmap_put(&l->vers, k, strlen(k),
+			evt_hmap_put(&l->vers, k, kn,
 			    strtoll(PQgetvalue(res, i, 1), NULL, 10));
 	}
 	PQclear(res);
-	/* Streams not stored yet are at version 0. */
-	for (size_t i = 0; i < n; i++)
-		if (!evt_hmap_get(&l->vers, evs[i]->subject.p, evs[i]->subject.n))
-			evt_hmap_put(&l->vers, evs[i]->subject.p,
-			    evs[i]->subject.n, 0);
-	evt_hmap_free(&asked);
+	for (size_t off = 0; off < l->asked.len;) {
+		size_t kn;
+		memcpy(&kn, l->asked.p + off, sizeof(kn));
+		off += sizeof(kn);
+		long long *c = evt_hmap_get(&l->checked, l->asked.p + off, kn);
+		if (c && *c == ID_PENDING)
+			*c = 0;
+		off += kn;
+	}
+	evt_buf_reset(&l->asked);
 	return 0;
+}
+
+/* Forget the prefetch in flight, if any, reading its answer away (after
+ * a failure, before ROLLBACK). */
+static void
+discard(struct pg_log *l)
+{
+	PGresult *res;
+
+	if (!l->inflight)
+		return;
+	l->inflight = 0;
+	if (l->conn)
+		while ((res = PQgetResult(l->conn)) != NULL)
+			PQclear(res);
+	evt_hmap_clear(&l->checked);
+	evt_hmap_clear(&l->vers);
+	evt_buf_reset(&l->asked);
 }
 
 static int
@@ -848,6 +953,7 @@ pg_commit(struct evt_log *base, struct evt_err *err)
 	evt_hmap_clear(&l->checked);
 	return 0;
 fail:
+	discard(l);
 	PQclear(PQexec(l->conn, "ROLLBACK"));
 	forget(l);
 	return -1;
@@ -858,6 +964,7 @@ pg_rollback(struct evt_log *base)
 {
 	struct pg_log *l = (struct pg_log *)base;
 
+	discard(l);
 	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
 		PQclear(PQexec(l->conn, "ROLLBACK"));
 	forget(l);
