@@ -385,6 +385,11 @@ append_input(struct run *r, int fd, const char *where)
 		 * group is committed before the reader waits for more. */
 		if (b->pause && !r->atomic && commit(r, &err) < 0)
 			finish(r, err.code, "%s", err.msg);
+		/* With the transaction left open (--atomic), the log is
+		 * told, so that it stores what it holds and waits idle. */
+		if (b->pause && r->intxn && evt_log_prefetch(r->log, NULL, 0,
+		    &err) < 0)
+			finish(r, err.code, "%s", err.msg);
 		if (b->fail && !(b->err.code == EX_TEMPFAIL && interrupted))
 			finish(r, b->err.code, "%s: %s", where, b->err.msg);
 		evt_feed_done(f, b);

@@ -79,7 +79,9 @@ int evt_log_append(struct evt_log *log, struct evt_event *ev,
  * A hint, inside the open transaction, that evs[0..n) (borrowed) are about
  * to be appended in that order: a backend that must ask a server what each
  * append needs to know (PostgreSQL) asks once for all of them. Appending
- * works the same without it. Returns 0, or -1 with err.
+ * works the same without it. It may be called again for the events after
+ * evs before they are appended; n 0 says the input paused (no more are
+ * coming for now). Returns 0, or -1 with err.
  */
 int evt_log_prefetch(struct evt_log *log, struct evt_event **evs, size_t n,
     struct evt_err *err);

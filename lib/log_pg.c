@@ -32,9 +32,15 @@
  * it is the writer's check under the lock, across every partition and the
  * archived ids, that keeps an id unique in the whole log (a unique index
  * on a partitioned table must include the partition key). The rows it
- * appends are sent in bulk (binary COPY) at commit or when enough have
- * gathered, not one statement each; nothing else is written per event,
- * so an append costs the server what loading the same rows would.
+ * appends are streamed in bulk (one binary COPY left open while it makes
+ * them, ended before anything else is said on the connection, at 64 MB
+ * and when the input pauses), not one statement each; nothing else is
+ * written per event, so an append costs the server what loading the same
+ * rows would. What it must learn first goes meanwhile, a batch at a time
+ * and a batch ahead (pg_prefetch), to a second connection, which sees
+ * the committed log: under the lock, that is the whole log but for the
+ * open transaction's own appends, whose ids and versions the writer keeps
+ * until it commits.
  *
  * The chain (chain.h) is computed by the writer under the same lock: it
  * reads h(head) when it begins and carries it through its appends, each
@@ -58,10 +64,11 @@
  * 1 is upgraded to 2 when it is opened. */
 #define SCHEMA_VERSION 2
 #define PART_SIZE_DEFAULT 1000000
-#define FLUSH_BYTES (8u << 20)
+#define FLUSH_BYTES (64u << 20)	/* rows a COPY statement carries at most */
+#define STREAM_BYTES (256u << 10)	/* rows sent at a time */
 #define VERS_MAX 65536		/* stream versions kept between commits */
 #define FILL_SLICE 100000	/* events chained at a time by an upgrade */
-#define ID_PENDING (-4)		/* in checked: asked (bit 1 clear: no type tag) */
+#define ID_PENDING (-4)		/* in ids: asked (bit 1 clear: no type tag) */
 #define VERS_PENDING (-1)	/* in vers: asked */
 
 /*
@@ -78,6 +85,10 @@
 struct pg_log {
 	struct evt_log base;
 	PGconn *conn;
+	PGconn *look;		/* prefetches, while conn holds the lock */
+	PGconn *aconn;		/* where the prefetch in flight went */
+	int copying;		/* a COPY into evt_events is open on conn */
+	size_t copied;		/* the bytes it carried */
 	char *conninfo;		/* the URL as given: may hold a password,
 				 * so it is never put in a message */
 	char *chan;		/* the quoted LISTEN/NOTIFY channel */
@@ -88,10 +99,10 @@ struct pg_log {
 				 * below hold while the head is still there */
 	long long part_size, part_upto;
 	struct evt_hmap vers;	/* subject -> version */
-	struct evt_hmap pend;	/* ids appended in the open transaction */
-	struct evt_hmap checked;	/* ids looked up in it: 1 stored, 0 not,
-					 * PENDING asked by the prefetch in
-					 * flight */
+	struct evt_hmap ids;	/* ids the open transaction knows of: 0 not
+				 * stored, else stored (by it too), as the
+				 * tag of its type; ID_PENDING asked by the
+				 * prefetch in flight */
 	int inflight;		/* a prefetch's answer is still to be read */
 	struct evt_buf asked;	/* the ids it asked for, each after its
 				 * length (a size_t) */
@@ -138,9 +149,10 @@ pq_message(const char *m, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-/* Fill err from res (or the connection), then clear res. Returns -1. */
+/* Fill err from res (or the connection c), then clear res. Returns -1. */
 static int
-pgerr(struct pg_log *l, PGresult *res, struct evt_err *err, const char *what)
+pgerr_on(struct pg_log *l, PGconn *c, PGresult *res, struct evt_err *err,
+    const char *what)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *m = res ? PQresultErrorMessage(res) : NULL;
@@ -148,9 +160,9 @@ pgerr(struct pg_log *l, PGresult *res, struct evt_err *err, const char *what)
 	int code = EX_IOERR;
 
 	if (m == NULL || *m == '\0')
-		m = l->conn ? PQerrorMessage(l->conn) : NULL;
+		m = c ? PQerrorMessage(c) : NULL;
 	pq_message(m, msg, sizeof(msg));
-	if (l->conn == NULL || PQstatus(l->conn) == CONNECTION_BAD) {
+	if (c == NULL || PQstatus(c) == CONNECTION_BAD) {
 		code = EX_TEMPFAIL;
 		evt_err_set(err, code, "%s: %s: connection lost: %s", l->base.path,
 		    what, msg);
@@ -163,6 +175,13 @@ pgerr(struct pg_log *l, PGresult *res, struct evt_err *err, const char *what)
 	return -1;
 }
 
+static int
+pgerr(struct pg_log *l, PGresult *res, struct evt_err *err, const char *what)
+{
+	return pgerr_on(l, l->conn, res, err, what);
+}
+
+static int copy_close(struct pg_log *, struct evt_err *);
 static int settle(struct pg_log *, struct evt_err *);
 static void discard(struct pg_log *);
 
@@ -174,7 +193,7 @@ exec(struct pg_log *l, const char *sql, ExecStatusType want,
 {
 	PGresult *res;
 
-	if (settle(l, err) < 0)
+	if (copy_close(l, err) < 0)
 		return -1;
 	res = PQexec(l->conn, sql);
 	if (PQresultStatus(res) != want)
@@ -235,8 +254,7 @@ forget(struct pg_log *l)
 {
 	discard(l);
 	evt_hmap_clear(&l->vers);
-	evt_hmap_clear(&l->pend);
-	evt_hmap_clear(&l->checked);
+	evt_hmap_clear(&l->ids);
 	evt_buf_reset(&l->rows);
 	l->nrows = 0;
 	l->known = -1;
@@ -400,6 +418,8 @@ session(struct pg_log *l, int code, struct evt_err *err)
 	if (l->conn)
 		PQfinish(l->conn);
 	l->conn = NULL;
+	l->copying = 0;
+	l->copied = 0;
 	l->prepared = 0;
 	forget(l);
 	l->conn = PQconnectdb(l->conninfo);
@@ -451,7 +471,7 @@ static int
 ensure(struct pg_log *l, struct evt_err *err)
 {
 	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
-		return settle(l, err);
+		return copy_close(l, err);
 	return session(l, EX_TEMPFAIL, err);
 }
 
@@ -471,14 +491,16 @@ pg_close(struct evt_log *base)
 {
 	struct pg_log *l = (struct pg_log *)base;
 
+	discard(l);
 	if (l->conn)
 		PQfinish(l->conn);
+	if (l->look)
+		PQfinish(l->look);
 	if (l->chan)
 		PQfreemem(l->chan);
 	free(l->conninfo);
 	evt_hmap_free(&l->vers);
-	evt_hmap_free(&l->pend);
-	evt_hmap_free(&l->checked);
+	evt_hmap_free(&l->ids);
 	evt_buf_free(&l->rows);
 	evt_buf_free(&l->asked);
 	evt_hasher_free(l->hs);
@@ -637,7 +659,7 @@ copy_in(struct pg_log *l, const char *sql, struct evt_buf *data,
 {
 	PGresult *res;
 
-	if (settle(l, err) < 0)
+	if (copy_close(l, err) < 0)
 		return -1;
 	res = PQexec(l->conn, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
@@ -672,27 +694,101 @@ array_add(struct evt_buf *b, const char *k, size_t n)
 	evt_buf_addc(b, '"');
 }
 
-/* Send what the open transaction appended so far. */
+/*
+ * The rows go out through a COPY left open while the appends go on, so
+ * that the server stores them while this side makes the next ones; it is
+ * ended before anything else is said on conn, and when it has carried
+ * FLUSH_BYTES, so that no statement grows without bound.
+ */
 static int
-flush(struct pg_log *l, struct evt_err *err)
+copy_close(struct pg_log *l, struct evt_err *err)
 {
-	if (l->nrows == 0)
+	static const char trailer[2] = { '\377', '\377' };
+	PGresult *res;
+	int rc = 0;
+
+	if (!l->copying)
 		return 0;
-	while (l->head >= l->part_upto)
-		if (add_partition(l, err) < 0)
+	l->copying = 0;
+	l->copied = 0;
+	if (PQputCopyData(l->conn, trailer, 2) != 1 ||
+	    PQputCopyEnd(l->conn, NULL) != 1)
+		return pgerr(l, NULL, err, "copy");
+	res = PQgetResult(l->conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = pgerr(l, res, err, "copy");
+	else
+		PQclear(res);
+	while ((res = PQgetResult(l->conn)) != NULL)
+		PQclear(res);
+	return rc;
+}
+
+/* End the COPY in progress, if any, so that nothing of it is stored
+ * (before ROLLBACK). */
+static void
+copy_abort(struct pg_log *l)
+{
+	PGresult *res;
+
+	if (!l->copying)
+		return;
+	l->copying = 0;
+	l->copied = 0;
+	if (l->conn && PQputCopyEnd(l->conn, "abandoned") == 1)
+		while ((res = PQgetResult(l->conn)) != NULL)
+			PQclear(res);
+}
+
+/* Send the rows made so far into the COPY in progress, or a new one. */
+static int
+copy_send(struct pg_log *l, struct evt_err *err)
+{
+	PGresult *res;
+
+	if (l->rows.len == 0)
+		return 0;
+	if (l->head >= l->part_upto) {
+		/* Rows past the last partition: the next ones first. */
+		if (copy_close(l, err) < 0)
 			return -1;
-	if (copy_in(l, "COPY evt_events(seq, id, subject, version, type, time, "
-	    "correlationid, body, hash) FROM STDIN (FORMAT binary)", &l->rows,
-	    err) < 0)
-		return -1;
-	evt_hmap_clear(&l->pend);
+		while (l->head >= l->part_upto)
+			if (add_partition(l, err) < 0)
+				return -1;
+	}
+	if (!l->copying) {
+		res = PQexec(l->conn, "COPY evt_events(seq, id, subject, "
+		    "version, type, time, correlationid, body, hash) FROM STDIN "
+		    "(FORMAT binary)");
+		if (PQresultStatus(res) != PGRES_COPY_IN)
+			return pgerr(l, res, err, "copy");
+		PQclear(res);
+		l->copying = 1;
+		if (PQputCopyData(l->conn, copy_header, sizeof(copy_header)) != 1)
+			return pgerr(l, NULL, err, "copy");
+	}
+	if (PQputCopyData(l->conn, l->rows.p, (int)l->rows.len) != 1)
+		return pgerr(l, NULL, err, "copy");
+	l->copied += l->rows.len;
+	evt_buf_reset(&l->rows);
 	l->nrows = 0;
+	if (l->copied >= FLUSH_BYTES)
+		return copy_close(l, err);
 	return 0;
 }
 
+/* Store what the open transaction appended so far. */
+static int
+flush(struct pg_log *l, struct evt_err *err)
+{
+	if (copy_send(l, err) < 0)
+		return -1;
+	return copy_close(l, err);
+}
+
 /*
- * What the id tables keep of a stored event (pend, checked): a tag of its
- * type, never 0 (checked: known to be new) nor TAG_UNKNOWN (an archived
+ * What the id table keeps of a stored event (ids): a tag of its
+ * type, never 0 (known to be new) nor TAG_UNKNOWN (an archived
  * id, whose type is not kept), so that an id met again with another type
  * is told from a repeat (evt_log_check_dup).
  */
@@ -711,23 +807,20 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 {
 	struct pg_log *l = (struct pg_log *)base;
 	int given = ev->id.p != NULL;
-	long long *vp, *c, *p, cur;
+	long long *vp, *c, cur;
 
-	/* Pointers into vers and checked: valid until a key is added to the
+	/* Pointers into vers and ids: valid until a key is added to the
 	 * same table. */
 	vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
-	c = given ? evt_hmap_get(&l->checked, ev->id.p, ev->id.n) : NULL;
+	c = given ? evt_hmap_get(&l->ids, ev->id.p, ev->id.n) : NULL;
 	if ((vp && *vp == VERS_PENDING) || (c && *c == ID_PENDING)) {
 		/* Asked by the prefetch in flight: its answer first. */
 		if (settle(l, err) < 0)
 			return -1;
 		vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
-		c = given ? evt_hmap_get(&l->checked, ev->id.p, ev->id.n) : NULL;
+		c = given ? evt_hmap_get(&l->ids, ev->id.p, ev->id.n) : NULL;
 	}
 	cur = vp ? *vp : 0;
-	if (given && (p = evt_hmap_get(&l->pend, ev->id.p, ev->id.n)) != NULL)
-		return evt_log_check_dup(ev, *p == type_tag(ev->type.p,
-		    ev->type.n), err);
 	if (c && *c)
 		return evt_log_check_dup(ev, *c == TAG_UNKNOWN ||
 		    *c == type_tag(ev->type.p, ev->type.n), err);
@@ -735,16 +828,13 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 		given = 0;	/* known to be new */
 	if (given || vp == NULL) {
 		/* One round trip learns whether the id is known and the
-		 * stream's version. A prefetch in flight asked for neither
-		 * (they would be PENDING), so its answer changes nothing
-		 * here but the place of the tables' entries. */
+		 * stream's version, on conn, which sees the rows sent (those
+		 * not sent yet are in ids). */
 		char *id = NULL, *subj;
 		PGresult *res;
 
-		if (settle(l, err) < 0 || prepare(l, err) < 0)
+		if (copy_close(l, err) < 0 || prepare(l, err) < 0)
 			return -1;
-		if (c)
-			c = evt_hmap_get(&l->checked, ev->id.p, ev->id.n);
 		if (given) {
 			id = malloc(ev->id.n + 1);
 			if (id == NULL)
@@ -789,9 +879,10 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 	    l->chain);
 	*vp = ev->version;
 	long long tag = type_tag(ev->type.p, ev->type.n);
-	evt_hmap_put(&l->pend, ev->id.p, ev->id.n, tag);
 	if (c)
 		*c = tag;
+	else
+		evt_hmap_put(&l->ids, ev->id.p, ev->id.n, tag);
 
 	struct evt_buf *b = &l->rows;
 	put16(b, 9);
@@ -805,9 +896,53 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 	put_text(b, ev->body.p, ev->body.len);
 	put_text(b, (const char *)l->chain, EVT_CHAIN_LEN);
 	l->nrows++;
-	if (l->rows.len >= FLUSH_BYTES && flush(l, err) < 0)
+	if (l->rows.len >= STREAM_BYTES && copy_send(l, err) < 0)
 		return -1;
 	return EVT_APPEND_STORED;
+}
+
+/*
+ * The connection prefetches go to: a second one to the same database,
+ * with the timeouts of the first.
+ */
+static int
+look_ensure(struct pg_log *l, struct evt_err *err)
+{
+	PGresult *res;
+	char msg[300];
+
+	if (l->look && PQstatus(l->look) == CONNECTION_OK)
+		return 0;
+	if (l->look)
+		PQfinish(l->look);
+	l->look = PQconnectdb(l->conninfo);
+	if (l->look == NULL)
+		abort();
+	if (PQstatus(l->look) != CONNECTION_OK) {
+		pq_message(PQerrorMessage(l->look), msg, sizeof(msg));
+		PQfinish(l->look);
+		l->look = NULL;
+		return evt_err_set(err, EX_TEMPFAIL, "%s: look up: cannot "
+		    "connect: %s", l->base.path, msg);
+	}
+	PQsetNoticeProcessor(l->look, NULL, NULL);
+	res = PQexec(l->look,
+	    "SELECT set_config('lock_timeout', '" LOCK_TIMEOUT "', false)"
+	    " WHERE current_setting('lock_timeout') = '0';"
+	    "SELECT set_config('statement_timeout', '" STATEMENT_TIMEOUT "',"
+	    " false) WHERE current_setting('statement_timeout') = '0'");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		PQclear(res);
+		res = PQprepare(l->look, "evt_prefetch", PREFETCH_SQL, 2, NULL);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			return 0;
+		}
+	}
+	pgerr_on(l, l->look, res, err, "look up");
+	PQfinish(l->look);
+	l->look = NULL;
+	return -1;
 }
 
 /*
@@ -815,15 +950,20 @@ pg_append(struct evt_log *base, struct evt_event *ev,
  * their ids are stored, and the versions of their streams. Inside a write
  * transaction only, where no one else can change either.
  *
- * The question is sent and not waited for: its ids and streams are marked
- * PENDING, and the answer is read when an append needs one of them, or
- * before anything else is sent (settle). evt-append asks for its next
- * batch before it appends the current one, so that the server looks them
- * up while this side hashes and packs the rows. The answer may come after
- * appends this side made since: it cannot speak of them, since a prefetch
- * only asks for ids not yet known here (checked, pend) and streams whose
- * version is not (vers), and an append first takes in the answer that
- * speaks of its id or stream.
+ * The question goes to a second connection (look) and is not waited for:
+ * its ids and streams are marked PENDING, and the answer is read when an
+ * append needs one of them, or at commit. Meanwhile conn goes on storing
+ * the rows before them (copy_send), and evt-append asks for its next
+ * batch before it appends the current one, so the server looks them up
+ * while this side hashes and packs rows and while it stores them.
+ *
+ * look sees the committed log, which under the lock held by conn is the
+ * whole log but for this transaction's own appends: those ids are in
+ * ids, kept until commit, and those streams' versions in vers. The
+ * answer may come after appends this side made since the question: it
+ * cannot speak of them, since a prefetch asks only for ids not known here
+ * (ids) and streams whose version is not (vers), and an append
+ * first takes in the answer that speaks of its id or stream.
  */
 static int
 pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
@@ -831,15 +971,24 @@ pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
 {
 	struct pg_log *l = (struct pg_log *)base;
 	struct evt_buf ids = EVT_BUF_INIT, subj = EVT_BUF_INIT;
+	PGconn *c;
 
-	if (settle(l, err) < 0 || prepare(l, err) < 0)
+	if (settle(l, err) < 0)
 		return -1;
+	if (n == 0)
+		/* The input paused: what was made is stored and the COPY
+		 * ended, so that a transaction left open waiting for input
+		 * is idle, and idle_in_transaction_session_timeout ends it
+		 * should it wait too long. */
+		return flush(l, err);
+	if (look_ensure(l, err) < 0)
+		return -1;
+	c = l->look;
 	for (size_t i = 0; i < n; i++) {
 		struct evt_event *ev = evs[i];
-		if (ev->id.p && !evt_hmap_get(&l->checked, ev->id.p, ev->id.n) &&
-		    !evt_hmap_get(&l->pend, ev->id.p, ev->id.n)) {
+		if (ev->id.p && !evt_hmap_get(&l->ids, ev->id.p, ev->id.n)) {
 			array_add(&ids, ev->id.p, ev->id.n);
-			evt_hmap_put(&l->checked, ev->id.p, ev->id.n, ID_PENDING);
+			evt_hmap_put(&l->ids, ev->id.p, ev->id.n, ID_PENDING);
 			evt_buf_add(&l->asked, &ev->id.n, sizeof(ev->id.n));
 			evt_buf_add(&l->asked, ev->id.p, ev->id.n);
 		}
@@ -854,20 +1003,22 @@ pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
 	evt_buf_adds(&ids, ids.len ? "}" : "{}");
 	evt_buf_adds(&subj, subj.len ? "}" : "{}");
 	const char *params[2] = { ids.p, subj.p };
-	int sent = PQsendQueryPrepared(l->conn, "evt_prefetch", 2, params,
-	    NULL, NULL, 0);
+	int sent = PQsendQueryPrepared(c, "evt_prefetch", 2, params, NULL, NULL,
+	    0);
 	evt_buf_free(&ids);
 	evt_buf_free(&subj);
 	l->inflight = 1;
+	l->aconn = c;
 	if (!sent) {
+		pgerr_on(l, c, NULL, err, "look up");
 		discard(l);
-		return pgerr(l, NULL, err, "look up");
+		return -1;
 	}
 	return 0;
 }
 
 /*
- * Read the answer of the prefetch in flight, if any, into checked and
+ * Read the answer of the prefetch in flight, if any, into ids and
  * vers: ids it does not name are new, and it names every stream asked
  * (0: none). On failure the PENDING marks are dropped with what else
  * those tables held, which only costs asking again.
@@ -880,20 +1031,20 @@ settle(struct pg_log *l, struct evt_err *err)
 	if (!l->inflight)
 		return 0;
 	l->inflight = 0;
-	res = PQgetResult(l->conn);
-	while ((more = PQgetResult(l->conn)) != NULL)
+	res = PQgetResult(l->aconn);
+	while ((more = PQgetResult(l->aconn)) != NULL)
 		PQclear(more);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		evt_hmap_clear(&l->checked);
+		evt_hmap_clear(&l->ids);
 		evt_hmap_clear(&l->vers);
 		evt_buf_reset(&l->asked);
-		return pgerr(l, res, err, "look up");
+		return pgerr_on(l, l->aconn, res, err, "look up");
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *k = PQgetvalue(res, i, 0);
 		size_t kn = (size_t)PQgetlength(res, i, 0);
 		if (PQgetisnull(res, i, 1))
-			evt_hmap_put(&l->checked, k, kn, PQgetisnull(res, i, 2) ?
+			evt_hmap_put(&l->ids, k, kn, PQgetisnull(res, i, 2) ?
 			    TAG_UNKNOWN : type_tag(PQgetvalue(res, i, 2),
 			    (size_t)PQgetlength(res, i, 2)));
 		else
@@ -905,7 +1056,7 @@ settle(struct pg_log *l, struct evt_err *err)
 		size_t kn;
 		memcpy(&kn, l->asked.p + off, sizeof(kn));
 		off += sizeof(kn);
-		long long *c = evt_hmap_get(&l->checked, l->asked.p + off, kn);
+		long long *c = evt_hmap_get(&l->ids, l->asked.p + off, kn);
 		if (c && *c == ID_PENDING)
 			*c = 0;
 		off += kn;
@@ -914,8 +1065,7 @@ settle(struct pg_log *l, struct evt_err *err)
 	return 0;
 }
 
-/* Forget the prefetch in flight, if any, reading its answer away (after
- * a failure, before ROLLBACK). */
+/* Forget the prefetch in flight, if any, reading its answer away. */
 static void
 discard(struct pg_log *l)
 {
@@ -924,10 +1074,10 @@ discard(struct pg_log *l)
 	if (!l->inflight)
 		return;
 	l->inflight = 0;
-	if (l->conn)
-		while ((res = PQgetResult(l->conn)) != NULL)
+	if (l->aconn)
+		while ((res = PQgetResult(l->aconn)) != NULL)
 			PQclear(res);
-	evt_hmap_clear(&l->checked);
+	evt_hmap_clear(&l->ids);
 	evt_hmap_clear(&l->vers);
 	evt_buf_reset(&l->asked);
 }
@@ -938,7 +1088,9 @@ pg_commit(struct evt_log *base, struct evt_err *err)
 	struct pg_log *l = (struct pg_log *)base;
 	char sql[400];
 
-	if (flush(l, err) < 0)
+	/* An answer to take in while the lock is held, so that it speaks
+	 * of the log as this transaction left it. */
+	if (settle(l, err) < 0 || flush(l, err) < 0)
 		goto fail;
 	/* A partition made ahead, while the head is in the second half of
 	 * the last one, so an append rarely has to make one. */
@@ -950,10 +1102,11 @@ pg_commit(struct evt_log *base, struct evt_err *err)
 	if (exec(l, sql, PGRES_COMMAND_OK, err, "commit") < 0)
 		goto fail;
 	l->known = l->head;
-	evt_hmap_clear(&l->checked);
+	evt_hmap_clear(&l->ids);
 	return 0;
 fail:
 	discard(l);
+	copy_abort(l);
 	PQclear(PQexec(l->conn, "ROLLBACK"));
 	forget(l);
 	return -1;
@@ -965,6 +1118,7 @@ pg_rollback(struct evt_log *base)
 	struct pg_log *l = (struct pg_log *)base;
 
 	discard(l);
+	copy_abort(l);
 	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
 		PQclear(PQexec(l->conn, "ROLLBACK"));
 	forget(l);
