@@ -87,6 +87,7 @@ struct pg_log {
 	PGconn *conn;
 	PGconn *look;		/* prefetches, while conn holds the lock */
 	PGconn *aconn;		/* where the prefetch in flight went */
+	int nolook;		/* look cannot be had: prefetches use conn */
 	int copying;		/* a COPY into evt_events is open on conn */
 	size_t copied;		/* the bytes it carried */
 	char *conninfo;		/* the URL as given: may hold a password,
@@ -963,7 +964,9 @@ look_ensure(struct pg_log *l, struct evt_err *err)
  * answer may come after appends this side made since the question: it
  * cannot speak of them, since a prefetch asks only for ids not known here
  * (ids) and streams whose version is not (vers), and an append
- * first takes in the answer that speaks of its id or stream.
+ * first takes in the answer that speaks of its id or stream. Where no
+ * second connection can be had, the question goes to conn, after every
+ * row is sent, and is waited for.
  */
 static int
 pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
@@ -981,9 +984,16 @@ pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
 		 * is idle, and idle_in_transaction_session_timeout ends it
 		 * should it wait too long. */
 		return flush(l, err);
-	if (look_ensure(l, err) < 0)
-		return -1;
-	c = l->look;
+	if (!l->nolook && look_ensure(l, err) < 0)
+		l->nolook = 1;	/* no second connection (a connection limit,
+				 * say): conn then, as slower but as right */
+	if (l->nolook) {
+		/* conn sees this transaction's rows once they are sent. */
+		if (flush(l, err) < 0 || prepare(l, err) < 0)
+			return -1;
+		c = l->conn;
+	} else
+		c = l->look;
 	for (size_t i = 0; i < n; i++) {
 		struct evt_event *ev = evs[i];
 		if (ev->id.p && !evt_hmap_get(&l->ids, ev->id.p, ev->id.n)) {
@@ -1014,7 +1024,7 @@ pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
 		discard(l);
 		return -1;
 	}
-	return 0;
+	return c == l->conn ? settle(l, err) : 0;
 }
 
 /*

@@ -563,3 +563,23 @@ evs() {
 	assert_success
 	assert_output --regexp '^4000 '
 }
+
+@test "a writer that cannot have a second connection looks up on its own, as right" {
+	local log s; log=$(pg_log c)
+	s=$(schema_of "$log")
+	# Not a superuser: the limit does not hold for those.
+	sql "DROP ROLE IF EXISTS evt_one; CREATE ROLE evt_one LOGIN PASSWORD 'one' CONNECTION LIMIT 1; GRANT ALL ON SCHEMA $s TO evt_one" 2>/dev/null
+	local one="postgres://evt_one:one@${PG_URL#*@}?options=-csearch_path%3D$s"
+	evs c 1 10 | evt-append -l "$one"
+	evs c 1 2000 >in
+	evs c 1500 2500 >>in
+	run evt-append -v --atomic -l "$one" <in
+	assert_success
+	assert_output "evt-append: 2490 appended (511 duplicates skipped)"
+	evt-replay -l "$log" | jq -r '[.subject, .version] | @tsv' |
+		awk '{ if ($2 != ++n[$1]) { print "bad version", $0; exit 1 } }'
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^2500 '
+	sql "DROP OWNED BY evt_one CASCADE; DROP ROLE evt_one"
+}
