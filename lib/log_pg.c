@@ -423,6 +423,12 @@ session(struct pg_log *l, int code, struct evt_err *err)
 	l->copied = 0;
 	l->prepared = 0;
 	forget(l);
+	/* The second connection went with the first, as a rule (a server
+	 * restarted): made again at the next prefetch. */
+	if (l->look)
+		PQfinish(l->look);
+	l->look = NULL;
+	l->nolook = 0;
 	l->conn = PQconnectdb(l->conninfo);
 	if (l->conn == NULL)
 		abort();
