@@ -583,3 +583,20 @@ evs() {
 	assert_output --regexp '^2500 '
 	sql "DROP OWNED BY evt_one CASCADE; DROP ROLE evt_one"
 }
+
+@test "a streamed COPY crossing partitions: each made before its rows, all in order" {
+	local log s; log=$(pg_log x)
+	s=$(schema_of "$log")
+	evs x 1 3000 >in
+	EVT_PG_PARTITION_SIZE=300 evt-append -l "$log" <in
+	# 3000 rows of about 1 MB streamed in one transaction across ten
+	# partitions (and one made ahead), each row in its own.
+	[ "$(sql "SELECT count(*) FROM pg_inherits WHERE inhparent = '$s.evt_events'::regclass")" = 11 ]
+	[ "$(sql "SELECT count(*) FROM $s.evt_events_2701 WHERE seq BETWEEN 2701 AND 3000")" = 300 ]
+	[ "$(evt-replay -l "$log" | jq -r .seq | tr '\n' ' ')" = "$(seq 1 3000 | tr '\n' ' ')" ]
+	cmp <(evt-replay -l "$log" | jq -r .id) <(jq -r .id in)
+	assert_log_consistent "$log"
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^3000 '
+}
