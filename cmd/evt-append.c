@@ -167,7 +167,7 @@ stop_feed(void)
 static void
 cleanup(struct run *r)
 {
-	evt_log_prefetch_end(r->log);	/* before the feed frees its events */
+	evt_log_ahead_end(r->log);	/* before the feed frees its events */
 	stop_feed();
 	evt_log_close(r->log);
 	evt_hmap_free(&r->seen);
@@ -242,14 +242,17 @@ reject_line(struct run *r, const char *where, long long lineno,
 
 /*
  * Append the parsed events it[0..n), in order, committing groups as they
- * fill, and the open group too when the input paused after them.
+ * fill, and the open group too when the input paused after them. The
+ * good ones of next[0..nn), the batch after, are announced to the log
+ * too, so that a server looks them up while these are appended.
  */
 static void
 store(struct run *r, struct evt_feed_item *it, size_t n, int paused,
-    const char *where)
+    const char *where, struct evt_feed_item *next, size_t nn)
 {
 	struct evt_event *evs[EVT_FEED_BATCH];
 	struct evt_err err;
+	size_t m = 0;
 	int rc;
 
 	if (n == 0)
@@ -263,7 +266,13 @@ store(struct run *r, struct evt_feed_item *it, size_t n, int paused,
 		evs[i] = &it[i].ev;
 	int64_t now;
 	if (evt_clock_now(&now, &err) < 0 ||
-	    evt_log_prefetch(r->log, evs, n, now, r->source, &err) < 0)
+	    evt_log_prefetch(r->log, evs, n, &err) < 0)
+		finish(r, err.code, "%s", err.msg);
+	evt_log_ahead(r->log, evs, n, now, r->source);
+	for (size_t i = 0; i < nn; i++)
+		if (next[i].ok)
+			evs[m++] = &next[i].ev;
+	if (m && evt_log_prefetch(r->log, evs, m, &err) < 0)
 		finish(r, err.code, "%s", err.msg);
 	for (size_t i = 0; i < n; i++) {
 		struct evt_feed_item *p = &it[i];
@@ -328,7 +337,7 @@ store(struct run *r, struct evt_feed_item *it, size_t n, int paused,
 		    commit(r, &err) < 0)
 			finish(r, err.code, "%s", err.msg);
 	}
-	evt_log_prefetch_end(r->log);
+	evt_log_ahead_end(r->log);
 }
 
 /*
@@ -340,6 +349,7 @@ static void
 append_input(struct run *r, int fd, const char *where)
 {
 	struct evt_feed *f = evt_feed_start(fd);
+	struct evt_feed_batch *b, *next;
 	struct evt_err err;
 	int last = 0;
 
@@ -347,15 +357,20 @@ append_input(struct run *r, int fd, const char *where)
 	/* A signal that came before the handler could see the feed. */
 	if (interrupted)
 		evt_feed_forward(f, SIGTERM);
-	while (!last) {
-		struct evt_feed_batch *b = evt_feed_next(f);
+	for (b = evt_feed_next(f); b != NULL; b = next) {
 		size_t from = 0;
+
+		/* The next batch too, when it comes without waiting for
+		 * input (this one did not end at a pause): its events are
+		 * looked up while these are stored. */
+		last = b->end || b->fail;
+		next = last || b->pause ? NULL : evt_feed_next(f);
 		for (size_t i = 0; i < b->n; i++) {
 			struct evt_feed_item *it = &b->items[i];
 			if (it->ok)
 				continue;
 			/* What came before the bad line goes first. */
-			store(r, b->items + from, i - from, 0, where);
+			store(r, b->items + from, i - from, 0, where, NULL, 0);
 			from = i + 1;
 			if (!r->reject)
 				finish(r, EX_DATAERR, "%s:%lld: %s", where,
@@ -363,20 +378,27 @@ append_input(struct run *r, int fd, const char *where)
 			reject_line(r, where, it->lineno, it->line, it->len,
 			    it->err.msg);
 		}
-		last = b->end || b->fail;
 		/* What was taken from the input is stored, also when a
 		 * signal stopped the reading: waiting for the lock as usual,
 		 * since the input cannot give it back. */
 		if (b->fail && interrupted)
 			evt_log_interrupt_on(r->log, NULL);
-		store(r, b->items + from, b->n - from, b->pause, where);
+		store(r, b->items + from, b->n - from, b->pause, where,
+		    next ? next->items : NULL, next ? next->n : 0);
 		/* A batch that ends in bad lines, or none, at a pause: the
 		 * group is committed before the reader waits for more. */
 		if (b->pause && !r->atomic && commit(r, &err) < 0)
 			finish(r, err.code, "%s", err.msg);
+		/* With the transaction left open (--atomic), the log is
+		 * told, so that it stores what it holds and waits idle. */
+		if (b->pause && r->intxn && evt_log_prefetch(r->log, NULL, 0,
+		    &err) < 0)
+			finish(r, err.code, "%s", err.msg);
 		if (b->fail && !(b->err.code == EX_TEMPFAIL && interrupted))
 			finish(r, b->err.code, "%s: %s", where, b->err.msg);
 		evt_feed_done(f, b);
+		if (next == NULL && !last)
+			next = evt_feed_next(f);
 	}
 	stop_feed();
 }

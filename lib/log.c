@@ -279,15 +279,23 @@ evt_log_notified(struct evt_log *log)
 
 int
 evt_log_prefetch(struct evt_log *log, struct evt_event **evs, size_t n,
-    int64_t now_ms, const char *source, struct evt_err *err)
+    struct evt_err *err)
 {
 	return log->more && log->more->prefetch ?
-	    log->more->prefetch(log, evs, n, now_ms, source, err) : 0;
+	    log->more->prefetch(log, evs, n, err) : 0;
 }
 
 void
-evt_log_prefetch_end(struct evt_log *log)
+evt_log_ahead(struct evt_log *log, struct evt_event **evs, size_t n,
+    int64_t now_ms, const char *source)
 {
-	if (log && log->more && log->more->prefetch_end)
-		log->more->prefetch_end(log);
+	if (log->more && log->more->ahead)
+		log->more->ahead(log, evs, n, now_ms, source);
+}
+
+void
+evt_log_ahead_end(struct evt_log *log)
+{
+	if (log && log->more && log->more->ahead_end)
+		log->more->ahead_end(log);
 }

@@ -77,18 +77,26 @@ int evt_log_append(struct evt_log *log, struct evt_event *ev,
     struct evt_err *err);
 /*
  * A hint, inside the open transaction, that evs[0..n) (borrowed) are about
- * to be appended in that order, with now_ms and source: a backend that
- * must ask a server what each append needs to know (PostgreSQL) asks once
- * for all of them; one that can guess their seqs (SQLite) hashes their
- * chain ahead on another thread (ahead.h). Appending works the same
- * without it. The events must stay as they are, but for being appended,
- * until evt_log_prefetch_end, the next prefetch or evt_log_close.
- * Returns 0, or -1 with err.
+ * to be appended in that order: a backend that must ask a server what each
+ * append needs to know (PostgreSQL) asks once for all of them. Appending
+ * works the same without it. It may be called again for the events after
+ * evs before they are appended; n 0 says the input paused (no more are
+ * coming for now). Returns 0, or -1 with err.
  */
 int evt_log_prefetch(struct evt_log *log, struct evt_event **evs, size_t n,
-    int64_t now_ms, const char *source, struct evt_err *err);
-/* The events of the last prefetch are the caller's again. */
-void evt_log_prefetch_end(struct evt_log *log);
+    struct evt_err *err);
+/*
+ * A hint, inside the open transaction, that evs[0..n) are the very next
+ * events to be appended, in that order, with now_ms and source: a backend
+ * that can guess their seqs (SQLite) hashes their chain ahead on another
+ * thread (ahead.h). Appending works the same without it. The events must
+ * stay as they are, but for being appended, until evt_log_ahead_end, the
+ * next evt_log_ahead or evt_log_close.
+ */
+void evt_log_ahead(struct evt_log *log, struct evt_event **evs, size_t n,
+    int64_t now_ms, const char *source);
+/* The events of the last evt_log_ahead are the caller's again. */
+void evt_log_ahead_end(struct evt_log *log);
 /* Commit the open transaction: durable on return unless NOSYNC. */
 int evt_log_commit(struct evt_log *log, struct evt_err *err);
 /* Roll back the open transaction (no-op if none). */

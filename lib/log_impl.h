@@ -54,8 +54,10 @@ struct evt_log_more_ops {
 	int (*notify_fd)(struct evt_log *);
 	int (*notified)(struct evt_log *);
 	int (*prefetch)(struct evt_log *, struct evt_event **, size_t,
-	    int64_t, const char *, struct evt_err *);
-	void (*prefetch_end)(struct evt_log *);
+	    struct evt_err *);
+	void (*ahead)(struct evt_log *, struct evt_event **, size_t, int64_t,
+	    const char *);
+	void (*ahead_end)(struct evt_log *);
 };
 
 /* The part every backend's handle starts with. */

@@ -32,9 +32,15 @@
  * it is the writer's check under the lock, across every partition and the
  * archived ids, that keeps an id unique in the whole log (a unique index
  * on a partitioned table must include the partition key). The rows it
- * appends are sent in bulk (binary COPY) at commit or when enough have
- * gathered, not one statement each; nothing else is written per event,
- * so an append costs the server what loading the same rows would.
+ * appends are streamed in bulk (one binary COPY left open while it makes
+ * them, ended before anything else is said on the connection, at 64 MB
+ * and when the input pauses), not one statement each; nothing else is
+ * written per event, so an append costs the server what loading the same
+ * rows would. What it must learn first goes meanwhile, a batch at a time
+ * and a batch ahead (pg_prefetch), to a second connection, which sees
+ * the committed log: under the lock, that is the whole log but for the
+ * open transaction's own appends, whose ids and versions the writer keeps
+ * until it commits.
  *
  * The chain (chain.h) is computed by the writer under the same lock: it
  * reads h(head) when it begins and carries it through its appends, each
@@ -58,9 +64,12 @@
  * 1 is upgraded to 2 when it is opened. */
 #define SCHEMA_VERSION 2
 #define PART_SIZE_DEFAULT 1000000
-#define FLUSH_BYTES (8u << 20)
+#define FLUSH_BYTES (64u << 20)	/* rows a COPY statement carries at most */
+#define STREAM_BYTES (256u << 10)	/* rows sent at a time */
 #define VERS_MAX 65536		/* stream versions kept between commits */
 #define FILL_SLICE 100000	/* events chained at a time by an upgrade */
+#define ID_PENDING (-4)		/* in ids: asked (bit 1 clear: no type tag) */
+#define VERS_PENDING (-1)	/* in vers: asked */
 
 /*
  * Defaults for timeouts the URL (options=-c...) or the server leave at 0
@@ -76,6 +85,11 @@
 struct pg_log {
 	struct evt_log base;
 	PGconn *conn;
+	PGconn *look;		/* prefetches, while conn holds the lock */
+	PGconn *aconn;		/* where the prefetch in flight went */
+	int nolook;		/* look cannot be had: prefetches use conn */
+	int copying;		/* a COPY into evt_events is open on conn */
+	size_t copied;		/* the bytes it carried */
 	char *conninfo;		/* the URL as given: may hold a password,
 				 * so it is never put in a message */
 	char *chan;		/* the quoted LISTEN/NOTIFY channel */
@@ -86,8 +100,13 @@ struct pg_log {
 				 * below hold while the head is still there */
 	long long part_size, part_upto;
 	struct evt_hmap vers;	/* subject -> version */
-	struct evt_hmap pend;	/* ids appended in the open transaction */
-	struct evt_hmap checked;	/* ids looked up in it: 1 stored, 0 not */
+	struct evt_hmap ids;	/* ids the open transaction knows of: 0 not
+				 * stored, else stored (by it too), as the
+				 * tag of its type; ID_PENDING asked by the
+				 * prefetch in flight */
+	int inflight;		/* a prefetch's answer is still to be read */
+	struct evt_buf asked;	/* the ids it asked for, each after its
+				 * length (a size_t) */
 	struct evt_buf rows;	/* binary COPY data not yet sent */
 	long long nrows;
 	struct evt_hasher *hs;	/* the chain (chain.h) */
@@ -131,9 +150,10 @@ pq_message(const char *m, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-/* Fill err from res (or the connection), then clear res. Returns -1. */
+/* Fill err from res (or the connection c), then clear res. Returns -1. */
 static int
-pgerr(struct pg_log *l, PGresult *res, struct evt_err *err, const char *what)
+pgerr_on(struct pg_log *l, PGconn *c, PGresult *res, struct evt_err *err,
+    const char *what)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *m = res ? PQresultErrorMessage(res) : NULL;
@@ -141,9 +161,9 @@ pgerr(struct pg_log *l, PGresult *res, struct evt_err *err, const char *what)
 	int code = EX_IOERR;
 
 	if (m == NULL || *m == '\0')
-		m = l->conn ? PQerrorMessage(l->conn) : NULL;
+		m = c ? PQerrorMessage(c) : NULL;
 	pq_message(m, msg, sizeof(msg));
-	if (l->conn == NULL || PQstatus(l->conn) == CONNECTION_BAD) {
+	if (c == NULL || PQstatus(c) == CONNECTION_BAD) {
 		code = EX_TEMPFAIL;
 		evt_err_set(err, code, "%s: %s: connection lost: %s", l->base.path,
 		    what, msg);
@@ -156,14 +176,27 @@ pgerr(struct pg_log *l, PGresult *res, struct evt_err *err, const char *what)
 	return -1;
 }
 
+static int
+pgerr(struct pg_log *l, PGresult *res, struct evt_err *err, const char *what)
+{
+	return pgerr_on(l, l->conn, res, err, what);
+}
+
+static int copy_close(struct pg_log *, struct evt_err *);
+static int settle(struct pg_log *, struct evt_err *);
+static void discard(struct pg_log *);
+
 /* Run sql (one or more statements, no parameters); -1 with err unless
  * each ends as want. */
 static int
 exec(struct pg_log *l, const char *sql, ExecStatusType want,
     struct evt_err *err, const char *what)
 {
-	PGresult *res = PQexec(l->conn, sql);
+	PGresult *res;
 
+	if (copy_close(l, err) < 0)
+		return -1;
+	res = PQexec(l->conn, sql);
 	if (PQresultStatus(res) != want)
 		return pgerr(l, res, err, what);
 	PQclear(res);
@@ -220,9 +253,9 @@ redact(const char *url)
 static void
 forget(struct pg_log *l)
 {
+	discard(l);
 	evt_hmap_clear(&l->vers);
-	evt_hmap_clear(&l->pend);
-	evt_hmap_clear(&l->checked);
+	evt_hmap_clear(&l->ids);
 	evt_buf_reset(&l->rows);
 	l->nrows = 0;
 	l->known = -1;
@@ -385,8 +418,17 @@ session(struct pg_log *l, int code, struct evt_err *err)
 
 	if (l->conn)
 		PQfinish(l->conn);
+	l->conn = NULL;
+	l->copying = 0;
+	l->copied = 0;
 	l->prepared = 0;
 	forget(l);
+	/* The second connection went with the first, as a rule (a server
+	 * restarted): made again at the next prefetch. */
+	if (l->look)
+		PQfinish(l->look);
+	l->look = NULL;
+	l->nolook = 0;
 	l->conn = PQconnectdb(l->conninfo);
 	if (l->conn == NULL)
 		abort();
@@ -436,7 +478,7 @@ static int
 ensure(struct pg_log *l, struct evt_err *err)
 {
 	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
-		return 0;
+		return copy_close(l, err);
 	return session(l, EX_TEMPFAIL, err);
 }
 
@@ -445,10 +487,11 @@ static int pg_listen(struct evt_log *, struct evt_err *);
 static int pg_notify_fd(struct evt_log *);
 static int pg_notified(struct evt_log *);
 static int pg_prefetch(struct evt_log *, struct evt_event **, size_t,
-    int64_t, const char *, struct evt_err *);
+    struct evt_err *);
 
 static const struct evt_log_more_ops pg_more = {
-	pg_first_seq, pg_listen, pg_notify_fd, pg_notified, pg_prefetch, NULL
+	pg_first_seq, pg_listen, pg_notify_fd, pg_notified, pg_prefetch, NULL,
+	NULL
 };
 
 static void
@@ -456,15 +499,18 @@ pg_close(struct evt_log *base)
 {
 	struct pg_log *l = (struct pg_log *)base;
 
+	discard(l);
 	if (l->conn)
 		PQfinish(l->conn);
+	if (l->look)
+		PQfinish(l->look);
 	if (l->chan)
 		PQfreemem(l->chan);
 	free(l->conninfo);
 	evt_hmap_free(&l->vers);
-	evt_hmap_free(&l->pend);
-	evt_hmap_free(&l->checked);
+	evt_hmap_free(&l->ids);
 	evt_buf_free(&l->rows);
+	evt_buf_free(&l->asked);
 	evt_hasher_free(l->hs);
 	evt_log_fini(base);
 	free(l);
@@ -552,6 +598,13 @@ pg_begin(struct evt_log *base, struct evt_err *err)
 	"subject = " s " ORDER BY version DESC LIMIT 1), (SELECT version " \
 	"FROM evt_streams WHERE subject = " s "))"
 
+/* Which of the ids $1 are stored (with their type; an archived id's is
+ * NULL), and the versions of the streams $2. */
+#define PREFETCH_SQL "SELECT id, NULL::bigint, type FROM evt_events WHERE " \
+	"id = ANY($1::text[]) UNION ALL SELECT id, NULL, NULL FROM evt_ids " \
+	"WHERE id = ANY($1::text[]) UNION ALL SELECT s, coalesce(" \
+	LAST_VERSION("s") ", 0), NULL FROM unnest($2::text[]) s"
+
 static int
 prepare(struct pg_log *l, struct evt_err *err)
 {
@@ -563,6 +616,13 @@ prepare(struct pg_log *l, struct evt_err *err)
 	res = PQprepare(l->conn, "evt_lookup", "SELECT coalesce((SELECT type "
 	    "FROM evt_events WHERE id = $1), (SELECT '' FROM evt_ids WHERE "
 	    "id = $1)), " LAST_VERSION("$2"), 2, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pgerr(l, res, err, "prepare");
+	PQclear(res);
+	/* Named, so that it is parsed once and its generic plan kept:
+	 * planning it again for each batch cost the server as much as a
+	 * third of running it. */
+	res = PQprepare(l->conn, "evt_prefetch", PREFETCH_SQL, 2, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		return pgerr(l, res, err, "prepare");
 	PQclear(res);
@@ -605,8 +665,11 @@ static int
 copy_in(struct pg_log *l, const char *sql, struct evt_buf *data,
     struct evt_err *err)
 {
-	PGresult *res = PQexec(l->conn, sql);
+	PGresult *res;
 
+	if (copy_close(l, err) < 0)
+		return -1;
+	res = PQexec(l->conn, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 		return pgerr(l, res, err, "copy");
 	PQclear(res);
@@ -639,27 +702,101 @@ array_add(struct evt_buf *b, const char *k, size_t n)
 	evt_buf_addc(b, '"');
 }
 
-/* Send what the open transaction appended so far. */
+/*
+ * The rows go out through a COPY left open while the appends go on, so
+ * that the server stores them while this side makes the next ones; it is
+ * ended before anything else is said on conn, and when it has carried
+ * FLUSH_BYTES, so that no statement grows without bound.
+ */
 static int
-flush(struct pg_log *l, struct evt_err *err)
+copy_close(struct pg_log *l, struct evt_err *err)
 {
-	if (l->nrows == 0)
+	static const char trailer[2] = { '\377', '\377' };
+	PGresult *res;
+	int rc = 0;
+
+	if (!l->copying)
 		return 0;
-	while (l->head >= l->part_upto)
-		if (add_partition(l, err) < 0)
+	l->copying = 0;
+	l->copied = 0;
+	if (PQputCopyData(l->conn, trailer, 2) != 1 ||
+	    PQputCopyEnd(l->conn, NULL) != 1)
+		return pgerr(l, NULL, err, "copy");
+	res = PQgetResult(l->conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = pgerr(l, res, err, "copy");
+	else
+		PQclear(res);
+	while ((res = PQgetResult(l->conn)) != NULL)
+		PQclear(res);
+	return rc;
+}
+
+/* End the COPY in progress, if any, so that nothing of it is stored
+ * (before ROLLBACK). */
+static void
+copy_abort(struct pg_log *l)
+{
+	PGresult *res;
+
+	if (!l->copying)
+		return;
+	l->copying = 0;
+	l->copied = 0;
+	if (l->conn && PQputCopyEnd(l->conn, "abandoned") == 1)
+		while ((res = PQgetResult(l->conn)) != NULL)
+			PQclear(res);
+}
+
+/* Send the rows made so far into the COPY in progress, or a new one. */
+static int
+copy_send(struct pg_log *l, struct evt_err *err)
+{
+	PGresult *res;
+
+	if (l->rows.len == 0)
+		return 0;
+	if (l->head >= l->part_upto) {
+		/* Rows past the last partition: the next ones first. */
+		if (copy_close(l, err) < 0)
 			return -1;
-	if (copy_in(l, "COPY evt_events(seq, id, subject, version, type, time, "
-	    "correlationid, body, hash) FROM STDIN (FORMAT binary)", &l->rows,
-	    err) < 0)
-		return -1;
-	evt_hmap_clear(&l->pend);
+		while (l->head >= l->part_upto)
+			if (add_partition(l, err) < 0)
+				return -1;
+	}
+	if (!l->copying) {
+		res = PQexec(l->conn, "COPY evt_events(seq, id, subject, "
+		    "version, type, time, correlationid, body, hash) FROM STDIN "
+		    "(FORMAT binary)");
+		if (PQresultStatus(res) != PGRES_COPY_IN)
+			return pgerr(l, res, err, "copy");
+		PQclear(res);
+		l->copying = 1;
+		if (PQputCopyData(l->conn, copy_header, sizeof(copy_header)) != 1)
+			return pgerr(l, NULL, err, "copy");
+	}
+	if (PQputCopyData(l->conn, l->rows.p, (int)l->rows.len) != 1)
+		return pgerr(l, NULL, err, "copy");
+	l->copied += l->rows.len;
+	evt_buf_reset(&l->rows);
 	l->nrows = 0;
+	if (l->copied >= FLUSH_BYTES)
+		return copy_close(l, err);
 	return 0;
 }
 
+/* Store what the open transaction appended so far. */
+static int
+flush(struct pg_log *l, struct evt_err *err)
+{
+	if (copy_send(l, err) < 0)
+		return -1;
+	return copy_close(l, err);
+}
+
 /*
- * What the id tables keep of a stored event (pend, checked): a tag of its
- * type, never 0 (checked: known to be new) nor TAG_UNKNOWN (an archived
+ * What the id table keeps of a stored event (ids): a tag of its
+ * type, never 0 (known to be new) nor TAG_UNKNOWN (an archived
  * id, whose type is not kept), so that an id met again with another type
  * is told from a repeat (evt_log_check_dup).
  */
@@ -677,30 +814,34 @@ pg_append(struct evt_log *base, struct evt_event *ev,
     struct evt_err *err)
 {
 	struct pg_log *l = (struct pg_log *)base;
-	long long *vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
-	long long cur = vp ? *vp : 0;
 	int given = ev->id.p != NULL;
+	long long *vp, *c, cur;
 
-	long long *p;
-
-	if (given && (p = evt_hmap_get(&l->pend, ev->id.p, ev->id.n)) != NULL)
-		return evt_log_check_dup(ev, *p == type_tag(ev->type.p,
-		    ev->type.n), err);
-	if (given) {
-		long long *c = evt_hmap_get(&l->checked, ev->id.p, ev->id.n);
-		if (c && *c)
-			return evt_log_check_dup(ev, *c == TAG_UNKNOWN ||
-			    *c == type_tag(ev->type.p, ev->type.n), err);
-		if (c)
-			given = 0;	/* known to be new */
+	/* Pointers into vers and ids: valid until a key is added to the
+	 * same table. */
+	vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
+	c = given ? evt_hmap_get(&l->ids, ev->id.p, ev->id.n) : NULL;
+	if ((vp && *vp == VERS_PENDING) || (c && *c == ID_PENDING)) {
+		/* Asked by the prefetch in flight: its answer first. */
+		if (settle(l, err) < 0)
+			return -1;
+		vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
+		c = given ? evt_hmap_get(&l->ids, ev->id.p, ev->id.n) : NULL;
 	}
+	cur = vp ? *vp : 0;
+	if (c && *c)
+		return evt_log_check_dup(ev, *c == TAG_UNKNOWN ||
+		    *c == type_tag(ev->type.p, ev->type.n), err);
+	if (c)
+		given = 0;	/* known to be new */
 	if (given || vp == NULL) {
 		/* One round trip learns whether the id is known and the
-		 * stream's version. */
+		 * stream's version, on conn, which sees the rows sent (those
+		 * not sent yet are in ids). */
 		char *id = NULL, *subj;
 		PGresult *res;
 
-		if (prepare(l, err) < 0)
+		if (copy_close(l, err) < 0 || prepare(l, err) < 0)
 			return -1;
 		if (given) {
 			id = malloc(ev->id.n + 1);
@@ -725,10 +866,13 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 		const char *st = PQgetvalue(res, 0, 0);
 		int same = *st == '\0' || (strlen(st) == ev->type.n &&
 		    memcmp(st, ev->type.p, ev->type.n) == 0);
+		vp = evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n);
 		if (vp == NULL) {
 			cur = PQgetisnull(res, 0, 1) ? 0 :
 			    strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 			evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n, cur);
+			vp = evt_hmap_get(&l->vers, ev->subject.p,
+			    ev->subject.n);
 		}
 		PQclear(res);
 		if (dup)
@@ -741,12 +885,12 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 	l->head++;
 	evt_chain_step(l->hs, l->chain, ev->seq, ev->body.p, ev->body.len,
 	    l->chain);
-	evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n, ev->version);
-	evt_hmap_put(&l->pend, ev->id.p, ev->id.n, type_tag(ev->type.p,
-	    ev->type.n));
-	if (evt_hmap_get(&l->checked, ev->id.p, ev->id.n))
-		evt_hmap_put(&l->checked, ev->id.p, ev->id.n, type_tag(ev->type.p,
-		    ev->type.n));
+	*vp = ev->version;
+	long long tag = type_tag(ev->type.p, ev->type.n);
+	if (c)
+		*c = tag;
+	else
+		evt_hmap_put(&l->ids, ev->id.p, ev->id.n, tag);
 
 	struct evt_buf *b = &l->rows;
 	put16(b, 9);
@@ -760,73 +904,199 @@ pg_append(struct evt_log *base, struct evt_event *ev,
 	put_text(b, ev->body.p, ev->body.len);
 	put_text(b, (const char *)l->chain, EVT_CHAIN_LEN);
 	l->nrows++;
-	if (l->rows.len >= FLUSH_BYTES && flush(l, err) < 0)
+	if (l->rows.len >= STREAM_BYTES && copy_send(l, err) < 0)
 		return -1;
 	return EVT_APPEND_STORED;
+}
+
+/*
+ * The connection prefetches go to: a second one to the same database,
+ * with the timeouts of the first.
+ */
+static int
+look_ensure(struct pg_log *l, struct evt_err *err)
+{
+	PGresult *res;
+	char msg[300];
+
+	if (l->look && PQstatus(l->look) == CONNECTION_OK)
+		return 0;
+	if (l->look)
+		PQfinish(l->look);
+	l->look = PQconnectdb(l->conninfo);
+	if (l->look == NULL)
+		abort();
+	if (PQstatus(l->look) != CONNECTION_OK) {
+		pq_message(PQerrorMessage(l->look), msg, sizeof(msg));
+		PQfinish(l->look);
+		l->look = NULL;
+		return evt_err_set(err, EX_TEMPFAIL, "%s: look up: cannot "
+		    "connect: %s", l->base.path, msg);
+	}
+	PQsetNoticeProcessor(l->look, NULL, NULL);
+	res = PQexec(l->look,
+	    "SELECT set_config('lock_timeout', '" LOCK_TIMEOUT "', false)"
+	    " WHERE current_setting('lock_timeout') = '0';"
+	    "SELECT set_config('statement_timeout', '" STATEMENT_TIMEOUT "',"
+	    " false) WHERE current_setting('statement_timeout') = '0'");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		PQclear(res);
+		res = PQprepare(l->look, "evt_prefetch", PREFETCH_SQL, 2, NULL);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			return 0;
+		}
+	}
+	pgerr_on(l, l->look, res, err, "look up");
+	PQfinish(l->look);
+	l->look = NULL;
+	return -1;
 }
 
 /*
  * Learn in one round trip what appending evs will need to know: which of
  * their ids are stored, and the versions of their streams. Inside a write
  * transaction only, where no one else can change either.
+ *
+ * The question goes to a second connection (look) and is not waited for:
+ * its ids and streams are marked PENDING, and the answer is read when an
+ * append needs one of them, or at commit. Meanwhile conn goes on storing
+ * the rows before them (copy_send), and evt-append asks for its next
+ * batch before it appends the current one, so the server looks them up
+ * while this side hashes and packs rows and while it stores them.
+ *
+ * look sees the committed log, which under the lock held by conn is the
+ * whole log but for this transaction's own appends: those ids are in
+ * ids, kept until commit, and those streams' versions in vers. The
+ * answer may come after appends this side made since the question: it
+ * cannot speak of them, since a prefetch asks only for ids not known here
+ * (ids) and streams whose version is not (vers), and an append
+ * first takes in the answer that speaks of its id or stream. Where no
+ * second connection can be had, the question goes to conn, after every
+ * row is sent, and is waited for.
  */
 static int
 pg_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
-    int64_t now_ms, const char *source, struct evt_err *err)
+    struct evt_err *err)
 {
 	struct pg_log *l = (struct pg_log *)base;
 	struct evt_buf ids = EVT_BUF_INIT, subj = EVT_BUF_INIT;
-	struct evt_hmap asked = EVT_HMAP_INIT;
-	PGresult *res;
+	PGconn *c;
 
-	(void)now_ms;
-	(void)source;
+	if (settle(l, err) < 0)
+		return -1;
+	if (n == 0)
+		/* The input paused: what was made is stored and the COPY
+		 * ended, so that a transaction left open waiting for input
+		 * is idle, and idle_in_transaction_session_timeout ends it
+		 * should it wait too long. */
+		return flush(l, err);
+	if (!l->nolook && look_ensure(l, err) < 0)
+		l->nolook = 1;	/* no second connection (a connection limit,
+				 * say): conn then, as slower but as right */
+	if (l->nolook) {
+		/* conn sees this transaction's rows once they are sent. */
+		if (flush(l, err) < 0 || prepare(l, err) < 0)
+			return -1;
+		c = l->conn;
+	} else
+		c = l->look;
 	for (size_t i = 0; i < n; i++) {
 		struct evt_event *ev = evs[i];
-		if (ev->id.p && !evt_hmap_get(&l->checked, ev->id.p, ev->id.n) &&
-		    !evt_hmap_get(&l->pend, ev->id.p, ev->id.n)) {
+		if (ev->id.p && !evt_hmap_get(&l->ids, ev->id.p, ev->id.n)) {
 			array_add(&ids, ev->id.p, ev->id.n);
-			evt_hmap_put(&l->checked, ev->id.p, ev->id.n, 0);
+			evt_hmap_put(&l->ids, ev->id.p, ev->id.n, ID_PENDING);
+			evt_buf_add(&l->asked, &ev->id.n, sizeof(ev->id.n));
+			evt_buf_add(&l->asked, ev->id.p, ev->id.n);
 		}
-		if (!evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n) &&
-		    !evt_hmap_get(&asked, ev->subject.p, ev->subject.n)) {
+		if (!evt_hmap_get(&l->vers, ev->subject.p, ev->subject.n)) {
 			array_add(&subj, ev->subject.p, ev->subject.n);
-			evt_hmap_put(&asked, ev->subject.p, ev->subject.n, 0);
+			evt_hmap_put(&l->vers, ev->subject.p, ev->subject.n,
+			    VERS_PENDING);
 		}
 	}
+	if (ids.len == 0 && subj.len == 0)
+		return 0;
 	evt_buf_adds(&ids, ids.len ? "}" : "{}");
 	evt_buf_adds(&subj, subj.len ? "}" : "{}");
 	const char *params[2] = { ids.p, subj.p };
-	res = PQexecParams(l->conn, "SELECT id, NULL::bigint, type FROM "
-	    "evt_events WHERE id = ANY($1::text[]) UNION ALL SELECT id, NULL, "
-	    "NULL FROM evt_ids WHERE id = ANY($1::text[]) UNION ALL SELECT s, "
-	    "coalesce(" LAST_VERSION("s") ", 0), NULL FROM unnest($2::text[]) "
-	    "s", 2, NULL, params, NULL, NULL, 0);
+	int sent = PQsendQueryPrepared(c, "evt_prefetch", 2, params, NULL, NULL,
+	    0);
 	evt_buf_free(&ids);
 	evt_buf_free(&subj);
+	l->inflight = 1;
+	l->aconn = c;
+	if (!sent) {
+		pgerr_on(l, c, NULL, err, "look up");
+		discard(l);
+		return -1;
+	}
+	return c == l->conn ? settle(l, err) : 0;
+}
+
+/*
+ * Read the answer of the prefetch in flight, if any, into ids and
+ * vers: ids it does not name are new, and it names every stream asked
+ * (0: none). On failure the PENDING marks are dropped with what else
+ * those tables held, which only costs asking again.
+ */
+static int
+settle(struct pg_log *l, struct evt_err *err)
+{
+	PGresult *res, *more;
+
+	if (!l->inflight)
+		return 0;
+	l->inflight = 0;
+	res = PQgetResult(l->aconn);
+	while ((more = PQgetResult(l->aconn)) != NULL)
+		PQclear(more);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		evt_hmap_free(&asked);
-		evt_hmap_clear(&l->checked);
-		return pgerr(l, res, err, "look up");
+		evt_hmap_clear(&l->ids);
+		evt_hmap_clear(&l->vers);
+		evt_buf_reset(&l->asked);
+		return pgerr_on(l, l->aconn, res, err, "look up");
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *k = PQgetvalue(res, i, 0);
+		size_t kn = (size_t)PQgetlength(res, i, 0);
 		if (PQgetisnull(res, i, 1))
-			evt_hmap_put(&l->checked, k, strlen(k), PQgetisnull(res,
-			    i, 2) ? TAG_UNKNOWN : type_tag(PQgetvalue(res, i, 2),
+			evt_hmap_put(&l->ids, k, kn, PQgetisnull(res, i, 2) ?
+			    TAG_UNKNOWN : type_tag(PQgetvalue(res, i, 2),
 			    (size_t)PQgetlength(res, i, 2)));
 		else
-			evt_hmap_put(&l->vers, k, strlen(k),
+			evt_hmap_put(&l->vers, k, kn,
 			    strtoll(PQgetvalue(res, i, 1), NULL, 10));
 	}
 	PQclear(res);
-	/* Streams not stored yet are at version 0. */
-	for (size_t i = 0; i < n; i++)
-		if (!evt_hmap_get(&l->vers, evs[i]->subject.p, evs[i]->subject.n))
-			evt_hmap_put(&l->vers, evs[i]->subject.p,
-			    evs[i]->subject.n, 0);
-	evt_hmap_free(&asked);
+	for (size_t off = 0; off < l->asked.len;) {
+		size_t kn;
+		memcpy(&kn, l->asked.p + off, sizeof(kn));
+		off += sizeof(kn);
+		long long *c = evt_hmap_get(&l->ids, l->asked.p + off, kn);
+		if (c && *c == ID_PENDING)
+			*c = 0;
+		off += kn;
+	}
+	evt_buf_reset(&l->asked);
 	return 0;
+}
+
+/* Forget the prefetch in flight, if any, reading its answer away. */
+static void
+discard(struct pg_log *l)
+{
+	PGresult *res;
+
+	if (!l->inflight)
+		return;
+	l->inflight = 0;
+	if (l->aconn)
+		while ((res = PQgetResult(l->aconn)) != NULL)
+			PQclear(res);
+	evt_hmap_clear(&l->ids);
+	evt_hmap_clear(&l->vers);
+	evt_buf_reset(&l->asked);
 }
 
 static int
@@ -835,7 +1105,9 @@ pg_commit(struct evt_log *base, struct evt_err *err)
 	struct pg_log *l = (struct pg_log *)base;
 	char sql[400];
 
-	if (flush(l, err) < 0)
+	/* An answer to take in while the lock is held, so that it speaks
+	 * of the log as this transaction left it. */
+	if (settle(l, err) < 0 || flush(l, err) < 0)
 		goto fail;
 	/* A partition made ahead, while the head is in the second half of
 	 * the last one, so an append rarely has to make one. */
@@ -847,9 +1119,11 @@ pg_commit(struct evt_log *base, struct evt_err *err)
 	if (exec(l, sql, PGRES_COMMAND_OK, err, "commit") < 0)
 		goto fail;
 	l->known = l->head;
-	evt_hmap_clear(&l->checked);
+	evt_hmap_clear(&l->ids);
 	return 0;
 fail:
+	discard(l);
+	copy_abort(l);
 	PQclear(PQexec(l->conn, "ROLLBACK"));
 	forget(l);
 	return -1;
@@ -860,6 +1134,8 @@ pg_rollback(struct evt_log *base)
 {
 	struct pg_log *l = (struct pg_log *)base;
 
+	discard(l);
+	copy_abort(l);
 	if (l->conn && PQstatus(l->conn) == CONNECTION_OK)
 		PQclear(PQexec(l->conn, "ROLLBACK"));
 	forget(l);

@@ -1132,11 +1132,11 @@ sq_ckpt_set(struct evt_log *base, const char *name, long long seq,
 }
 
 /*
- * The prefetch operation of log_impl.h: guess that evs will all be
- * stored as new events, at the seqs after the last and the versions the
- * memo has (a stream not in it is guessed new), and have their leaves
- * hashed ahead on another thread while the ones before are stored.
- * sq_append takes a leaf only when its guess was right (ahead.h).
+ * The ahead operation of log_impl.h: guess that evs will all be stored
+ * as new events, at the seqs after the last and the versions the memo
+ * has (a stream not in it is guessed new), and have their chain hashed
+ * ahead on another thread while the ones before are stored. sq_append
+ * takes a hash only when its guess was right (ahead.h).
  */
 static long long
 memo_version(void *arg, const char *subject, size_t n)
@@ -1144,27 +1144,25 @@ memo_version(void *arg, const char *subject, size_t n)
 	return memo_get(&((struct sqlite_log *)arg)->versions, subject, n);
 }
 
-static int
-sq_prefetch(struct evt_log *base, struct evt_event **evs, size_t n,
-    int64_t now_ms, const char *source, struct evt_err *err)
+static void
+sq_ahead(struct evt_log *base, struct evt_event **evs, size_t n,
+    int64_t now_ms, const char *source)
 {
 	struct sqlite_log *l = (struct sqlite_log *)base;
 
-	(void)err;
 	if (!NO_CHAIN)
 		evt_ahead_post(&l->ahead, evs, n, l->last + 1, memo_version, l,
 		    l->head, now_ms, source);
-	return 0;
 }
 
 static void
-sq_prefetch_end(struct evt_log *base)
+sq_ahead_end(struct evt_log *base)
 {
 	evt_ahead_end(((struct sqlite_log *)base)->ahead);
 }
 
 static const struct evt_log_more_ops sq_more = {
-	NULL, NULL, NULL, NULL, sq_prefetch, sq_prefetch_end
+	NULL, NULL, NULL, NULL, NULL, sq_ahead, sq_ahead_end
 };
 
 const struct evt_log_ops evt_log_sqlite_ops = {

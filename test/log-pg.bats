@@ -475,3 +475,128 @@ chain_gen() {
 	assert_success
 	assert_output --regexp '^301 '
 }
+
+# Events with ids PREFIX-FROM..TO on 7 streams, each about 300 bytes, so
+# that a few thousand fill more than one send of rows (256 KB).
+evs() {
+	seq "$2" "$3" | awk -v p="$1" -v t="${4:-Tick}" '{ printf "{\"id\":\"%s-%d\",\"type\":\"%s\",\"subject\":\"s-%d\",\"data\":{\"pad\":\"%0200d\"}}\n", p, $1, t, $1 % 7, 0 }'
+}
+
+@test "a repeat whose first is already streamed to the server, uncommitted, is skipped; versions go on" {
+	local log; log=$(pg_log r)
+	evs r 1 10 | evt-append -l "$log"
+	# The lookups go to a second connection, which cannot see this
+	# transaction's rows: the writer must know them itself.
+	run bash -c "$(declare -f evs); { evs r 11 3000; evs r 1 500; evs r 2501 3000; } | evt-append -v --atomic -l '$log'"
+	assert_success
+	assert_output "evt-append: 2990 appended (1000 duplicates skipped)"
+	run evt-replay -l "$log" --count
+	assert_output 3000
+	# Gap-free versions per stream, in seq order.
+	evt-replay -l "$log" | jq -r '[.subject, .version] | @tsv' |
+		awk '{ if ($2 != ++n[$1]) { print "bad version", $0; exit 1 } }'
+	# The same id with another type, after its first was streamed: no
+	# event of that transaction is stored.
+	run bash -c "$(declare -f evs); { evs r 3001 5000; evs r 3100 3100 Other; } | evt-append --atomic -l '$log'"
+	assert_failure 75
+	assert_output --partial "id r-3100 is stored already as an event of another type than Other"
+	run evt-replay -l "$log" --count
+	assert_output 3000
+	run evt-verify -l "$log"
+	assert_success
+}
+
+@test "a server error in the middle of a streamed group leaves nothing of it; the log goes on" {
+	local log s; log=$(pg_log b)
+	s=$(schema_of "$log")
+	evs b 1 5 | evt-append -l "$log"
+	sql "ALTER TABLE $s.evt_events ADD CONSTRAINT no_boom CHECK (type <> 'Boom')"
+	# One group (not --atomic, read from a file, so the input never
+	# pauses): rows streamed before the bad one and after it; the COPY
+	# fails and the group is rolled back.
+	{ evs b 6 2000; evs b 2001 2001 Boom; evs b 2002 4000; } >in
+	run evt-append -l "$log" <in
+	assert_failure 74
+	assert_output --partial "no_boom"
+	run evt-replay -l "$log" --count
+	assert_output 5
+	[ "$(sql "SELECT seq FROM $s.evt_head")" = 5 ]
+	run bash -c "$(declare -f evs); evs b 6 3000 | evt-append -v -l '$log'"
+	assert_success
+	assert_output "evt-append: 2995 appended"
+	[ "$(evt-replay -l "$log" | jq -r .seq | tr '\n' ' ')" = "$(seq 1 3000 | tr '\n' ' ')" ]
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^3000 '
+}
+
+@test "a lookup that fails mid-transaction leaves nothing; a paused --atomic writer waits idle, its rows sent" {
+	local log s; log=$(pg_log l)
+	s=$(schema_of "$log")
+	log="$log%20-clock_timeout%3D1000"
+	mkfifo in
+	evt-append --atomic -l "$log" <in 2>l.err &
+	local pid=$!
+	exec 7>in
+	evs l 1 2000 >&7
+	# Paused: the rows made so far are in the server, the COPY ended,
+	# so the transaction is idle (and idle_in_transaction_session_timeout
+	# could end it).
+	wait_for "[ \"\$(sql \"SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE 'COPY evt_events%'\")\" = 1 ]" 10
+	# The next lookup waits for a lock past lock_timeout and fails.
+	psql -qX "$PG_URL" -c "BEGIN; LOCK TABLE $s.evt_ids IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT" >/dev/null &
+	local locker=$!
+	wait_for "[ \"\$(sql \"SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'evt_ids' AND l.mode = 'AccessExclusiveLock' AND l.granted\")\" = 1 ]"
+	evs l 2001 4000 >&7 || true	# SIGPIPE once the writer gave up
+	exec 7>&-
+	local rc=0; wait $pid || rc=$?
+	wait $locker
+	cat l.err
+	[ "$rc" = 75 ]
+	grep -q "look up: canceling statement due to lock timeout" l.err
+	[ "$(sql "SELECT count(*) FROM $s.evt_events")" = 0 ]
+	[ "$(sql "SELECT seq FROM $s.evt_head")" = 0 ]
+	run bash -c "$(declare -f evs); evs l 1 4000 | evt-append -v -l '$log'"
+	assert_success
+	assert_output "evt-append: 4000 appended"
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^4000 '
+}
+
+@test "a writer that cannot have a second connection looks up on its own, as right" {
+	local log s; log=$(pg_log c)
+	s=$(schema_of "$log")
+	# Not a superuser: the limit does not hold for those.
+	sql "DROP ROLE IF EXISTS evt_one; CREATE ROLE evt_one LOGIN PASSWORD 'one' CONNECTION LIMIT 1; GRANT ALL ON SCHEMA $s TO evt_one" 2>/dev/null
+	local one="postgres://evt_one:one@${PG_URL#*@}?options=-csearch_path%3D$s"
+	evs c 1 10 | evt-append -l "$one"
+	evs c 1 2000 >in
+	evs c 1500 2500 >>in
+	run evt-append -v --atomic -l "$one" <in
+	assert_success
+	assert_output "evt-append: 2490 appended (511 duplicates skipped)"
+	evt-replay -l "$log" | jq -r '[.subject, .version] | @tsv' |
+		awk '{ if ($2 != ++n[$1]) { print "bad version", $0; exit 1 } }'
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^2500 '
+	sql "DROP OWNED BY evt_one CASCADE; DROP ROLE evt_one"
+}
+
+@test "a streamed COPY crossing partitions: each made before its rows, all in order" {
+	local log s; log=$(pg_log x)
+	s=$(schema_of "$log")
+	evs x 1 3000 >in
+	EVT_PG_PARTITION_SIZE=300 evt-append -l "$log" <in
+	# 3000 rows of about 1 MB streamed in one transaction across ten
+	# partitions (and one made ahead), each row in its own.
+	[ "$(sql "SELECT count(*) FROM pg_inherits WHERE inhparent = '$s.evt_events'::regclass")" = 11 ]
+	[ "$(sql "SELECT count(*) FROM $s.evt_events_2701 WHERE seq BETWEEN 2701 AND 3000")" = 300 ]
+	[ "$(evt-replay -l "$log" | jq -r .seq | tr '\n' ' ')" = "$(seq 1 3000 | tr '\n' ' ')" ]
+	cmp <(evt-replay -l "$log" | jq -r .id) <(jq -r .id in)
+	assert_log_consistent "$log"
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^3000 '
+}
