@@ -1,11 +1,11 @@
 /*
- * ahead.c - hash the chain's leaves ahead of the writer (ahead.h).
+ * ahead.c - hash the chain ahead of the writer (ahead.h).
  *
  * One thread, started on the first batch and joined by evt_ahead_free;
  * between batches it sleeps on a condition variable. The slots of a
  * batch are written by evt_ahead_post while the thread is idle, then
- * belong to the thread, which fills in their lines and leaves in order
- * and publishes how many it has done (done, release); the writer reads a
+ * belong to the thread, which fills in their lines, leaves and hashes in
+ * order and publishes how many it has done (done, release); the writer reads a
  * slot only below that count (acquire) and never writes one. cancel asks
  * the thread to stop early; evt_ahead_end waits until it has.
  */

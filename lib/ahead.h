@@ -1,6 +1,6 @@
 /*
- * ahead.h - hash the chain's leaves (chain.h) ahead of the writer, on a
- * thread of its own.
+ * ahead.h - hash the chain (chain.h) ahead of the writer, on a thread of
+ * its own.
  *
  * A leaf binds an event's seq and stored line, which are only known once
  * the writer assigns them. But a writer that is handed a batch of events
@@ -12,9 +12,9 @@
  * evt_ahead_take then gives the writer the event's hash only when the
  * guess was right: the seq and every byte of the line it assigned are
  * those that were hashed (and the node is taken as hashed when its prev
- * is the writer's too). A wrong guess (a duplicate, a
- * stream written meanwhile, an id made up at the writer's clock) costs
- * only the other thread's time: the writer hashes that event itself.
+ * is the writer's too). A wrong guess (a duplicate, a stream written
+ * meanwhile, an id made up at the writer's clock) costs only the other
+ * thread's time: the writer hashes that event itself.
  *
  * The events handed over are read by the thread until the next
  * evt_ahead_post or evt_ahead_end, which wait for it to let go of them;
