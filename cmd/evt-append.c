@@ -31,7 +31,8 @@
  * (8192 events a group: 53k events/s; 65536: 92k events/s on 1M). */
 #define GROUP_EVENTS 65536
 #define GROUP_BYTES (64u << 20)
-static volatile sig_atomic_t interrupted;
+static atomic_int interrupted;	/* lock-free: set in a handler that
+					 * either thread may run */
 
 /* The input being read (NULL when none), here so the signal handler
  * sees it too. */

@@ -28,7 +28,7 @@
 #define COMMIT_EVERY 65536
 #define FOLLOW_RECHECK_MS 1000
 
-static volatile sig_atomic_t interrupted;
+static atomic_int interrupted;
 
 static void
 on_signal(int sig)

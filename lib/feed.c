@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,8 +23,8 @@ struct evt_feed {
 	int state[NBATCH];	/* FREE, FULL (to the consumer), HELD */
 	size_t fill, take;	/* next batch to fill, to take (round robin) */
 	int stop, running;
-	volatile sig_atomic_t intr;	/* a signal came: see evt_feed_next */
-	volatile sig_atomic_t sig;	/* which */
+	atomic_int intr;	/* a signal came: see evt_feed_next */
+	atomic_int sig;		/* which */
 };
 
 enum { FREE, FULL, HELD };

@@ -101,7 +101,7 @@ evt_log_close(struct evt_log *log)
 }
 
 void
-evt_log_interrupt_on(struct evt_log *log, volatile sig_atomic_t *flag)
+evt_log_interrupt_on(struct evt_log *log, atomic_int *flag)
 {
 	log->intr = flag;
 }

@@ -19,6 +19,7 @@
 #define EVT_LOG_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -55,7 +56,7 @@ void evt_log_close(struct evt_log *log);
  * wait for another writer's lock gives up soon after it is set, with
  * EX_TEMPFAIL, rather than wait on for its whole timeout.
  */
-void evt_log_interrupt_on(struct evt_log *log, volatile sig_atomic_t *flag);
+void evt_log_interrupt_on(struct evt_log *log, atomic_int *flag);
 /* The path of the log (borrowed). */
 const char *evt_log_path(const struct evt_log *log);
 

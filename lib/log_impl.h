@@ -68,7 +68,7 @@ struct evt_log {
 	char *dir, *prefix;	/* for evt_log_watch_* */
 	int flags;
 	int intxn;
-	volatile sig_atomic_t *intr;	/* evt_log_interrupt_on, or NULL */
+	atomic_int *intr;		/* evt_log_interrupt_on, or NULL */
 };
 
 extern const struct evt_log_ops evt_log_sqlite_ops;
