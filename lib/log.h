@@ -90,9 +90,10 @@ int evt_log_prefetch(struct evt_log *log, struct evt_event **evs, size_t n,
  * A hint, inside the open transaction, that evs[0..n) are the very next
  * events to be appended, in that order, with now_ms and source: a backend
  * that can guess their seqs (SQLite) hashes their chain ahead on another
- * thread (ahead.h). Appending works the same without it. The events must
- * stay as they are, but for being appended, until evt_log_ahead_end, the
- * next evt_log_ahead or evt_log_close.
+ * thread (ahead.h). Appending works the same without it. The array evs
+ * may be reused at once, but the events must stay as they are, but for
+ * being appended, until evt_log_ahead_end, the next evt_log_ahead or
+ * evt_log_close.
  */
 void evt_log_ahead(struct evt_log *log, struct evt_event **evs, size_t n,
     int64_t now_ms, const char *source);
