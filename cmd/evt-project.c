@@ -275,7 +275,7 @@ main(int argc, char **argv)
 		case 'f': follow = 1; break;
 		case 'h': help();
 		case 'I': into = optarg; break;
-		case 'l': logspec = optarg; break;
+		case 'l': logspec = evt_cli_log_arg(optarg); break;
 		case 'o':
 			if ((fmt = evt_format_parse(optarg)) < 0)
 				evt_usage_error(USAGE, "-o: not a format: %s "

@@ -148,7 +148,7 @@ main(int argc, char **argv)
 				evt_usage_error(USAGE, "--checkpoint: empty name");
 			ckpt = optarg;
 			break;
-		case 'l': logspec = optarg; break;
+		case 'l': logspec = evt_cli_log_arg(optarg); break;
 		case 'n': limit = evt_opt_count("--limit", optarg, 1); break;
 		case 'N': o.count = 1; break;
 		case 'q': evt_quiet = 1; break;

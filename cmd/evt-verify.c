@@ -13,12 +13,13 @@
 #include "chain.h"
 #include "cli.h"
 #include "clock.h"
+#include "event.h"
 #include "file.h"
 #include "log.h"
 
 #define USAGE "evt-verify [-qv] [-l LOG] [-o FILE] [-p PUBKEY] [-s KEY] " \
 	"[--full] [--key-name NAME] [--metrics FILE] [--origin TEXT] " \
-	"[--since FILE]"
+	"[--rechain REASON] [--since FILE]"
 
 static void help(void) __attribute__((noreturn));
 
@@ -40,12 +41,17 @@ help(void)
 	    "      --key-name NAME        the signature's key name (default: origin)\n"
 	    "      --metrics FILE         write the last verified seq as a\n"
 	    "                             node_exporter textfile\n"
+	    "      --rechain REASON       repair a broken chain: re-hash from the\n"
+	    "                             first seq found wrong to the end, and\n"
+	    "                             record it, with REASON, as an event\n"
 	    "  -q, --quiet                no warnings\n"
 	    "  -v, --verbose              a summary on stderr\n"
 	    "  -h, --help                 this help\n"
 	    "      --version              the version\n\n"
 	    "Without a checkpoint a chain proves nothing against whoever can\n"
-	    "rewrite every hash: keep checkpoints elsewhere (evt-verify(1)).\n\n"
+	    "rewrite every hash: keep checkpoints elsewhere (evt-verify(1)).\n"
+	    "Writers refuse a log whose chain is broken; only --rechain\n"
+	    "repairs it, and the repair stays in the log.\n\n"
 	    "Exit: 0 the chain holds, 1 it does not (or the checkpoint's\n"
 	    "signature), 64 usage, 65 bad checkpoint or key, 66 no such log or\n"
 	    "file, 74 I/O. See evt-verify(1).\n", USAGE);
@@ -82,6 +88,7 @@ main(int argc, char **argv)
 		{ "origin", required_argument, NULL, 'O' },
 		{ "pubkey", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "rechain", required_argument, NULL, 'R' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "sign", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -90,7 +97,7 @@ main(int argc, char **argv)
 	};
 	const char *logspec = NULL, *out = NULL, *key = NULL, *pub = NULL;
 	const char *since = NULL, *origin = NULL, *keyname = NULL;
-	const char *metrics = NULL;
+	const char *metrics = NULL, *rechain = NULL;
 	struct evt_checkpoint cp, mine;
 	struct evt_verify v;
 	struct evt_err err;
@@ -104,13 +111,14 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'F': full = 1; break;
 		case 'h': help();
-		case 'l': logspec = optarg; break;
+		case 'l': logspec = evt_cli_log_arg(optarg); break;
 		case 'M': metrics = optarg; break;
 		case 'N': keyname = optarg; break;
 		case 'o': out = optarg; break;
 		case 'O': origin = optarg; break;
 		case 'p': pub = optarg; break;
 		case 'q': evt_quiet = 1; break;
+		case 'R': rechain = optarg; break;
 		case 's': key = optarg; break;
 		case 'S': since = optarg; break;
 		case 'v': evt_verbose = 1; break;
@@ -128,6 +136,12 @@ main(int argc, char **argv)
 	if ((full || pub) && !since)
 		evt_usage_error(USAGE, "%s checks the checkpoint of --since",
 		    full ? "--full" : "--pubkey");
+	if (rechain && since)
+		evt_usage_error(USAGE, "--rechain: a re-chained log extends no "
+		    "earlier checkpoint; leave out --since");
+	if (rechain && (*rechain == '\0' ||
+	    !evt_ce_string_ok(rechain, strlen(rechain))))
+		evt_usage_error(USAGE, "--rechain: a reason, one line of text");
 	if (origin && (*origin == '\0' || strchr(origin, '\n')))
 		evt_usage_error(USAGE, "--origin: one line, not empty");
 	if (evt_clock_now(&now, &err) < 0)
@@ -146,12 +160,6 @@ main(int argc, char **argv)
 				evt_die_err(&err);
 			evt_die(1, "%s: %s", since, err.msg);
 		}
-		if (origin && strcmp(origin, cp.origin) != 0) {
-			fprintf(stderr, "%s: %s: the checkpoint is for origin %s, "
-			    "not %s\n", evt_prog, since, cp.origin, origin);
-			evt_checkpoint_free(&cp);
-			return 1;
-		}
 	}
 	if (key && access(key, R_OK) < 0)
 		evt_die(errno == ENOENT ? EX_NOINPUT : EX_IOERR, "%s: %s", key,
@@ -160,10 +168,53 @@ main(int argc, char **argv)
 		evt_checkpoint_free(&cp);
 		evt_die_err(&err);
 	}
+	if (!origin)
+		origin = origin_buf = default_origin(evt_log_path(log));
+	/* The kept checkpoint must be this log's, by the origin given or
+	 * the default one (issue 22: a copy of another log is no proof). */
+	if (since && strcmp(origin, cp.origin) != 0) {
+		fprintf(stderr, "%s: %s: the checkpoint is for origin %s, not "
+		    "%s\n", evt_prog, since, cp.origin, origin);
+		evt_checkpoint_free(&cp);
+		free(origin_buf);
+		evt_log_close(log);
+		return 1;
+	}
 	memset(&v, 0, sizeof(v));
 	v.since = since ? &cp : NULL;
 	v.full = full;
 	rc = evt_chain_verify(log, &v, &err);
+	if (rc == 0 && rechain)
+		evt_note("%s: the chain holds: nothing to re-chain",
+		    evt_log_path(log));
+	else if (rc == 1 && rechain) {
+		/* The operator's repair: from the first seq found wrong (or
+		 * 1, a log never chained), recorded in the log with what was
+		 * found and why it was repaired. */
+		long long from = v.fault == EVT_CHAIN_UNCHAINED ? 1 : v.bad_seq;
+		long long rseq = 0;
+		struct evt_buf d = EVT_BUF_INIT;
+
+		if (from < 1)
+			from = 1;
+		evt_buf_printf(&d, "{\"from\":%lld,\"fault\":", from);
+		evt_buf_json_str(&d, evt_chain_fault_name(v.fault),
+		    strlen(evt_chain_fault_name(v.fault)));
+		evt_buf_adds(&d, ",\"detail\":");
+		evt_buf_json_str(&d, v.detail, strlen(v.detail));
+		evt_buf_adds(&d, ",\"reason\":");
+		evt_buf_json_str(&d, rechain, strlen(rechain));
+		evt_buf_addc(&d, '}');
+		rc = evt_log_rechain(log, from, d.p, now, &rseq, &err);
+		evt_buf_free(&d);
+		if (rc == 0) {
+			if (!evt_quiet)
+				fprintf(stderr, "%s: %s: re-chained from seq %lld "
+				    "(%s); recorded as seq %lld\n", evt_prog,
+				    evt_log_path(log), from, v.detail, rseq);
+			rc = evt_chain_verify(log, &v, &err);
+		}
+	}
 	if (rc >= 0 && metrics) {
 		struct evt_buf m = EVT_BUF_INIT;
 		evt_chain_metrics(&v, "evt-verify", now, &m);
@@ -172,8 +223,6 @@ main(int argc, char **argv)
 		evt_buf_free(&m);
 	}
 	if (rc == 0 && out) {
-		if (!origin)
-			origin = origin_buf = default_origin(evt_log_path(log));
 		if (evt_checkpoint_make(&mine, origin, v.seq, v.head, &err) < 0 ||
 		    (key && evt_checkpoint_sign(&mine, key, keyname, &err) < 0) ||
 		    evt_checkpoint_write(&mine, out, &err) < 0)

@@ -435,7 +435,7 @@ evt_chain_verify(struct evt_log *log, struct evt_verify *v,
 {
 	struct vstate s;
 	const struct evt_checkpoint *cp = v->since;
-	long long after = 0;
+	long long after = 0, hrow = -1;
 	int chained = 1, rc;
 
 	v->events = 0;
@@ -461,13 +461,20 @@ evt_chain_verify(struct evt_log *log, struct evt_verify *v,
 		after = cp->seq - 1;
 	}
 	s.hs = evt_hasher_new();
-	rc = log->ops->chain_read(log, after, &chained, on_row, &s, err);
+	rc = log->ops->chain_read(log, after, &chained, &hrow, on_row, &s,
+	    err);
 	if (rc == 0 && !chained && s.rows > 0) {
 		v->fault = 0;
 		fault(v, EVT_CHAIN_UNCHAINED, after + 1, "made by an earlier "
 		    "evt, or its hashes removed: the next append chains it");
 	} else if (rc == 0 && s.nwin > 0)
 		diagnose(&s);
+	else if (rc == 0 && !v->fault && !s.anchor && hrow > v->seq)
+		/* The head the log keeps apart from its events (PostgreSQL)
+		 * is past the last one: events deleted from the end. */
+		fault(v, EVT_CHAIN_TRUNCATED, v->seq + 1, "the log's head says "
+		    "seq %lld, its last event is seq %lld: events deleted from "
+		    "its end", hrow, v->seq);
 	else if (rc == 0 && !v->fault && cp && (s.anchor ||
 	    (v->full && v->seq < cp->seq))) {
 		long long last = v->seq;

@@ -195,6 +195,37 @@ out:
 	return rc;
 }
 
+/*
+ * Whether a line of the log in logfd[0..end) records an earlier chaining:
+ * an event of subject EVT_CHAIN_SUBJECT (log.h). A stored line is compact
+ * with subject before data and every quote inside a string escaped, so
+ * the first "subject": is the envelope's. Returns 1, 0, or -1 with err.
+ */
+static int
+has_record(struct evt_chain_file *cf, int logfd, off_t end,
+    struct evt_err *err)
+{
+	static const char key[] = "\"subject\":";
+	static const char want[] = "\"" EVT_CHAIN_SUBJECT "\"";
+	const char *p, *s, *e, *nl, *k;
+	int found = 0;
+
+	if (end == 0)
+		return 0;
+	p = mmap(NULL, (size_t)end, PROT_READ, MAP_SHARED, logfd, 0);
+	if (p == MAP_FAILED)
+		return cferr(cf, err, "mmap the log");
+	for (s = p, e = p + end; s < e && !found; s = nl + 1) {
+		if ((nl = memchr(s, '\n', (size_t)(e - s))) == NULL)
+			nl = e;
+		k = memmem(s, (size_t)(nl - s), key, sizeof(key) - 1);
+		found = k && (size_t)(nl - k) >= sizeof(key) + sizeof(want) - 2 &&
+		    memcmp(k + sizeof(key) - 1, want, sizeof(want) - 1) == 0;
+	}
+	munmap((void *)p, (size_t)end);
+	return found;
+}
+
 /* --- the worker ---------------------------------------------------------- */
 
 /* Hash the lines of c into cf->head and cf->recs, in order. */
@@ -466,7 +497,8 @@ forget(struct evt_chain_file *cf)
 
 int
 evt_chain_file_begin(struct evt_chain_file **pcf, const char *logpath,
-    int logfd, off_t end, long long last, int nosync, struct evt_err *err)
+    int logfd, off_t end, long long last, long long rechain_from,
+    long long *chained_now, int nosync, struct evt_err *err)
 {
 	struct evt_chain_file *cf = *pcf;
 	struct stat st;
@@ -498,14 +530,33 @@ evt_chain_file_begin(struct evt_chain_file **pcf, const char *logpath,
 	n = (long long)(st.st_size / REC);
 	if (n > last)
 		n = last;
+	if (rechain_from > 0 && n > rechain_from - 1)
+		n = rechain_from - 1;	/* the operator's repair: from there */
 	/* Records beyond the log (a transaction that never committed, a
 	 * torn record): cut them, as the log's torn tail was cut. */
 	if (st.st_size != (off_t)n * REC &&
 	    (ftruncate(cf->fd, (off_t)n * REC) < 0 ||
 	    (!nosync && fdatasync(cf->fd) < 0)))
 		return cferr(cf, err, "cut records beyond the log");
-	/* Lines without records: a log made by an earlier evt, chained
-	 * once here, in place. */
+	/*
+	 * Lines without records. A writer chains only a log none of whose
+	 * lines has one and which records no earlier chaining (made by an
+	 * earlier evt), once, in place; in a chained log they are
+	 * tampering (or a --no-sync sidecar lost in a crash), which a
+	 * writer does not repair (log_impl.h, issue 22).
+	 */
+	if (n < last && rechain_from == 0) {
+		int rec = n > 0 ? 0 : has_record(cf, logfd, end, err);
+		if (rec < 0)
+			return -1;
+		if (n > 0 || rec)
+			return evt_err_set(err, EX_IOERR, "%s: seq %lld: hash "
+			    "missing in a chained log (%s); a writer does not "
+			    "repair a chain: see evt-verify --rechain", logpath, n + 1,
+			    n > 0 ? "the chain ends before it" :
+			    "every hash removed");
+		*chained_now = last;
+	}
 	if (n < last && fill(cf, logfd, end, n, last, nosync, err) < 0)
 		return -1;
 	memset(cf->head, 0, sizeof(cf->head));

@@ -24,12 +24,17 @@ struct evt_chain_file;
 /*
  * In a writer's begin, holding the log's lock, after the log's own repair:
  * open the sidecar of logpath (*cf, created on first use) and make it hold
- * exactly last records: records beyond are cut; missing ones (a log made
- * by an earlier evt, or a sidecar cut short) are chained from the log's
- * lines, read from logfd[0..end). Returns 0, or -1 with err (EX_IOERR).
+ * exactly last records: records beyond are cut. Missing ones are chained
+ * from the log's lines, read from logfd[0..end), only when there is no
+ * record at all and the log holds no event of subject EVT_CHAIN_SUBJECT
+ * (a log made by an earlier evt: *chained_now = last), or from seq
+ * rechain_from on when it is not 0 (evt_log_rechain; records from there
+ * on are cut first); otherwise the begin fails, EX_IOERR, pointing at
+ * evt-verify. Returns 0, or -1 with err (EX_IOERR).
  */
 int evt_chain_file_begin(struct evt_chain_file **cf, const char *logpath,
-    int logfd, off_t end, long long last, int nosync, struct evt_err *err);
+    int logfd, off_t end, long long last, long long rechain_from,
+    long long *chained_now, int nosync, struct evt_err *err);
 /*
  * Chain one event appended in the open transaction (kept until commit).
  * line is copied when it is not hashed at once: from the transaction's

@@ -6,18 +6,29 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "clock.h"
+#include "log.h"
 
 const char *evt_prog = "evt";
 int evt_quiet, evt_verbose;
 
 static char outbuf[1 << 16];
 
+/* A server's notice (evt_log_on_notice): shown under -v, never raw. */
+static void
+cli_notice(const char *where, const char *what)
+{
+	if (evt_verbose && !evt_quiet)
+		fprintf(stderr, "%s: %s: %s\n", evt_prog, where, what);
+}
+
 void
 evt_cli_init(const char *prog)
 {
 	evt_prog = prog;
+	evt_log_on_notice(cli_notice);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 }
@@ -176,4 +187,21 @@ evt_out_flush(struct evt_err *err, int *closed)
 	*closed = errno == EPIPE;
 	return evt_err_set(err, EX_IOERR, "stdout: %s",
 	    errno ? strerror(errno) : "write error");
+}
+
+/* The copies evt_cli_log_arg made, kept for the life of the program. */
+static char *log_args[4];
+
+const char *
+evt_cli_log_arg(char *arg)
+{
+	char *copy = evt_strdup(arg);
+
+	for (size_t i = 0; i < sizeof(log_args) / sizeof(log_args[0]); i++)
+		if (log_args[i] == NULL) {
+			log_args[i] = copy;
+			break;
+		}
+	evt_log_hide_password(arg);
+	return copy;
 }

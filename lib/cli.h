@@ -23,7 +23,9 @@ extern const char *evt_prog;
 extern int evt_quiet, evt_verbose;
 
 /* Set the program name and make stdout a large, fully buffered, checked
- * channel (SIGPIPE ignored: a closed stdout is a write error we see). */
+ * channel (SIGPIPE ignored: a closed stdout is a write error we see);
+ * a log server's notices and warnings become `prog: log: severity: what`
+ * on stderr under -v, and are dropped otherwise (evt_log_on_notice). */
 void evt_cli_init(const char *prog);
 
 /* Print `prog: msg` to stderr and exit with code. */
@@ -54,6 +56,14 @@ int64_t evt_opt_duration(const char *opt, const char *arg);
  * file descriptors (one slot, 0, when n is 0); free it.
  */
 int *evt_open_inputs(char **names, int n);
+
+/*
+ * The value of -l LOG, taken from argv: returns a copy for the program
+ * (kept until it exits), and overwrites arg, argv's own bytes, when it is
+ * a PostgreSQL URL that holds a password, as curl does, so that ps(1)
+ * does not show the password while the program runs (evt_log_hide_password).
+ */
+const char *evt_cli_log_arg(char *arg);
 
 /* Write one line (and a newline) to stdout. Returns 0 or -1 (see
  * evt_out_flush for why). */

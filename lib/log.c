@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "lines.h"
 #include "log_impl.h"
 
@@ -56,6 +57,21 @@ evt_log_open(const char *spec, int flags, struct evt_err *err)
 		return NULL;
 	}
 	return ops->open(path, flags, err);
+}
+
+static evt_log_notice_fn notice_fn;
+
+void
+evt_log_on_notice(evt_log_notice_fn fn)
+{
+	notice_fn = fn;
+}
+
+void
+evt_log_notice(const struct evt_log *log, const char *what)
+{
+	if (notice_fn)
+		notice_fn(log->path, what);
 }
 
 void
@@ -124,13 +140,82 @@ evt_log_watch_prefix(const struct evt_log *log)
 	return log->prefix;
 }
 
+/*
+ * Append, inside the open transaction, the event that records what was
+ * done to the chain: type, subject EVT_CHAIN_SUBJECT, source "evt", data
+ * (a JSON object). *seq gets its seq. Returns 0, or -1 with err.
+ */
+static int
+chain_record(struct evt_log *log, const char *type, const char *data,
+    int64_t now_ms, long long *seq, struct evt_err *err)
+{
+	struct evt_event ev;
+	char *line;
+	int n, rc;
+
+	n = asprintf(&line, "{\"type\":\"%s\",\"subject\":\"%s\","
+	    "\"source\":\"evt\",\"data\":%s}", type, EVT_CHAIN_SUBJECT, data);
+	if (n < 0)
+		abort();
+	memset(&ev, 0, sizeof(ev));
+	rc = evt_event_parse(&ev, line, (size_t)n, 1, err);
+	if (rc == 0)
+		rc = evt_log_append(log, &ev, NULL, now_ms, "evt", err);
+	if (rc == EVT_APPEND_DUPLICATE)
+		rc = evt_err_set(err, EX_SOFTWARE, "%s: the chain's record "
+		    "is stored already", log->path);
+	if (rc == 0 && seq)
+		*seq = ev.seq;
+	evt_event_free(&ev);
+	free(line);
+	return rc < 0 ? -1 : 0;
+}
+
 int
 evt_log_begin(struct evt_log *log, struct evt_err *err)
 {
+	char data[160];
+	int64_t now;
+
+	log->chained_now = 0;
 	if (log->ops->begin(log, err) < 0)
 		return -1;
 	log->intxn = 1;
+	if (log->chained_now > 0) {
+		/* A log without a hash was chained by this begin: once,
+		 * and said so in the log itself, chained with the rest. */
+		snprintf(data, sizeof(data), "{\"from\":1,\"to\":%lld,"
+		    "\"reason\":\"no event had a hash: chained in place by "
+		    "its first write\"}", log->chained_now);
+		log->chained_now = 0;
+		if (evt_clock_now(&now, err) < 0 ||
+		    chain_record(log, "LogChained", data, now, NULL, err) < 0) {
+			evt_log_rollback(log);
+			return -1;
+		}
+	}
 	return 0;
+}
+
+int
+evt_log_rechain(struct evt_log *log, long long from, const char *data_json,
+    int64_t now_ms, long long *seq, struct evt_err *err)
+{
+	int rc;
+
+	if (log->ops->chain_read == NULL)
+		return evt_err_set(err, EX_USAGE, "%s: the %s backend keeps no "
+		    "chain", log->path, log->ops->name);
+	log->rechain_from = from < 1 ? 1 : from;
+	rc = evt_log_begin(log, err);
+	log->rechain_from = 0;
+	if (rc < 0)
+		return -1;
+	if (chain_record(log, "LogRechained", data_json, now_ms, seq, err) < 0) {
+		evt_log_rollback(log);
+		return -1;
+	}
+	return evt_log_commit(log, err);
 }
 
 int

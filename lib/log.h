@@ -49,6 +49,25 @@ enum { EVT_APPEND_STORED = 0, EVT_APPEND_DUPLICATE = 1 };
  * new handle, or NULL with err.
  */
 struct evt_log *evt_log_open(const char *spec, int flags, struct evt_err *err);
+/*
+ * When spec is a postgres:// or postgresql:// URL that holds a password,
+ * overwrite it in place (as curl does its argv) with the name the log is
+ * shown by, so that ps(1) no longer shows the password; call it on the
+ * argv copy once the log is open (the handle keeps its own). Returns 1
+ * when it did, else 0. A password need never be on a command line:
+ * $EVT_LOG, PGPASSWORD and PGPASSFILE (~/.pgpass) serve (evt(7)).
+ */
+int evt_log_hide_password(char *spec);
+/*
+ * What the server of a log says that is not an error (a PostgreSQL notice
+ * or warning, such as "terminating connection because of crash of another
+ * server process"): where is the log's name as shown, what one line, the
+ * severity first ("warning: ..."), both borrowed for the call. The
+ * process has one handler (NULL: such messages are dropped); cmd/ sets it
+ * (evt_cli_init), so that the library itself never prints.
+ */
+typedef void (*evt_log_notice_fn)(const char *where, const char *what);
+void evt_log_on_notice(evt_log_notice_fn fn);
 /* Close the log, rolling back an open transaction. NULL is a no-op. */
 void evt_log_close(struct evt_log *log);
 /*
@@ -60,8 +79,32 @@ void evt_log_interrupt_on(struct evt_log *log, atomic_int *flag);
 /* The path of the log (borrowed). */
 const char *evt_log_path(const struct evt_log *log);
 
-/* Begin a write transaction; waits for other writers. */
+/*
+ * Begin a write transaction; waits for other writers. A chained log whose
+ * head hash is missing or wrong (tampered with, or events deleted from its
+ * end) is refused with EX_IOERR and a message that points at evt-verify:
+ * a writer never repairs a chain. A log in which no event has a hash yet
+ * (made by an earlier evt) is chained in place, once: the fact is recorded
+ * by an event of subject EVT_CHAIN_SUBJECT, type "LogChained", appended
+ * first in this transaction.
+ */
 int evt_log_begin(struct evt_log *log, struct evt_err *err);
+
+/* The stream in which the log records what was done to its chain. */
+#define EVT_CHAIN_SUBJECT "evt-chain"
+
+/*
+ * The operator's repair of a broken chain (evt-verify --rechain): in one
+ * write transaction, re-hash every event from seq from (>= 1) to the end,
+ * over the lines as they are stored, chaining on from the hash stored at
+ * from - 1, and append a "LogRechained" event of subject EVT_CHAIN_SUBJECT
+ * whose data is data_json (a JSON object, borrowed; it should say from
+ * which seq, what was wrong and why), stamped now_ms. On PostgreSQL a head
+ * row past the last stored event is moved back to it first. *seq gets the
+ * record's seq. Returns 0, or -1 with err.
+ */
+int evt_log_rechain(struct evt_log *log, long long from, const char *data_json,
+    int64_t now_ms, long long *seq, struct evt_err *err);
 /*
  * Append ev (parsed with evt_event_parse) inside the open transaction.
  * exp, if not NULL and set, is checked against the stream's version first.

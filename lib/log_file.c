@@ -322,7 +322,8 @@ fl_begin(struct evt_log *base, struct evt_err *err)
 	}
 	/* issue 15: the chain's sidecar holds exactly the committed events. */
 	if (evt_chain_file_begin(&l->chain, base->path, l->fd, l->known,
-	    l->last, base->flags & EVT_LOG_NOSYNC, err) < 0)
+	    l->last, base->rechain_from, &base->chained_now,
+	    base->flags & EVT_LOG_NOSYNC, err) < 0)
 		goto fail;
 	l->txn_last = l->last;
 	l->txn_lines = 0;
@@ -708,7 +709,7 @@ out:
 /* issue 15: the chain's hashes, from the sidecar (chain_file.c). */
 static int
 fl_chain_read(struct evt_log *base, long long after, int *chained,
-    evt_chain_fn fn, void *arg, struct evt_err *err)
+    long long *head, evt_chain_fn fn, void *arg, struct evt_err *err)
 {
 	struct file_log *l = (struct file_log *)base;
 	off_t size, end;
@@ -718,6 +719,7 @@ fl_chain_read(struct evt_log *base, long long after, int *chained,
 	if (map_committed(l, &p, &size, err) < 0)
 		return -1;
 	end = size;
+	*head = -1;
 	rc = evt_chain_file_read(base->path, p, end, after, chained, fn, arg,
 	    err);
 	if (p)

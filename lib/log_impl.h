@@ -37,6 +37,9 @@ struct evt_log_ops {
 	 * under, its line and its stored chain hash (EVT_CHAIN_LEN bytes,
 	 * NULL when none is); *chained is set to 0 when the log keeps no
 	 * chain at all (made by an earlier evt). NULL: no chain kept.
+	 * *head is set to the last seq the log records apart from its
+	 * events (PostgreSQL's head row), so that events deleted from the
+	 * end show, or to -1 when it keeps none.
 	 * A log whose oldest events were archived out of it, so that it
 	 * starts after after + 1, first calls fn once with line NULL: the
 	 * seq of the last archived event and its hash as kept at the
@@ -44,7 +47,7 @@ struct evt_log_ops {
 	 * chain starts again from 32 zero bytes).
 	 */
 	int (*chain_read)(struct evt_log *, long long after, int *chained,
-	    evt_chain_fn, void *, struct evt_err *);
+	    long long *head, evt_chain_fn, void *, struct evt_err *);
 };
 
 /* What only some backends have; log.c has the defaults for NULL. */
@@ -69,11 +72,27 @@ struct evt_log {
 	int flags;
 	int intxn;
 	atomic_int *intr;		/* evt_log_interrupt_on, or NULL */
+	/*
+	 * The chain (chain.h, issue 22). A writer's begin never repairs a
+	 * chained log: where the head's hash is missing or wrong it fails
+	 * (EX_IOERR, "see evt-verify"). Only a log in which no event has a
+	 * hash, and which holds no record of an earlier chaining (an event
+	 * of subject EVT_CHAIN_SUBJECT), is chained by begin, once: it then
+	 * sets chained_now to its last seq, and evt_log_begin records the
+	 * fact as an event. rechain_from, set by evt_log_rechain only, has
+	 * begin re-hash from that seq to the end instead.
+	 */
+	long long rechain_from;
+	long long chained_now;
 };
 
 extern const struct evt_log_ops evt_log_sqlite_ops;
 extern const struct evt_log_ops evt_log_file_ops;
 extern const struct evt_log_ops evt_log_pg_ops;
+
+/* Hand a server's notice (one line, severity first) to the process's
+ * handler, if any (evt_log_on_notice). */
+void evt_log_notice(const struct evt_log *log, const char *what);
 
 /* Fill the common part of a new handle. */
 void evt_log_init(struct evt_log *log, const struct evt_log_ops *ops,

@@ -45,10 +45,12 @@
  * The chain (chain.h) is computed by the writer under the same lock: it
  * reads h(head) when it begins and carries it through its appends, each
  * row's hash going out in the COPY with the row. A log made before the
- * chain (hash NULL) is chained in place by the first write transaction
- * that finds h(head) missing.
+ * chain (no hash at all, no record of a chaining) is chained in place by
+ * the first write transaction, once; any other log whose h(head) is
+ * missing is refused (chain_begin, issue 22).
  */
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,7 @@ struct pg_log {
 	int listening;
 	int prepared;		/* statements prepared on this connection */
 	long long head;		/* the last seq, inside a write transaction */
+	long long began;	/* the head when it began */
 	long long known;	/* the head after our last commit: the caches
 				 * below hold while the head is still there */
 	long long part_size, part_upto;
@@ -148,6 +151,33 @@ pq_message(const char *m, char *out, size_t cap)
 		n = cap - 1;
 	memcpy(out, m, n);
 	out[n] = '\0';
+}
+
+/*
+ * libpq's notice processor: a notice or warning from the server goes to
+ * the program's handler as one line, "warning: what" (issue 22: libpq's
+ * default printed it raw on stderr, and PQsetNoticeProcessor(c, NULL,
+ * NULL) changes nothing).
+ */
+static void
+on_notice(void *arg, const char *m)
+{
+	struct pg_log *l = arg;
+	char msg[400], sev[16];
+	size_t n = 0;
+	const char *colon = strstr(m, ":  ");
+
+	sev[0] = '\0';
+	if (colon && colon - m < (ptrdiff_t)sizeof(sev) - 1) {
+		for (const char *p = m; p < colon; p++)
+			sev[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+		sev[n] = '\0';
+		m = colon + 3;
+	}
+	n = strcspn(m, "\n");
+	snprintf(msg, sizeof(msg), "%s%s%.*s", sev, *sev ? ": " : "",
+	    (int)(n > 300 ? 300 : n), m);
+	evt_log_notice(&l->base, msg);
 }
 
 /* Fill err from res (or the connection c), then clear res. Returns -1. */
@@ -203,51 +233,127 @@ exec(struct pg_log *l, const char *sql, ExecStatusType want,
 	return 0;
 }
 
+/* The value of keyword in o (parsed by PQconninfoParse), or NULL. */
+static const char *
+opt_val(const PQconninfoOption *o, const char *keyword)
+{
+	for (; o && o->keyword; o++)
+		if (strcmp(o->keyword, keyword) == 0)
+			return o->val && *o->val ? o->val : NULL;
+	return NULL;
+}
+
 /*
- * A copy of the URL fit to print: no password, neither in the user part
- * (postgres://user:secret@host) nor as a parameter (?password=secret).
+ * Why libpq could not parse a URL, in words of our own: its message quotes
+ * the token it choked on, or the whole URL, password and all (issue 22),
+ * so it is never shown; its English prefixes are only matched.
+ */
+static const char *
+parse_reason(const char *m)
+{
+	if (m == NULL)
+		return "libpq cannot parse it";
+	if (strstr(m, "percent-encod"))
+		return "a bad percent-encoding (% and two hex digits)";
+	if (strstr(m, "IPv6") || strstr(m, "\"]\""))
+		return "an IPv6 host whose [ is not closed";
+	if (strstr(m, "query parameter") || strstr(m, "connection option"))
+		return "an unknown parameter";
+	if (strstr(m, "port"))
+		return "a bad port";
+	return "libpq cannot parse it";
+}
+
+/*
+ * The name of the log fit to print, a new string: the URL's scheme, user,
+ * host, port and database as libpq parsed them, nothing else (never a
+ * password, whichever way it was given: userinfo, ?password=, a key
+ * percent-encoded), or NULL with err when libpq cannot parse url.
  */
 static char *
-redact(const char *url)
+display_name(const char *url, struct evt_err *err)
 {
 	struct evt_buf b = EVT_BUF_INIT;
-	const char *auth = strstr(url, "://") + 3;
-	const char *end = auth + strcspn(auth, "/?#");
-	const char *at = NULL;
+	PQconninfoOption *o;
+	char *msg = NULL;
+	const char *user, *host, *port, *db, *pw;
 
-	for (const char *p = auth; p < end; p++)
-		if (*p == '@')
-			at = p;
-	evt_buf_add(&b, url, (size_t)(auth - url));
-	if (at) {
-		size_t un = strcspn(auth, ":@");
-		evt_buf_add(&b, auth, un);
-		evt_buf_add(&b, at, (size_t)(end - at));
-	} else
-		evt_buf_add(&b, auth, (size_t)(end - auth));
-	/* Parameters: keep all but password. */
-	const char *p = end;
-	if (*p == '/') {
-		size_t n = strcspn(p, "?");
-		evt_buf_add(&b, p, n);
-		p += n;
+	o = PQconninfoParse(url, &msg);
+	if (o == NULL) {
+		evt_err_set(err, EX_USAGE, "%s: not a PostgreSQL URL that libpq "
+		    "can parse: %s (the URL is not shown: it may hold a "
+		    "password)", strncmp(url, "postgresql:", 11) == 0 ?
+		    "postgresql://..." : "postgres://...", parse_reason(msg));
+		PQfreemem(msg);
+		return NULL;
 	}
-	if (*p == '?') {
-		int first = 1;
-		p++;
-		while (*p) {
-			size_t n = strcspn(p, "&");
-			if (!(n >= 9 && strncmp(p, "password=", 9) == 0)) {
-				evt_buf_addc(&b, first ? '?' : '&');
-				evt_buf_add(&b, p, n);
-				first = 0;
-			}
-			p += n;
-			if (*p == '&')
-				p++;
-		}
+	user = opt_val(o, "user");
+	host = opt_val(o, "host");
+	if (host == NULL)
+		host = opt_val(o, "hostaddr");
+	port = opt_val(o, "port");
+	db = opt_val(o, "dbname");
+	pw = opt_val(o, "password");
+	evt_buf_adds(&b, strncmp(url, "postgresql:", 11) == 0 ?
+	    "postgresql://" : "postgres://");
+	if (user) {
+		evt_buf_adds(&b, user);
+		evt_buf_addc(&b, '@');
 	}
+	if (host && strchr(host, ':') && !strchr(host, ',')) {
+		evt_buf_addc(&b, '[');
+		evt_buf_adds(&b, host);
+		evt_buf_addc(&b, ']');
+	} else if (host)
+		evt_buf_adds(&b, host);
+	if (port) {
+		evt_buf_addc(&b, ':');
+		evt_buf_adds(&b, port);
+	}
+	if (db) {
+		evt_buf_addc(&b, '/');
+		evt_buf_adds(&b, db);
+	}
+	/* Should libpq ever take part of a password for another field,
+	 * still never print it. */
+	if (pw && strstr(b.p, pw)) {
+		evt_buf_reset(&b);
+		evt_buf_adds(&b, "postgres://(not shown)");
+	}
+	PQconninfoFree(o);
 	return b.p;
+}
+
+int
+evt_log_hide_password(char *spec)
+{
+	PQconninfoOption *o;
+	char *shown;
+	size_t n, m;
+	int has;
+
+	if (spec == NULL || (strncmp(spec, "postgres://", 11) != 0 &&
+	    strncmp(spec, "postgresql://", 13) != 0))
+		return 0;
+	if ((o = PQconninfoParse(spec, NULL)) == NULL)
+		has = 1;	/* cannot tell: hide it all */
+	else {
+		has = opt_val(o, "password") != NULL;
+		PQconninfoFree(o);
+	}
+	if (!has)
+		return 0;
+	/* As curl does: the argument's own bytes, which ps(1) shows. */
+	n = strlen(spec);
+	shown = display_name(spec, NULL);
+	m = shown ? strlen(shown) : 0;
+	if (m > n)
+		m = 0;
+	memset(spec, 0, n);
+	if (m)
+		memcpy(spec, shown, m);
+	free(shown);
+	return 1;
 }
 
 static void
@@ -443,7 +549,7 @@ session(struct pg_log *l, int code, struct evt_err *err)
 		return evt_err_set(err, code, "%s: cannot connect: %s",
 		    l->base.path, msg);
 	}
-	PQsetNoticeProcessor(l->conn, NULL, NULL);
+	PQsetNoticeProcessor(l->conn, on_notice, l);
 	snprintf(msg, sizeof(msg), "SET synchronous_commit = %s;",
 	    l->base.flags & EVT_LOG_NOSYNC ? "off" : "on");
 	if (exec(l, msg, PGRES_COMMAND_OK, err, "set up the session") < 0)
@@ -519,11 +625,13 @@ pg_close(struct evt_log *base)
 static struct evt_log *
 pg_open(const char *url, int flags, struct evt_err *err)
 {
-	struct pg_log *l = calloc(1, sizeof(*l));
-	char *shown = redact(url);
+	struct pg_log *l;
+	char *shown = display_name(url, err);
 	int rc;
 
-	if (l == NULL)
+	if (shown == NULL)
+		return NULL;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
 		abort();
 	evt_log_init(&l->base, &evt_log_pg_ops, shown, flags);
 	free(shown);
@@ -574,6 +682,7 @@ pg_begin(struct evt_log *base, struct evt_err *err)
 		return -1;
 	}
 	l->head = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	l->began = l->head;
 	l->part_size = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	l->part_upto = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	long long start = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
@@ -933,7 +1042,7 @@ look_ensure(struct pg_log *l, struct evt_err *err)
 		return evt_err_set(err, EX_TEMPFAIL, "%s: look up: cannot "
 		    "connect: %s", l->base.path, msg);
 	}
-	PQsetNoticeProcessor(l->look, NULL, NULL);
+	PQsetNoticeProcessor(l->look, on_notice, l);
 	res = PQexec(l->look,
 	    "SELECT set_config('lock_timeout', '" LOCK_TIMEOUT "', false)"
 	    " WHERE current_setting('lock_timeout') = '0';"
@@ -1099,6 +1208,41 @@ discard(struct pg_log *l)
 	evt_buf_reset(&l->asked);
 }
 
+/*
+ * Statistics for the partitions this transaction filled, as they grow
+ * (issue 22). The id and version look-ups are prepared once and their
+ * generic plan kept (prepare); planned while a partition was empty, that
+ * plan scans it whole, and a first writer then slowed down with every
+ * event it added (100k events: 35.8 s, against 1.06 s for the next
+ * writer), until autovacuum got round to it, if ever. So a partition is
+ * analysed when the events in it pass 1024, 2048, 4096 ... (about 20 times
+ * in its life, each a sample of at most 30,000 rows); the new statistics
+ * invalidate the cached plans, which are made again from them.
+ */
+static int
+analyse(struct pg_log *l, struct evt_err *err)
+{
+	char sql[128];
+	long long size = l->part_size, from, before, after;
+
+	for (from = 1 + (l->began > 0 ? (l->began - 1) / size * size : 0);
+	    from <= l->head; from += size) {
+		before = l->began >= from ? l->began - from + 1 : 0;
+		after = (l->head < from + size ? l->head : from + size - 1) -
+		    from + 1;
+		for (long long t = 1024; t <= after; t *= 2)
+			if (before < t) {
+				snprintf(sql, sizeof(sql), "ANALYZE evt_events_%lld",
+				    from);
+				if (exec(l, sql, PGRES_COMMAND_OK, err,
+				    "analyse") < 0)
+					return -1;
+				break;
+			}
+	}
+	return 0;
+}
+
 static int
 pg_commit(struct evt_log *base, struct evt_err *err)
 {
@@ -1113,6 +1257,8 @@ pg_commit(struct evt_log *base, struct evt_err *err)
 	 * the last one, so an append rarely has to make one. */
 	if (l->head + l->part_size / 2 >= l->part_upto &&
 	    add_partition(l, err) < 0)
+		goto fail;
+	if (l->head > l->began && analyse(l, err) < 0)
 		goto fail;
 	snprintf(sql, sizeof(sql), "UPDATE evt_head SET seq = %lld;"
 	    "NOTIFY %s, '%lld'; COMMIT", l->head, l->chan, l->head);
@@ -1167,45 +1313,63 @@ add_in(struct pg_log *l, struct evt_buf *sql, const char *col,
 }
 
 /*
+ * Where the bracket expression that starts at p ('[') ends, as fnmatch(3)
+ * reads it: after an optional ! or ^, a ] first is a member; [:class:],
+ * [=c=] and [.c.] are members whose ] does not close the set; a backslash
+ * quotes the next character. Returns the closing ], or NULL when there is
+ * none (then fnmatch takes the [ as an ordinary character).
+ */
+static const char *
+bracket_end(const char *p)
+{
+	const char *q = p + 1;
+
+	if (*q == '!' || *q == '^')
+		q++;
+	if (*q == ']')
+		q++;
+	while (*q && *q != ']') {
+		if (*q == '[' && (q[1] == ':' || q[1] == '=' || q[1] == '.')) {
+			const char *e = q + 2;
+			while (*e && !(*e == q[1] && e[1] == ']'))
+				e++;
+			if (*e == '\0')
+				return NULL;
+			q = e + 2;
+			continue;
+		}
+		if (*q == '\\' && q[1])
+			q++;
+		q++;
+	}
+	return *q == ']' ? q : NULL;
+}
+
+/*
  * A POSIX regular expression (PostgreSQL's ~) for an fnmatch(3) glob
- * without flags: * and ? match any character, [...] and [!...] are sets,
- * a backslash quotes. An unclosed [ is an ordinary character, as in
- * fnmatch. The rows it lets through are checked with fnmatch again, so
- * the server only narrows and the answer is fnmatch's.
+ * without flags, that matches every type the glob matches, and is
+ * anchored on its literal prefix so the type index serves it. The rows
+ * it lets through are checked with fnmatch again, so the server only
+ * narrows and the answer is fnmatch's (issue 22: a faithful translation
+ * of sets, classes and negations broke on [[:upper:]]). fnmatch, in the C
+ * locale of these programs, matches bytes, the server characters: * is
+ * .*, and ? and a set, one byte each, are .? (a character of several
+ * bytes is matched by several of them). An unclosed [ is an ordinary
+ * character, as in fnmatch; a backslash quotes.
  */
 static void
 glob_regex(const char *g, struct evt_buf *re)
 {
 	evt_buf_addc(re, '^');
 	for (const char *p = g; *p; p++) {
+		const char *q;
+
 		if (*p == '*')
 			evt_buf_adds(re, ".*");
 		else if (*p == '?')
-			evt_buf_addc(re, '.');
-		else if (*p == '[') {
-			const char *q = p + 1;
-			if (*q == '!' || *q == '^')
-				q++;
-			if (*q == ']')
-				q++;
-			while (*q && *q != ']')
-				q++;
-			if (*q == '\0') {
-				evt_buf_adds(re, "\\[");
-				continue;
-			}
-			evt_buf_addc(re, '[');
-			const char *s = p + 1;
-			if (*s == '!' || *s == '^') {
-				evt_buf_addc(re, '^');
-				s++;
-			}
-			for (; s < q; s++) {
-				if (*s == '\\')
-					evt_buf_addc(re, '\\');
-				evt_buf_addc(re, *s);
-			}
-			evt_buf_addc(re, ']');
+			evt_buf_adds(re, ".?");
+		else if (*p == '[' && (q = bracket_end(p)) != NULL) {
+			evt_buf_adds(re, ".?");
 			p = q;
 		} else {
 			if (*p == '\\' && p[1])
@@ -1610,49 +1774,49 @@ fill_row(void *arg, const char *p, int n)
 }
 
 /*
- * Chain the events after the last one that has a hash: all of a log made
- * by an earlier evt (once, by the first write transaction that finds
- * h(head) missing), or those an earlier evt appended since. Where none
- * has a hash, the chain goes on from the archive boundary's (boundary,
- * NULL: 32 zero bytes). Inside the write transaction, under the lock;
+ * Chain the events after seq from, chaining on from the hash stored with
+ * from, or, when from is before start (nothing of the log left before
+ * it), from the archive boundary's (boundary; NULL: 32 zero bytes): all
+ * of a log without a hash, or what the operator re-chains
+ * (evt_log_rechain). Inside the write transaction, under the lock;
  * l->chain gets h(head).
  */
 static int
 chain_fill(struct pg_log *l, long long start, const unsigned char *boundary,
-    struct evt_err *err)
+    long long from, struct evt_err *err)
 {
 	struct fill f = { l, EVT_BUF_INIT, err };
-	long long from = start - 1;
 	char sql[300];
 	PGresult *res;
 	int rc;
 
+	if (from < start - 1)
+		from = start - 1;
 	if (boundary)
 		memcpy(l->chain, boundary, EVT_CHAIN_LEN);
 	else
 		memset(l->chain, 0, EVT_CHAIN_LEN);
-	res = PQexec(l->conn, "SELECT seq, hash FROM evt_events WHERE hash IS "
-	    "NOT NULL ORDER BY seq DESC LIMIT 1");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return pgerr(l, res, err, "find the chain's end");
-	if (PQntuples(res) == 1) {
-		from = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		if (get_hash(res, 0, 1, l->chain) < 0) {
-			PQclear(res);
-			return evt_err_set(err, EX_IOERR, "%s: seq %lld: the "
-			    "stored hash is not a SHA-256; see evt-verify",
+	if (from >= start) {
+		snprintf(sql, sizeof(sql), "SELECT hash FROM evt_events WHERE "
+		    "seq = %lld", from);
+		res = PQexec(l->conn, sql);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			return pgerr(l, res, err, "read the chain");
+		rc = PQntuples(res) == 1 ? get_hash(res, 0, 0, l->chain) : 0;
+		PQclear(res);
+		if (rc != 1)
+			return evt_err_set(err, EX_IOERR, "%s: seq %lld: no hash "
+			    "to chain on from; re-chain from an earlier seq",
 			    l->base.path, from);
-		}
 	}
-	PQclear(res);
 	if (from >= l->head)
 		return 0;
-	/* Once, however long the log: no statement timeout (the other
-	 * writers wait for the lock, or give up with 75 and retry), and the
+	/* However long the log: no statement timeout (the other writers
+	 * wait for the lock, or give up with 75 and retry), and the
 	 * hashes go back in slices, so memory stays flat. */
 	rc = exec(l, "SET LOCAL statement_timeout = 0; CREATE TEMP TABLE "
 	    "evt_chain_fill(seq bigint, hash bytea) ON COMMIT DROP",
-	    PGRES_COMMAND_OK, err, "chain an earlier evt's events");
+	    PGRES_COMMAND_OK, err, "chain the log");
 	for (; rc == 0 && from < l->head; from += FILL_SLICE) {
 		snprintf(sql, sizeof(sql), "COPY (SELECT seq, body FROM "
 		    "evt_events WHERE seq > %lld AND seq <= %lld ORDER BY seq) "
@@ -1665,7 +1829,7 @@ chain_fill(struct pg_log *l, long long start, const unsigned char *boundary,
 			rc = exec(l, "UPDATE evt_events e SET hash = f.hash FROM "
 			    "evt_chain_fill f WHERE e.seq = f.seq; TRUNCATE "
 			    "evt_chain_fill", PGRES_COMMAND_OK, err,
-			    "chain an earlier evt's events");
+			    "chain the log");
 	}
 	evt_buf_free(&f.out);
 	return rc == 0 ? 0 : -1;
@@ -1673,25 +1837,31 @@ chain_fill(struct pg_log *l, long long start, const unsigned char *boundary,
 
 /*
  * At the start of a write transaction, from the row of res (head, ...,
- * start, h(head), the hash at the archive boundary): l->chain = h(head),
- * chaining first what is not.
+ * start, h(head), the hash at the archive boundary): l->chain = h(head).
+ * The head's hash missing or not a SHA-256 in a chained log, or the head
+ * row past the last stored event, is refused (log_impl.h, issue 22): a
+ * log is chained here only when no event has a hash and none records an
+ * earlier chaining.
  */
 static int
 chain_begin(struct pg_log *l, PGresult *res, long long start,
     struct evt_err *err)
 {
 	unsigned char boundary[EVT_CHAIN_LEN];
-	int hb, ha;
+	PGresult *q;
+	long long last;
+	int hb, ha, hashed, rec;
 
 	if (l->hs == NULL)
 		l->hs = evt_hasher_new();
 	hb = get_hash(res, 0, 5, boundary);
 	ha = get_hash(res, 0, 4, l->chain);
-	if (hb < 0 || ha < 0)
+	if (hb < 0 || (ha < 0 && l->base.rechain_from == 0))
 		return evt_err_set(err, EX_IOERR, "%s: seq %lld: the stored "
-		    "hash is not a SHA-256; see evt-verify", l->base.path,
-		    hb < 0 ? start - 1 : l->head);
-	if (ha == 1)
+		    "hash is not a SHA-256; a writer does not repair a chain: "
+		    "see evt-verify --rechain", l->base.path, hb < 0 ? start - 1 :
+		    l->head);
+	if (ha == 1 && l->base.rechain_from == 0)
 		return 0;
 	if (l->head < start) {
 		/* No events stored: none yet, or all archived. */
@@ -1701,7 +1871,43 @@ chain_begin(struct pg_log *l, PGresult *res, long long start,
 			memset(l->chain, 0, EVT_CHAIN_LEN);
 		return 0;
 	}
-	return chain_fill(l, start, hb == 1 ? boundary : NULL, err);
+	/* Rare (a first write of an earlier evt's log, a repair, a
+	 * refusal), so the questions may take a scan. */
+	q = PQexec(l->conn, "SELECT coalesce(max(seq), 0), EXISTS (SELECT 1 "
+	    "FROM evt_events WHERE hash IS NOT NULL), EXISTS (SELECT 1 FROM "
+	    "evt_events WHERE subject = '" EVT_CHAIN_SUBJECT "') OR EXISTS "
+	    "(SELECT 1 FROM evt_streams WHERE subject = '" EVT_CHAIN_SUBJECT
+	    "') FROM evt_events");
+	if (PQresultStatus(q) != PGRES_TUPLES_OK || PQntuples(q) != 1)
+		return pgerr(l, q, err, "read the chain");
+	last = strtoll(PQgetvalue(q, 0, 0), NULL, 10);
+	hashed = *PQgetvalue(q, 0, 1) == 't';
+	rec = *PQgetvalue(q, 0, 2) == 't';
+	PQclear(q);
+	if (last < start)
+		last = start - 1;
+	if (l->base.rechain_from > 0) {
+		/* The operator's repair: a head row past the last event
+		 * stored (events deleted from the end) comes back to it. */
+		if (last < l->head)
+			l->head = last;
+		return chain_fill(l, start, hb == 1 ? boundary : NULL,
+		    l->base.rechain_from - 1, err);
+	}
+	if (last < l->head)
+		return evt_err_set(err, EX_IOERR, "%s: seq %lld: log truncated: "
+		    "the head row says seq %lld, the last event stored is seq "
+		    "%lld; a writer does not repair a chain: see evt-verify --rechain",
+		    l->base.path, last + 1, l->head, last);
+	if (hashed || rec)
+		return evt_err_set(err, EX_IOERR, "%s: seq %lld: hash missing "
+		    "in a chained log (%s); a writer does not repair a chain: "
+		    "see evt-verify --rechain", l->base.path, l->head, hashed ?
+		    "other events have one" : "every hash removed");
+	if (chain_fill(l, start, hb == 1 ? boundary : NULL, start - 1, err) < 0)
+		return -1;
+	l->base.chained_now = l->head;
+	return 0;
 }
 
 struct chain_read {
@@ -1729,7 +1935,7 @@ chain_read_row(void *arg, const char *p, int n)
 /* The chain_read operation of log_impl.h, in one snapshot. */
 static int
 pg_chain_read(struct evt_log *base, long long after, int *chained,
-    evt_chain_fn fn, void *arg, struct evt_err *err)
+    long long *hrow, evt_chain_fn fn, void *arg, struct evt_err *err)
 {
 	struct pg_log *l = (struct pg_log *)base;
 	struct chain_read c = { l, fn, arg, err };
@@ -1753,6 +1959,7 @@ pg_chain_read(struct evt_log *base, long long after, int *chained,
 	head = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	hb = get_hash(res, 0, 2, boundary);
 	*chained = *PQgetvalue(res, 0, 3) == 't';
+	*hrow = head;
 	PQclear(res);
 	if (start > after + 1 && start > 1) {
 		/* A kept hash that is not one is no boundary: the rows

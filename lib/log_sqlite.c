@@ -435,30 +435,38 @@ hasher(struct sqlite_log *l)
 
 
 /*
- * Chain the events after the last one that has a hash: all of a log made
- * by an earlier evt (once, in the first write transaction that sees it),
- * or those an earlier evt appended since. l->head gets h(l->last).
+ * Chain the events after seq from, chaining on from the hash stored with
+ * from (from 0: 32 zero bytes): all of a log without a hash, or what the
+ * operator re-chains (evt_log_rechain). l->head gets h(l->last).
  */
 static int
-chain_fill(struct sqlite_log *l, struct evt_err *err)
+chain_fill(struct sqlite_log *l, long long from, struct evt_err *err)
 {
 	sqlite3_stmt *q = NULL, *up = NULL;
-	long long from = 0;
-	int rc;
+	int rc, got = 0;
 
 	memset(l->head, 0, EVT_CHAIN_LEN);
-	if (prep(l, &q, "SELECT seq, hash FROM events WHERE hash IS NOT NULL "
-	    "ORDER BY seq DESC LIMIT 1;", err) < 0)
-		return -1;
-	if ((rc = sqlite3_step(q)) == SQLITE_ROW &&
-	    sqlite3_column_bytes(q, 1) == EVT_CHAIN_LEN) {
-		from = sqlite3_column_int64(q, 0);
-		memcpy(l->head, sqlite3_column_blob(q, 1), EVT_CHAIN_LEN);
+	if (from > 0) {
+		if (prep(l, &q, "SELECT hash FROM events WHERE seq = ?1;",
+		    err) < 0)
+			return -1;
+		sqlite3_bind_int64(q, 1, from);
+		rc = sqlite3_step(q);
+		if (rc == SQLITE_ROW && sqlite3_column_bytes(q, 0) ==
+		    EVT_CHAIN_LEN) {
+			memcpy(l->head, sqlite3_column_blob(q, 0),
+			    EVT_CHAIN_LEN);
+			got = 1;
+		}
+		sqlite3_finalize(q);
+		q = NULL;
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return dberr(l, err, "read the chain");
+		if (!got)
+			return evt_err_set(err, EX_IOERR, "%s: seq %lld: no hash "
+			    "to chain on from; re-chain from an earlier seq",
+			    l->base.path, from);
 	}
-	sqlite3_finalize(q);
-	q = NULL;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return dberr(l, err, "find the chain's end");
 	if (prep(l, &q, "SELECT seq, body FROM events WHERE seq > ?1 ORDER BY "
 	    "seq;", err) < 0 || prep(l, &up, "UPDATE events SET hash = ?1 "
 	    "WHERE seq = ?2;", err) < 0)
@@ -471,11 +479,11 @@ chain_fill(struct sqlite_log *l, struct evt_err *err)
 		    (size_t)sqlite3_column_bytes(q, 1), l->head);
 		sqlite3_bind_blob(up, 1, l->head, EVT_CHAIN_LEN, SQLITE_STATIC);
 		sqlite3_bind_int64(up, 2, seq);
-		if (step_done(l, up, err, "chain an earlier evt's events") < 0)
+		if (step_done(l, up, err, "chain the log") < 0)
 			goto fail;
 	}
 	if (rc != SQLITE_DONE) {
-		dberr(l, err, "chain an earlier evt's events");
+		dberr(l, err, "chain the log");
 		goto fail;
 	}
 	sqlite3_finalize(q);
@@ -487,11 +495,36 @@ fail:
 	return -1;
 }
 
-/* In a write transaction: l->head = h(l->last), chaining what is not. */
+/* One integer of a one-row query, or 0 when it has no row or is NULL. */
+static int
+query_ll(struct sqlite_log *l, const char *sql, long long *out,
+    struct evt_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	*out = 0;
+	if (prep(l, &q, sql, err) < 0)
+		return -1;
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		*out = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return dberr(l, err, "read the chain");
+	return 0;
+}
+
+/*
+ * In a write transaction: l->head = h(l->last). The head's hash missing
+ * or not a SHA-256 in a chained log is refused (log_impl.h, issue 22):
+ * a log is chained here only when no event has a hash and none records
+ * an earlier chaining.
+ */
 static int
 chain_begin(struct sqlite_log *l, struct evt_err *err)
 {
-	int rc;
+	long long hashed, rec;
+	int rc, len;
 
 	hasher(l);
 	if (!l->has_hash) {
@@ -504,13 +537,16 @@ chain_begin(struct sqlite_log *l, struct evt_err *err)
 	memset(l->head, 0, EVT_CHAIN_LEN);
 	if (l->last == 0)
 		return 0;
+	if (l->base.rechain_from > 0)
+		return chain_fill(l, l->base.rechain_from - 1, err);
 	if (prep(l, &l->chain_get, "SELECT hash FROM events WHERE seq = ?1;",
 	    err) < 0)
 		return -1;
 	sqlite3_bind_int64(l->chain_get, 1, l->last);
 	rc = sqlite3_step(l->chain_get);
-	if (rc == SQLITE_ROW &&
-	    sqlite3_column_bytes(l->chain_get, 0) == EVT_CHAIN_LEN) {
+	len = rc == SQLITE_ROW && sqlite3_column_type(l->chain_get, 0) !=
+	    SQLITE_NULL ? sqlite3_column_bytes(l->chain_get, 0) : -1;
+	if (len == EVT_CHAIN_LEN) {
 		memcpy(l->head, sqlite3_column_blob(l->chain_get, 0),
 		    EVT_CHAIN_LEN);
 		sqlite3_reset(l->chain_get);
@@ -519,19 +555,37 @@ chain_begin(struct sqlite_log *l, struct evt_err *err)
 	sqlite3_reset(l->chain_get);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return dberr(l, err, "read the chain's head");
-	return chain_fill(l, err);
+	if (len >= 0)
+		return evt_err_set(err, EX_IOERR, "%s: seq %lld: the stored "
+		    "hash is not a SHA-256; a writer does not repair a chain: "
+		    "see evt-verify --rechain", l->base.path, l->last);
+	if (query_ll(l, "SELECT max(seq) FROM events WHERE hash IS NOT NULL;",
+	    &hashed, err) < 0 || query_ll(l, "SELECT max(seq) FROM events "
+	    "WHERE subject = '" EVT_CHAIN_SUBJECT "';", &rec, err) < 0)
+		return -1;
+	if (hashed > 0 || rec > 0)
+		return evt_err_set(err, EX_IOERR, "%s: seq %lld: hash missing "
+		    "in a chained log (%s); a writer does not repair a chain: "
+		    "see evt-verify --rechain", l->base.path, hashed > 0 ? hashed + 1 :
+		    l->last, hashed > 0 ? "the chain ends before it" :
+		    "every hash removed");
+	if (chain_fill(l, 0, err) < 0)
+		return -1;
+	l->base.chained_now = l->last;
+	return 0;
 }
 
 /* The chain_read operation of log_impl.h. */
 static int
 sq_chain_read(struct evt_log *base, long long after, int *chained,
-    evt_chain_fn fn, void *arg, struct evt_err *err)
+    long long *head, evt_chain_fn fn, void *arg, struct evt_err *err)
 {
 	struct sqlite_log *l = (struct sqlite_log *)base;
 	sqlite3_stmt *q = NULL;
 	int rc, cr = 0, ret = 0;
 
 	*chained = 1;
+	*head = -1;
 	if (sqlite3_exec(l->db, "BEGIN;", NULL, NULL, NULL) != SQLITE_OK)
 		return dberr(l, err, "begin read");
 	if (sqlite3_prepare_v2(l->db, "SELECT seq, body, hash FROM events "

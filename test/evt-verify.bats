@@ -315,7 +315,7 @@ fails_at() {
 	  openssl pkey -pubin -in pub.pem -outform DER | tail -c 32; } |
 		openssl dgst -sha256 -binary | head -c 4 | cmp - <(head -c 4 blob)
 	# evt-verify checks it too.
-	run evt-verify -l a.db --since cp --pubkey pub.pem
+	run evt-verify -l a.db --since cp --pubkey pub.pem --origin example.com/shop
 	assert_success
 	run evt-verify -l a.db --since cp --pubkey otherpub.pem
 	assert_failure 1
@@ -336,15 +336,19 @@ fails_at() {
 	run evt-verify -l a.db --since plain --pubkey pub.pem
 	assert_failure 1
 	assert_output --partial "no signature"
-	# --origin must match the checkpoint's when given.
+	# --origin must match the checkpoint's when given, and the default
+	# origin (this host and the log's path) when not.
 	run evt-verify -l a.db --since cp --origin example.com/other
 	assert_failure 1
 	assert_output --partial "the checkpoint is for origin example.com/shop"
+	run evt-verify -l a.db --since cp
+	assert_failure 1
+	assert_output --partial "the checkpoint is for origin example.com/shop, not $(hostname)$PWD/a.db"
 	# A second signature with --key-name, and a key that is not Ed25519.
 	evt-verify -l a.db -o cpn --sign key.pem --key-name shop-key --origin example.com/shop
 	run sed -n 5p cpn
 	assert_output --regexp '^— shop-key '
-	run evt-verify -l a.db --since cpn --pubkey pub.pem
+	run evt-verify -l a.db --since cpn --pubkey pub.pem --origin example.com/shop
 	assert_success
 	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.pem 2>/dev/null
 	run evt-verify -l a.db -o x --sign ec.pem
@@ -352,7 +356,7 @@ fails_at() {
 	assert_output --partial "ec.pem: not an Ed25519 private key"
 }
 
-@test "a log made by an earlier evt is chained in place on its first write, once" {
+@test "a log made by an earlier evt is chained in place on its first write, once, and that is recorded" {
 	# SQLite: the layout before the chain, with its text indexes.
 	gen 30 | evt-append -l new.db
 	sqlite_text_log old.db nohash
@@ -365,13 +369,18 @@ fails_at() {
 	gen 1 31 | evt-append -l old.db
 	run evt-verify -l old.db
 	assert_success
-	assert_output --regexp '^31 '
+	assert_output --regexp '^32 '
 	evt-replay -l old.db | head -30 | cmp - before
 	evt-replay -l old.db | chain_openssl | diff -u - <(sq_hashes old.db)
+	# The chaining is an event of the log, before the writer's own.
+	run evt-replay -l old.db --from 31 -n 1
+	assert_output --regexp '"source":"evt","type":"LogChained","subject":"evt-chain",.*"seq":31,.*"data":\{"from":1,"to":30,'
+	[ "$(evt-replay -l old.db --from 32 | jq -r .data.n)" = 31 ]
 	# Once: later writes leave the old hashes as they are.
 	sq_hashes old.db >h1
 	gen 2 32 | evt-append -l old.db
-	sq_hashes old.db | head -31 | cmp - h1
+	sq_hashes old.db | head -32 | cmp - h1
+	[ "$(evt-replay -l old.db -s evt-chain --count)" = 1 ]
 	# A file log: the store's log from testdata, as an earlier evt wrote it.
 	cp "$TESTDATA/store-log.ndjson" old.ndjson
 	n=$(wc -l <old.ndjson)
@@ -381,20 +390,123 @@ fails_at() {
 	gen 1 1 | evt-append -l old.ndjson
 	run evt-verify -l old.ndjson
 	assert_success
-	assert_output --regexp "^$((n + 1)) "
+	assert_output --regexp "^$((n + 2)) "
 	head -$n old.ndjson | cmp - "$TESTDATA/store-log.ndjson"
+	[ "$(sed -n "$((n + 1))p" old.ndjson | jq -c '[.type, .data.from, .data.to]')" = "[\"LogChained\",1,$n]" ]
 	cp old.ndjson.chain c1
 	gen 1 2 | evt-append -l old.ndjson
-	head -$((n + 1)) old.ndjson.chain | cmp - c1
-	# Events appended by an earlier evt after the chain: chained too.
+	head -$((n + 2)) old.ndjson.chain | cmp - c1
+	# Events appended by an earlier evt after the chain: a writer does not
+	# chain them (that would launder any tampering), evt-verify --rechain
+	# does, and says so in the log.
 	sqlite3 old.db "insert into events(seq, id, subject, version, type, time,
-		correlationid, body) select 34, 'by-old-evt', 'x-1', 1, type, time,
-		'by-old-evt', replace(body, '\"seq\":33', '\"seq\":34') from events where seq = 33"
-	fails_at old.db 34 "hash missing"
+		correlationid, body) select 35, 'by-old-evt', 'x-1', 1, type, time,
+		'by-old-evt', replace(body, '\"seq\":34', '\"seq\":35') from events where seq = 34"
+	fails_at old.db 35 "hash missing"
+	run evt-append -l old.db < <(gen 1 40)
+	assert_failure 74
+	assert_output --partial "old.db: seq 35: hash missing in a chained log"
+	assert_output --partial "see evt-verify --rechain"
+	run evt-verify -l old.db --rechain "events appended by evt 0.0.9 on host b"
+	assert_success
+	assert_line --regexp '^36 '
+	assert_output --partial "re-chained from seq 35"
 	gen 1 40 | evt-append -l old.db
 	run evt-verify -l old.db
 	assert_success
-	assert_output --regexp '^35 '
+	assert_output --regexp '^37 '
+}
+
+# tamper_02 LOG: edit seq 3 of a 6-event log and remove the hashes from
+# there on, as plain SQL or sed can (repro log-3/02).
+tamper_02() {
+	case $1 in
+	*.db) sqlite3 "$1" "update events set body = replace(body, '\"n\":3', '\"n\":9300'),
+		hash = null where seq >= 3" ;;
+	*) sed -i '3s/"n":3/"n":9300/' "$1"; head -2 "$1.chain" >c; cat c >"$1.chain" ;;
+	esac
+}
+
+@test "tampering is not laundered by the next append: refused (74) until evt-verify --rechain records a repair" {
+	for log in a.db a.ndjson; do
+		gen 6 | evt-append -l "$log"
+		cp "$log" "clean-$log"
+		[ -f "$log.chain" ] && cp "$log.chain" "clean-$log.chain"
+		tamper_02 "$log"
+		fails_at "$log" 3 "hash missing"
+		# Every writer refuses, and writes nothing.
+		run evt-append -l "$log" < <(gen 1 7)
+		assert_failure 74
+		assert_output --partial "$log: seq 3: hash missing in a chained log"
+		assert_output --partial "a writer does not repair a chain: see evt-verify --rechain"
+		[ "$(evt-replay -l "$log" --count)" = 6 ]
+		fails_at "$log" 3 "hash missing"
+		# Every hash removed from a log that records no chaining: it looks
+		# made by an earlier evt, and the first write chains it, once, and
+		# records that in the log; every hash removed again, it is refused.
+		if [ "$log" = a.db ]; then
+			sqlite3 a.db "update events set hash = null"
+		else
+			: >a.ndjson.chain
+		fi
+		gen 1 7 | evt-append -l "$log"
+		[ "$(evt-replay -l "$log" -s evt-chain -t LogChained --count)" = 1 ]
+		if [ "$log" = a.db ]; then
+			sqlite3 a.db "update events set hash = null"
+		else
+			: >a.ndjson.chain
+		fi
+		run evt-append -l "$log" < <(gen 1 8)
+		assert_failure 74
+		assert_output --partial "hash missing in a chained log (every hash removed)"
+		# The operator's repair: from the first seq found wrong, recorded.
+		run evt-verify -l "$log" --rechain "restored seq 3 from the backup of 2026-11-30"
+		assert_success
+		assert_output --partial "$log: re-chained from seq 1 (seq 1: "
+		assert_line --regexp '^9 [0-9a-f]{64}$'
+		run evt-replay -l "$log" -s evt-chain -t LogRechained
+		assert_output --regexp '"source":"evt","type":"LogRechained","subject":"evt-chain",.*"seq":9,'
+		assert_output --partial '"data":{"from":1,"fault":"'
+		assert_output --partial '"reason":"restored seq 3 from the backup of 2026-11-30"}'
+		gen 1 8 | evt-append -l "$log"
+		run evt-verify -l "$log"
+		assert_success
+		assert_output --regexp '^10 '
+		# A sound chain: nothing to re-chain, nothing recorded.
+		run evt-verify -l "$log" --rechain "nothing"
+		assert_success
+		[ "$(evt-replay -l "$log" --count)" = 10 ]
+		# A changed line: re-chained from it.
+		cp "clean-$log" "$log"
+		[ -f "clean-$log.chain" ] && cp "clean-$log.chain" "$log.chain"
+		tamper_02 "$log"
+		run evt-verify -l "$log" --rechain "seq 3 corrected by finance, ticket 42"
+		assert_success
+		assert_output --partial "re-chained from seq 3 (seq 3: hash missing"
+		[ "$(evt-replay -l "$log" --from 7 | jq -c '[.type, .data.from, .data.fault]')" = '["LogRechained",3,"hash missing"]' ]
+	done
+	run evt-verify -l a.db --rechain ""
+	assert_failure 64
+	run evt-verify -l a.db --rechain x --since cp
+	assert_failure 64
+}
+
+@test "--since checks the default origin: a checkpoint of one log does not verify a copy elsewhere, on both backends" {
+	for log in a.db a.ndjson; do
+		gen 3 | evt-append -l "$log"
+		evt-verify -q -l "$log" -o "$log.cp"
+		[ "$(head -1 "$log.cp")" = "$(hostname)$PWD/$log" ]
+		run evt-verify -l "$log" --since "$log.cp"
+		assert_success
+		cp "$log" "b-$log"
+		[ -f "$log.chain" ] && cp "$log.chain" "b-$log.chain"
+		run evt-verify -l "b-$log" --since "$log.cp"
+		assert_failure 1
+		assert_output "evt-verify: $log.cp: the checkpoint is for origin $(hostname)$PWD/$log, not $(hostname)$PWD/b-$log"
+		# Said on purpose, it verifies.
+		run evt-verify -l "b-$log" --since "$log.cp" --origin "$(hostname)$PWD/$log"
+		assert_success
+	done
 }
 
 @test "audit-scan: a broken chain is a critical INTEGRITY finding; metrics carry the verified seq" {

@@ -212,6 +212,102 @@ ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}
 	refute_output --partial "$pw"
 }
 
+@test "the password: never printed however the URL spells it, hidden from ps, and never needed on a command line" {
+	local log; log=$(pg_log q)
+	local pw=${PG_URL#*://evt:}; pw=${pw%%@*}
+	local u
+	# repro log-3/01: what defeated the old masking; nothing listens on port 1.
+	for u in 'postgres://evt:S3CRET@127.0.0.1:1/evt' 'postgres://evt:S3CRET?x@127.0.0.1:1/evt' \
+	    'postgres://evt:S3CRET#x@127.0.0.1:1/evt' 'postgres://evt@127.0.0.1:1/evt?pass%77ord=S3CRET' \
+	    'postgres://evt:S3CRET%zz@127.0.0.1:1/evt' 'postgresql://evt:S3CRET@[::1:1/evt'; do
+		for p in evt-replay evt-append evt-verify evt-project; do
+			run $p -l "$u" </dev/null
+			[ "$status" -ne 0 ]
+			refute_output --partial S3CRET
+		done
+	done
+	run evt-replay -l 'postgres://evt:S3CRET@127.0.0.1:1/evt' -n 1
+	assert_failure 69
+	assert_output "evt-replay: postgres://evt@127.0.0.1:1/evt: cannot connect: Connection refused"
+	run evt-replay -l 'postgres://evt:S3CRET%zz@127.0.0.1:1/evt'
+	assert_failure 64
+	assert_output --partial "postgres://...: not a PostgreSQL URL that libpq can parse: a bad percent-encoding"
+	run evt-replay -l 'postgresql://evt:S3CRET@[::1:1/evt'
+	assert_failure 64
+	assert_output --partial "an IPv6 host whose [ is not closed"
+	# ps: the argument is overwritten while the program runs.
+	echo '{"type":"A","subject":"s-1"}' | evt-append -l "$log"
+	evt-replay -l "$log" --follow >out &
+	local pid=$!
+	wait_for "[ -s out ]"
+	run cat /proc/$pid/cmdline
+	kill $pid; wait $pid || true
+	refute_output --partial "$pw"
+	assert_output --partial "postgres://evt@127.0.0.1"
+	# No password on a command line: $EVT_LOG, PGPASSWORD, PGPASSFILE.
+	[ "$(EVT_LOG=$log evt-replay --count)" = 1 ]
+	local nopw=${log/:$pw@/@}
+	[ "$nopw" != "$log" ]
+	[ "$(PGPASSWORD=$pw evt-replay -l "$nopw" --count)" = 1 ]
+	local hp=${PG_URL#*@}; hp=${hp%%/*}
+	printf '%s:%s:*:evt:%s\n' "${hp%:*}" "${hp#*:}" "$pw" >pgpass
+	chmod 600 pgpass
+	[ "$(PGPASSFILE=$PWD/pgpass evt-replay -l "$nopw" --count)" = 1 ]
+	run env PGPASSFILE=/nonexistent evt-replay -l "$nopw" --count
+	assert_failure 69
+	refute_output --partial "$pw"
+	# scripts/pg-archive hands psql the URL without its password, and
+	# takes the URL from EVT_LOG.
+	mkdir shim
+	printf '#!/bin/sh\nprintf "%%s\\n" "$*" >>%s/psql.args\nexec %s "$@"\n' "$PWD" "$(command -v psql)" >shim/psql
+	chmod +x shim/psql
+	PATH=$PWD/shim:$PATH pg-archive "$log" 1 arch
+	PATH=$PWD/shim:$PATH EVT_LOG=$log pg-archive 1 arch
+	[ -s psql.args ]
+	run cat psql.args
+	refute_output --partial "$pw"
+	run pg-archive 1
+	assert_failure 64
+}
+
+@test "the server's notices and warnings: PROGRAM: where: what under -v, never raw" {
+	local log s; log=$(pg_log n)
+	s=$(schema_of "$log")
+	echo '{"type":"A","subject":"s-1"}' | evt-append -l "$log"
+	sql "CREATE FUNCTION $s.warn() RETURNS trigger LANGUAGE plpgsql AS
+		\$\$BEGIN RAISE WARNING 'audit trigger fired'; RAISE NOTICE 'and a notice'; RETURN NULL; END\$\$;
+		CREATE TRIGGER w AFTER UPDATE ON $s.evt_head FOR EACH STATEMENT EXECUTE FUNCTION $s.warn()"
+	run evt-append -l "$log" <<<'{"type":"A","subject":"s-1"}'
+	assert_success
+	assert_output ""
+	run evt-append -v -l "$log" <<<'{"type":"A","subject":"s-1"}'
+	assert_success
+	assert_line "evt-append: postgres://evt@127.0.0.1:${PG_URL##*:}: warning: audit trigger fired"
+	refute_output --partial "WARNING:"
+	run evt-append -v -q -l "$log" <<<'{"type":"A","subject":"s-1"}'
+	refute_output --partial "audit trigger"
+	[ "$(evt-replay -l "$log" --count)" = 4 ]
+}
+
+@test "the first writer of a new log analyses its partition as it grows: no scans that grow with the log" {
+	local log s; log=$(pg_log f)
+	s=$(schema_of "$log")
+	echo '{"type":"Init","subject":"init-1"}' | evt-append -l "$log"
+	for ((i = 0; i < 20000; i++)); do
+		printf '{"id":"a-%d","type":"T","subject":"acct-%d","data":{"i":%d}}\n' $i $((i % 50)) $i
+	done >in
+	evt-append -l "$log" <in
+	# Analysed in the writer's transactions, not left to autovacuum.
+	local tuples; tuples=$(sql "SELECT reltuples::bigint FROM pg_class WHERE oid = '$s.evt_events_1'::regclass")
+	[ "$tuples" -ge 16384 ]
+	# A generic plan made on the empty partition read it whole for each
+	# batch: about N^2/512 rows (780,000 here); now a few thousand.
+	local read; read=$(sql "SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables WHERE schemaname = '$s' AND relname = 'evt_events_1'")
+	echo "seq_tup_read $read" >&3
+	[ "$read" -lt 100000 ]
+	[ "$(evt-replay -l "$log" --count)" = 20001 ]
+}
+
 @test "sslmode works as libpq defines it" {
 	local log; log=$(pg_log s)
 	evt-append -l "$log" </dev/null
@@ -271,7 +367,9 @@ ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}
 	assert_output --partial "archived seq 1..100 (100 events) to $PWD/arch/evt_events_1.ndjson"
 	cmp arch/evt_events_1.ndjson <(head -100 in | evt-append -l x.db; evt-replay -l x.db)
 	run evt-replay -l "$log" --count
-	assert_output "$(printf '%s\n' 'evt-replay: '"${log/:\/\/evt:*@/://evt@}"': events before seq 101 are archived; the log starts there now' 150)"
+	# The log is shown by user, host, port and database only.
+	local shown=${log/:\/\/evt:*@/://evt@}; shown=${shown%%\?*}
+	assert_output "$(printf '%s\n' "evt-replay: $shown: events before seq 101 are archived; the log starts there now" 150)"
 	run evt-replay -l "$log" --from 120 --count
 	assert_output 131
 	run evt-replay -l "$log" --checkpoint old -n 1
@@ -394,7 +492,7 @@ chain_gen() {
 	assert_output --partial '{"finding":"chain_broken","severity":"critical","tags":["INTEGRITY"],"seq":12,'
 }
 
-@test "the chain: a log made before it is chained in place by its first write, once" {
+@test "the chain: a log made before it is chained in place by its first write, once, and that is recorded" {
 	local log s x; log=$(pg_log u)
 	s=$(schema_of "$log")
 	chain_gen 30 | evt-append -l "$log"
@@ -411,21 +509,91 @@ chain_gen() {
 	[ "$(sql "SELECT count(*) FROM $s.evt_events WHERE hash IS NULL")" = 0 ]
 	run evt-verify -l "$log"
 	assert_success
-	assert_output --regexp '^31 '
+	assert_output --regexp '^32 '
+	[ "$(sql "SELECT type || ' ' || subject || ' ' || seq FROM $s.evt_events WHERE seq = 31")" = "LogChained evt-chain 31" ]
 	[ "$(evt-replay -l "$log" --to 30 | evt-append -l copy.db && evt-verify -l copy.db)" = "$want" ]
 	# Once: the next write leaves the chained rows alone.
 	x=$(sql "SELECT xmin FROM $s.evt_events WHERE seq = 1")
 	echo '{"type":"ItemCounted","subject":"shelf-9"}' | evt-append -l "$log"
 	[ "$(sql "SELECT xmin FROM $s.evt_events WHERE seq = 1")" = "$x" ]
-	# Events an earlier evt appended after the chain's end: named, then
-	# chained on by the next write.
+	# Hashes missing after the chain's end (an earlier evt's appends, or
+	# tampering): named, refused by writers, repaired by the operator only.
 	sql "UPDATE $s.evt_events SET hash = NULL WHERE seq > 25"
 	pg_fails_at "$log" 26 "hash missing"
+	run evt-append -l "$log" <<<'{"type":"ItemCounted","subject":"shelf-9"}'
+	assert_failure 74
+	assert_output --partial ": seq 33: hash missing in a chained log"
+	assert_output --partial "see evt-verify --rechain"
+	run evt-verify -l "$log" --rechain "appended by evt 0.0.9"
+	assert_success
+	assert_output --partial "re-chained from seq 26"
+	assert_line --regexp '^34 '
 	echo '{"type":"ItemCounted","subject":"shelf-9"}' | evt-append -l "$log"
 	run evt-verify -l "$log"
 	assert_success
-	assert_output --regexp '^33 '
+	assert_output --regexp '^35 '
 	[ "$(sql "SELECT xmin FROM $s.evt_events WHERE seq = 1")" = "$x" ]
+	[ "$(evt-replay -l "$log" -s evt-chain | jq -c '[.seq, .type, .data.from]' | tr '\n' ' ')" = '[31,"LogChained",1] [34,"LogRechained",26] ' ]
+}
+
+@test "the chain: tampering is not laundered by the next append; a deleted last event reads as truncated" {
+	local log s; log=$(pg_log l)
+	s=$(schema_of "$log")
+	chain_gen 6 | evt-append -l "$log"
+	# repro log-3/02: an edit, and the hashes cleared from there on.
+	sql "UPDATE $s.evt_events SET body = replace(body, '\"n\":3', '\"n\":9300'), hash = NULL WHERE seq >= 3"
+	pg_fails_at "$log" 3 "hash missing"
+	run evt-append -l "$log" <<<'{"type":"Routine","subject":"acct-2"}'
+	assert_failure 74
+	assert_output --partial "hash missing in a chained log (other events have one)"
+	pg_fails_at "$log" 3 "hash missing"
+	[ "$(evt-replay -l "$log" --count)" = 6 ]
+	# Every hash cleared: chained once, and recorded; cleared again: refused.
+	sql "UPDATE $s.evt_events SET hash = NULL"
+	echo '{"type":"Routine","subject":"acct-2"}' | evt-append -l "$log"
+	[ "$(evt-replay -l "$log" -s evt-chain -t LogChained --count)" = 1 ]
+	sql "UPDATE $s.evt_events SET hash = NULL"
+	run evt-append -l "$log" <<<'{"type":"Routine","subject":"acct-2"}'
+	assert_failure 74
+	assert_output --partial "(every hash removed)"
+	run evt-verify -l "$log" --rechain "hashes restored after the incident of 2026-11-30"
+	assert_success
+	assert_line --regexp '^9 '
+	# The last event deleted: the head row says more than is stored.
+	sql "DELETE FROM $s.evt_events WHERE seq = 9"
+	pg_fails_at "$log" 9 "log truncated"
+	run evt-verify -l "$log"
+	assert_output --partial "the log's head says seq 9, its last event is seq 8"
+	run evt-append -l "$log" <<<'{"type":"Routine","subject":"acct-2"}'
+	assert_failure 74
+	assert_output --partial ": seq 9: log truncated: the head row says seq 9, the last event stored is seq 8"
+	# The repair brings the head back to the last event, and records it.
+	run evt-verify -l "$log" --rechain "seq 9 lost with the disk of 2026-12-01"
+	assert_success
+	assert_output --partial "re-chained from seq 9"
+	assert_line --regexp '^9 '
+	[ "$(evt-replay -l "$log" --from 9 | jq -r '.type + " " + .data.fault')" = "LogRechained log truncated" ]
+	echo '{"type":"Routine","subject":"acct-2"}' | evt-append -l "$log"
+	run evt-verify -l "$log"
+	assert_success
+	assert_output --regexp '^10 '
+}
+
+@test "the chain: --since checks the default origin" {
+	local log; log=$(pg_log o)
+	chain_gen 3 | evt-append -l "$log"
+	chain_gen 3 | evt-append -l a.db
+	evt-verify -q -l "$log" -o pg.cp
+	evt-verify -q -l a.db -o a.cp
+	run head -1 pg.cp
+	assert_output "$(hostname)/postgres://evt@127.0.0.1:${PG_URL##*:}"
+	refute_output --partial "${PG_URL#*://evt:}"
+	run evt-verify -l "$log" --since pg.cp
+	assert_success
+	# A checkpoint of another log (a SQLite one): refused by its origin.
+	run evt-verify -l "$log" --since a.cp
+	assert_failure 1
+	assert_output --partial "a.cp: the checkpoint is for origin $(hostname)$PWD/a.db, not $(hostname)/postgres://evt@127.0.0.1"
 }
 
 @test "the chain: after archiving, the events left verify from the hash kept at the boundary" {

@@ -39,11 +39,15 @@ setup() {
 	vg evt-replay -l "$log" --checkpoint x --count >/dev/null
 	run vg evt-append -l "$log" --expect 9 <"$TESTDATA/orders.ndjson"
 	assert_failure 75
-	# The chain: verified, chained on where hashes are missing, an edit
-	# found (the read stops early).
+	# The chain: verified; hashes missing: a writer refuses, the
+	# operator's --rechain repairs and records it; an edit found (the read
+	# stops early).
 	local s=${log##*%3D}
 	vg evt-verify -l "$log" >/dev/null
 	psql -qX "$PG_URL" -c "UPDATE $s.evt_events SET hash = NULL WHERE seq > 3"
+	run vg evt-append -l "$log" <"$TESTDATA/orders.ndjson"
+	assert_failure 74
+	vg evt-verify -q -l "$log" --rechain "valgrind" >/dev/null
 	vg evt-append -l "$log" <"$TESTDATA/orders.ndjson"
 	vg evt-verify -l "$log" >/dev/null
 	psql -qX "$PG_URL" -c "UPDATE $s.evt_events SET body = body || ' ' WHERE seq = 2"
