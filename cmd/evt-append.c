@@ -20,6 +20,7 @@
 #include "feed.h"
 #include "hmap.h"
 #include "log.h"
+#include "reject.h"
 
 #define USAGE "evt-append [-qv] [-l LOG] [--at SEQ] [--atomic] " \
 	"[--checkpoint NAME] [--echo] [--expect V] [--no-sync] [--reject FILE] " \
@@ -87,7 +88,7 @@ struct run {
 	struct evt_hmap seen;		/* subjects seen, for --expect */
 	const char *source;
 	int atomic, echo;
-	FILE *reject;
+	struct evt_reject *reject;
 	const char *reject_path;
 	struct evt_buf echoed;		/* echo lines of the open group */
 	const char *ckpt;		/* --checkpoint */
@@ -173,9 +174,10 @@ cleanup(struct run *r)
 	evt_log_close(r->log);
 	evt_hmap_free(&r->seen);
 	evt_buf_free(&r->echoed);
-	if (r->reject && fclose(r->reject) != 0)
-		fprintf(stderr, "%s: %s: %s\n", evt_prog, r->reject_path,
-		    strerror(errno));
+	struct evt_err err;
+	if (evt_reject_close(r->reject, &err) < 0)
+		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+	r->reject = NULL;
 }
 
 static const char *
@@ -224,20 +226,11 @@ static void
 reject_line(struct run *r, const char *where, long long lineno,
     const char *line, size_t len, const char *reason)
 {
-	struct evt_buf b = EVT_BUF_INIT;
+	struct evt_err err;
 
-	evt_buf_adds(&b, "{\"input\":");
-	evt_buf_json_str(&b, where, strlen(where));
-	evt_buf_printf(&b, ",\"line\":%lld,\"error\":", lineno);
-	evt_buf_json_str(&b, reason, strlen(reason));
-	if (line) {
-		evt_buf_adds(&b, ",\"text\":");
-		evt_buf_json_str(&b, line, len);
-	}
-	evt_buf_adds(&b, "}\n");
-	if (fwrite(b.p, 1, b.len, r->reject) != b.len || fflush(r->reject) != 0)
-		finish(r, EX_IOERR, "%s: %s", r->reject_path, strerror(errno));
-	evt_buf_free(&b);
+	if (evt_reject_line(r->reject, where, lineno, line, len, reason,
+	    &err) < 0)
+		finish(r, err.code, "%s", err.msg);
 	r->rejected++;
 }
 
@@ -443,7 +436,7 @@ main(int argc, char **argv)
 				evt_usage_error(USAGE, "--checkpoint: empty name");
 			r.ckpt = optarg;
 			break;
-		case 'l': logspec = optarg; break;
+		case 'l': logspec = evt_cli_log_arg(optarg); break;
 		case 'P': r.at = evt_opt_count("--at", optarg, 0); break;
 		case 'N': flags |= EVT_LOG_NOSYNC; break;
 		case 'q': evt_quiet = 1; break;
@@ -477,14 +470,9 @@ main(int argc, char **argv)
 	if (evt_clock_now(&now, &err) < 0)
 		evt_die_err(&err);
 	int *fds = evt_open_inputs(argv + optind, argc - optind);
-	if (r.reject_path) {
-		/* 0600: rejected lines are events, with their data. */
-		int rfd = open(r.reject_path, O_WRONLY | O_CREAT | O_TRUNC |
-		    O_CLOEXEC, 0600);
-		if (rfd < 0 || (r.reject = fdopen(rfd, "w")) == NULL)
-			evt_die(EX_CANTCREAT, "%s: %s", r.reject_path,
-			    strerror(errno));
-	}
+	if (r.reject_path && (r.reject = evt_reject_open(r.reject_path,
+	    &err)) == NULL)
+		evt_die_err(&err);
 	if ((r.log = evt_log_open(logspec, flags, &err)) == NULL) {
 		r.log = NULL;
 		cleanup(&r);
