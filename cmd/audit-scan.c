@@ -425,7 +425,7 @@ main(int argc, char **argv)
 			break;
 		case 'h': help();
 		case 'K': stuck = evt_opt_duration("--stuck-after", optarg); break;
-		case 'l': logspec = optarg; break;
+		case 'l': logspec = evt_cli_log_arg(optarg); break;
 		case 'q': evt_quiet = 1; break;
 		case 'r': rules = optarg; break;
 		case 'R': refund = optarg; break;

@@ -4,10 +4,12 @@
  * on a log (-l), deciding and appending, and with --follow, staying on.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -17,15 +19,27 @@
 #include "follow.h"
 #include "lines.h"
 #include "log.h"
+#include "reject.h"
 #include "saga.h"
+#include "uuid.h"
 
 #define USAGE "saga-step SERVICE [-fqv] [-l LOG] [--decline-over AMOUNT] " \
-	"[--fail-rate P --seed N] [--only-new] [--timeout DURATION] [FILE ...]"
+	"[--fail-rate P --seed N] [--only-new] [--reject FILE] " \
+	"[--timeout DURATION] [FILE ...]"
 
 /* How often a service on a log looks again when nothing wakes it. */
 #define RECHECK_MS 1000
-/* How often a round that lost a race to another writer is taken again. */
-#define MAX_TRIES 10
+/*
+ * A round is appended in chunks of at most this many reactions (or
+ * bytes), each its own transaction: another writer never waits for more
+ * than one chunk, a kill loses at most one, and the round's memory is
+ * bounded. Decisions are emitted in order with ids of their own, so a
+ * chunk stands alone.
+ */
+#define CHUNK_EVENTS 4096
+#define CHUNK_BYTES (4u << 20)
+/* The longest wait between two tries of a round that lost a race. */
+#define BACKOFF_MAX_MS 1000
 
 static void help(void) __attribute__((noreturn));
 
@@ -38,7 +52,9 @@ help(void)
 	    "Every event read is a fact; causes with no recorded outcome are\n"
 	    "decided once everything is read. As a filter, input events pass\n"
 	    "through and the reactions follow at the end of the input; with\n"
-	    "-l the service reads the log and appends its reactions to it.\n\n"
+	    "-l the service reads the log and appends its reactions to it.\n"
+	    "An order the rules cannot take is rejected (TransactionRejected),\n"
+	    "a reaction they cannot use is set aside with a warning.\n\n"
 	    "      --decline-over AMOUNT  decline payments over AMOUNT\n"
 	    "      --fail-rate P          decline a share P (0..1) of payments,\n"
 	    "      --seed N               drawn per transaction from seed N\n"
@@ -46,6 +62,8 @@ help(void)
 	    "                             are appended, until SIGINT or SIGTERM\n"
 	    "  -l, --log LOG              read LOG whole, append the reactions\n"
 	    "      --only-new             write the reactions only\n"
+	    "      --reject FILE          set input lines that are not events\n"
+	    "                             aside in FILE and go on\n"
 	    "      --timeout DURATION     cancel a transaction with no outcome\n"
 	    "                             DURATION (15m, 2h) after its creation\n"
 	    "  -q, --quiet                no warnings\n"
@@ -53,7 +71,7 @@ help(void)
 	    "  -h, --help                 this help\n"
 	    "      --version              the version\n\n"
 	    "Exit: 0 ok, 64 usage, 65 bad input, 66 no such input or log,\n"
-	    "74 I/O, 75 lost the race to another writer too often.\n"
+	    "74 I/O.\n"
 	    "See saga-step(1).\n", USAGE);
 	exit(0);
 }
@@ -63,11 +81,16 @@ struct run {
 	int only_new;
 	long long in, out;
 	struct evt_event ev;
-	/* -l: the reactions of a round, back to back, one per line. */
-	struct evt_buf pending;
-	long long npending;
-	long long bad_seq;	/* -l: the stored event that failed, and why */
-	struct evt_err bad;
+	struct evt_reject *reject;
+	/* -l: the reactions of a round not yet appended, back to back, one
+	 * per line, and their ids (EVT_UUID_LEN + 1 bytes each). */
+	struct evt_log *log;
+	struct evt_buf pending, ids;
+	long long npending, appended;
+	int64_t now;
+	int lost;		/* the round lost a race: take it back */
+	int failed;		/* the round's append failed: err says why */
+	struct evt_err err;
 };
 
 static int
@@ -80,18 +103,6 @@ emit_line(void *arg, const char *id, const char *line, size_t len)
 	return evt_out_line(line, len);
 }
 
-static int
-collect(void *arg, const char *id, const char *line, size_t len)
-{
-	struct run *r = arg;
-
-	(void)id;
-	evt_buf_add(&r->pending, line, len);
-	evt_buf_addc(&r->pending, '\n');
-	r->npending++;
-	return 0;
-}
-
 /* A write to stdout failed: say so, unless the reader went away. */
 static int
 stdout_error(void)
@@ -99,6 +110,37 @@ stdout_error(void)
 	if (errno != EPIPE)
 		fprintf(stderr, "%s: stdout: %s\n", evt_prog, strerror(errno));
 	return EX_IOERR;
+}
+
+/* A bad input line: set aside with --reject (0), else its exit code. */
+static int
+bad_line(struct run *r, const char *where, long long lineno, const char *line,
+    size_t len, const struct evt_err *why)
+{
+	struct evt_err err;
+
+	if (r->reject == NULL || why->code != EX_DATAERR) {
+		fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog, where, lineno,
+		    why->msg);
+		return why->code;
+	}
+	if (evt_reject_line(r->reject, where, lineno, line, len, why->msg,
+	    &err) < 0) {
+		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+		return err.code;
+	}
+	return 0;
+}
+
+/* What a fold made of an event the rules cannot take, for people: at
+ * is where it was read ("stdin:3", "shop.db: seq 42"). */
+static void
+warn_folded(int rc, const char *at, const struct evt_err *why)
+{
+	if (rc == EVT_SAGA_REJECTED)
+		evt_warn("%s: %s: the order is rejected", at, why->msg);
+	else if (rc == EVT_SAGA_ASIDE)
+		evt_warn("%s: %s: set aside", at, why->msg);
 }
 
 /*
@@ -124,14 +166,21 @@ run_filter(struct run *r, char **names, int nin)
 		evt_lines_init(&in, fds[i]);
 		while (code == 0 && (rc = evt_lines_next(&in, &line, &len,
 		    &err)) != 0) {
+			int f;
+
 			if (rc > 0 && strspn(line, " \t\r") >= len)
 				continue;
 			if (rc < 0 || evt_event_parse(&r->ev, line, len, 0, &err) < 0 ||
-			    evt_saga_fold(r->saga, &r->ev, now, &err) < 0) {
-				fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog,
-				    where, in.lineno, err.msg);
-				code = err.code;
-				break;
+			    (f = evt_saga_fold(r->saga, &r->ev, now, &err)) < 0) {
+				code = bad_line(r, where, in.lineno, rc < 0 ?
+				    NULL : line, rc < 0 ? 0 : len, &err);
+				continue;
+			}
+			if (f != EVT_SAGA_TAKEN) {
+				char at[512];
+				snprintf(at, sizeof(at), "%s:%lld", where,
+				    in.lineno);
+				warn_folded(f, at, &err);
 			}
 			r->in++;
 			if (!r->only_new && evt_out_line(line, len) < 0)
@@ -162,120 +211,197 @@ run_filter(struct run *r, char **names, int nin)
 	return code;
 }
 
+/* A stored event: a fact, whatever it holds. One the rules cannot use is
+ * set aside with a warning, never a reason to stop. */
 static int
 fold_stored(void *arg, long long seq, const char *line, size_t len)
 {
 	struct run *r = arg;
+	struct evt_err err;
+	int rc;
 
-	if (evt_event_parse_stored(&r->ev, line, len, &r->bad) < 0 ||
-	    evt_saga_fold(r->saga, &r->ev, r->ev.time_ms, &r->bad) < 0) {
-		r->bad_seq = seq;
-		return -1;
-	}
 	r->in++;
+	if (evt_event_parse_stored(&r->ev, line, len, &err) < 0) {
+		evt_warn("%s: seq %lld: %s: set aside", evt_log_path(r->log),
+		    seq, err.msg);
+		return 0;
+	}
+	/* A stored event has its id: fold never refuses it. */
+	if ((rc = evt_saga_fold(r->saga, &r->ev, r->now, &err)) < 0)
+		rc = EVT_SAGA_ASIDE;
+	if (rc != EVT_SAGA_TAKEN) {
+		char at[512];
+		snprintf(at, sizeof(at), "%s: seq %lld", evt_log_path(r->log),
+		    seq);
+		warn_folded(rc, at, &err);
+	}
 	return 0;
 }
 
 /*
- * Append the round's reactions in one transaction. Returns 0, 1 when one
- * of them, or another outcome of its decision, is stored already (another
- * instance decided meanwhile: the round is void and nothing was written),
- * or -1 with err.
+ * Append the pending reactions in one transaction, and keep them in the
+ * state (evt_saga_commit). When one of them, or another outcome of its
+ * decision, is stored already (another instance decided meanwhile, or
+ * long ago), nothing is written and r->lost is set. Returns 0, or -1
+ * with r->err (r->failed set).
  */
 static int
-append_round(struct run *r, struct evt_log *log, int64_t now,
-    struct evt_err *err)
+flush(struct run *r)
 {
 	const char *p = r->pending.p, *end = p + r->pending.len;
+	struct evt_err *err = &r->err;
+	long long i = 0;
 
-	if (evt_log_begin(log, err) < 0)
-		return -1;
-	while (p < end) {
+	if (r->npending == 0)
+		return 0;
+	if (evt_log_begin(r->log, err) < 0)
+		goto fail;
+	for (; p < end; i++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		int rc;
 
 		if (evt_event_parse(&r->ev, p, (size_t)(nl - p), 0, err) < 0 ||
-		    (rc = evt_log_append(log, &r->ev, NULL, now, NULL, err)) < 0) {
-			evt_log_rollback(log);
-			/* Another outcome of one of its decisions is stored. */
-			return err->code == EX_TEMPFAIL ? 1 : -1;
+		    (rc = evt_log_append(r->log, &r->ev, NULL, r->now, NULL,
+		    err)) < 0) {
+			evt_log_rollback(r->log);
+			/* A conflict: an expectation another writer voided. */
+			if (err->code == EX_TEMPFAIL) {
+				r->lost = 1;
+				return 0;
+			}
+			goto fail;
 		}
 		if (rc == EVT_APPEND_DUPLICATE) {
-			evt_log_rollback(log);
-			return 1;
+			evt_log_rollback(r->log);
+			evt_saga_stored(r->saga, r->ids.p + i * (EVT_UUID_LEN + 1));
+			r->lost = 1;
+			return 0;
 		}
 		p = nl + 1;
 	}
-	return evt_log_commit(log, err);
+	if (evt_log_commit(r->log, err) < 0)
+		goto fail;
+	evt_saga_commit(r->saga);
+	r->appended += r->npending;
+	r->npending = 0;
+	evt_buf_reset(&r->pending);
+	evt_buf_reset(&r->ids);
+	return 0;
+fail:
+	r->failed = 1;
+	return -1;
+}
+
+static int
+collect(void *arg, const char *id, const char *line, size_t len)
+{
+	struct run *r = arg;
+
+	evt_buf_add(&r->pending, line, len);
+	evt_buf_addc(&r->pending, '\n');
+	evt_buf_add(&r->ids, id, EVT_UUID_LEN + 1);
+	if (++r->npending >= CHUNK_EVENTS || r->pending.len >= CHUNK_BYTES) {
+		if (flush(r) < 0 || r->lost)
+			return -1;
+	}
+	return 0;
+}
+
+/* Wait before the next try of a round that lost tries races in a row:
+ * at once the first time, then longer, up to BACKOFF_MAX_MS, with
+ * jitter so that two racing instances fall apart. */
+static void
+backoff(int tries)
+{
+	long ms;
+	struct timespec ts;
+
+	if (tries <= 1)
+		return;
+	ms = tries > 8 ? BACKOFF_MAX_MS : 5L << (tries - 1);
+	if (ms > BACKOFF_MAX_MS)
+		ms = BACKOFF_MAX_MS;
+	ms = ms / 2 + random() % (ms / 2 + 1);
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+/* After a round: give back what it took, so that memory follows the
+ * open sagas. */
+static void
+shrink(struct run *r, long long decided)
+{
+	if (r->pending.cap > (1u << 20)) {
+		evt_buf_free(&r->pending);
+		evt_buf_free(&r->ids);
+	}
+	if (decided >= 4096)
+		malloc_trim(0);
 }
 
 /*
- * The service: fold the whole log, decide, append; with follow, wait for
- * more (or for the next deadline) and go on. A round that finds one of its
- * decisions already stored lost a race with another instance: its state
- * held a guess, so it is rebuilt from the log and the round taken again.
+ * The service: fold the log, decide, append in chunks; with follow, wait
+ * for more (or for the next deadline) and go on. A round whose append
+ * finds one of its decisions stored already, or a stock stream moved,
+ * lost a race with another writer: what it had not stored is taken back,
+ * only what is new in the log is folded, and the round is taken again,
+ * at once and then with back-off, for as long as it takes: other writers
+ * being busy is never a reason to stop.
  */
 static int
-run_log(struct run *r, const char *spec, int follow,
-    const struct evt_saga_opts *so)
+run_log(struct run *r, const char *spec, int follow)
 {
 	struct evt_follow *fw = NULL;
 	struct evt_read rd;
 	struct evt_err err;
-	struct evt_log *log;
-	long long appended = 0;
 	int tries = 0, code = 0;
 
-	if ((log = evt_log_open(spec, 0, &err)) == NULL)
+	if ((r->log = evt_log_open(spec, 0, &err)) == NULL)
 		evt_die_err(&err);
-	if (follow && (fw = evt_follow_open(log, &err)) == NULL)
+	if (follow && (fw = evt_follow_open(r->log, &err)) == NULL)
 		goto fail;
+	srandom((unsigned)getpid());
+	evt_saga_journal(r->saga, 1);
 	memset(&rd, 0, sizeof(rd));
 	for (;;) {
-		int64_t now, dl;
+		int64_t dl;
+		long long before = r->appended;
 
-		if (evt_log_read(log, &rd, fold_stored, r, &err) < 0) {
-			if (r->bad_seq) {
-				fprintf(stderr, "%s: %s: seq %lld: %s\n", evt_prog,
-				    evt_log_path(log), r->bad_seq, r->bad.msg);
-				code = r->bad.code;
-				goto out;
-			}
+		if (evt_clock_now(&r->now, &err) < 0)
+			goto fail;
+		if (evt_log_read(r->log, &rd, fold_stored, r, &err) < 0)
+			goto fail;
+		rd.after = rd.scanned;
+		r->lost = 0;
+		if (evt_saga_decide(r->saga, r->now, collect, r, &err) < 0 &&
+		    !r->lost) {
+			if (r->failed)
+				err = r->err;
 			goto fail;
 		}
-		rd.after = rd.scanned;
-		if (evt_clock_now(&now, &err) < 0)
+		if (!r->lost && flush(r) < 0) {
+			err = r->err;
 			goto fail;
-		evt_buf_reset(&r->pending);
-		r->npending = 0;
-		if (evt_saga_decide(r->saga, now, collect, r, &err) < 0)
-			goto fail;
-		if (r->npending > 0) {
-			int rc = append_round(r, log, now, &err);
-			if (rc < 0)
-				goto fail;
-			if (rc == 1) {
-				if (++tries > MAX_TRIES) {
-					fprintf(stderr, "%s: %s: lost the race to "
-					    "another writer %d times\n", evt_prog,
-					    evt_log_path(log), MAX_TRIES);
-					code = EX_TEMPFAIL;
-					goto out;
-				}
-				evt_saga_free(r->saga);
-				r->saga = evt_saga_new(so);
-				rd.after = 0;
-				continue;
-			}
-			appended += r->npending;
+		}
+		if (r->lost) {
+			evt_saga_undo(r->saga);
+			r->npending = 0;
+			evt_buf_reset(&r->pending);
+			evt_buf_reset(&r->ids);
+			backoff(++tries);
+			if (fw && evt_follow_stopping(fw))
+				break;
+			continue;
 		}
 		tries = 0;
+		shrink(r, r->appended - before);
 		if (!follow)
 			break;
 		/* Wake for new events, or when the next deadline falls due. */
 		int wait = RECHECK_MS;
 		if ((dl = evt_saga_next_deadline(r->saga)) != INT64_MAX) {
-			int64_t left = dl - now;
+			int64_t left = dl - r->now;
 			if (left < wait)
 				wait = left > 0 ? (int)left : 0;
 		}
@@ -285,10 +411,10 @@ run_log(struct run *r, const char *spec, int follow,
 		if (w == 0)
 			break;
 	}
-	r->out = appended;
+	r->out = r->appended;
 out:
 	evt_follow_close(fw);
-	evt_log_close(log);
+	evt_log_close(r->log);
 	return code;
 fail:
 	fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
@@ -307,6 +433,7 @@ main(int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' },
 		{ "only-new", no_argument, NULL, 'O' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "reject", required_argument, NULL, 'R' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -314,8 +441,9 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct evt_saga_opts so;
+	struct evt_err err;
 	struct run r;
-	const char *logspec = NULL;
+	const char *logspec = NULL, *reject = NULL;
 	int c, has_seed = 0, follow = 0, code;
 	char *end;
 
@@ -340,9 +468,10 @@ main(int argc, char **argv)
 				    "number from 0 to 1: %s", optarg);
 			break;
 		case 'h': help();
-		case 'l': logspec = optarg; break;
+		case 'l': logspec = evt_cli_log_arg(optarg); break;
 		case 'O': r.only_new = 1; break;
 		case 'q': evt_quiet = 1; break;
+		case 'R': reject = optarg; break;
 		case 'S':
 			so.seed = (unsigned long long)evt_opt_count("--seed", optarg, 0);
 			has_seed = 1;
@@ -364,20 +493,33 @@ main(int argc, char **argv)
 		    "can be repeated");
 	if (follow && !logspec)
 		evt_usage_error(USAGE, "--follow needs -l LOG");
-	if (logspec && (optind < argc || r.only_new))
+	if (logspec && (optind < argc || r.only_new || reject))
 		evt_usage_error(USAGE, "-l reads the log: no input files, no "
-		    "--only-new");
+		    "--only-new, no --reject");
 	r.saga = evt_saga_new(&so);
+	if (reject && (r.reject = evt_reject_open(reject, &err)) == NULL)
+		evt_die_err(&err);
 	if (logspec)
-		code = run_log(&r, logspec, follow, &so);
+		code = run_log(&r, logspec, follow);
 	else
 		code = run_filter(&r, argv + optind, argc - optind);
+	long long nrej = evt_reject_count(r.reject);
+	if (evt_reject_close(r.reject, &err) < 0 && code == 0) {
+		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+		code = err.code;
+	}
+	if (code == 0 && nrej > 0)
+		fprintf(stderr, "%s: %lld lines rejected to %s\n", evt_prog,
+		    nrej, reject);
 	if (code == 0)
-		evt_note("%lld events in, %lld reactions, %zu sagas open",
-		    r.in, r.out, evt_saga_open(r.saga));
+		evt_note("%lld events in, %lld reactions, %zu sagas open, "
+		    "%lld orders rejected, %lld events set aside", r.in, r.out,
+		    evt_saga_open(r.saga), evt_saga_count(r.saga,
+		    EVT_SAGA_REJECTED), evt_saga_count(r.saga, EVT_SAGA_ASIDE));
 	evt_saga_free(r.saga);
 	evt_event_free(&r.ev);
 	evt_buf_free(&r.pending);
+	evt_buf_free(&r.ids);
 	if (fclose(stdout) != 0 && code == 0) {
 		if (errno != EPIPE)
 			fprintf(stderr, "%s: stdout: %s\n", evt_prog, strerror(errno));

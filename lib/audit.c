@@ -16,6 +16,7 @@
 #include "decimal.h"
 #include "hmap.h"
 #include "json.h"
+#include "saga.h"
 
 static const char *const sev_name[] = { "info", "warning", "critical" };
 static const char *const tag_name[] = { "PCI-DSS", "GDPR", "FINANCIAL",
@@ -25,7 +26,7 @@ static const char *const finding_name[] = {
 	"large_refund", "double_charge", "over_refund", "currency_mismatch",
 	"negative_amount", "seq_gap", "version_gap", "duplicate_id",
 	"time_regression", "orphan_causation", "saga_stuck", "saga_compensated",
-	"chain_broken"
+	"chain_broken", "saga_bad_event", "transaction_rejected"
 };
 
 const char *evt_severity_name(int sev) { return sev_name[sev]; }
@@ -63,6 +64,9 @@ evt_audit_defaults(struct evt_audit_opts *o)
 		[EVT_F_COMPENSATED] = { 1, EVT_SEV_INFO,
 		    EVT_TAG_SAGA | EVT_TAG_FINANCIAL },
 		[EVT_F_CHAIN] = { 1, EVT_SEV_CRITICAL, EVT_TAG_INTEGRITY },
+		[EVT_F_SAGA_BAD] = { 1, EVT_SEV_WARNING,
+		    EVT_TAG_SAGA | EVT_TAG_INTEGRITY },
+		[EVT_F_REJECTED] = { 1, EVT_SEV_WARNING, EVT_TAG_SAGA },
 	};
 
 	memset(o, 0, sizeof(*o));
@@ -569,6 +573,7 @@ tx_to_store(const struct txstate *t, struct evt_audit_tx *s)
  */
 struct evt_audit {
 	struct evt_audit_opts o;
+	struct evt_saga *saga;		/* its rules, to check events by */
 	struct idset ids;
 	long long last_seq;
 	struct evt_hmap subj;		/* subject -> struct evt_audit_subject * */
@@ -598,6 +603,7 @@ evt_audit_new(const struct evt_audit_opts *o)
 	if (a == NULL)
 		abort();
 	a->o = *o;
+	a->saga = evt_saga_new(&(struct evt_saga_opts){ 0 });
 	return a;
 }
 
@@ -636,6 +642,7 @@ evt_audit_free(struct evt_audit *a)
 	if (a == NULL)
 		return;
 	drop_memory(a);
+	evt_saga_free(a->saga);
 	evt_hmap_free(&a->tx);
 	evt_hmap_free(&a->subj);
 	evt_astore_close(a->store);
@@ -1076,12 +1083,33 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 		rc = found(a, EVT_F_CVV, "card security code in %s", a->cvv.p);
 	if (rc == 0 && a->pii.len)
 		rc = found(a, EVT_F_PII, "personal data in %s", a->pii.p);
-
+	/* What the saga's participants cannot take: a stored fact that
+	 * ends its saga rejected, or is set aside (saga-step(1)). Only
+	 * field names and reasons are said, never a value. */
+	if (rc == 0 && a->o.rule[EVT_F_SAGA_BAD].enabled) {
+		int k = evt_saga_check(a->saga, ev, &e);
+		if (k == EVT_SAGA_REJECTED)
+			rc = found(a, EVT_F_SAGA_BAD, "%s: the order is rejected",
+			    e.msg);
+		else if (k == EVT_SAGA_ASIDE)
+			rc = found(a, EVT_F_SAGA_BAD, "%s: set aside by the saga's "
+			    "participants", e.msg);
+	}
 	/* Money, across the saga. Copy tx: tmp is reused below. An event
 	 * seen before (its id) is not money moving twice. */
 	cstr(&a->txid, tx.p, tx.n);
 	const char *txid = a->txid.p;
 	size_t txn = a->txid.len;
+	if (rc == 0 && type_is(ev, "TransactionRejected")) {
+		evt_buf_reset(&a->tmp);
+		evt_buf_grow(&a->tmp, 256);
+		struct evt_sv why = evt_json_get_str(&a->dj, "reason", &a->tmp);
+		struct evt_sv fld = evt_json_get_str(&a->dj, "field", &a->tmp);
+		rc = found(a, EVT_F_REJECTED, "an order rejected: %.*s (%.*s)",
+		    why.p ? (int)why.n : 1, why.p ? why.p : "?",
+		    fld.p ? (int)fld.n : 1, fld.p ? fld.p : "?");
+	}
+
 	if (tx.p && !dup && type_is(ev, "TransactionCreated")) {
 		struct txstate *t = tx_state(a, txid, txn);
 		if (t == NULL)

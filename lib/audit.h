@@ -29,6 +29,9 @@ enum {
 	EVT_F_SEQ_GAP, EVT_F_VERSION_GAP, EVT_F_DUP_ID, EVT_F_TIME_BACK,
 	EVT_F_ORPHAN, EVT_F_STUCK, EVT_F_COMPENSATED,
 	EVT_F_CHAIN,		/* chain_broken: evt-verify's check, chain.h */
+	EVT_F_SAGA_BAD,		/* saga_bad_event: saga.h EVT_SAGA_REJECTED,
+				 * EVT_SAGA_ASIDE */
+	EVT_F_REJECTED,		/* transaction_rejected */
 	EVT_FINDING_N
 };
 

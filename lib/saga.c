@@ -35,14 +35,15 @@ enum { OPEN, COMPLETED, CANCELLED };
 enum rtype {
 	R_OTHER, R_ADJUSTED, R_CREATED, R_PROCESSED, R_FAILED, R_REFUNDED,
 	R_RESERVED, R_UNAVAILABLE, R_RELEASED, R_FULFILLED, R_DELIVERED,
-	R_COMPLETED, R_CANCELLED, R_N
+	R_COMPLETED, R_CANCELLED, R_REJECTED, R_CANCEL_REQ, R_N
 };
 
 static const char *const tname[R_N] = {
 	"", "InventoryAdjusted", "TransactionCreated", "PaymentProcessed",
 	"PaymentFailed", "PaymentRefunded", "InventoryReserved",
 	"InventoryUnavailable", "InventoryReleased", "OrderFulfilled",
-	"OrderDelivered", "TransactionCompleted", "TransactionCancelled"
+	"OrderDelivered", "TransactionCompleted", "TransactionCancelled",
+	"TransactionRejected", "TransactionCancelRequested"
 };
 
 struct item {
@@ -59,10 +60,16 @@ struct rev {
 	enum rtype type;
 	struct evt_sv id, corr;
 	int64_t time_ms;
+	int64_t vis_ms;		/* when it became visible, as far as known */
 	/* data */
 	struct evt_sv txid, store, sku, reason, total, amount, currency, token;
+	struct evt_sv subject;	/* a rejection's stream, when not its txid's */
+	struct evt_sv field, detail;	/* a rejection's */
 	long long delta;
 	int delta_ok, items_ok, delivery;
+	int has_data, txid_str;	/* data is an object; transaction_id a string */
+	int bad_item;		/* the first item that is not one, or -1 */
+	const char *bad_item_what;	/* what is wrong with it */
 	const struct item *items;
 	size_t nitems;
 	const long long *avail;	/* InventoryUnavailable: units on hand */
@@ -81,9 +88,13 @@ struct own {
  * recorded it: the next decisions are named after it, and point at it.
  */
 struct tx {
-	struct tx *prev, *next;	/* the decision queue, when queued */
+	struct tx *prev, *next;	/* the decision queue, when queued; the
+				 * round's finished sagas, when over */
 	size_t heap;		/* 1 + index in the deadline heap, or 0 */
 	int queued, expired, has_order, delivery;
+	int over;		/* finished in a round not yet committed */
+	int ghost;		/* a re-sent order met a stored decision */
+	int cancel_req;		/* a customer asked to cancel */
 	int pay, inv, refunded, released, fulfilled, delivered, outcome;
 	int64_t created_ms, due_ms, last_ms;
 	unsigned long long order;	/* arrival, to break deadline ties */
@@ -95,7 +106,7 @@ struct tx {
 	size_t nitems;
 	char *oblock;
 	struct own pay_id, paid, fail_id, refund_id, res_id, res_store;
-	struct own unavail_id, ful_id, cancel_id, cancel_reason;
+	struct own unavail_id, ful_id, cancel_id, cancel_reason, creq_id;
 	struct item *res_items;	/* what the reservation took */
 	size_t nres;
 };
@@ -110,10 +121,49 @@ struct tx {
 #define DONE_MAX (1u << 20)
 #endif
 
+struct done_slot {
+	uint64_t h;		/* the transaction id's, 0 = empty */
+	uint64_t order;		/* its order's event id's, 0 = none */
+};
+
 struct done {
-	uint64_t *tab;		/* 2 * DONE_MAX slots, 0 = empty */
+	struct done_slot *tab;	/* 2 * DONE_MAX slots */
 	uint64_t *ring;		/* the same hashes, oldest first */
 	size_t head, len;
+};
+
+/*
+ * A rejection owed to one order (TransactionCreated): one the rules
+ * cannot take (invalid_order), or a second order for a transaction id
+ * already known (duplicate_transaction). Keyed by the order's id: the
+ * transaction id may be unusable, and a duplicate shares it.
+ */
+struct rej {
+	struct rej *next;
+	struct own cause, subject, corr, txid, field, detail;
+	const char *reason;
+	int txid_null;		/* the order had no usable transaction_id */
+	int64_t time_ms;
+};
+
+/*
+ * What a decision changed, so that a round whose append failed can be
+ * taken back (evt_saga_undo): the saga and the counters it had before.
+ */
+struct jent {
+	struct tx *t;		/* NULL: a rejection (rej) */
+	struct rej *rej;
+	enum rtype type;
+	int pay, inv, refunded, released, fulfilled, delivered, outcome;
+	int took;		/* stock moved by the reaction */
+	int64_t last_ms;
+};
+
+/* A stock stream's expected version before a round changed it. */
+struct jstream {
+	char *subj;
+	size_t n;
+	long long v;		/* -1: not known before */
 };
 
 struct evt_saga {
@@ -124,6 +174,18 @@ struct evt_saga {
 	struct evt_hmap streams; /* inventory-STORE -> its version, if known */
 	int stored;		/* the input holds stored events (versions) */
 	struct tx *qhead, *qtail;	/* sagas owing a decision, in order */
+	struct rej *rjhead, *rjtail;	/* rejections owed, in order */
+	struct evt_hmap rejs;	/* order id -> struct rej *, while owed */
+	/* A round's journal, when journaling (evt_saga_journal). */
+	int journaling;
+	struct jent *jrn;
+	size_t njrn, capjrn;
+	struct jstream *jst;
+	size_t njst, capjst;
+	struct tx *over;	/* sagas the round finished, to forget */
+	struct rej *rjdone;	/* rejections the round decided */
+	struct evt_hmap found;	/* decision ids found stored already */
+	long long aside, rejected;	/* counts, for -v */
 	struct tx **heap;	/* open sagas by deadline */
 	size_t nheap, capheap;
 	unsigned long long arrivals;
@@ -137,6 +199,8 @@ struct evt_saga {
 	struct evt_buf key, line, name, subj;
 	char tstr[EVT_TIME_LEN + 1];
 };
+
+static struct evt_sv lit(const char *s);
 
 /* What a decision round carries. */
 struct ctx {
@@ -197,28 +261,40 @@ evt_saga_amount_ok(const char *s)
 /*
  * The items array of a reservation or an order: the items with a string
  * sku and an integer qty into r->items; r->items_ok when the array is not
- * empty and every item is such an object with qty >= 1.
+ * empty and every item is such an object with qty >= 1, else the first
+ * that is not in r->bad_item (-1: the array is empty).
  */
 static void
 read_items(struct evt_saga *s, struct evt_sv a, struct rev *r)
 {
 	size_t pos = 0, off, len, n = 0;
+	int i = 0;
 	struct evt_err e;
 
 	r->items_ok = 1;
-	while (evt_json_array_next(a.p, a.n, &pos, &off, &len)) {
+	r->bad_item = -1;
+	for (; evt_json_array_next(a.p, a.n, &pos, &off, &len); i++) {
 		struct item it = { { NULL, 0 }, 0 };
 		struct evt_sv q;
+		const char *what = NULL;
 
 		if (evt_json_scan(&s->xj, a.p + off, len, 0, &e) < 0 ||
-		    s->xj.type != EVT_J_OBJECT) {
-			r->items_ok = 0;
-			continue;
+		    s->xj.type != EVT_J_OBJECT)
+			what = "";
+		else {
+			it.sku = evt_json_get_str(&s->xj, "sku", &s->arena);
+			q = evt_json_get(&s->xj, "qty", EVT_J_NUMBER);
+			if (it.sku.p == NULL || it.sku.n == 0)
+				what = ".sku";
+			else if (q.p == NULL || evt_json_int(q.p, q.n, &it.qty) < 0 ||
+			    it.qty < 1)
+				what = ".qty";
 		}
-		it.sku = evt_json_get_str(&s->xj, "sku", &s->arena);
-		q = evt_json_get(&s->xj, "qty", EVT_J_NUMBER);
-		if (it.sku.p == NULL || q.p == NULL ||
-		    evt_json_int(q.p, q.n, &it.qty) < 0 || it.qty < 1) {
+		if (what) {
+			if (r->items_ok) {
+				r->bad_item = i;
+				r->bad_item_what = what;
+			}
 			r->items_ok = 0;
 			continue;
 		}
@@ -230,7 +306,7 @@ read_items(struct evt_saga *s, struct evt_sv a, struct rev *r)
 		}
 		s->items[n++] = it;
 	}
-	if (n == 0)
+	if (i == 0)
 		r->items_ok = 0;
 	r->items = s->items;
 	r->nitems = n;
@@ -245,6 +321,7 @@ read_event(struct evt_saga *s, const struct evt_event *ev, int64_t now,
 	struct evt_sv v;
 
 	memset(r, 0, sizeof(*r));
+	r->bad_item = -1;
 	r->type = rtype_of(ev->type.p, ev->type.n);
 	if (r->type == R_OTHER)
 		return 0;
@@ -260,7 +337,11 @@ read_event(struct evt_saga *s, const struct evt_event *ev, int64_t now,
 	evt_buf_grow(&s->arena, m->vlen + 1);
 	if (evt_json_scan(&s->dj, ev->j.base + m->voff, m->vlen, 0, err) < 0)
 		return -1;
+	if (s->dj.type != EVT_J_OBJECT)
+		return 0;
+	r->has_data = 1;
 	r->txid = evt_json_get_str(&s->dj, "transaction_id", &s->arena);
+	r->txid_str = r->txid.p != NULL;
 	switch (r->type) {
 	case R_ADJUSTED:
 		r->store = evt_json_get_str(&s->dj, "store_id", &s->arena);
@@ -292,6 +373,7 @@ read_event(struct evt_saga *s, const struct evt_event *ev, int64_t now,
 			read_items(s, v, r);
 		break;
 	case R_CANCELLED:
+	case R_REJECTED:
 		r->reason = evt_json_get_str(&s->dj, "reason", &s->arena);
 		break;
 	default:
@@ -300,72 +382,121 @@ read_event(struct evt_saga *s, const struct evt_event *ev, int64_t now,
 	return 0;
 }
 
-static int
-bad(struct evt_err *err, enum rtype type, const char *what)
-{
-	return evt_err_set(err, EX_DATAERR, "%s: %s", tname[type], what);
-}
-
 /*
- * What each type must carry for the rules to take it as a fact. The types
- * that cause a decision need an id: the decision's id is derived from it,
- * and a cause that evt-append would name later could be answered twice.
+ * What is wrong with an event the rules cannot take: the field (a path
+ * from the event's top, "data.total") and why. Returns 1.
  */
 static int
-check_event(const struct rev *r, struct evt_err *err)
+bad(struct evt_saga *s, struct rev *r, const char *field, const char *why)
+{
+	evt_buf_reset(&s->name);
+	evt_buf_adds(&s->name, field);
+	r->field = (struct evt_sv){ s->name.p, s->name.len };
+	r->detail = lit(why);
+	return 1;
+}
+
+/* Whether v holds an amount: a number, exact in 38 digits, >= 0. */
+static const char *
+amount_bad(struct evt_sv v, const char *what)
 {
 	struct evt_dec x;
 	int rc;
 
+	(void)what;
+	if (v.p == NULL)
+		return "is missing or not a number";
+	if ((rc = evt_dec_parse(v.p, v.n, &x)) != EVT_DEC_OK)
+		return rc == EVT_DEC_RANGE ? "does not fit in 38 digits" :
+		    "is not a number";
+	if (evt_dec_sign(x) < 0)
+		return "is negative";
+	return NULL;
+}
+
+/*
+ * Whether the rules can take r as a fact (0), or not (1, with r->field
+ * and r->detail saying why). The types that cause a decision need an id:
+ * the decision's id is derived from it, and a cause that evt-append would
+ * name later could be answered twice.
+ */
+static int
+check_event(struct evt_saga *s, struct rev *r)
+{
+	const char *why;
+
+	/* A rejection names its order by causationid: its transaction id
+	 * may be one that could not be taken. */
+	if (r->type == R_REJECTED)
+		return 0;
+	if (!r->has_data)
+		return bad(s, r, "data", "is missing or not an object");
 	if (r->type == R_ADJUSTED) {
-		if (!r->store.p || !r->sku.p || !r->delta_ok)
-			return bad(err, r->type, "data needs store_id, sku and an "
-			    "integer delta (at most 19 digits)");
+		if (!r->store.p || r->store.n == 0)
+			return bad(s, r, "data.store_id", "is missing or not a string");
+		if (!r->sku.p || r->sku.n == 0)
+			return bad(s, r, "data.sku", "is missing or not a string");
+		if (!r->delta_ok)
+			return bad(s, r, "data.delta", "is not an integer of at "
+			    "most 19 digits");
 		return 0;
 	}
 	if (!r->txid.p || r->txid.n == 0)
-		return bad(err, r->type, "data needs a transaction_id");
+		return bad(s, r, "data.transaction_id", "is missing or not a "
+		    "string");
 	/* They name the reactions' streams: a subject is a CloudEvents
 	 * string (evt(7)). */
-	if (!evt_ce_string_ok(r->txid.p, r->txid.n) ||
-	    (r->store.p && !evt_ce_string_ok(r->store.p, r->store.n)))
-		return bad(err, r->type, "transaction_id and store_id must hold "
-		    "no control character");
+	if (!evt_ce_string_ok(r->txid.p, r->txid.n))
+		return bad(s, r, "data.transaction_id", "holds a control "
+		    "character");
+	if (r->store.p && !evt_ce_string_ok(r->store.p, r->store.n))
+		return bad(s, r, "data.store_id", "holds a control character");
 	switch (r->type) {
 	case R_CREATED:
-		if (!r->store.p || !r->total.p || !r->currency.p ||
-		    r->currency.n == 0)
-			return bad(err, r->type, "data needs store_id, items, "
-			    "a numeric total and a currency");
-		if (!r->items_ok)
-			return bad(err, r->type, "data needs items, each with a "
-			    "sku and an integer qty >= 1");
-		if ((rc = evt_dec_parse(r->total.p, r->total.n, &x)) != EVT_DEC_OK)
-			return bad(err, r->type, rc == EVT_DEC_RANGE ? "total does "
-			    "not fit in 38 digits" : "total is not a number");
-		if (evt_dec_sign(x) < 0)
-			return bad(err, r->type, "total must not be negative");
+		if (!r->store.p || r->store.n == 0)
+			return bad(s, r, "data.store_id", "is missing or not a "
+			    "string");
+		if ((why = amount_bad(r->total, "total")) != NULL)
+			return bad(s, r, "data.total", why);
+		if (!r->currency.p || r->currency.n == 0)
+			return bad(s, r, "data.currency", "is missing or not a "
+			    "string");
+		if (!r->items_ok) {
+			char f[48];
+			if (r->bad_item < 0)
+				return bad(s, r, "data.items", "is missing, empty "
+				    "or not an array");
+			snprintf(f, sizeof(f), "data.items[%d]%s", r->bad_item,
+			    r->bad_item_what);
+			return bad(s, r, f, *r->bad_item_what == '\0' ? "is not "
+			    "an object" : strcmp(r->bad_item_what, ".sku") == 0 ?
+			    "is missing or not a string" : "is not an integer "
+			    "from 1 to 2^63-1");
+		}
 		break;
 	case R_PROCESSED:
 		/* What a refund gives back when the order is not at hand. */
-		if (!r->amount.p)
-			return bad(err, r->type, "data needs a numeric amount");
+		if ((why = amount_bad(r->amount, "amount")) != NULL)
+			return bad(s, r, "data.amount", why);
 		break;
 	case R_RESERVED:
 	case R_RELEASED:
-		if (!r->store.p || !r->items_ok)
-			return bad(err, r->type, "data needs store_id and items, "
-			    "each with a sku and an integer qty >= 1");
+		if (!r->store.p || r->store.n == 0)
+			return bad(s, r, "data.store_id", "is missing or not a "
+			    "string");
+		if (!r->items_ok)
+			return bad(s, r, "data.items", "is missing or empty, or "
+			    "an item lacks a sku or an integer qty >= 1");
 		break;
 	default:
 		break;
 	}
 	switch (r->type) {
-	case R_RELEASED: case R_DELIVERED: case R_COMPLETED:
+	case R_RELEASED: case R_DELIVERED: case R_COMPLETED: case R_REJECTED:
 		break;
 	default:
 		if (r->id.p == NULL || r->id.n == 0)
-			return bad(err, r->type, "no id: a cause needs one, so "
+			return bad(s, r, "id", "is missing: a cause needs one, so "
 			    "that its outcome's id is known (append it to the "
 			    "log first, or give it one)");
 	}
@@ -427,13 +558,35 @@ tx_free(struct tx *t)
 {
 	struct own *o[] = { &t->id, &t->corr, &t->pay_id, &t->paid,
 	    &t->fail_id, &t->refund_id, &t->res_id, &t->res_store,
-	    &t->unavail_id, &t->ful_id, &t->cancel_id, &t->cancel_reason };
+	    &t->unavail_id, &t->ful_id, &t->cancel_id, &t->cancel_reason,
+	    &t->creq_id };
 
 	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++)
 		free(o[i]->p);
 	free(t->oblock);
 	free(t->res_items);
 	free(t);
+}
+
+static void
+rej_free(struct rej *j)
+{
+	if (j == NULL)
+		return;
+	free(j->cause.p);
+	free(j->subject.p);
+	free(j->corr.p);
+	free(j->txid.p);
+	free(j->field.p);
+	free(j->detail.p);
+	free(j);
+}
+
+static void
+free_rej(void *arg, const char *k, size_t n, long long v)
+{
+	(void)arg; (void)k; (void)n;
+	rej_free((struct rej *)(intptr_t)v);
 }
 
 static void
@@ -460,8 +613,15 @@ evt_saga_free(struct evt_saga *s)
 {
 	if (s == NULL)
 		return;
+	evt_saga_commit(s);
 	evt_hmap_each(&s->txs, free_tx, NULL);
 	evt_hmap_free(&s->txs);
+	/* Every owed rejection is in the map, queued or not. */
+	evt_hmap_each(&s->rejs, free_rej, NULL);
+	evt_hmap_free(&s->rejs);
+	evt_hmap_free(&s->found);
+	free(s->jrn);
+	free(s->jst);
 	free(s->done.tab);
 	free(s->done.ring);
 	evt_hmap_free(&s->stock);
@@ -623,7 +783,7 @@ done_slot(const struct done *d, uint64_t h)
 {
 	size_t mask = 2 * (size_t)DONE_MAX - 1, i = done_home(h);
 
-	while (d->tab[i] && (d->tab[i] & ~(uint64_t)DONE_CANCELLED) != h)
+	while (d->tab[i].h && (d->tab[i].h & ~(uint64_t)DONE_CANCELLED) != h)
 		i = (i + 1) & mask;
 	return i;
 }
@@ -632,7 +792,14 @@ done_slot(const struct done *d, uint64_t h)
 static uint64_t
 done_get(const struct done *d, struct evt_sv id)
 {
-	return d->tab ? d->tab[done_slot(d, done_hash(id))] : 0;
+	return d->tab ? d->tab[done_slot(d, done_hash(id))].h : 0;
+}
+
+/* The hash of the order of id's saga, remembered as over, or 0. */
+static uint64_t
+done_order(const struct done *d, struct evt_sv id)
+{
+	return d->tab ? d->tab[done_slot(d, done_hash(id))].order : 0;
 }
 
 static void
@@ -640,23 +807,28 @@ done_del(struct done *d, uint64_t h)
 {
 	size_t mask = 2 * (size_t)DONE_MAX - 1, i = done_slot(d, h), j, home;
 
-	if (d->tab[i] == 0)
+	if (d->tab[i].h == 0)
 		return;
-	d->tab[i] = 0;
+	d->tab[i].h = 0;
+	d->tab[i].order = 0;
 	/* Backward shift, as in hmap.c: no tombstones. */
-	for (j = (i + 1) & mask; d->tab[j]; j = (j + 1) & mask) {
-		home = done_home(d->tab[j]);
+	for (j = (i + 1) & mask; d->tab[j].h; j = (j + 1) & mask) {
+		home = done_home(d->tab[j].h);
 		if ((j > i && (home <= i || home > j)) ||
 		    (j < i && home <= i && home > j)) {
 			d->tab[i] = d->tab[j];
-			d->tab[j] = 0;
+			d->tab[j].h = 0;
+			d->tab[j].order = 0;
 			i = j;
 		}
 	}
 }
 
+/* Remember id's saga as over; order is the hash of its order's event id
+ * (0: none seen), so that the same order read again is told from a second
+ * order for the same transaction. */
 static void
-done_add(struct done *d, struct evt_sv id, int cancelled)
+done_add(struct done *d, struct evt_sv id, int cancelled, uint64_t order)
 {
 	uint64_t h = done_hash(id);
 	size_t i;
@@ -668,8 +840,10 @@ done_add(struct done *d, struct evt_sv id, int cancelled)
 			abort();
 	}
 	i = done_slot(d, h);
-	if (d->tab[i]) {
-		d->tab[i] = h | (cancelled ? DONE_CANCELLED : 0);
+	if (d->tab[i].h) {
+		d->tab[i].h = h | (cancelled ? DONE_CANCELLED : 0);
+		if (order)
+			d->tab[i].order = order;
 		return;
 	}
 	if (d->len == DONE_MAX) {
@@ -678,9 +852,17 @@ done_add(struct done *d, struct evt_sv id, int cancelled)
 		d->len--;
 		i = done_slot(d, h);
 	}
-	d->tab[i] = h | (cancelled ? DONE_CANCELLED : 0);
+	d->tab[i].h = h | (cancelled ? DONE_CANCELLED : 0);
+	d->tab[i].order = order;
 	d->ring[(d->head + d->len) % DONE_MAX] = h;
 	d->len++;
+}
+
+/* The hash an order's event id is remembered by: never 0. */
+static uint64_t
+order_hash(struct evt_sv id)
+{
+	return id.p ? evt_hash(id.p, id.n) | 1 : 0;
 }
 
 /*
@@ -692,6 +874,8 @@ done_add(struct done *d, struct evt_sv id, int cancelled)
 static int
 finished(const struct tx *t)
 {
+	if (t->ghost)
+		return 1;
 	if (t->outcome == OPEN)
 		return 0;
 	if (t->fulfilled && t->delivery && !t->delivered)
@@ -703,13 +887,26 @@ finished(const struct tx *t)
 	return 1;
 }
 
-/* Forget a finished saga: keep a hash of its id, free the rest. */
+/*
+ * Forget a finished saga: keep a hash of its id, free the rest. In a
+ * round that may yet be taken back (journaling), only set it aside until
+ * the round is committed.
+ */
 static void
 forget(struct evt_saga *s, struct tx *t)
 {
-	done_add(&s->done, sv(&t->id), t->outcome == CANCELLED);
 	unqueue(s, t);
 	heap_del(s, t);
+	if (s->journaling) {
+		if (!t->over) {
+			t->over = 1;
+			t->next = s->over;
+			s->over = t;
+		}
+		return;
+	}
+	done_add(&s->done, sv(&t->id), t->outcome == CANCELLED,
+	    t->ghost ? 0 : order_hash(sv(&t->cid)));
 	evt_hmap_del(&s->txs, t->id.p, t->id.n);
 	tx_free(t);
 }
@@ -803,7 +1000,12 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 		t->delivery = r->delivery;
 		t->created_ms = r->time_ms;
 		if (s->o.timeout_ms > 0 && (s->o.services & EVT_SAGA_TRANSACTION)) {
-			if (__builtin_add_overflow(t->created_ms, s->o.timeout_ms,
+			/* The participants get the whole timeout from when the
+			 * order could be seen: an order synced late by an
+			 * offline till is not cancelled at once. */
+			int64_t from = r->vis_ms > r->time_ms ? r->vis_ms :
+			    r->time_ms;
+			if (__builtin_add_overflow(from, s->o.timeout_ms,
 			    &t->due_ms))
 				t->due_ms = INT64_MAX;
 			t->order = s->arrivals++;
@@ -835,8 +1037,8 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 		/* A release recorded ahead of its reservation nets out. */
 		if (!t->released && move_stock(s, r->store, r->items, r->nitems,
 		    -1) < 0)
-			return bad(err, r->type, "the stock it takes does not fit "
-			    "in 64 bits");
+			return evt_err_set(err, EX_DATAERR, "%s: the stock it "
+			    "takes does not fit in 64 bits", tname[r->type]);
 		t->inv = INV_RESERVED;
 		own_set(&t->res_id, r->id);
 		own_set(&t->res_store, r->store);
@@ -854,8 +1056,8 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 			return 0;
 		if (t->inv == INV_RESERVED && move_stock(s, sv(&t->res_store),
 		    t->res_items, t->nres, +1) < 0)
-			return bad(err, r->type, "the stock it gives back does "
-			    "not fit in 64 bits");
+			return evt_err_set(err, EX_DATAERR, "%s: the stock it "
+			    "gives back does not fit in 64 bits", tname[r->type]);
 		t->released = 1;
 		break;
 	case R_FULFILLED:
@@ -878,6 +1080,12 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 		own_set(&t->cancel_id, r->id);
 		own_set(&t->cancel_reason, r->reason.p ? r->reason :
 		    lit("transaction_cancelled"));
+		break;
+	case R_CANCEL_REQ:
+		if (t->cancel_req)
+			return 0;
+		t->cancel_req = 1;
+		own_set(&t->creq_id, r->id);
 		break;
 	default:
 		break;
@@ -911,37 +1119,186 @@ track_stream(struct evt_saga *s, const struct evt_event *ev)
 		evt_hmap_put(&s->streams, ev->subject.p, ev->subject.n, v);
 }
 
+/*
+ * Owe a rejection to the order r: reason, with r->field and r->detail
+ * when it cannot be taken. Only the transaction service decides one, so
+ * only it keeps them. An order rejected already, or owed one, is not
+ * owed a second.
+ */
+static void
+owe_rejection(struct evt_saga *s, const struct rev *r, const struct evt_event *ev,
+    const char *reason)
+{
+	struct rej *j;
+
+	if (!(s->o.services & EVT_SAGA_TRANSACTION) ||
+	    evt_hmap_get(&s->rejs, r->id.p, r->id.n))
+		return;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		abort();
+	own_set(&j->cause, r->id);
+	own_set(&j->corr, r->corr.p ? r->corr : r->id);
+	j->reason = reason;
+	j->time_ms = r->time_ms;
+	/* The rejection goes to the transaction's stream, or to the
+	 * order's own when its transaction id cannot name one. */
+	if (r->txid.p && r->txid.n && evt_ce_string_ok(r->txid.p, r->txid.n))
+		own_set(&j->txid, r->txid);
+	else {
+		j->txid_null = r->txid.p == NULL;
+		if (r->txid.p)
+			own_set(&j->txid, r->txid);
+		own_set(&j->subject, (struct evt_sv){ ev->subject.p,
+		    ev->subject.n });
+	}
+	own_set(&j->field, r->field.p ? r->field : lit("data.transaction_id"));
+	own_set(&j->detail, r->detail.p ? r->detail :
+	    lit("is the id of a transaction already ordered"));
+	evt_hmap_put(&s->rejs, j->cause.p, j->cause.n, (long long)(intptr_t)j);
+	if (s->rjtail)
+		s->rjtail->next = j;
+	else
+		s->rjhead = j;
+	s->rjtail = j;
+}
+
+/* A rejection recorded for order id: none is owed any more. */
+static void
+rejection_recorded(struct evt_saga *s, struct evt_sv id)
+{
+	long long *v = evt_hmap_get(&s->rejs, id.p, id.n);
+	struct rej *j, **pp;
+
+	if (v == NULL)
+		return;
+	j = (struct rej *)(intptr_t)*v;
+	evt_hmap_del(&s->rejs, id.p, id.n);
+	for (pp = &s->rjhead; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	s->rjtail = NULL;
+	for (struct rej *k = s->rjhead; k; k = k->next)
+		s->rjtail = k;
+	rej_free(j);
+}
+
+/* Copy r's reason for err, naming the event's type and field. */
+static void
+say_bad(struct evt_err *err, int code, const struct rev *r)
+{
+	evt_err_set(err, code, "%s: %.*s %.*s", tname[r->type],
+	    (int)r->field.n, r->field.p, (int)r->detail.n, r->detail.p);
+}
+
+int
+evt_saga_check(struct evt_saga *s, const struct evt_event *ev,
+    struct evt_err *err)
+{
+	struct rev r;
+
+	if (read_event(s, ev, 0, &r, err) < 0) {
+		err->code = EX_DATAERR;
+		return EVT_SAGA_ASIDE;
+	}
+	/* An event without an id is not one read from a log: refused as
+	 * input, not a fact to report. */
+	if (r.type == R_OTHER || check_event(s, &r) == 0 ||
+	    (r.field.n == 2 && memcmp(r.field.p, "id", 2) == 0))
+		return EVT_SAGA_TAKEN;
+	say_bad(err, EX_DATAERR, &r);
+	return r.type == R_CREATED ? EVT_SAGA_REJECTED : EVT_SAGA_ASIDE;
+}
+
 int
 evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
     struct evt_err *err)
 {
 	struct rev r;
 	struct tx *t;
+	int64_t vis = s->max_ms < now_ms ? s->max_ms : now_ms;
 
-	/* Any event's time tells how far time has gone, for deadlines. */
+	/* How far the log's times have gone, never past the clock: an
+	 * order stored after them became visible no earlier. */
 	if (ev->slot[EVT_F_TIME] >= 0 && ev->time_ms > s->max_ms)
 		s->max_ms = ev->time_ms;
 	track_stream(s, ev);
-	if (read_event(s, ev, now_ms, &r, err) < 0)
-		return -1;
+	if (read_event(s, ev, now_ms, &r, err) < 0) {
+		s->aside++;
+		return EVT_SAGA_ASIDE;
+	}
 	if (r.type == R_OTHER)
-		return 0;
-	if (check_event(&r, err) < 0)
-		return -1;
+		return EVT_SAGA_TAKEN;
+	r.vis_ms = vis;
+	if (check_event(s, &r)) {
+		/* A cause without an id cannot be answered at all: its
+		 * answer's id would be made up. */
+		if ((r.field.n == 2 && memcmp(r.field.p, "id", 2) == 0) ||
+		    (r.type == R_CREATED && (r.id.p == NULL || r.id.n == 0))) {
+			say_bad(err, EX_DATAERR, &r);
+			return -1;
+		}
+		say_bad(err, EX_DATAERR, &r);
+		if (r.type == R_CREATED) {
+			owe_rejection(s, &r, ev, "invalid_order");
+			s->rejected++;
+			return EVT_SAGA_REJECTED;
+		}
+		s->aside++;
+		return EVT_SAGA_ASIDE;
+	}
 	if (r.type == R_ADJUSTED) {
 		long long *v = stock(s, r.store, r.sku), sum;
-		if (__builtin_add_overflow(*v, r.delta, &sum))
-			return bad(err, r.type, "the stock does not fit in 64 bits");
+		if (__builtin_add_overflow(*v, r.delta, &sum)) {
+			evt_err_set(err, EX_DATAERR, "%s: data.delta takes the "
+			    "stock past 64 bits", tname[r.type]);
+			s->aside++;
+			return EVT_SAGA_ASIDE;
+		}
 		*v = sum;
-		return 0;
+		return EVT_SAGA_TAKEN;
+	}
+	if (r.type == R_REJECTED) {
+		struct evt_sv cause = { ev->cause.p, ev->cause.n };
+		if (cause.p)
+			rejection_recorded(s, cause);
+		/* An order refused as invalid ends what was recorded for its
+		 * transaction before it: a payment is refunded, stock given
+		 * back. */
+		if (r.reason.p && r.reason.n == 13 &&
+		    memcmp(r.reason.p, "invalid_order", 13) == 0 && r.txid.p &&
+		    (t = tx_get(s, r.txid)) != NULL && !t->has_order &&
+		    t->outcome == OPEN) {
+			t->outcome = CANCELLED;
+			own_set(&t->cancel_id, r.id);
+			own_set(&t->cancel_reason, lit("invalid_order"));
+			if (!t->corr.p)
+				own_set(&t->corr, r.corr);
+			if (finished(t))
+				forget(s, t);
+			else
+				enqueue(s, t);
+		}
+		return EVT_SAGA_TAKEN;
 	}
 	if ((t = tx_get(s, r.txid)) == NULL) {
 		uint64_t d = done_get(&s->done, r.txid);
-		/* Over: nothing follows, but what a racing or lagging run
-		 * took after a cancellation, which is given back. */
+		/* Over: a second order for it is a duplicate; nothing else
+		 * follows, but what a racing or lagging run took after a
+		 * cancellation, which is given back. */
+		if (d && r.type == R_CREATED) {
+			uint64_t o = done_order(&s->done, r.txid);
+			if (o != order_hash(r.id))
+				owe_rejection(s, &r, ev, "duplicate_transaction");
+			return EVT_SAGA_TAKEN;
+		}
 		if (d && (!(d & DONE_CANCELLED) ||
 		    (r.type != R_PROCESSED && r.type != R_RESERVED)))
-			return 0;
+			return EVT_SAGA_TAKEN;
+		/* A customer's request for an order not seen, or over. */
+		if (r.type == R_CANCEL_REQ)
+			return EVT_SAGA_TAKEN;
 		if ((t = calloc(1, sizeof(*t))) == NULL)
 			abort();
 		t->last_ms = INT64_MIN;
@@ -952,14 +1309,26 @@ evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
 			own_set(&t->corr, r.corr.p ? r.corr : r.id);
 			own_set(&t->cancel_reason, lit("transaction_cancelled"));
 		}
+	} else if (r.type == R_CREATED && t->has_order) {
+		/* The same order read again, or a second one. */
+		if (t->cid.n != r.id.n || memcmp(t->cid.p, r.id.p, r.id.n) != 0)
+			owe_rejection(s, &r, ev, "duplicate_transaction");
+		return EVT_SAGA_TAKEN;
 	}
-	if (apply(s, t, &r, err) < 0)
-		return -1;
+	if (apply(s, t, &r, err) < 0) {
+		s->aside++;
+		return EVT_SAGA_ASIDE;
+	}
+	/* The saga's own events, too, tell that its deadline passed. */
+	if (t->heap && t->outcome == OPEN && t->due_ms <= t->last_ms) {
+		heap_del(s, t);
+		t->expired = 1;
+	}
 	if (finished(t))
 		forget(s, t);
 	else
 		enqueue(s, t);
-	return 0;
+	return EVT_SAGA_TAKEN;
 }
 
 /* --- reactions ---------------------------------------------------------- */
@@ -1026,6 +1395,21 @@ add_expect(struct evt_saga *s, struct evt_buf *b)
 	if (v == NULL && !s->stored)
 		return;
 	cur = v ? *v : 0;
+	if (s->journaling) {
+		struct jstream *j;
+		if (s->njst == s->capjst) {
+			s->capjst = s->capjst ? 2 * s->capjst : 16;
+			if ((s->jst = realloc(s->jst, s->capjst *
+			    sizeof(*s->jst))) == NULL)
+				abort();
+		}
+		j = &s->jst[s->njst++];
+		if ((j->subj = malloc(s->subj.len + 1)) == NULL)
+			abort();
+		memcpy(j->subj, s->subj.p, s->subj.len);
+		j->n = s->subj.len;
+		j->v = v ? *v : -1;
+	}
 	evt_buf_adds(b, ",\"expectedversion\":");
 	if (cur == 0)
 		evt_buf_adds(b, "\"none\"");
@@ -1042,10 +1426,14 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 	const char *svc = service_of(r->type);
 
 	evt_buf_reset(&s->subj);
-	evt_buf_adds(&s->subj, svc);
-	evt_buf_addc(&s->subj, '-');
-	add_sv(&s->subj, r->type == R_RESERVED || r->type == R_UNAVAILABLE ||
-	    r->type == R_RELEASED ? r->store : r->txid);
+	if (r->subject.p)
+		add_sv(&s->subj, r->subject);
+	else {
+		evt_buf_adds(&s->subj, svc);
+		evt_buf_addc(&s->subj, '-');
+		add_sv(&s->subj, r->type == R_RESERVED || r->type ==
+		    R_UNAVAILABLE || r->type == R_RELEASED ? r->store : r->txid);
+	}
 	evt_time_format(r->time_ms, s->tstr);
 	evt_buf_reset(b);
 	evt_buf_adds(b, "{\"specversion\":\"1.0\",\"id\":\"");
@@ -1066,7 +1454,10 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 	evt_buf_adds(b, ",\"causationid\":");
 	evt_buf_json_str(b, cause.p, cause.n);
 	evt_buf_adds(b, ",\"data\":{\"transaction_id\":");
-	evt_buf_json_str(b, r->txid.p, r->txid.n);
+	if (r->txid.p)
+		evt_buf_json_str(b, r->txid.p, r->txid.n);
+	else
+		evt_buf_adds(b, "null");
 	switch (r->type) {
 	case R_PROCESSED:
 	case R_REFUNDED:
@@ -1111,6 +1502,14 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 		evt_buf_adds(b, ",\"reason\":");
 		evt_buf_json_str(b, r->reason.p, r->reason.n);
 		break;
+	case R_REJECTED:
+		evt_buf_adds(b, ",\"reason\":");
+		evt_buf_json_str(b, r->reason.p, r->reason.n);
+		evt_buf_adds(b, ",\"field\":");
+		evt_buf_json_str(b, r->field.p, r->field.n);
+		evt_buf_adds(b, ",\"detail\":");
+		evt_buf_json_str(b, r->detail.p, r->detail.n);
+		break;
 	default:
 		break;
 	}
@@ -1136,32 +1535,142 @@ reaction(const struct tx *t, enum rtype type)
 	return r;
 }
 
+/* Journal what a decision on t (or the rejection j) is about to change. */
+static void
+journal(struct evt_saga *s, struct tx *t, struct rej *j, enum rtype type)
+{
+	struct jent *e;
+
+	if (!s->journaling)
+		return;
+	if (s->njrn == s->capjrn) {
+		s->capjrn = s->capjrn ? 2 * s->capjrn : 64;
+		if ((s->jrn = realloc(s->jrn, s->capjrn * sizeof(*s->jrn))) == NULL)
+			abort();
+	}
+	e = &s->jrn[s->njrn++];
+	memset(e, 0, sizeof(*e));
+	e->t = t;
+	e->rej = j;
+	e->type = type;
+	if (t == NULL)
+		return;
+	e->pay = t->pay;
+	e->inv = t->inv;
+	e->refunded = t->refunded;
+	e->released = t->released;
+	e->fulfilled = t->fulfilled;
+	e->delivered = t->delivered;
+	e->outcome = t->outcome;
+	e->last_ms = t->last_ms;
+	/* What apply() will do to the stock. */
+	e->took = (type == R_RESERVED && t->inv == INV_NONE && !t->released) ||
+	    (type == R_RELEASED && !t->released && t->inv == INV_RESERVED);
+}
+
+/* A decision already stored, and not by anything read (seen as a
+ * duplicate when appended: evt_saga_stored)? */
+static int
+stored_before(const struct evt_saga *s, const char *id)
+{
+	return s->found.n > 0 && evt_hmap_get(&s->found, id, EVT_UUID_LEN);
+}
+
 /*
- * Take the decision named `decision` about the event key: the reaction r
- * (type and data filled in), caused by cause, gets the id UUIDv5(key,
- * decision), so that whatever outcome is drawn, by whichever run, it is
- * the one event the log can hold for it. It is stamped at `at` unless the
- * caller gives 0 (then: now, or the saga's latest event if later),
- * written, and folded into t at once.
+ * A saga in hand met a decision of its own transaction stored long ago:
+ * the order in hand is a second one for a transaction decided before
+ * this run could remember. It is not decided again: the transaction
+ * service rejects it as a duplicate, and every participant forgets it.
+ */
+static void
+ghost(struct evt_saga *s, struct tx *t)
+{
+	t->ghost = 1;
+	if (t->has_order) {
+		struct rev r;
+		memset(&r, 0, sizeof(r));
+		r.type = R_CREATED;
+		r.id = sv(&t->cid);
+		r.corr = sv(&t->corr);
+		r.txid = sv(&t->id);
+		r.time_ms = t->created_ms;
+		owe_rejection(s, &r, NULL, "duplicate_transaction");
+	}
+}
+
+/*
+ * Take the decision named `decision` about t's transaction: the reaction
+ * r (type and data filled in), caused by cause, gets the id UUIDv5(the
+ * transaction id, decision), so that whatever outcome is drawn, by
+ * whichever run, for whichever order of the transaction, it is the one
+ * event the log can hold for it. It is stamped at `at` unless the caller
+ * gives 0 (then: now, or the saga's latest event if later), folded into t
+ * (and journaled), and emitted.
  */
 static int
-decide(struct ctx *c, struct tx *t, struct rev *r, const struct own *key,
-    const char *decision, const struct own *cause, int64_t at)
+decide(struct ctx *c, struct tx *t, struct rev *r, const char *decision,
+    const struct own *cause, int64_t at)
 {
 	struct evt_saga *s = c->s;
 	char id[EVT_UUID_LEN + 1];
 
 	evt_buf_reset(&s->name);
-	add_sv(&s->name, sv(key));
+	add_sv(&s->name, sv(&t->id));
 	evt_buf_addc(&s->name, '\n');
 	evt_buf_adds(&s->name, decision);
 	evt_uuid_v5(s->name.p, s->name.len, id);
+	if (stored_before(s, id)) {
+		ghost(s, t);
+		return 0;
+	}
 	r->id = (struct evt_sv){ id, EVT_UUID_LEN };
 	r->time_ms = at ? at : c->now > t->last_ms ? c->now : t->last_ms;
 	write_line(s, r, sv(cause));
-	if (c->emit(c->arg, id, s->line.p, s->line.len) < 0)
+	journal(s, t, NULL, r->type);
+	if (apply(s, t, r, c->err) < 0)
 		return -1;
-	return apply(s, t, r, c->err) < 0 ? -1 : 1;
+	return c->emit(c->arg, id, s->line.p, s->line.len) < 0 ? -1 : 1;
+}
+
+/* Decide the rejection j, first in the queue: an order refused. */
+static int
+decide_rejection(struct ctx *c, struct rej *j)
+{
+	struct evt_saga *s = c->s;
+	char id[EVT_UUID_LEN + 1];
+	struct rev r;
+
+	s->rjhead = j->next;
+	if (s->rjhead == NULL)
+		s->rjtail = NULL;
+	j->next = NULL;
+	evt_buf_reset(&s->name);
+	add_sv(&s->name, sv(&j->cause));
+	evt_buf_adds(&s->name, "\nrejection of order");
+	evt_uuid_v5(s->name.p, s->name.len, id);
+	evt_hmap_del(&s->rejs, j->cause.p, j->cause.n);
+	if (stored_before(s, id)) {
+		rej_free(j);
+		return 0;
+	}
+	memset(&r, 0, sizeof(r));
+	r.type = R_REJECTED;
+	r.id = (struct evt_sv){ id, EVT_UUID_LEN };
+	r.corr = sv(&j->corr);
+	r.txid = j->txid_null ? (struct evt_sv){ NULL, 0 } : sv(&j->txid);
+	r.subject = sv(&j->subject);
+	r.reason = lit(j->reason);
+	r.field = sv(&j->field);
+	r.detail = sv(&j->detail);
+	r.time_ms = c->now > j->time_ms ? c->now : j->time_ms;
+	write_line(s, &r, sv(&j->cause));
+	if (s->journaling) {
+		journal(s, NULL, j, R_REJECTED);
+		j->next = s->rjdone;
+		s->rjdone = j;
+	} else
+		rej_free(j);
+	return c->emit(c->arg, id, s->line.p, s->line.len) < 0 ? -1 : 1;
 }
 
 /* The seeded draw for --fail-rate: the same for a transaction whatever
@@ -1209,7 +1718,7 @@ pay(struct ctx *c, struct tx *t)
 		r.type = R_FAILED;
 		r.reason = lit(reason);
 	}
-	return decide(c, t, &r, &t->cid, "payment of", &t->cid, 0);
+	return decide(c, t, &r, "payment of", &t->cid, 0);
 }
 
 /*
@@ -1244,7 +1753,7 @@ reserve(struct ctx *c, struct tx *t)
 		r.type = R_UNAVAILABLE;
 		r.avail = avail;
 	}
-	rc = decide(c, t, &r, &t->pay_id, "reservation for", &t->pay_id, 0);
+	rc = decide(c, t, &r, "reservation for", &t->pay_id, 0);
 	free(avail);
 	return rc;
 }
@@ -1269,25 +1778,31 @@ owed(struct ctx *c, struct tx *t)
 		r = reaction(t, R_CANCELLED);
 		if (t->fulfilled) {
 			r.type = R_COMPLETED;
-			return decide(c, t, &r, &t->cid, "completion of",
-			    &t->ful_id, 0);
+			return decide(c, t, &r, "completion of", &t->ful_id, 0);
 		}
 		if (t->pay == PAY_FAILED) {
 			r.reason = lit("payment_declined");
-			return decide(c, t, &r, &t->cid, "fate of", &t->fail_id, 0);
+			return decide(c, t, &r, "fate of", &t->fail_id, 0);
 		}
 		if (t->refunded) {
 			r.reason = lit("inventory_unavailable");
-			return decide(c, t, &r, &t->cid, "fate of", &t->refund_id, 0);
+			return decide(c, t, &r, "fate of", &t->refund_id, 0);
+		}
+		/* A customer's request: the same decision as the store's,
+		 * so that the log keeps one of fulfilment and cancellation. */
+		if (t->cancel_req) {
+			r.reason = lit("customer_request");
+			return decide(c, t, &r, "fate of", &t->creq_id, 0);
 		}
 		if (t->expired) {
 			r.reason = lit("timeout");
-			return decide(c, t, &r, &t->cid, "fate of", &t->cid,
+			return decide(c, t, &r, "fate of", &t->cid,
 			    t->due_ms > t->last_ms ? t->due_ms : t->last_ms);
 		}
 	}
 	if (on & EVT_SAGA_PAYMENT) {
-		if (t->pay == PAY_NONE && t->outcome == OPEN && t->has_order)
+		if (t->pay == PAY_NONE && t->outcome == OPEN && t->has_order &&
+		    !t->cancel_req)
 			return pay(c, t);
 		if (t->pay == PAY_PROCESSED && !t->refunded && !t->fulfilled &&
 		    (t->inv == INV_UNAVAILABLE || t->outcome == CANCELLED) &&
@@ -1298,14 +1813,14 @@ owed(struct ctx *c, struct tx *t)
 				r.amount = sv(&t->paid);
 			r.reason = unavail ? lit("inventory_unavailable") :
 			    sv(&t->cancel_reason);
-			return decide(c, t, &r, &t->pay_id, "refund of",
+			return decide(c, t, &r, "refund of",
 			    unavail ? &t->unavail_id : t->cancel_id.p ?
 			    &t->cancel_id : &t->pay_id, 0);
 		}
 	}
 	if (on & EVT_SAGA_INVENTORY) {
 		if (t->inv == INV_NONE && t->pay == PAY_PROCESSED &&
-		    t->outcome == OPEN && t->has_order)
+		    t->outcome == OPEN && t->has_order && !t->cancel_req)
 			return reserve(c, t);
 		if (t->inv == INV_RESERVED && !t->released && !t->fulfilled &&
 		    t->outcome == CANCELLED) {
@@ -1313,7 +1828,7 @@ owed(struct ctx *c, struct tx *t)
 			r.store = sv(&t->res_store);
 			r.items = t->res_items;
 			r.nitems = t->nres;
-			return decide(c, t, &r, &t->res_id, "release of",
+			return decide(c, t, &r, "release of",
 			    t->cancel_id.p ? &t->cancel_id : &t->res_id, 0);
 		}
 	}
@@ -1324,12 +1839,11 @@ owed(struct ctx *c, struct tx *t)
 			 * one decision, whether the order goes out: one id, so
 			 * the log keeps the first and refuses the other. */
 			r = reaction(t, R_FULFILLED);
-			return decide(c, t, &r, &t->cid, "fate of", &t->res_id, 0);
+			return decide(c, t, &r, "fate of", &t->res_id, 0);
 		}
 		if (t->fulfilled && t->delivery && !t->delivered && t->has_order) {
 			r = reaction(t, R_DELIVERED);
-			return decide(c, t, &r, &t->ful_id, "delivery of",
-			    &t->ful_id, 0);
+			return decide(c, t, &r, "delivery of", &t->ful_id, 0);
 		}
 	}
 	return 0;
@@ -1362,17 +1876,21 @@ int
 evt_saga_decide(struct evt_saga *s, int64_t now_ms, evt_saga_emit_fn emitfn,
     void *arg, struct evt_err *err)
 {
-	struct ctx c = { s, now_ms, now_ms > s->max_ms ? now_ms : s->max_ms,
-	    emitfn, arg, err };
+	struct ctx c = { s, now_ms, now_ms, emitfn, arg, err };
 
 	for (;;) {
 		int expired = 0;
 
 		if (drain(&c) < 0)
 			return -1;
+		while (s->rjhead)
+			if (decide_rejection(&c, s->rjhead) < 0)
+				return -1;
 		/* What is still open past its deadline is stuck: cancel it,
-		 * earliest deadline first, and take what follows. */
-		while (s->nheap > 0 && s->heap[0]->due_ms <= c.cur) {
+		 * earliest deadline first, and take what follows. Deadlines
+		 * are judged by the clock alone: no event's time, however
+		 * far ahead, moves it. */
+		while (s->nheap > 0 && s->heap[0]->due_ms <= c.now) {
 			struct tx *t = s->heap[0];
 			heap_del(s, t);
 			if (t->outcome == OPEN) {
@@ -1382,6 +1900,149 @@ evt_saga_decide(struct evt_saga *s, int64_t now_ms, evt_saga_emit_fn emitfn,
 			}
 		}
 		if (!expired)
-			return 0;
+			break;
 	}
+	/* Every decision found stored was met again and taken as such. */
+	evt_hmap_clear(&s->found);
+	return 0;
+}
+
+void
+evt_saga_journal(struct evt_saga *s, int on)
+{
+	evt_saga_commit(s);
+	s->journaling = on;
+}
+
+void
+evt_saga_stored(struct evt_saga *s, const char *id)
+{
+	if (strlen(id) == EVT_UUID_LEN)
+		evt_hmap_put(&s->found, id, EVT_UUID_LEN, 1);
+}
+
+void
+evt_saga_commit(struct evt_saga *s)
+{
+	struct tx *t;
+	struct rej *j;
+	int on = s->journaling;
+
+	s->journaling = 0;
+	while ((t = s->over) != NULL) {
+		s->over = t->next;
+		t->next = NULL;
+		t->over = 0;
+		forget(s, t);
+	}
+	s->journaling = on;
+	while ((j = s->rjdone) != NULL) {
+		s->rjdone = j->next;
+		rej_free(j);
+	}
+	for (size_t i = 0; i < s->njst; i++)
+		free(s->jst[i].subj);
+	s->njst = 0;
+	s->njrn = 0;
+}
+
+/* Free what an own holds, and empty it. */
+static void
+own_clear(struct own *o)
+{
+	free(o->p);
+	o->p = NULL;
+	o->n = 0;
+}
+
+void
+evt_saga_undo(struct evt_saga *s)
+{
+	struct tx *t;
+
+	/* The sagas the round finished are open again (first: the queue
+	 * takes the link they wait on). */
+	while ((t = s->over) != NULL) {
+		s->over = t->next;
+		t->next = NULL;
+		t->over = 0;
+		enqueue(s, t);
+	}
+	/* The decisions, newest first, back to the state before them. */
+	while (s->njrn > 0) {
+		struct jent *e = &s->jrn[--s->njrn];
+		if ((t = e->t) == NULL) {
+			struct rej *j = e->rej, **pp;
+			for (pp = &s->rjdone; *pp; pp = &(*pp)->next)
+				if (*pp == j) {
+					*pp = j->next;
+					break;
+				}
+			/* Owed again, first. */
+			j->next = s->rjhead;
+			s->rjhead = j;
+			if (s->rjtail == NULL)
+				s->rjtail = j;
+			evt_hmap_put(&s->rejs, j->cause.p, j->cause.n,
+			    (long long)(intptr_t)j);
+			continue;
+		}
+		switch (e->type) {
+		case R_PROCESSED: own_clear(&t->pay_id); own_clear(&t->paid); break;
+		case R_FAILED: own_clear(&t->fail_id); break;
+		case R_REFUNDED: own_clear(&t->refund_id); break;
+		case R_RESERVED:
+			if (e->took)
+				move_stock(s, sv(&t->res_store), t->res_items,
+				    t->nres, +1);
+			own_clear(&t->res_id);
+			own_clear(&t->res_store);
+			free(t->res_items);
+			t->res_items = NULL;
+			t->nres = 0;
+			break;
+		case R_UNAVAILABLE: own_clear(&t->unavail_id); break;
+		case R_RELEASED:
+			if (e->took)
+				move_stock(s, sv(&t->res_store), t->res_items,
+				    t->nres, -1);
+			break;
+		case R_FULFILLED: own_clear(&t->ful_id); break;
+		case R_CANCELLED:
+			own_clear(&t->cancel_id);
+			own_clear(&t->cancel_reason);
+			break;
+		default:
+			break;
+		}
+		t->pay = e->pay;
+		t->inv = e->inv;
+		t->refunded = e->refunded;
+		t->released = e->released;
+		t->fulfilled = e->fulfilled;
+		t->delivered = e->delivered;
+		t->outcome = e->outcome;
+		t->last_ms = e->last_ms;
+		/* Back under its deadline, if the round took it out. */
+		if (!t->ghost && t->outcome == OPEN && t->has_order &&
+		    !t->expired && t->heap == 0 && s->o.timeout_ms > 0 &&
+		    (s->o.services & EVT_SAGA_TRANSACTION))
+			heap_push(s, t);
+		enqueue(s, t);
+	}
+	/* The stock streams at the versions read. */
+	while (s->njst > 0) {
+		struct jstream *j = &s->jst[--s->njst];
+		if (j->v < 0)
+			evt_hmap_del(&s->streams, j->subj, j->n);
+		else
+			evt_hmap_put(&s->streams, j->subj, j->n, j->v);
+		free(j->subj);
+	}
+}
+
+long long
+evt_saga_count(const struct evt_saga *s, int what)
+{
+	return what == EVT_SAGA_REJECTED ? s->rejected : s->aside;
 }

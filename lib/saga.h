@@ -60,15 +60,41 @@ int evt_saga_amount_ok(const char *s);
  * only pass through a step. */
 int evt_saga_knows(const char *t, size_t n);
 
+/* What evt_saga_fold and evt_saga_check make of an event. */
+enum {
+	EVT_SAGA_TAKEN = 0,	/* a fact the rules take (or pass through) */
+	EVT_SAGA_REJECTED = 1,	/* an order the rules cannot take: the
+				 * transaction service rejects it */
+	EVT_SAGA_ASIDE = 2	/* an event the rules cannot use: set aside,
+				 * its saga decided as if it were absent */
+};
+
 /*
  * Fold one event (ev, borrowed, parsed by evt_event_parse) into the state
- * as a fact. now_ms stands in for the time of an event without one.
- * Events of types outside the choreography are ignored. Returns 0, or -1
- * with err (EX_DATAERR: the payload lacks what its type requires, a number
- * does not fit, or a cause has no id to derive its outcome's id from).
+ * as a fact. now_ms is the clock: it stands in for the time of an event
+ * without one, and bounds when an order became visible. Events of types
+ * outside the choreography pass. A stored event is a fact even when it is
+ * bad: an order the rules cannot take (no items, a bad total, ...) is
+ * owed a TransactionRejected, and a reaction they cannot use is set
+ * aside; every other saga goes on. Returns EVT_SAGA_TAKEN, or
+ * EVT_SAGA_REJECTED or EVT_SAGA_ASIDE with err saying why ("TYPE: FIELD
+ * what is wrong"), or -1 with err (EX_DATAERR) for a cause without an id,
+ * whose answer could not be named.
  */
 int evt_saga_fold(struct evt_saga *s, const struct evt_event *ev,
     int64_t now_ms, struct evt_err *err);
+
+/*
+ * What evt_saga_fold would make of ev by its content alone (not whether
+ * it repeats another), without changing the state: for audit-scan. s
+ * lends its scratch space only.
+ */
+int evt_saga_check(struct evt_saga *s, const struct evt_event *ev,
+    struct evt_err *err);
+
+/* The orders rejected (EVT_SAGA_REJECTED) or events set aside
+ * (EVT_SAGA_ASIDE) folded so far. */
+long long evt_saga_count(const struct evt_saga *s, int what);
 
 /*
  * Called for each reaction, in order: its id and its compact JSON line (no
@@ -81,16 +107,41 @@ typedef int (*evt_saga_emit_fn)(void *arg, const char *id, const char *line,
 /*
  * Take every decision the enabled participants owe, against the state
  * after all that has been folded, in the order their sagas were last
- * touched; each reaction is folded at once and emitted. Then, with a
- * timeout, cancel the sagas still open whose deadline has passed at the
- * later of now_ms and the latest event time folded, and take what follows
- * from that. Reactions are stamped with the later of now_ms and their
- * saga's latest event time, a timeout with its due time (or its saga's
- * latest event time, if later). Returns 0, or -1 (with err, or with err
- * untouched when emit returned -1).
+ * touched; each reaction is folded at once, then emitted. Then the
+ * rejections owed to orders. Then, with a timeout, cancel the sagas still
+ * open whose deadline has passed by the clock now_ms, and take what
+ * follows. Reactions are stamped with the later of now_ms and their
+ * saga's own latest event time, a timeout with its due time (or its
+ * saga's latest event time, if later). Each decision's id is a name-based
+ * UUID of the transaction id (the business key) and the decision, so the
+ * log holds at most one per transaction, whatever ids its orders carry.
+ * Returns 0, or -1 (with err, or with err untouched when emit returned
+ * -1).
  */
 int evt_saga_decide(struct evt_saga *s, int64_t now_ms, evt_saga_emit_fn emit,
     void *arg, struct evt_err *err);
+
+/*
+ * Rounds that may be taken back, for a service appending its decisions:
+ * with journaling on, what each decision changes is kept until
+ * evt_saga_commit (its reactions are stored: keep them) or evt_saga_undo
+ * (they were not: the state is as before them, and their sagas owe them
+ * again). Both may be called from the emit callback, between decisions.
+ * Off by default; turning it on or off commits.
+ */
+void evt_saga_journal(struct evt_saga *s, int on);
+void evt_saga_commit(struct evt_saga *s);
+void evt_saga_undo(struct evt_saga *s);
+
+/*
+ * The decision id (a UUID string, borrowed) was found stored already when
+ * its round was appended. After evt_saga_undo and folding what is new, a
+ * decision still owed under that id was stored by none of the events
+ * read: it is history this run no longer remembers (a transaction
+ * finished long ago, ordered again), and the saga in hand is not decided
+ * again. Forgotten when a round completes.
+ */
+void evt_saga_stored(struct evt_saga *s, const char *id);
 
 /* The earliest deadline of an open saga (event time, ms), or INT64_MAX. */
 int64_t evt_saga_next_deadline(const struct evt_saga *s);

@@ -43,7 +43,7 @@ pan() {
 	# card-like SKU there is no card number.
 	run audit-scan --fail-on warning <<'IN'
 {"type":"InventoryAdjusted","subject":"inventory-S1","data":{"store_id":"S1","sku":"4111111111111111","delta":3,"picked_at_ms":1764000000018}}
-{"type":"OrderFulfilled","subject":"store-T1","data":{"items":[{"ean":"5901234123457","GTIN":"15901234123454","upc":"4111111111111111"}]}}
+{"type":"OrderFulfilled","subject":"store-T1","data":{"transaction_id":"T1","items":[{"ean":"5901234123457","GTIN":"15901234123454","upc":"4111111111111111"}]}}
 IN
 	assert_success
 	assert_output ''
@@ -189,8 +189,8 @@ teardown() {
 
 bad_events() {
 	printf '%s\n' \
-	  '{"type":"PaymentProcessed","subject":"payment-T1","id":"p1","seq":1,"version":1,"data":{"card":"4111 1111 1111 1111"}}' \
-	  '{"type":"PaymentProcessed","subject":"payment-T2","id":"p2","seq":2,"version":1,"data":{"cvv":"123"}}' \
+	  '{"type":"PaymentProcessed","subject":"payment-T1","id":"p1","seq":1,"version":1,"data":{"transaction_id":"T1","amount":5,"card":"4111 1111 1111 1111"}}' \
+	  '{"type":"PaymentProcessed","subject":"payment-T2","id":"p2","seq":2,"version":1,"data":{"transaction_id":"T2","amount":5,"cvv":"123"}}' \
 	  '{"type":"PaymentRefunded","subject":"payment-T3","id":"p3","seq":3,"version":1,"data":{"transaction_id":"T3","amount":5000}}'
 }
 

@@ -202,7 +202,7 @@ CASES=(
 		--decline-over 900 >>out
 	# a timeout after a reservation: cancelled, refunded, released
 	evt-append -l t.db <"$TESTDATA/golden/saga-timeout/stdin"
-	evt-replay -l t.db | (export EVT_NOW=2026-11-24T10:00:05.000Z
+	evt-replay -l t.db | (export EVT_NOW=2026-11-24T10:20:00.000Z
 		saga-step payment | saga-step inventory | saga-step transaction --timeout 15m \
 		| saga-step payment | saga-step inventory) >>out
 	conforms 1000 <out
@@ -279,12 +279,15 @@ CASES=(
 # The payload is free, but saga-step names the reactions' streams after
 # data.transaction_id and data.store_id: a control character there would
 # make a subject no CloudEvents consumer takes.
-@test "saga-step refuses a transaction or store id that cannot name a stream" {
+@test "saga-step rejects an order whose transaction or store id cannot name a stream, in a conforming event" {
 	local o='{"specversion":"1.0","id":"o1","source":"transaction","type":"TransactionCreated","subject":"transaction-T1","time":"2026-11-24T10:00:00.000Z","data":{"transaction_id":"T1","store_id":"S1","customer_id":"C1","items":[{"sku":"A","qty":1,"unit_price":5}],"total":5,"currency":"EUR","payment":{"method":"card","token":"tok_ok"}}}'
 	printf '%s\n' "$o" | saga-step all --only-new | conforms 2
 	for bad in '.data.transaction_id = "T\u00071"' '.data.store_id = "S\n1"'; do
 		run saga-step all --only-new < <(printf '%s\n' "$P}"; jq -c "$bad" <<<"$o")
-		[ "$status" -eq 65 ] || { echo "$bad: $status $output"; return 1; }
-		assert_output 'saga-step: stdin:2: TransactionCreated: transaction_id and store_id must hold no control character'
+		[ "$status" -eq 0 ] || { echo "$bad: $status $output"; return 1; }
+		assert_line --index 0 --regexp '^saga-step: stdin:2: TransactionCreated: data\.(transaction|store)_id holds a control character: the order is rejected$'
+		saga-step all --only-new -q < <(printf '%s\n' "$P}"; jq -c "$bad" <<<"$o") >out
+		[ "$(jq -r '[.type, .data.reason, .subject] | @tsv' out)" = "$(printf 'TransactionRejected\tinvalid_order\ttransaction-T1')" ]
+		conforms 1 <out
 	done
 }

@@ -16,7 +16,7 @@ main(void)
 	memset(&d, 0, sizeof(d));
 	for (unsigned i = 0; i < DONE_MAX + extra; i++) {
 		int n = snprintf(id, sizeof(id), "T%u", i);
-		done_add(&d, (struct evt_sv){ id, (size_t)n }, i % 2);
+		done_add(&d, (struct evt_sv){ id, (size_t)n }, i % 2, 0);
 	}
 	for (unsigned i = 0; i < DONE_MAX + extra; i++) {
 		int n = snprintf(id, sizeof(id), "T%u", i);
