@@ -130,11 +130,15 @@ build/bench/evt-append-nochain: $(NOCHAIN)/cmd/evt-append.o $(NOCHAIN)/libevt.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_evt-append)
 
 # The saga properties of test/saga-prop.py over many more seeds than the
-# suite runs (SOAK_SEEDS, from SOAK_FIRST).
+# suite runs (SOAK_SEEDS, from SOAK_FIRST), then the live services of
+# test/saga-live.py under load, kill -9 and racing instances, on SQLite
+# and PostgreSQL (SOAK_LIVE_SEEDS, about 11 s each per backend).
 SOAK_SEEDS ?= 3000
 SOAK_FIRST ?= 1000
+SOAK_LIVE_SEEDS ?= 100
 soak: all
 	PATH="$(CURDIR)/bin:$$PATH" python3 test/saga-prop.py $(SOAK_SEEDS) $(SOAK_FIRST)
+	PATH="$(CURDIR)/bin:$$PATH" python3 test/saga-live.py $(SOAK_LIVE_SEEDS) $(SOAK_FIRST) --backend both
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
