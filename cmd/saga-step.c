@@ -355,7 +355,7 @@ run_log(struct run *r, const char *spec, int follow)
 	struct evt_follow *fw = NULL;
 	struct evt_read rd;
 	struct evt_err err;
-	int tries = 0, code = 0;
+	int tries = 0, code = 0, quick = 0;
 
 	if ((r->log = evt_log_open(spec, 0, &err)) == NULL)
 		evt_die_err(&err);
@@ -370,8 +370,14 @@ run_log(struct run *r, const char *spec, int follow)
 
 		if (evt_clock_now(&r->now, &err) < 0)
 			goto fail;
+		long long was = rd.after;
 		if (evt_log_read(r->log, &rd, fold_stored, r, &err) < 0)
 			goto fail;
+		/* A wake that found nothing may have come from a commit's
+		 * write before the commit could be read (a SQLite WAL frame
+		 * is written before its index is): look again soon, then
+		 * less and less often. */
+		quick = rd.scanned > was ? 0 : quick ? 2 * quick : 10;
 		rd.after = rd.scanned;
 		r->lost = 0;
 		if (evt_saga_decide(r->saga, r->now, collect, r, &err) < 0 &&
@@ -399,7 +405,7 @@ run_log(struct run *r, const char *spec, int follow)
 		if (!follow)
 			break;
 		/* Wake for new events, or when the next deadline falls due. */
-		int wait = RECHECK_MS;
+		int wait = quick && quick < RECHECK_MS ? quick : RECHECK_MS;
 		if ((dl = evt_saga_next_deadline(r->saga)) != INT64_MAX) {
 			int64_t left = dl - r->now;
 			if (left < wait)
