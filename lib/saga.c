@@ -1219,9 +1219,12 @@ evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
 	struct tx *t;
 	int64_t vis = s->max_ms < now_ms ? s->max_ms : now_ms;
 
-	/* How far the log's times have gone, never past the clock: an
-	 * order stored after them became visible no earlier. */
-	if (ev->slot[EVT_F_TIME] >= 0 && ev->time_ms > s->max_ms)
+	/* How far the log's times have gone: an order stored after them
+	 * became visible no earlier. A time ahead of the clock (a skewed
+	 * producer) tells nothing of when anything was stored, and is not
+	 * taken: it would move every later order's deadline. */
+	if (ev->slot[EVT_F_TIME] >= 0 && ev->time_ms > s->max_ms &&
+	    ev->time_ms <= now_ms)
 		s->max_ms = ev->time_ms;
 	track_stream(s, ev);
 	if (read_event(s, ev, now_ms, &r, err) < 0) {
