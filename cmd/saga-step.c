@@ -377,7 +377,8 @@ run_log(struct run *r, const char *spec, int follow)
 		 * write before the commit could be read (a SQLite WAL frame
 		 * is written before its index is): look again soon, then
 		 * less and less often. */
-		quick = rd.scanned > was ? 0 : quick ? 2 * quick : 10;
+		quick = rd.scanned > was ? 0 : quick == 0 ? 10 :
+		    quick < RECHECK_MS ? 2 * quick : RECHECK_MS;
 		rd.after = rd.scanned;
 		r->lost = 0;
 		if (evt_saga_decide(r->saga, r->now, collect, r, &err) < 0 &&
