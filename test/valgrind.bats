@@ -119,6 +119,9 @@ setup() {
 	{ head -5 in; echo 'oops'; } >bad
 	run vg saga-step all --only-new bad
 	assert_failure 65
+	run vg saga-step all --only-new --reject rej bad
+	assert_success
+	[ "$(wc -l <rej)" = 1 ]
 	run vg saga-step nosuch
 	assert_failure 64
 	# As a service on a log: rounds, a late pipeline refused by the log,
@@ -129,9 +132,16 @@ setup() {
 	EVT_NOW=2026-11-24T12:00:00Z vg saga-step all -l shop.db --timeout 15m
 	run vg evt-append -l shop.db late
 	assert_failure 75
-	echo '{"id":"p","type":"PaymentFailed","subject":"payment-T1","data":{}}' | evt-append -l bad.db
-	run vg saga-step all -l bad.db
-	assert_failure 65
+	# Bad stored events: one set aside, one order rejected, a re-sent
+	# order refused as a duplicate; none stops the service.
+	{ echo '{"id":"p","type":"PaymentFailed","subject":"payment-T1","data":{}}'
+	  echo '{"id":"o9","type":"TransactionCreated","subject":"transaction-T9","data":{"transaction_id":"T9","store_id":"S1","items":[],"total":-1,"currency":"EUR"}}'
+	  grep -m1 TransactionCreated in | jq -c '.id = "resent"'; } | evt-append -l bad.db
+	evt-append -l bad.db in
+	run vg saga-step all -l bad.db --timeout 15m
+	assert_success
+	assert_output --partial "set aside"
+	[ "$(evt-replay -l bad.db -t TransactionRejected --count)" = 2 ]
 	evt-append -l f.db in
 	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
