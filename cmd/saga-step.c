@@ -87,6 +87,7 @@ struct run {
 	struct evt_log *log;
 	struct evt_buf pending, ids;
 	long long npending, appended;
+	long long last_seq;	/* the last stored event folded */
 	int64_t now;
 	int lost;		/* the round lost a race: take it back */
 	int failed;		/* the round's append failed: err says why */
@@ -221,6 +222,7 @@ fold_stored(void *arg, long long seq, const char *line, size_t len)
 	int rc;
 
 	r->in++;
+	r->last_seq = seq;
 	if (evt_event_parse_stored(&r->ev, line, len, &err) < 0) {
 		evt_warn("%s: seq %lld: %s: set aside", evt_log_path(r->log),
 		    seq, err.msg);
@@ -254,8 +256,15 @@ flush(struct run *r)
 
 	if (r->npending == 0)
 		return 0;
-	if (evt_log_begin(r->log, err) < 0)
+	if (evt_log_begin(r->log, err) < 0) {
+		/* Other writers busy past the wait, or a connection lost:
+		 * worth another try, never a reason to stop. */
+		if (err->code == EX_TEMPFAIL) {
+			r->lost = 1;
+			return 0;
+		}
 		goto fail;
+	}
 	for (; p < end; i++) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		int rc;
@@ -279,8 +288,14 @@ flush(struct run *r)
 		}
 		p = nl + 1;
 	}
-	if (evt_log_commit(r->log, err) < 0)
+	if (evt_log_commit(r->log, err) < 0) {
+		/* Whether it was stored or not, the events read next say. */
+		if (err->code == EX_TEMPFAIL) {
+			r->lost = 1;
+			return 0;
+		}
 		goto fail;
+	}
 	evt_saga_commit(r->saga);
 	r->appended += r->npending;
 	r->npending = 0;
@@ -371,8 +386,21 @@ run_log(struct run *r, const char *spec, int follow)
 		if (evt_clock_now(&r->now, &err) < 0)
 			goto fail;
 		long long was = rd.after;
-		if (evt_log_read(r->log, &rd, fold_stored, r, &err) < 0)
-			goto fail;
+		r->last_seq = rd.after;
+		if (evt_log_read(r->log, &rd, fold_stored, r, &err) < 0) {
+			/* A server away for a while (PostgreSQL): a follower
+			 * waits for it, going on after what it folded. */
+			if (!follow || (err.code != EX_TEMPFAIL &&
+			    err.code != EX_UNAVAILABLE))
+				goto fail;
+			evt_warn("%s: %s; trying again", evt_log_path(r->log),
+			    err.msg);
+			rd.after = r->last_seq;
+			backoff(++tries);
+			if (evt_follow_stopping(fw))
+				break;
+			continue;
+		}
 		/* A wake that found nothing may have come from a commit's
 		 * write before the commit could be read (a SQLite WAL frame
 		 * is written before its index is): look again soon, then
