@@ -393,8 +393,7 @@ run_log(struct run *r, const char *spec, int follow)
 			if (!follow || (err.code != EX_TEMPFAIL &&
 			    err.code != EX_UNAVAILABLE))
 				goto fail;
-			evt_warn("%s: %s; trying again", evt_log_path(r->log),
-			    err.msg);
+			evt_warn("%s; trying again", err.msg);
 			rd.after = r->last_seq;
 			backoff(++tries);
 			if (evt_follow_stopping(fw))

@@ -28,3 +28,25 @@ live() {
 	assert_success
 	assert_output --partial 'all hold'
 }
+
+@test "a live service rides out a PostgreSQL crash: it waits, reads on after what it folded, decides every order once" {
+	local log; log=$(pg_log crash)
+	evt-append -q -l "$log" <"$TESTDATA/store-stock.ndjson"
+	saga-step all -l "$log" --follow 2>svc.err &
+	local pid=$!
+	head -100 "$TESTDATA/store-orders.ndjson" | evt-append -q -l "$log"
+	wait_for '[ "$(evt-replay -l "$log" -t "Transaction[CC][oa]*" --count)" = 100 ]' 30
+	pg crash "$PG_DIR"
+	sleep 1
+	pg start "$PG_DIR"
+	tail -n +101 "$TESTDATA/store-orders.ndjson" | evt-append -q -l "$log"
+	wait_for '[ "$(evt-replay -l "$log" -t "Transaction[CC][oa]*" --count)" = 300 ]' 30
+	kill -0 $pid
+	kill -TERM $pid
+	local rc=0; wait $pid || rc=$?
+	[ "$rc" = 0 ]
+	grep -q 'trying again' svc.err
+	# One outcome each, whatever the crash cut.
+	[ "$(evt-replay -l "$log" -t PaymentProcessed | jq -r .data.transaction_id | sort | uniq -d | wc -l)" = 0 ]
+	[ "$(evt-replay -l "$log" -t 'Transaction[CC][oa]*' | jq -r .data.transaction_id | sort -u | wc -l)" = 300 ]
+}
