@@ -273,8 +273,12 @@ flush(struct run *r)
 		    (rc = evt_log_append(r->log, &r->ev, NULL, r->now, NULL,
 		    err)) < 0) {
 			evt_log_rollback(r->log);
-			/* A conflict: an expectation another writer voided. */
+			/* A conflict: an expectation another writer voided,
+			 * or the id stored already with another outcome. */
 			if (err->code == EX_TEMPFAIL) {
+				if (err->taken)
+					evt_saga_stored(r->saga, r->ids.p + i *
+					    (EVT_UUID_LEN + 1));
 				r->lost = 1;
 				return 0;
 			}

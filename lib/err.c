@@ -12,6 +12,7 @@ evt_err_set(struct evt_err *err, int code, const char *fmt, ...)
 	if (err == NULL)
 		return -1;
 	err->code = code;
+	err->taken = 0;
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);

@@ -12,6 +12,9 @@
 
 struct evt_err {
 	int code;		/* sysexits(3) code, EX_OK when no error */
+	int taken;		/* EX_TEMPFAIL from an append: the id is stored
+				 * already with another type (log.h), not a
+				 * version conflict nor a lost connection */
 	char msg[512];		/* one line, no trailing newline, no prog prefix */
 };
 

@@ -326,11 +326,14 @@ evt_log_check_dup(const struct evt_event *ev, int same_type,
 {
 	if (same_type)
 		return EVT_APPEND_DUPLICATE;
-	return evt_err_set(err, EX_TEMPFAIL, "%.*s: id %.*s is stored already "
+	evt_err_set(err, EX_TEMPFAIL, "%.*s: id %.*s is stored already "
 	    "as an event of another type than %.*s: another outcome of the "
 	    "same decision (a race, or a run with other settings)",
 	    (int)ev->subject.n, ev->subject.p, (int)ev->id.n, ev->id.p,
 	    (int)ev->type.n, ev->type.p);
+	if (err)
+		err->taken = 1;
+	return -1;
 }
 
 int

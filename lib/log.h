@@ -113,8 +113,9 @@ int evt_log_rechain(struct evt_log *log, long long from, const char *data_json,
  * nothing written; ev->seq keeps the seq the input carried, if any), or -1
  * with err: EX_DATAERR when the event is longer than EVT_EVENT_MAX once
  * stored (nothing written; the transaction may go on), EX_TEMPFAIL on a
- * conflict, naming subject, expected and actual version (the caller must
- * roll back).
+ * conflict, naming subject, expected and actual version, or the id stored
+ * already as an event of another type (then err->taken is set) (the
+ * caller must roll back).
  */
 int evt_log_append(struct evt_log *log, struct evt_event *ev,
     const struct evt_expect *exp, int64_t now_ms, const char *source,

@@ -545,6 +545,18 @@ saga_stock() {
 	[ "$(evt-replay -l b.db -t InventoryReserved | jq -r .data.transaction_id | grep -c -x T1)" = 1 ]
 	[ ! -s live.err ]
 	assert_log_consistent b.db
+	# The first order declined; the re-send would be charged under the
+	# same decision id: its other outcome is found stored, taken as
+	# history, and the service does not try for ever.
+	export EVT_NOW=2026-11-24T10:05:00.000Z
+	{ saga_stock S1 A 100; saga_order T1 | jq -c '.data.payment.token = "tok_decline_x"'
+	  for i in $(seq 1 40); do saga_order X$i; done; } | evt-append -q -l c.db
+	./saga-step-small all -l c.db
+	saga_order T1 | jq -c 'del(.id)' | evt-append -q -l c.db
+	run timeout 20 ./saga-step-small all -l c.db
+	assert_success
+	[ "$(evt-replay -l c.db -t PaymentProcessed | jq -r .data.transaction_id | grep -c -x T1)" = 0 ]
+	[ "$(evt-replay -l c.db -t TransactionRejected | jq -r .data.reason)" = duplicate_transaction ]
 }
 
 @test "a customer's cancel request decided before the store's round: never both fulfilled and cancelled, refunded exactly when charged and not fulfilled" {
