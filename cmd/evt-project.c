@@ -48,7 +48,8 @@ help(void)
 	    "  inventory     store_id, sku: on_hand, reserved, available\n"
 	    "  transactions  transaction_id: store_id, status, total, currency,\n"
 	    "                created_at, updated_at, reason\n"
-	    "  sales         store_id, day: completed, cancelled, revenue, refunded\n"
+	    "  sales         store_id, day, currency: completed, cancelled, revenue,\n"
+	    "                refunded\n"
 	    "  sagas         correlationid: transaction_id, state, events,\n"
 	    "                started_at, last_at, duration_ms, compensated\n"
 	    "  streams       subject: category, version, last_seq, last_type,\n"
@@ -226,6 +227,17 @@ read_fd(struct run *r, int fd, const char *where)
 	return rc;
 }
 
+/* An amount the store kept as exact text only (its integer column NULL,
+ * which SQL's sum() skips): worth a warning. */
+static void
+warn_inexact(const struct run *r, const char *into)
+{
+	const char *w = r->store ? evt_store_warning(r->store) : NULL;
+
+	if (w)
+		evt_warn("%s: %s", into, w);
+}
+
 static int
 term_width(void)
 {
@@ -337,9 +349,11 @@ main(int argc, char **argv)
 	fds = NULL;
 	if (rc < 0)
 		goto fail;
-	if (into)
+	if (into) {
+		warn_inexact(&r, into);
 		evt_note("%lld events folded into %s, up to seq %lld",
 		    r.folded, into, r.last);
+	}
 	else if (evt_table_print(tables[0], (enum evt_format)fmt, term_width(),
 	    stdout) < 0 || fflush(stdout) != 0) {
 		if (errno != EPIPE)
@@ -363,6 +377,7 @@ fail:
 		if (commit(&r) < 0)
 			fprintf(stderr, "%s: %s\n", evt_prog, r.err.msg);
 		r.err = e;
+		warn_inexact(&r, into);
 	}
 	if (r.badline)
 		fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog, r.where, r.badline,

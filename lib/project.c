@@ -17,55 +17,59 @@ enum kind { P_INVENTORY, P_TRANSACTIONS, P_SALES, P_SAGAS, P_STREAMS, P_SPEC };
 
 enum { INV_STORE, INV_SKU, INV_ON_HAND, INV_RESERVED, INV_AVAILABLE };
 static const struct evt_col inventory_cols[] = {
-	{ "store_id", EVT_V_STR, 0 }, { "sku", EVT_V_STR, 0 },
-	{ "on_hand", EVT_V_INT, 0 }, { "reserved", EVT_V_INT, 0 },
-	{ "available", EVT_V_INT, 0 }
+	{ "store_id", EVT_V_STR, 0, 0 }, { "sku", EVT_V_STR, 0, 0 },
+	{ "on_hand", EVT_V_INT, 0, 0 }, { "reserved", EVT_V_INT, 0, 0 },
+	{ "available", EVT_V_INT, 0, 0 }
 };
 /* Units held for a transaction, until fulfilled or released. */
 enum { HOLD_TX, HOLD_STORE, HOLD_ITEMS };
 static const struct evt_col hold_cols[] = {
-	{ "transaction_id", EVT_V_STR, 0 }, { "store_id", EVT_V_STR, 0 },
-	{ "items", EVT_V_JSON, 0 }
+	{ "transaction_id", EVT_V_STR, 0, 0 }, { "store_id", EVT_V_STR, 0, 0 },
+	{ "items", EVT_V_JSON, 0, 0 }
 };
 
 enum { TX_ID, TX_STORE, TX_STATUS, TX_TOTAL, TX_CURRENCY, TX_CREATED,
 	TX_UPDATED, TX_REASON };
 static const struct evt_col tx_cols[] = {
-	{ "transaction_id", EVT_V_STR, 0 }, { "store_id", EVT_V_STR, 0 },
-	{ "status", EVT_V_STR, 0 }, { "total", EVT_V_DEC, 2 },
-	{ "currency", EVT_V_STR, 0 }, { "created_at", EVT_V_STR, 0 },
-	{ "updated_at", EVT_V_STR, 0 }, { "reason", EVT_V_STR, 0 }
+	{ "transaction_id", EVT_V_STR, 0, 0 }, { "store_id", EVT_V_STR, 0, 0 },
+	{ "status", EVT_V_STR, 0, 0 }, { "total", EVT_V_DEC, 2, 0 },
+	{ "currency", EVT_V_STR, 0, 0 }, { "created_at", EVT_V_STR, 0, 0 },
+	{ "updated_at", EVT_V_STR, 0, 0 }, { "reason", EVT_V_STR, 0, 0 }
 };
 
-enum { SA_STORE, SA_DAY, SA_COMPLETED, SA_CANCELLED, SA_REVENUE, SA_REFUNDED };
+/* One row per store, day and currency: amounts of different currencies
+ * are never added together. */
+enum { SA_STORE, SA_DAY, SA_CURRENCY, SA_COMPLETED, SA_CANCELLED, SA_REVENUE,
+	SA_REFUNDED };
 static const struct evt_col sales_cols[] = {
-	{ "store_id", EVT_V_STR, 0 }, { "day", EVT_V_STR, 0 },
-	{ "completed", EVT_V_INT, 0 }, { "cancelled", EVT_V_INT, 0 },
-	{ "revenue", EVT_V_DEC, 2 }, { "refunded", EVT_V_DEC, 2 }
+	{ "store_id", EVT_V_STR, 0, 0 }, { "day", EVT_V_STR, 0, 0 },
+	{ "currency", EVT_V_STR, 0, 0 },
+	{ "completed", EVT_V_INT, 0, 0 }, { "cancelled", EVT_V_INT, 0, 0 },
+	{ "revenue", EVT_V_DEC, 2, 0 }, { "refunded", EVT_V_DEC, 2, 0 }
 };
-/* The store of each transaction, for the events that do not name it, and
- * its outcome: the first of completed or cancelled is the one counted, as
- * in transactions. */
-enum { STX_ID, STX_STORE, STX_OUTCOME };
+/* The store and currency of each transaction, for the events that do not
+ * name them, and its outcome: the first of completed or cancelled is the
+ * one counted, as in transactions. */
+enum { STX_ID, STX_STORE, STX_CURRENCY, STX_OUTCOME };
 static const struct evt_col sales_tx_cols[] = {
-	{ "transaction_id", EVT_V_STR, 0 }, { "store_id", EVT_V_STR, 0 },
-	{ "outcome", EVT_V_STR, 0 }
+	{ "transaction_id", EVT_V_STR, 0, 0 }, { "store_id", EVT_V_STR, 0, 0 },
+	{ "currency", EVT_V_STR, 0, 0 }, { "outcome", EVT_V_STR, 0, 0 }
 };
 
 enum { SG_CORR, SG_TX, SG_STATE, SG_EVENTS, SG_STARTED, SG_LAST, SG_DURATION,
 	SG_COMPENSATED };
 static const struct evt_col saga_cols[] = {
-	{ "correlationid", EVT_V_STR, 0 }, { "transaction_id", EVT_V_STR, 0 },
-	{ "state", EVT_V_STR, 0 }, { "events", EVT_V_INT, 0 },
-	{ "started_at", EVT_V_STR, 0 }, { "last_at", EVT_V_STR, 0 },
-	{ "duration_ms", EVT_V_INT, 0 }, { "compensated", EVT_V_BOOL, 0 }
+	{ "correlationid", EVT_V_STR, 0, 0 }, { "transaction_id", EVT_V_STR, 0, 0 },
+	{ "state", EVT_V_STR, 0, 0 }, { "events", EVT_V_INT, 0, 0 },
+	{ "started_at", EVT_V_STR, 0, 0 }, { "last_at", EVT_V_STR, 0, 0 },
+	{ "duration_ms", EVT_V_INT, 0, 0 }, { "compensated", EVT_V_BOOL, 0, 0 }
 };
 
 enum { ST_SUBJECT, ST_CATEGORY, ST_VERSION, ST_SEQ, ST_TYPE, ST_AT };
 static const struct evt_col stream_cols[] = {
-	{ "subject", EVT_V_STR, 0 }, { "category", EVT_V_STR, 0 },
-	{ "version", EVT_V_INT, 0 }, { "last_seq", EVT_V_INT, 0 },
-	{ "last_type", EVT_V_STR, 0 }, { "last_at", EVT_V_STR, 0 }
+	{ "subject", EVT_V_STR, 0, 0 }, { "category", EVT_V_STR, 0, 0 },
+	{ "version", EVT_V_INT, 0, 0 }, { "last_seq", EVT_V_INT, 0, 0 },
+	{ "last_type", EVT_V_STR, 0, 0 }, { "last_at", EVT_V_STR, 0, 0 }
 };
 
 /* --- specs ---------------------------------------------------------------- */
@@ -85,6 +89,21 @@ struct spec_col {
 	struct path path;	/* count: n == 0 counts every event */
 	char **types;		/* globs; none: every type */
 	size_t ntypes;
+	/* sum, min, max: where an amount's currency is, the first that
+	 * holds a string (none: the numbers are not money), and the hidden
+	 * column that keeps the currency of the row's amounts (0: none). */
+	struct path *cur;
+	size_t ncur, curcol;
+};
+
+/* What fold_spec reads of one column of one event, before it changes
+ * anything. */
+struct spec_val {
+	int on;			/* the column takes this event */
+	struct evt_sv v;	/* the value's JSON */
+	enum evt_jtype t;
+	struct evt_dec d;	/* sum, min, max: the amount */
+	struct evt_buf cur;	/* its currency, upper case; empty: none */
 };
 
 struct spec {
@@ -93,8 +112,10 @@ struct spec {
 	size_t ngroup;
 	struct spec_col *col;	/* the columns after the keys */
 	size_t ncol;
+	size_t nhidden;		/* currency columns, after the others */
 	struct evt_col *cols;	/* all columns, for the table */
 	char **names;		/* their names, owned */
+	struct spec_val *val;	/* ncol: scratch for one event */
 };
 
 struct evt_proj {
@@ -106,7 +127,7 @@ struct evt_proj {
 	struct spec *spec;
 	/* Scratch for reading one event. */
 	struct evt_jobj dj, xj;
-	struct evt_buf arena, tmp, items;
+	struct evt_buf arena, tmp, items, cur;
 	char time[EVT_TIME_LEN + 1];
 	const char **kv;
 	size_t *kn;
@@ -153,12 +174,18 @@ spec_free(struct spec *s)
 		for (size_t j = 0; j < s->col[i].ntypes; j++)
 			free(s->col[i].types[j]);
 		free(s->col[i].types);
+		for (size_t j = 0; j < s->col[i].ncur; j++)
+			path_free(&s->col[i].cur[j]);
+		free(s->col[i].cur);
+		if (s->val)
+			evt_buf_free(&s->val[i].cur);
 	}
 	free(s->col);
-	for (size_t i = 0; i < s->ngroup + s->ncol; i++)
+	for (size_t i = 0; i < s->ngroup + s->ncol + s->nhidden; i++)
 		free(s->names[i]);
 	free(s->names);
 	free(s->cols);
+	free(s->val);
 	free(s);
 }
 
@@ -206,10 +233,60 @@ spec_err(struct evt_err *err, const char *file, const char *what)
 }
 
 /*
+ * Where the currency of column i's amounts is, from its "currency" member
+ * v (borrowed; NULL when absent): a field path; false, for numbers that
+ * are not money; absent, the nearest "currency" member on the way from
+ * the amount up to the event (data.items.0.price: data.items.0.currency,
+ * then data.currency, then currency). A money column gets a hidden
+ * column, NAME_currency. Returns 0, or -1 when v is not allowed.
+ */
+static int
+spec_currency(struct spec *s, struct spec_col *sc, json_t *v, size_t i)
+{
+	int money = sc->op == OP_SUM || sc->op == OP_MIN || sc->op == OP_MAX;
+
+	if (v && (!money || !(json_is_false(v) || json_is_string(v))))
+		return -1;
+	if (!money || json_is_false(v))
+		return 0;
+	if (v) {
+		sc->cur = calloc(1, sizeof(*sc->cur));
+		if (sc->cur == NULL)
+			abort();
+		if (path_parse(json_string_value(v), &sc->cur[0]) < 0)
+			return -1;
+		sc->ncur = 1;
+	} else {
+		sc->cur = calloc(sc->path.n, sizeof(*sc->cur));
+		if (sc->cur == NULL)
+			abort();
+		for (size_t k = sc->path.n; k-- > 0; ) {
+			struct path *c = &sc->cur[sc->ncur++];
+			c->n = k + 1;
+			c->seg = calloc(c->n, sizeof(*c->seg));
+			if (c->seg == NULL)
+				abort();
+			for (size_t j = 0; j < k; j++)
+				c->seg[j] = evt_strdup(sc->path.seg[j]);
+			c->seg[k] = evt_strdup("currency");
+		}
+	}
+	size_t h = s->ngroup + s->ncol + s->nhidden++;
+	struct evt_buf b = EVT_BUF_INIT;
+	evt_buf_printf(&b, "%s_currency", s->names[s->ngroup + i]);
+	s->names[h] = evt_strdup(b.p);
+	evt_buf_free(&b);
+	s->cols[h] = (struct evt_col){ s->names[h], EVT_V_STR, 0, 1 };
+	sc->curcol = h;
+	return 0;
+}
+
+/*
  * Read a spec file:
  * {"name": "...", "group": PATH or [PATH...],
  *  "columns": [{"name": "...", "count"|"sum"|"min"|"max"|"first"|"last":
- *  PATH (count: true for every event), "type": GLOB or [GLOB...]}, ...]}
+ *  PATH (count: true for every event), "type": GLOB or [GLOB...],
+ *  "decimals": N, "currency": PATH or false}, ...]}
  */
 static struct spec *
 spec_load(const char *file, struct evt_err *err)
@@ -259,9 +336,11 @@ spec_load(const char *file, struct evt_err *err)
 	s->ncol = json_array_size(v);
 	s->group = calloc(ng, sizeof(*s->group));
 	s->col = calloc(s->ncol, sizeof(*s->col));
-	s->cols = calloc(ng + s->ncol, sizeof(*s->cols));
-	s->names = calloc(ng + s->ncol, sizeof(*s->names));
-	if (!s->group || !s->col || !s->cols || !s->names)
+	/* Room for a hidden currency column beside every column. */
+	s->cols = calloc(ng + 2 * s->ncol, sizeof(*s->cols));
+	s->names = calloc(ng + 2 * s->ncol, sizeof(*s->names));
+	s->val = calloc(s->ncol, sizeof(*s->val));
+	if (!s->group || !s->col || !s->cols || !s->names || !s->val)
 		abort();
 	for (i = 0; i < ng; i++) {
 		json_t *x = json_is_string(g) ? g : json_array_get(g, i);
@@ -280,7 +359,7 @@ spec_load(const char *file, struct evt_err *err)
 		const char *last = strrchr(ps, '.');
 		s->names[i] = evt_strdup(xn ? json_string_value(xn) :
 		    last ? last + 1 : ps);
-		s->cols[i] = (struct evt_col){ s->names[i], EVT_V_STR, 0 };
+		s->cols[i] = (struct evt_col){ s->names[i], EVT_V_STR, 0, 0 };
 		if (!good_name(s->names[i])) {
 			snprintf(msg, sizeof(msg), "\"group\": %s: a key column "
 			    "name must be letters, digits and _", s->names[i]);
@@ -364,8 +443,38 @@ spec_load(const char *file, struct evt_err *err)
 		}
 		s->cols[ng + i] = (struct evt_col){ s->names[ng + i],
 		    sc->op == OP_COUNT ? EVT_V_INT : sc->op <= OP_MAX ?
-		    EVT_V_DEC : EVT_V_JSON, dec ? (int)json_integer_value(dec) : 0 };
+		    EVT_V_DEC : EVT_V_JSON, dec ? (int)json_integer_value(dec) : 0,
+		    0 };
+		if (spec_currency(s, sc, json_object_get(c, "currency"), i) < 0) {
+			strcat(msg, "\"currency\" goes with sum, min and max, and "
+			    "takes a field path or false");
+			spec_err(err, file, msg);
+			goto fail;
+		}
 	}
+	/* Every SQL column name once, the ones kept beside money included. */
+	struct evt_buf all = EVT_BUF_INIT;
+	size_t nall = ng + s->ncol + s->nhidden;
+	for (i = 0; i < nall; i++) {
+		evt_buf_add(&all, s->names[i], strlen(s->names[i]) + 1);
+		if (s->cols[i].kind == EVT_V_DEC) {
+			evt_col_xname(&all, &s->cols[i]);
+			evt_buf_addc(&all, '\0');
+		}
+	}
+	for (const char *a = all.p; a && a < all.p + all.len; a += strlen(a) + 1)
+		for (const char *b = a + strlen(a) + 1; b < all.p + all.len;
+		    b += strlen(b) + 1)
+			if (strcmp(a, b) == 0) {
+				snprintf(msg, sizeof(msg), "two columns named %s "
+				    "(a money column NAME keeps NAME_currency "
+				    "and, with --into, NAME_x100 beside it): "
+				    "name them apart", a);
+				spec_err(err, file, msg);
+				evt_buf_free(&all);
+				goto fail;
+			}
+	evt_buf_free(&all);
 	json_decref(root);
 	return s;
 fail:
@@ -394,8 +503,8 @@ evt_proj_new(const char *name, const char *specfile, struct evt_err *err)
 		p->kind = P_SPEC;
 		p->name = p->spec->name;
 		nkey = p->spec->ngroup;
-		table(p, p->name, p->spec->cols, p->spec->ngroup + p->spec->ncol,
-		    p->spec->ngroup, 0);
+		table(p, p->name, p->spec->cols, p->spec->ngroup + p->spec->ncol +
+		    p->spec->nhidden, p->spec->ngroup, 0);
 	} else {
 		p->kind = P_SPEC;
 		for (int i = 0; i < 5; i++)
@@ -419,7 +528,7 @@ evt_proj_new(const char *name, const char *specfile, struct evt_err *err)
 		table(p, "transactions", tx_cols, NCOL(tx_cols), 1, 0);
 		break;
 	case P_SALES:
-		table(p, "sales", sales_cols, NCOL(sales_cols), 2, 0);
+		table(p, "sales", sales_cols, NCOL(sales_cols), 3, 0);
 		table(p, "sales_transactions", sales_tx_cols, NCOL(sales_tx_cols),
 		    1, 1);
 		break;
@@ -455,6 +564,7 @@ evt_proj_free(struct evt_proj *p)
 	evt_buf_free(&p->arena);
 	evt_buf_free(&p->tmp);
 	evt_buf_free(&p->items);
+	evt_buf_free(&p->cur);
 	free(p->kv);
 	free(p->kn);
 	free(p->kb);
@@ -509,6 +619,34 @@ get2(struct evt_table *t, struct evt_sv a, struct evt_sv b, int create,
 	size_t n[2] = { a.n, b.n };
 
 	return evt_row_get(t, k, n, create, err);
+}
+
+static struct evt_row *
+get3(struct evt_table *t, struct evt_sv a, struct evt_sv b, struct evt_sv c,
+    int create, struct evt_err *err)
+{
+	const char *k[3] = { a.p, b.p, c.p };
+	size_t n[3] = { a.n, b.n, c.n };
+
+	return evt_row_get(t, k, n, create, err);
+}
+
+/*
+ * A currency code as a key: copied to b in ASCII upper case, so that
+ * "eur" and "EUR" are one currency (ISO 4217 codes are upper case).
+ * Returns b's bytes; p NULL when c is absent or empty.
+ */
+static struct evt_sv
+currency_key(struct evt_sv c, struct evt_buf *b)
+{
+	evt_buf_reset(b);
+	if (c.p == NULL || c.n == 0)
+		return (struct evt_sv){ NULL, 0 };
+	evt_buf_add(b, c.p, c.n);
+	for (size_t i = 0; i < b->len; i++)
+		if (b->p[i] >= 'a' && b->p[i] <= 'z')
+			b->p[i] = (char)(b->p[i] - 'a' + 'A');
+	return (struct evt_sv){ b->p, b->len };
 }
 
 /* The inventory row of store and sku, counts starting at 0. */
@@ -835,7 +973,7 @@ fold_sales(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 	int completed = is(ev, "TransactionCompleted");
 	int cancelled = is(ev, "TransactionCancelled");
 	int refunded = is(ev, "PaymentRefunded");
-	struct evt_sv tx, store;
+	struct evt_sv tx, store, cur;
 	struct evt_row *r, *x;
 	struct evt_dec amt = EVT_DEC_ZERO;
 
@@ -847,11 +985,17 @@ fold_sales(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 		if (!tx.p || !store.p)
 			return bad(err, ev, "data needs transaction_id and "
 			    "store_id");
+		cur = currency_key(evt_json_get_str(&p->dj, "currency", &p->tmp),
+		    &p->cur);
 		if ((x = get1(txs, tx, 0, err)) != NULL || STORE_FAILED(x, err))
 			return x ? 0 : -1;	/* seen already */
 		if ((x = get1(txs, tx, 1, err)) == NULL)
 			return -1;
 		evt_row_str(x, STX_STORE, store.p, store.n);
+		/* No currency: the order cannot be counted; said when its
+		 * outcome comes (saga-step rejects it, so none comes). */
+		if (cur.p)
+			evt_row_str(x, STX_CURRENCY, cur.p, cur.n);
 		return 0;
 	}
 	if (!completed && !cancelled && !refunded)
@@ -869,17 +1013,30 @@ fold_sales(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 		return -1;
 	if ((x = get1(txs, tx, 0, err)) == NULL)
 		return err->code ? -1 : 0;	/* its creation not seen */
-	if (!refunded) {
-		/* One outcome per transaction: a cancellation after the
-		 * completion (or the other way) changes nothing. */
-		if (x->v[STX_OUTCOME].k != EVT_V_NULL)
-			return 0;
+	/* One outcome per transaction: a cancellation after the completion
+	 * (or the other way) changes nothing. */
+	if (!refunded && x->v[STX_OUTCOME].k != EVT_V_NULL)
+		return 0;
+	/* The money is in the currency the event names, else in its
+	 * order's; with neither, it cannot be added to any. Checked before
+	 * any change. */
+	cur = currency_key(evt_json_get_str(&p->dj, "currency", &p->tmp),
+	    &p->cur);
+	if (cur.p == NULL && x->v[STX_CURRENCY].k == EVT_V_STR)
+		cur = currency_key((struct evt_sv){ x->v[STX_CURRENCY].s,
+		    x->v[STX_CURRENCY].n }, &p->cur);
+	if (cur.p == NULL)
+		return evt_err_set(err, EX_DATAERR, "%.*s: transaction %.*s has "
+		    "no currency, in this event or its TransactionCreated: its "
+		    "money cannot be counted with any currency's",
+		    (int)ev->type.n, ev->type.p, (int)(tx.n > 60 ? 60 : tx.n),
+		    tx.p);
+	if (!refunded)
 		evt_row_str(x, STX_OUTCOME, completed ? "completed" :
 		    "cancelled", 9);
-	}
 	ev_time(p, ev);
-	if ((r = get2(t, (struct evt_sv){ x->v[STX_STORE].s, x->v[STX_STORE].n },
-	    (struct evt_sv){ p->time, 10 }, 1, err)) == NULL)
+	if ((r = get3(t, (struct evt_sv){ x->v[STX_STORE].s, x->v[STX_STORE].n },
+	    (struct evt_sv){ p->time, 10 }, cur, 1, err)) == NULL)
 		return -1;
 	if (r->v[SA_COMPLETED].k == EVT_V_NULL) {
 		evt_row_int(r, SA_COMPLETED, 0);
@@ -1033,13 +1190,33 @@ type_matches(const struct spec_col *c, const struct evt_event *ev,
 	return 0;
 }
 
+/* The currency of column c's amount in ev, into b (upper case; empty:
+ * it has none). */
+static void
+spec_amount_currency(struct evt_proj *p, const struct evt_event *ev,
+    const struct spec_col *c, struct evt_buf *b)
+{
+	struct evt_sv v;
+	enum evt_jtype t;
+
+	evt_buf_reset(b);
+	for (size_t k = 0; k < c->ncur; k++)
+		if (resolve(p, ev, &c->cur[k], &v, &t) == 0 && t == EVT_J_STRING) {
+			evt_json_str_decode(v.p, v.n, b);
+			for (size_t i = 0; i < b->len; i++)
+				if (b->p[i] >= 'a' && b->p[i] <= 'z')
+					b->p[i] = (char)(b->p[i] - 'a' + 'A');
+			return;
+		}
+}
+
 static int
 fold_spec(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 {
 	struct spec *s = p->spec;
 	struct evt_row *r = NULL;
 	size_t i;
-	int any = 0;
+	int any = 0, money = 0, rc;
 
 	for (i = 0; i < s->ncol && !any; i++)
 		any = type_matches(&s->col[i], ev, &p->tmp);
@@ -1060,55 +1237,99 @@ fold_spec(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 		p->kv[i] = p->kb[i].p;
 		p->kn[i] = p->kb[i].len;
 	}
-	if ((r = evt_row_get(&p->t[0], p->kv, p->kn, 1, err)) == NULL)
+	/* Read every value first: a number beyond 38 digits, or an amount
+	 * in another currency than its group's, changes nothing. */
+	for (i = 0; i < s->ncol; i++) {
+		const struct spec_col *c = &s->col[i];
+		struct spec_val *x = &s->val[i];
+
+		x->on = 0;
+		x->t = EVT_J_NULL;
+		if (!type_matches(c, ev, &p->tmp))
+			continue;
+		if (c->path.n && (resolve(p, ev, &c->path, &x->v, &x->t) < 0 ||
+		    x->t == EVT_J_NULL))
+			continue;
+		if (c->op == OP_SUM || c->op == OP_MIN || c->op == OP_MAX) {
+			if (x->t != EVT_J_NUMBER)
+				continue;	/* not a number: not counted */
+			if ((rc = evt_dec_parse(x->v.p, x->v.n, &x->d)) !=
+			    EVT_DEC_OK)
+				return evt_err_set(err, EX_DATAERR, "%.*s: column "
+				    "%s: %.*s %s", (int)ev->type.n, ev->type.p,
+				    s->names[s->ngroup + i], (int)(x->v.n > 60 ?
+				    60 : x->v.n), x->v.p, rc == EVT_DEC_RANGE ?
+				    "has too many digits to keep exactly" :
+				    "is not a number");
+			if (c->curcol) {
+				spec_amount_currency(p, ev, c, &x->cur);
+				money = 1;
+			}
+		}
+		x->on = 1;
+	}
+	if (money) {
+		r = evt_row_get(&p->t[0], p->kv, p->kn, 0, err);
+		if (STORE_FAILED(r, err))
+			return -1;
+		for (i = 0; r && i < s->ncol; i++) {
+			const struct spec_col *c = &s->col[i];
+			const struct spec_val *x = &s->val[i];
+			const struct evt_val *have = &r->v[c->curcol];
+			if (!x->on || !c->curcol || have->k != EVT_V_STR ||
+			    (have->n == x->cur.len && memcmp(have->s, x->cur.p,
+			    have->n) == 0))
+				continue;
+			return evt_err_set(err, EX_DATAERR, "%.*s: column %s: an "
+			    "amount %s%.*s cannot join its group's amounts %s%.16s: "
+			    "put the currency in \"group\", or say \"currency\": "
+			    "false if these numbers are not money", (int)ev->type.n,
+			    ev->type.p, s->names[s->ngroup + i], x->cur.len ?
+			    "in " : "with no currency", (int)(x->cur.len > 16 ?
+			    16 : x->cur.len), x->cur.len ? x->cur.p : "",
+			    have->n ? "in " : "with no currency", have->n ?
+			    have->s : "");
+		}
+	}
+	if (r == NULL && (r = evt_row_get(&p->t[0], p->kv, p->kn, 1,
+	    err)) == NULL)
 		return -1;
 	for (i = 0; i < s->ncol; i++) {
 		const struct spec_col *c = &s->col[i];
+		const struct spec_val *x = &s->val[i];
 		size_t col = s->ngroup + i;
-		struct evt_sv v = { NULL, 0 };
-		enum evt_jtype t = EVT_J_NULL;
-		struct evt_dec d;
-		int rc;
 
 		/* Counts and sums start at 0, the others at null. */
 		if (r->v[col].k == EVT_V_NULL && c->op == OP_COUNT)
 			evt_row_int(r, col, 0);
 		else if (r->v[col].k == EVT_V_NULL && c->op == OP_SUM)
 			evt_row_dec(r, col, EVT_DEC_ZERO);
-		if (!type_matches(c, ev, &p->tmp))
+		if (!x->on)
 			continue;
-		if (c->path.n && (resolve(p, ev, &c->path, &v, &t) < 0 ||
-		    t == EVT_J_NULL))
-			continue;
+		if (c->curcol && r->v[c->curcol].k == EVT_V_NULL)
+			evt_row_str(r, c->curcol, x->cur.p ? x->cur.p : "",
+			    x->cur.len);
 		switch (c->op) {
 		case OP_COUNT:
 			add_int(r, col, 1);
 			break;
 		case OP_SUM:
+			if (add_dec(r, col, s->names[col], x->d, ev, err) < 0)
+				return -1;
+			break;
 		case OP_MIN:
 		case OP_MAX:
-			if (t != EVT_J_NUMBER)
-				break;	/* not a number: not counted */
-			if ((rc = evt_dec_parse(v.p, v.n, &d)) != EVT_DEC_OK)
-				return evt_err_set(err, EX_DATAERR, "%.*s: column "
-				    "%s: %.*s %s", (int)ev->type.n, ev->type.p,
-				    s->names[col], (int)(v.n > 60 ? 60 : v.n), v.p,
-				    rc == EVT_DEC_RANGE ? "has too many digits to "
-				    "keep exactly" : "is not a number");
-			if (c->op == OP_SUM) {
-				if (add_dec(r, col, s->names[col], d, ev, err) < 0)
-					return -1;
-			} else if (r->v[col].k == EVT_V_NULL ||
-			    evt_dec_cmp(d, r->v[col].d) == (c->op == OP_MIN ?
+			if (r->v[col].k == EVT_V_NULL ||
+			    evt_dec_cmp(x->d, r->v[col].d) == (c->op == OP_MIN ?
 			    -1 : 1))
-				evt_row_dec(r, col, d);
+				evt_row_dec(r, col, x->d);
 			break;
 		case OP_FIRST:
 			if (r->v[col].k == EVT_V_NULL)
-				evt_row_json(r, col, v.p, v.n);
+				evt_row_json(r, col, x->v.p, x->v.n);
 			break;
 		case OP_LAST:
-			evt_row_json(r, col, v.p, v.n);
+			evt_row_json(r, col, x->v.p, x->v.n);
 			break;
 		}
 	}

@@ -20,6 +20,7 @@ struct evt_store {
 	struct evt_table **t;
 	size_t n;
 	sqlite3_stmt *ck_get, *ck_set;
+	struct evt_buf warning;	/* the first amount kept as text only */
 };
 
 void
@@ -414,20 +415,27 @@ static int
 print_table(const struct evt_table *t, struct evt_row **rows, size_t n,
     int width, FILE *f)
 {
-	size_t nc = t->ncol, *w = calloc(nc, sizeof(*w));
+	size_t nc = 0, *col = calloc(t->ncol, sizeof(*col));
+	size_t *w = calloc(t->ncol, sizeof(*w));
 	struct evt_buf cells = EVT_BUF_INIT, line = EVT_BUF_INIT;
-	size_t *off = malloc((n * nc + 1) * sizeof(*off));
+	size_t *off;
 	int rc = 0;
 
-	if (w == NULL || off == NULL)
+	if (w == NULL || col == NULL)
+		abort();
+	/* The printed columns: col[0..nc) are their indexes in t. */
+	for (size_t c = 0; c < t->ncol; c++)
+		if (!t->cols[c].hidden)
+			col[nc++] = c;
+	if ((off = malloc((n * nc + 1) * sizeof(*off))) == NULL)
 		abort();
 	for (size_t c = 0; c < nc; c++)
-		w[c] = width_of(t->cols[c].name, strlen(t->cols[c].name));
+		w[c] = width_of(t->cols[col[c]].name, strlen(t->cols[col[c]].name));
 	for (size_t i = 0; i < n; i++)
 		for (size_t c = 0; c < nc; c++) {
 			size_t from = cells.len;
 			off[i * nc + c] = from;
-			put_text(&cells, &t->cols[c], &rows[i]->v[c]);
+			put_text(&cells, &t->cols[col[c]], &rows[i]->v[col[c]]);
 			/* One line per row: control characters become spaces. */
 			for (size_t j = from; j < cells.len; j++)
 				if ((unsigned char)cells.p[j] < 0x20)
@@ -446,10 +454,11 @@ print_table(const struct evt_table *t, struct evt_row **rows, size_t n,
 				total += w[c];
 			if (total <= (size_t)width)
 				break;
-			/* Keys last: a row must stay recognisable. */
+			/* Keys last: a row must stay recognisable (the keys
+			 * are never hidden, so they come first here too). */
 			for (int keys = 0; keys < 2 && wide == nc; keys++)
 				for (size_t c = keys ? 0 : t->nkey; c < nc; c++)
-					if (!numeric(&t->cols[c]) && w[c] > 8 &&
+					if (!numeric(&t->cols[col[c]]) && w[c] > 8 &&
 					    (wide == nc || w[c] > w[wide]))
 						wide = c;
 			if (wide == nc)
@@ -461,8 +470,8 @@ print_table(const struct evt_table *t, struct evt_row **rows, size_t n,
 	for (size_t c = 0; c < nc; c++) {
 		if (c)
 			evt_buf_adds(&line, "  ");
-		put_cell(&line, t->cols[c].name, strlen(t->cols[c].name), w[c],
-		    numeric(&t->cols[c]), c == nc - 1);
+		put_cell(&line, t->cols[col[c]].name, strlen(t->cols[col[c]].name),
+		    w[c], numeric(&t->cols[col[c]]), c == nc - 1);
 	}
 	end_line(&line);
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -473,7 +482,7 @@ print_table(const struct evt_table *t, struct evt_row **rows, size_t n,
 			if (c)
 				evt_buf_adds(&line, "  ");
 			put_cell(&line, cells.p ? cells.p + a : "", e - a, w[c],
-			    numeric(&t->cols[c]), c == nc - 1);
+			    numeric(&t->cols[col[c]]), c == nc - 1);
 		}
 		end_line(&line);
 		if (line.len > 65536) {
@@ -488,6 +497,7 @@ print_table(const struct evt_table *t, struct evt_row **rows, size_t n,
 	evt_buf_free(&line);
 	free(off);
 	free(w);
+	free(col);
 	return rc;
 }
 
@@ -511,8 +521,10 @@ evt_table_print(struct evt_table *t, enum evt_format fmt, int width, FILE *f)
 	if (fmt == EVT_FMT_JSON)
 		evt_buf_adds(&b, c.n ? "[\n" : "[");
 	if (fmt == EVT_FMT_CSV) {
-		for (size_t k = 0; k < t->ncol; k++) {
-			if (k)
+		for (size_t k = 0, any = 0; k < t->ncol; k++) {
+			if (t->cols[k].hidden)
+				continue;
+			if (any++)
 				evt_buf_addc(&b, ',');
 			put_csv(&b, t->cols[k].name, strlen(t->cols[k].name));
 		}
@@ -522,8 +534,10 @@ evt_table_print(struct evt_table *t, enum evt_format fmt, int width, FILE *f)
 	for (size_t i = 0; i < c.n && rc == 0; i++) {
 		const struct evt_row *r = c.r[i];
 		if (fmt == EVT_FMT_CSV) {
-			for (size_t k = 0; k < t->ncol; k++) {
-				if (k)
+			for (size_t k = 0, any = 0; k < t->ncol; k++) {
+				if (t->cols[k].hidden)
+					continue;
+				if (any++)
 					evt_buf_addc(&b, ',');
 				evt_buf_reset(&cell);
 				put_text(&cell, &t->cols[k], &r->v[k]);
@@ -532,8 +546,10 @@ evt_table_print(struct evt_table *t, enum evt_format fmt, int width, FILE *f)
 			evt_buf_adds(&b, "\r\n");
 		} else {
 			evt_buf_addc(&b, '{');
-			for (size_t k = 0; k < t->ncol; k++) {
-				if (k)
+			for (size_t k = 0, any = 0; k < t->ncol; k++) {
+				if (t->cols[k].hidden)
+					continue;
+				if (any++)
 					evt_buf_addc(&b, ',');
 				evt_buf_json_str(&b, t->cols[k].name,
 				    strlen(t->cols[k].name));
@@ -568,10 +584,22 @@ sql_type(enum evt_vkind k)
 {
 	switch (k) {
 	case EVT_V_INT: case EVT_V_BOOL: return "INTEGER";
-	case EVT_V_DEC: return "TEXT";	/* exact: REAL would round */
+	/* Exact: REAL would round. The collation is sqlite3's decimal
+	 * extension's (and ours, decimal_collate): TEXT compared as text
+	 * puts 9.99 above 100. */
+	case EVT_V_DEC: return "TEXT COLLATE decimal";
 	case EVT_V_STR: return "TEXT";
 	default: return "";
 	}
+}
+
+void
+evt_col_xname(struct evt_buf *b, const struct evt_col *c)
+{
+	evt_buf_adds(b, c->name);
+	evt_buf_adds(b, "_x1");
+	for (int i = 0; i < c->scale; i++)
+		evt_buf_addc(b, '0');
 }
 
 static void
@@ -584,6 +612,26 @@ ident(struct evt_buf *b, const char *s)
 		evt_buf_addc(b, *s);
 	}
 	evt_buf_addc(b, '"');
+}
+
+/* The SQL columns of t, in order, each name followed by a NUL: every
+ * column, and after a money column its integer (evt_col_xname). Returns
+ * how many. */
+static size_t
+sql_cols(const struct evt_table *t, struct evt_buf *b)
+{
+	size_t n = 0;
+
+	evt_buf_reset(b);
+	for (size_t i = 0; i < t->ncol; i++, n++) {
+		evt_buf_add(b, t->cols[i].name, strlen(t->cols[i].name) + 1);
+		if (t->cols[i].kind == EVT_V_DEC) {
+			evt_col_xname(b, &t->cols[i]);
+			evt_buf_addc(b, '\0');
+			n++;
+		}
+	}
+	return n;
 }
 
 static void
@@ -612,18 +660,27 @@ prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct evt_err *err)
 static int
 table_setup(sqlite3 *db, struct evt_table *t, struct evt_err *err)
 {
-	struct evt_buf q = EVT_BUF_INIT;
+	struct evt_buf q = EVT_BUF_INIT, names = EVT_BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	char *msg = NULL;
+	size_t nsql = sql_cols(t, &names);
+	const char *nm;
 	int rc = -1;
 
 	evt_buf_adds(&q, "CREATE TABLE IF NOT EXISTS ");
 	ident(&q, t->name);
 	evt_buf_addc(&q, '(');
+	nm = names.p;
 	for (size_t i = 0; i < t->ncol; i++) {
-		ident(&q, t->cols[i].name);
+		ident(&q, nm);
+		nm += strlen(nm) + 1;
 		evt_buf_printf(&q, " %s%s, ", sql_type(t->cols[i].kind),
 		    i < t->nkey ? " NOT NULL" : "");
+		if (t->cols[i].kind == EVT_V_DEC) {
+			ident(&q, nm);
+			nm += strlen(nm) + 1;
+			evt_buf_adds(&q, " INTEGER, ");
+		}
 	}
 	evt_buf_adds(&q, "PRIMARY KEY(");
 	for (size_t i = 0; i < t->nkey; i++) {
@@ -636,28 +693,32 @@ table_setup(sqlite3 *db, struct evt_table *t, struct evt_err *err)
 		evt_err_set(err, EX_IOERR, "read model: %s: %s", t->name, msg);
 		goto out;
 	}
-	/* A table of that name made for other columns (a changed --spec)
-	 * would be misread: refuse it. */
+	/* A table of that name made for other columns (a changed --spec, an
+	 * older evt-project) would be misread: refuse it. */
 	evt_buf_reset(&q);
 	evt_buf_adds(&q, "SELECT * FROM ");
 	ident(&q, t->name);
 	if (prepare(db, q.p, &st, err) < 0)
 		goto out;
-	int same = (size_t)sqlite3_column_count(st) == t->ncol;
-	for (size_t i = 0; same && i < t->ncol; i++)
-		same = strcmp(sqlite3_column_name(st, (int)i), t->cols[i].name) == 0;
+	int same = (size_t)sqlite3_column_count(st) == nsql;
+	nm = names.p;
+	for (size_t i = 0; same && i < nsql; i++, nm += strlen(nm) + 1)
+		same = strcmp(sqlite3_column_name(st, (int)i), nm) == 0;
 	if (!same) {
 		evt_err_set(err, EX_DATAERR, "read model: table %s has other "
-		    "columns than this projection: drop it or use another "
-		    "--into", t->name);
+		    "columns than this projection (another spec, or an older "
+		    "evt-project): drop it or use another --into", t->name);
 		goto out;
 	}
 	/* Money kept as REAL (older read models) has drifted already: it
-	 * cannot be folded on exactly. */
-	for (size_t i = 0; i < t->ncol; i++) {
-		const char *dt = sqlite3_column_decltype(st, (int)i);
-		if (t->cols[i].kind == EVT_V_DEC && (dt == NULL ||
-		    strcasecmp(dt, "TEXT") != 0)) {
+	 * cannot be folded on exactly. (Older TEXT money, compared as text,
+	 * has no integer columns beside it: refused above.) */
+	for (size_t i = 0, j = 0; i < t->ncol; i++, j++) {
+		const char *dt = sqlite3_column_decltype(st, (int)j);
+		if (t->cols[i].kind != EVT_V_DEC)
+			continue;
+		j++;	/* its integer */
+		if (dt == NULL || strcasecmp(dt, "TEXT") != 0) {
 			evt_err_set(err, EX_DATAERR, "read model: table %s keeps "
 			    "money in column %s as %s, not as exact TEXT "
 			    "decimals: drop it and fold again, or use another "
@@ -669,13 +730,21 @@ table_setup(sqlite3 *db, struct evt_table *t, struct evt_err *err)
 	evt_buf_adds(&q, "INSERT OR REPLACE INTO ");
 	ident(&q, t->name);
 	evt_buf_adds(&q, " VALUES(");
-	for (size_t i = 0; i < t->ncol; i++)
+	for (size_t i = 0; i < nsql; i++)
 		evt_buf_adds(&q, i ? ",?" : "?");
 	evt_buf_addc(&q, ')');
 	if (prepare(db, q.p, (sqlite3_stmt **)&t->ins, err) < 0)
 		goto out;
+	/* The row's own columns, not the integers beside the money: those
+	 * are made from the exact text on every write. */
 	evt_buf_reset(&q);
-	evt_buf_adds(&q, "SELECT * FROM ");
+	evt_buf_adds(&q, "SELECT ");
+	for (size_t i = 0; i < t->ncol; i++) {
+		if (i)
+			evt_buf_addc(&q, ',');
+		ident(&q, t->cols[i].name);
+	}
+	evt_buf_adds(&q, " FROM ");
 	ident(&q, t->name);
 	where_key(&q, t);
 	if (prepare(db, q.p, (sqlite3_stmt **)&t->sel, err) < 0)
@@ -691,7 +760,31 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_free(msg);
 	evt_buf_free(&q);
+	evt_buf_free(&names);
 	return rc;
+}
+
+/*
+ * The collation "decimal", as sqlite3's decimal extension defines it: by
+ * value. Only so that this connection can create and use the tables that
+ * name it; the store's own statements never compare money. Text that is
+ * not a number (a hand edit) sorts after the numbers, bytewise.
+ */
+static int
+decimal_collate(void *arg, int na, const void *a, int nb, const void *b)
+{
+	struct evt_dec x, y;
+	int xa, yb;
+
+	(void)arg;
+	xa = evt_dec_parse(a, (size_t)na, &x) == EVT_DEC_OK;
+	yb = evt_dec_parse(b, (size_t)nb, &y) == EVT_DEC_OK;
+	if (xa && yb)
+		return evt_dec_cmp(x, y);
+	if (xa != yb)
+		return xa ? -1 : 1;
+	int c = memcmp(a, b, (size_t)(na < nb ? na : nb));
+	return c ? c : na < nb ? -1 : na > nb;
 }
 
 /* Run sql, retrying while another process holds the lock SQLite's busy
@@ -721,6 +814,11 @@ evt_store_open(const char *path, struct evt_table **t, size_t n,
 	if (evt_sqlfile_open(path, &s->db, err) < 0)
 		goto fail;
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+	if (sqlite3_create_collation_v2(s->db, "decimal", SQLITE_UTF8, NULL,
+	    decimal_collate, NULL) != SQLITE_OK) {
+		db_err(s->db, err, path);
+		goto fail;
+	}
 	if (exec_retry(s->db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
 	    exec_retry(s->db, "PRAGMA synchronous=FULL") != SQLITE_OK ||
 	    exec_retry(s->db, "BEGIN IMMEDIATE") != SQLITE_OK) {
@@ -776,6 +874,7 @@ evt_store_close(struct evt_store *s)
 	sqlite3_finalize(s->ck_get);
 	sqlite3_finalize(s->ck_set);
 	sqlite3_close(s->db);
+	evt_buf_free(&s->warning);
 	free(s);
 }
 
@@ -796,27 +895,86 @@ evt_store_checkpoint(struct evt_store *s, const char *name, long long *seq,
 	return 0;
 }
 
+const char *
+evt_store_warning(const struct evt_store *s)
+{
+	return s->warning.len ? s->warning.p : NULL;
+}
+
 struct wr {
+	struct evt_store *s;
 	struct evt_table *t;
 	int rc;
 };
 
+/*
+ * v times 10^scale, into *out: 0, or -1 when that is not a whole number
+ * (more decimals than scale), -2 when it does not fit 64 bits.
+ */
+static int
+scaled(struct evt_dec v, int scale, long long *out)
+{
+	evt_dec_int m = v.m;
+	int s = v.scale;
+
+	for (; s > scale; s--) {
+		if (m % 10 != 0)
+			return -1;
+		m /= 10;
+	}
+	for (; s < scale; s++) {
+		if (m > INT64_MAX / 10 || m < INT64_MIN / 10)
+			return -2;
+		m *= 10;
+	}
+	if (m > INT64_MAX || m < INT64_MIN)
+		return -2;
+	*out = (long long)m;
+	return 0;
+}
+
+/* Bind v, the value of column c, at parameter *i and on; a money value
+ * takes two, its text and its integer. */
 static void
-bind_val(sqlite3_stmt *st, int i, const struct evt_col *c,
+bind_val(struct wr *w, sqlite3_stmt *st, int *i, const struct evt_col *c,
     const struct evt_val *v)
 {
+	long long x;
+	int rc;
+
+	if (c->kind == EVT_V_DEC && v->k != EVT_V_DEC) {
+		sqlite3_bind_null(st, (*i)++);	/* its integer, too */
+		sqlite3_bind_null(st, (*i)++);
+		return;
+	}
 	switch (v->k) {
-	case EVT_V_NULL: sqlite3_bind_null(st, i); break;
-	case EVT_V_INT: case EVT_V_BOOL: sqlite3_bind_int64(st, i, v->i); break;
+	case EVT_V_NULL: sqlite3_bind_null(st, (*i)++); break;
+	case EVT_V_INT: case EVT_V_BOOL: sqlite3_bind_int64(st, (*i)++, v->i); break;
 	case EVT_V_DEC: {
 		struct evt_buf t = EVT_BUF_INIT;
 		evt_dec_format(&t, v->d, c->scale);
-		sqlite3_bind_text(st, i, t.p, (int)t.len, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, (*i)++, t.p, (int)t.len, SQLITE_TRANSIENT);
+		if ((rc = scaled(v->d, c->scale, &x)) == 0)
+			sqlite3_bind_int64(st, (*i)++, x);
+		else {
+			sqlite3_bind_null(st, (*i)++);
+			if (w->s->warning.len == 0) {
+				evt_buf_printf(&w->s->warning, "%s.%s: %.*s%s has "
+				    "%s: ", w->t->name, c->name, (int)(t.len > 40 ?
+				    40 : t.len), t.p, t.len > 40 ? "..." : "",
+				    rc == -1 ? "more decimals than "
+				    "its integer column's scale" : "more digits "
+				    "than a 64-bit integer holds");
+				evt_col_xname(&w->s->warning, c);
+				evt_buf_printf(&w->s->warning, " is NULL there, "
+				    "and %s keeps it exactly", c->name);
+			}
+		}
 		evt_buf_free(&t);
 		break;
 	}
 	default:
-		sqlite3_bind_text(st, i, v->s, (int)v->n, SQLITE_STATIC);
+		sqlite3_bind_text(st, (*i)++, v->s, (int)v->n, SQLITE_STATIC);
 		break;
 	}
 }
@@ -828,13 +986,14 @@ write_row(void *arg, const char *k, size_t n, long long v)
 	struct evt_table *t = w->t;
 	struct evt_row *r = (struct evt_row *)(intptr_t)v;
 	sqlite3_stmt *st;
+	int param = 1;
 
 	(void)k; (void)n;
 	if (w->rc != SQLITE_DONE || !r->dirty)
 		return;
 	st = r->gone ? t->del : t->ins;
 	for (size_t i = 0; i < (r->gone ? t->nkey : t->ncol); i++)
-		bind_val(st, (int)i + 1, &t->cols[i], &r->v[i]);
+		bind_val(w, st, &param, &t->cols[i], &r->v[i]);
 	w->rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -844,7 +1003,7 @@ int
 evt_store_commit(struct evt_store *s, const char *name, long long seq,
     long long events, const char *now, struct evt_err *err)
 {
-	struct wr w = { NULL, SQLITE_DONE };
+	struct wr w = { s, NULL, SQLITE_DONE };
 
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return db_err(s->db, err, "read model");

@@ -38,7 +38,10 @@ struct evt_val {
 struct evt_col {
 	const char *name;	/* borrowed: static, or owned by the spec */
 	enum evt_vkind kind;	/* what the column holds (its SQL type) */
-	int scale;		/* DEC: at least this many decimals printed */
+	int scale;		/* DEC: at least this many decimals printed,
+				 * and the scale of its integer in a store */
+	int hidden;		/* state kept with the row (a store has it),
+				 * not printed */
 };
 
 struct evt_row {
@@ -88,7 +91,8 @@ enum evt_format { EVT_FMT_NDJSON, EVT_FMT_JSON, EVT_FMT_TABLE, EVT_FMT_CSV };
 int evt_format_parse(const char *name);
 
 /*
- * Print t's rows sorted by key to f, in format fmt. width is the terminal
+ * Print t's rows sorted by key to f, in format fmt, without its hidden
+ * columns. width is the terminal
  * width a table must fit (0: no limit). Returns 0, or -1 (errno set) on a
  * write error.
  */
@@ -99,13 +103,28 @@ int evt_table_print(struct evt_table *t, enum evt_format fmt, int width,
  * Open the read-model store at path (created if missing, mode 0600: it
  * holds payment and personal data) for the tables t[0..n): creates their
  * SQLite tables and the evt_projection checkpoint table, and attaches the
- * store to them. Money (DEC) columns are TEXT holding the exact decimal;
- * a table whose money columns were made otherwise (REAL, by an older
- * evt-project) is refused. Returns NULL with err.
+ * store to them. A money (DEC) column NAME is two SQL columns: NAME, TEXT
+ * COLLATE decimal, the exact decimal as printed (sqlite3's decimal
+ * extension compares and sorts it by value); and beside it the INTEGER
+ * NAME_x100 (evt_col_xname): the amount times 10^scale, or NULL when it
+ * has more decimals than scale or does not fit 64 bits. A table whose
+ * columns were made otherwise (by another spec, or an older evt-project)
+ * is refused. Returns NULL with err.
  */
 struct evt_store *evt_store_open(const char *path, struct evt_table **t,
     size_t n, struct evt_err *err);
 void evt_store_close(struct evt_store *s);
+/*
+ * Append to b the name of the INTEGER column beside money column c in a
+ * store: c's name, "_x", and 10^scale ("total_x100" for scale 2).
+ */
+void evt_col_xname(struct evt_buf *b, const struct evt_col *c);
+/*
+ * NULL, or a message (borrowed, valid until the store is closed) about
+ * the first amount that a commit of this store kept as exact text only,
+ * its integer column NULL; for a warning.
+ */
+const char *evt_store_warning(const struct evt_store *s);
 /* The seq that projection name has folded up to (0: none). */
 int evt_store_checkpoint(struct evt_store *s, const char *name, long long *seq,
     struct evt_err *err);

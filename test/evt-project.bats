@@ -14,6 +14,7 @@ load helper
 @test "golden: usage errors" { golden project-usage; }
 @test "golden: bad input" { golden project-bad-input; }
 @test "golden: money exact at any size, and one outcome per transaction" { golden project-money; }
+@test "golden: currencies never added together, in sales and in specs (issue 23, 07)" { golden project-currencies; }
 
 @test "testdata/store-log.ndjson is what the store's pipeline writes" {
 	cat "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson" \
@@ -89,11 +90,11 @@ basic_log() {
 
 @test "money is summed exactly, not in floating point" {
 	for i in $(seq 1 10); do
-		echo "{\"type\":\"TransactionCreated\",\"subject\":\"transaction-T$i\",\"time\":\"2026-11-24T10:00:00Z\",\"data\":{\"transaction_id\":\"T$i\",\"store_id\":\"S1\",\"total\":0.1}}"
+		echo "{\"type\":\"TransactionCreated\",\"subject\":\"transaction-T$i\",\"time\":\"2026-11-24T10:00:00Z\",\"data\":{\"transaction_id\":\"T$i\",\"store_id\":\"S1\",\"total\":0.1,\"currency\":\"EUR\"}}"
 		echo "{\"type\":\"TransactionCompleted\",\"subject\":\"transaction-T$i\",\"time\":\"2026-11-24T10:00:01Z\",\"data\":{\"transaction_id\":\"T$i\",\"total\":0.1}}"
 	done >in
 	run evt-project sales in
-	assert_output '{"store_id":"S1","day":"2026-11-24","completed":10,"cancelled":0,"revenue":1.00,"refunded":0.00}'
+	assert_output '{"store_id":"S1","day":"2026-11-24","currency":"EUR","completed":10,"cancelled":0,"revenue":1.00,"refunded":0.00}'
 	# jq, in binary floating point, does not get 1.
 	[ "$(jq -s 'map(select(.type == "TransactionCompleted") | .data.total) | add' in)" != 1 ]
 }
@@ -220,12 +221,48 @@ order() { printf '{"id":"o-%s","type":"TransactionCreated","subject":"transactio
 	[ "$(sqlite3 inc.db 'select sum, typeof(sum) from tot6')" = "100000000000.000100|text" ]
 	evt-project -l l.db transactions --into inc.db
 	[ "$(sqlite3 inc.db "select total from transactions where transaction_id = 'T3'")" = "0.00001" ]
-	# A read model that kept money as REAL (an older evt-project) has
-	# drifted: refused, not folded on.
-	sqlite3 old.db 'create table tot6(store_id TEXT NOT NULL, sum REAL, PRIMARY KEY(store_id)) WITHOUT ROWID'
-	run evt-project -l l.db --spec spec.json --into old.db
+	# A read model that kept money as REAL has drifted: refused, not
+	# folded on. So is one of an older evt-project, with money as TEXT
+	# compared as text and no integer beside it.
+	sqlite3 real.db 'create table tot6(store_id TEXT NOT NULL, sum REAL, sum_x1000000 INTEGER, sum_currency TEXT, PRIMARY KEY(store_id)) WITHOUT ROWID'
+	run evt-project -l l.db --spec spec.json --into real.db
 	assert_failure 65
 	assert_output --partial 'keeps money in column sum as REAL'
+	sqlite3 old.db 'create table tot6(store_id TEXT NOT NULL, sum TEXT, PRIMARY KEY(store_id)) WITHOUT ROWID'
+	run evt-project -l l.db --spec spec.json --into old.db
+	assert_failure 65
+	assert_output --partial 'table tot6 has other columns than this projection (another spec, or an older evt-project)'
+}
+
+# Issue 23, 08: in SQL, money compares, sorts and sums by value and exactly.
+@test "--into: money compares, sorts and sums right in SQL, as decimal text and as an integer of hundredths" {
+	{ order T1 19.90; order T2 250.00; order T3 1000.50; order T4 9.99; order T5 0.1; order T6 0.2; } | evt-append -q -l l.db
+	evt-project -l l.db transactions --into rm.db
+	[ "$(sqlite3 rm.db "select group_concat(transaction_id, ' ') from transactions where total > 100")" = "T2 T3" ]
+	[ "$(sqlite3 rm.db "select group_concat(transaction_id, ' ') from (select transaction_id from transactions order by total desc)")" = "T3 T2 T1 T4 T6 T5" ]
+	[ "$(sqlite3 rm.db "select min(total) || ' ' || max(total) from transactions")" = "0.10 1000.50" ]
+	# The exact sums: decimal_sum of the text, sum of the integers.
+	[ "$(sqlite3 rm.db "select decimal_sum(total) from transactions")" = "1280.69" ]
+	[ "$(sqlite3 rm.db "select sum(total_x100), typeof(sum(total_x100)) from transactions")" = "128069|integer" ]
+	[ "$(sqlite3 rm.db "select total_x100 from transactions where transaction_id = 'T4'")" = 999 ]
+	# A client without sqlite3's decimal extension sums the integers.
+	python3 -c 'import sqlite3; c = sqlite3.connect("rm.db"); assert c.execute("select sum(total_x100) from transactions where total_x100 > 10000").fetchone() == (125050,)'
+	# An amount with more decimals than the integer's scale: the text
+	# keeps it exactly, the integer is NULL, and a warning says so.
+	order T7 0.005 | evt-append -q -l l.db
+	run evt-project -l l.db transactions --into rm.db
+	assert_success
+	assert_output --partial 'rm.db: transactions.total: 0.005 has more decimals than its integer column'"'"'s scale: total_x100 is NULL there'
+	[ "$(sqlite3 rm.db "select total, quote(total_x100) from transactions where transaction_id = 'T7'")" = "0.005|NULL" ]
+	[ "$(sqlite3 rm.db "select decimal_sum(total), count(total_x100), count(*) from transactions")" = "1280.695|6|7" ]
+	run evt-project -q -l l.db transactions --into rm.db
+	assert_output ''
+	# Sales: revenue per currency, exact, folded run by run.
+	evt-append -q -l s.db <"$TESTDATA/store-log.ndjson"
+	evt-replay -l s.db --to 700 | evt-project sales --into sales.db
+	evt-project -l s.db sales --into sales.db
+	[ "$(sqlite3 sales.db "select currency, decimal_sum(revenue), sum(revenue_x100) from sales group by 1")" = "EUR|63915.54|6391554" ]
+	[ "$(evt-project -l s.db sales | jq -r '.revenue' | paste -sd+ | sed 's/\.//g' | bc)" = 6391554 ]
 }
 
 @test "--into: the read model is created mode 0600" {
