@@ -43,10 +43,13 @@ CURL_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libcurl)
 CURL_LIBS     := $(shell $(PKG_CONFIG) --libs libcurl)
 PQ_CFLAGS     := $(shell $(PKG_CONFIG) --cflags libpq)
 PQ_LIBS       := $(shell $(PKG_CONFIG) --libs libpq)
+RMQ_CFLAGS    := $(shell $(PKG_CONFIG) --cflags librabbitmq)
+RMQ_LIBS      := $(shell $(PKG_CONFIG) --libs librabbitmq)
 
-CFLAGS  += $(CSTD) $(WARN) $(OPT) -DEVT_VERSION='"$(VERSION)"' -Ilib \
+# -iquote, not -I: lib/amqp.h must not hide rabbitmq-c's <amqp.h>.
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -DEVT_VERSION='"$(VERSION)"' -iquote lib \
            $(JSON_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) $(CURL_CFLAGS) \
-           $(PQ_CFLAGS) -pthread
+           $(PQ_CFLAGS) $(RMQ_CFLAGS) -pthread
 LDFLAGS += $(LDSAN) -pthread
 
 LIBSRC  = $(wildcard lib/*.c)
@@ -54,13 +57,17 @@ LIBOBJ  = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 LIBEVT  = $(BUILD)/libevt.a
 
 # Each program and the libraries it links (STYLE 12: only what it needs).
-PROGS   = audit-scan evt-append evt-replay evt-project saga-step evt-verify
+PROGS   = audit-scan evt-append evt-replay evt-project saga-step evt-verify \
+          mq-pub mq-sub evt-trace
 LIBS_evt-append = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-replay = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_audit-scan = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-project = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
 LIBS_saga-step  = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-verify = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_mq-pub     = $(RMQ_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_mq-sub     = $(RMQ_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-trace  = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 
 BINS    = $(PROGS:%=bin/%)
 MANS    = $(wildcard man/*.1 man/*.7)

@@ -136,3 +136,17 @@ golden_on() {
 	diff -u "$dir/status" "$work/.status" || bad=1
 	return $bad
 }
+
+# A throwaway RabbitMQ broker (scripts/rabbitmq) for the tests of one
+# file: call rmq_start in setup_file and rmq_stop in teardown_file. It
+# exports AMQP_URL, which mq-pub and mq-sub read.
+rmq_start() {
+	export RMQ_DIR="$BATS_FILE_TMPDIR/rmq"
+	rabbitmq start "$RMQ_DIR"
+	AMQP_URL=$(cat "$RMQ_DIR/url")
+	export AMQP_URL
+}
+
+rmq_stop() {
+	rabbitmq stop "$BATS_FILE_TMPDIR/rmq"
+}

@@ -1,0 +1,450 @@
+/*
+ * mq-sub - consume events from a RabbitMQ queue: write each as one NDJSON
+ * line and acknowledge it once written, or hand each batch to a command
+ * and acknowledge it once the command succeeded; dead-letter what cannot
+ * be taken.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "amqp.h"
+#include "cli.h"
+#include "event.h"
+
+#define USAGE "mq-sub [-v] -q QUEUE [-b PATTERN]... [-e EXCHANGE] [-n COUNT] " \
+	"[-u URL] [--envelope]\n" \
+	"              [--exec CMD] [--idle-timeout DURATION] " \
+	"[--max-redeliveries N] [--prefetch N]\n" \
+	"              [--quiet] [--quorum]"
+
+/* How often the loop looks at signals and the idle timer. */
+#define TICK_MS 200
+/* After a delivery, how long to wait for more to make a batch. */
+#define BATCH_WAIT_MS 10
+/* The circuit breaker's longest pause. */
+#define PAUSE_MAX_MS 30000
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void help(void) __attribute__((noreturn));
+
+static void
+help(void)
+{
+	printf("usage: %s\n\n"
+	    "Consume events from a durable queue: write each as one NDJSON line\n"
+	    "(or hand each batch to CMD) and acknowledge it only after that.\n\n"
+	    "  -q, --queue QUEUE     the queue (declared durable with the\n"
+	    "                        dead-letter exchange EXCHANGE.dlx and the\n"
+	    "                        queue QUEUE.dlq unless it exists)\n"
+	    "  -b, --bind PATTERN    bind the queue to the exchange with this\n"
+	    "                        topic pattern ('payment.*', '#'); repeatable\n"
+	    "  -e, --exchange NAME   the exchange (default business.events)\n"
+	    "  -u, --url URL         the broker (default $AMQP_URL, else\n"
+	    "                        " EVT_AMQP_DEFAULT_URL ")\n"
+	    "      --quorum          declare a quorum queue\n"
+	    "      --prefetch N      at most N unacknowledged messages (100)\n"
+	    "  -n, --count N         stop after N messages\n"
+	    "      --idle-timeout D  stop after D (30s, 5m) without a message\n"
+	    "      --exec CMD        hand each batch to sh -c CMD on its stdin;\n"
+	    "                        acknowledge when it exits 0, else put the\n"
+	    "                        batch back\n"
+	    "      --max-redeliveries N  dead-letter a message put back N times\n"
+	    "                        (default 5)\n"
+	    "      --envelope        write {\"exchange\",\"routing_key\",...,\n"
+	    "                        \"body\"} instead of the body\n"
+	    "      --quiet           no warnings\n"
+	    "  -v, --verbose         a summary on stderr\n"
+	    "  -h, --help            this help\n"
+	    "      --version         the version\n\n"
+	    "SIGINT and SIGTERM finish the batch in hand and exit 0.\n"
+	    "Exit: 0 ok, 64 usage, 69 broker unreachable, 74 I/O, 75 connection\n"
+	    "lost. See mq-sub(1).\n", USAGE);
+	exit(0);
+}
+
+struct sub {
+	struct evt_amqp *amqp;
+	const char *queue, *exec;
+	long long max_redeliveries;
+	int envelope;
+	int is_dlq;		/* the queue is a dead-letter queue */
+	struct evt_amqp_delivery *batch;
+	struct evt_buf *lines;	/* each delivery's line, compact */
+	size_t n, cap;
+	int fails;		/* --exec failures in a row */
+	struct evt_event ev;
+	struct evt_buf out;
+	long long taken, dead, putback;
+};
+
+/* Sleep ms, cut short by a stop signal. */
+static void
+pause_ms(long ms)
+{
+	while (ms > 0 && !stopping) {
+		long step = ms < TICK_MS ? ms : TICK_MS;
+		struct timespec ts = { step / 1000, (step % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+/* Run sh -c cmd with the batch's lines on its stdin. Returns its wait
+ * status, or -1 with errno when it could not be run. */
+static int
+run_exec(struct sub *s)
+{
+	int fd[2], status;
+	pid_t pid;
+
+	fflush(stdout);
+	if (pipe(fd) < 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		close(fd[0]);
+		close(fd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* Its own process group: a ^C meant for mq-sub must not kill
+		 * the batch it is finishing. */
+		setpgid(0, 0);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		dup2(fd[0], 0);
+		close(fd[0]);
+		close(fd[1]);
+		execl("/bin/sh", "sh", "-c", s->exec, (char *)NULL);
+		_exit(127);
+	}
+	close(fd[0]);
+	for (size_t i = 0; i < s->n; i++) {
+		const struct evt_buf *b = &s->lines[i];
+		size_t off = 0;
+		while (off < b->len) {
+			ssize_t w = write(fd[1], b->p + off, b->len - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				goto done;	/* it went away: its status says */
+			off += (size_t)w;
+		}
+	}
+done:
+	close(fd[1]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return status;
+}
+
+static void
+die_amqp(struct sub *s, const struct evt_err *err)
+{
+	evt_die(err->code, "%s", err->msg);
+	(void)s;
+}
+
+/* Settle the batch in hand; returns 0, or -1 when stdout went away (the
+ * batch is then left unacknowledged: the broker redelivers it). */
+static int
+settle(struct sub *s)
+{
+	struct evt_err err;
+	int closed = 0;
+
+	if (s->n == 0)
+		return 0;
+	if (s->exec == NULL) {
+		for (size_t i = 0; i < s->n; i++)
+			if (fwrite(s->lines[i].p, 1, s->lines[i].len, stdout) !=
+			    s->lines[i].len)
+				break;
+		if (evt_out_flush(&err, &closed) < 0) {
+			if (!closed)
+				evt_die_err(&err);
+			return -1;
+		}
+	} else {
+		int st = run_exec(s);
+		if (st != 0) {
+			s->fails++;
+			if (st < 0)
+				evt_warn("--exec: %s", strerror(errno));
+			else if (WIFEXITED(st))
+				evt_warn("--exec: exited %d; %zu messages put back",
+				    WEXITSTATUS(st), s->n);
+			else
+				evt_warn("--exec: killed by signal %d; %zu "
+				    "messages put back", WTERMSIG(st), s->n);
+			for (size_t i = 0; i < s->n; i++) {
+				struct evt_amqp_delivery *d = &s->batch[i];
+				if (d->count >= s->max_redeliveries) {
+					evt_warn("%s: message %llu: put back %lld "
+					    "times; dead-lettered to %s.dlq", s->queue,
+					    (unsigned long long)d->tag, d->count,
+					    s->queue);
+					if (evt_amqp_reject(s->amqp, d->tag, 0, &err) < 0)
+						die_amqp(s, &err);
+					s->dead++;
+				} else {
+					if (evt_amqp_requeue_counted(s->amqp, s->queue,
+					    d, &err) < 0)
+						die_amqp(s, &err);
+					s->putback++;
+				}
+			}
+			/* The circuit breaker: a failing downstream gets a
+			 * growing rest, not every message's redeliveries. */
+			long ms = 100L << (s->fails < 9 ? s->fails : 9);
+			if (ms > PAUSE_MAX_MS)
+				ms = PAUSE_MAX_MS;
+			evt_warn("circuit open: pausing %ld ms after %d failures "
+			    "in a row", ms, s->fails);
+			pause_ms(ms);
+			return 0;
+		}
+		if (s->fails)
+			evt_warn("circuit closed: --exec succeeded again");
+		s->fails = 0;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		if (evt_amqp_ack(s->amqp, s->batch[i].tag, 0, &err) < 0)
+			die_amqp(s, &err);
+	s->taken += (long long)s->n;
+	return 0;
+}
+
+static void
+clear(struct sub *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		evt_amqp_delivery_free(&s->batch[i]);
+	s->n = 0;
+}
+
+/* Take delivery d into the batch, or dead-letter it when it is not an
+ * event. */
+static void
+take(struct sub *s, struct evt_amqp_delivery *d)
+{
+	struct evt_err err;
+
+	int bad = evt_event_parse(&s->ev, d->body, d->len, 1, &err) < 0;
+	if (bad && s->is_dlq) {
+		/* A dead-letter queue has nowhere further to send it: leave
+		 * it there (unacknowledged, so back in the queue once we
+		 * close) for someone to look at. */
+		evt_warn("%s: message %llu: %s; left in the queue", s->queue,
+		    (unsigned long long)d->tag, err.msg);
+		evt_amqp_delivery_free(d);
+		return;
+	}
+	if (bad) {
+		evt_warn("%s: message %llu: %s; dead-lettered to %s.dlq",
+		    s->queue, (unsigned long long)d->tag, err.msg, s->queue);
+		if (evt_amqp_reject(s->amqp, d->tag, 0, &err) < 0)
+			die_amqp(s, &err);
+		evt_amqp_delivery_free(d);
+		s->dead++;
+		return;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		s->batch = realloc(s->batch, cap * sizeof(*s->batch));
+		s->lines = realloc(s->lines, cap * sizeof(*s->lines));
+		if (s->batch == NULL || s->lines == NULL)
+			abort();
+		for (size_t i = s->cap; i < cap; i++)
+			s->lines[i] = (struct evt_buf)EVT_BUF_INIT;
+		s->cap = cap;
+	}
+	struct evt_buf *b = &s->lines[s->n];
+	evt_buf_reset(b);
+	if (s->envelope) {
+		evt_buf_addc(b, '{');
+		evt_amqp_delivery_json(d, b);
+		evt_buf_adds(b, ",\"body\":");
+		evt_buf_add(b, s->ev.j.out.p, s->ev.j.out.len);
+		evt_buf_addc(b, '}');
+	} else
+		evt_buf_add(b, s->ev.j.out.p, s->ev.j.out.len);
+	evt_buf_addc(b, '\n');
+	s->batch[s->n++] = *d;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bind", required_argument, NULL, 'b' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "envelope", no_argument, NULL, 'E' },
+		{ "exchange", required_argument, NULL, 'e' },
+		{ "exec", required_argument, NULL, 'x' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "max-redeliveries", required_argument, NULL, 'M' },
+		{ "prefetch", required_argument, NULL, 'P' },
+		{ "queue", required_argument, NULL, 'q' },
+		{ "quiet", no_argument, NULL, 'Q' },
+		{ "quorum", no_argument, NULL, 'R' },
+		{ "url", required_argument, NULL, 'u' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static struct sub s;
+	struct evt_err err;
+	struct sigaction sa;
+	const char *url = getenv("AMQP_URL"), *exchange = "business.events";
+	char **binds = calloc((size_t)argc + 1, sizeof(char *));
+	int nbinds = 0, c, quorum = 0, existed;
+	long long count = 0, prefetch = 100;
+	int64_t idle = 0;
+
+	if (binds == NULL)
+		abort();
+	s.max_redeliveries = 5;
+	evt_cli_init("mq-sub");
+	while ((c = getopt_long(argc, argv, "b:e:hn:q:u:v", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--bind: empty pattern");
+			binds[nbinds++] = optarg;
+			break;
+		case 'e': exchange = optarg; break;
+		case 'E': s.envelope = 1; break;
+		case 'h': help();
+		case 'I':
+			idle = evt_opt_duration("--idle-timeout", optarg);
+			break;
+		case 'M':
+			s.max_redeliveries = evt_opt_count("--max-redeliveries",
+			    optarg, 0);
+			break;
+		case 'n': count = evt_opt_count("--count", optarg, 1); break;
+		case 'P':
+			prefetch = evt_opt_count("--prefetch", optarg, 1);
+			if (prefetch > 65535)
+				evt_usage_error(USAGE, "--prefetch: at most 65535: %s",
+				    optarg);
+			break;
+		case 'q':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--queue: empty name");
+			s.queue = optarg;
+			break;
+		case 'Q': evt_quiet = 1; break;
+		case 'R': quorum = 1; break;
+		case 'u': url = optarg; break;
+		case 'v': evt_verbose = 1; break;
+		case 'V': evt_print_version();
+		case 'x':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--exec: empty command");
+			s.exec = optarg;
+			break;
+		default: evt_usage_error(USAGE, NULL);
+		}
+	}
+	if (optind < argc)
+		evt_usage_error(USAGE, "unexpected argument: %s", argv[optind]);
+	if (s.queue == NULL)
+		evt_usage_error(USAGE, "-q QUEUE is required");
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;	/* no SA_RESTART: waits return */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	size_t ql = strlen(s.queue);
+	s.is_dlq = ql > 4 && strcmp(s.queue + ql - 4, ".dlq") == 0;
+	if ((s.amqp = evt_amqp_open(url, &err)) == NULL)
+		evt_die_err(&err);
+	char dlx[512], dlq[512];
+	snprintf(dlx, sizeof(dlx), "%s.dlx", exchange);
+	snprintf(dlq, sizeof(dlq), "%s.dlq", s.queue);
+	if (evt_amqp_queue(s.amqp, s.queue, quorum, dlx, s.queue, &existed,
+	    &err) < 0)
+		evt_die_err(&err);
+	if (!existed) {
+		int e2;
+		/* Its dead letters: QUEUE.dlq, fed by EXCHANGE.dlx with the
+		 * queue's name as the key. */
+		if (evt_amqp_exchange(s.amqp, dlx, "direct", &err) < 0 ||
+		    evt_amqp_queue(s.amqp, dlq, 0, NULL, NULL, &e2, &err) < 0 ||
+		    evt_amqp_bind(s.amqp, dlq, dlx, s.queue, &err) < 0)
+			evt_die_err(&err);
+	}
+	if (nbinds && evt_amqp_exchange(s.amqp, exchange, "topic", &err) < 0)
+		evt_die_err(&err);
+	for (int i = 0; i < nbinds; i++)
+		if (evt_amqp_bind(s.amqp, s.queue, exchange, binds[i], &err) < 0)
+			evt_die_err(&err);
+	if (evt_amqp_qos(s.amqp, (unsigned)prefetch, &err) < 0 ||
+	    evt_amqp_consume(s.amqp, s.queue, &err) < 0)
+		evt_die_err(&err);
+
+	int64_t quiet_ms = 0;
+	int gone = 0;
+	while (!stopping && !gone && !(count && s.taken >= count)) {
+		struct evt_amqp_delivery d;
+		long long want = prefetch;
+		if (count && count - s.taken < want)
+			want = count - s.taken;
+		int r = evt_amqp_next(s.amqp, &d, TICK_MS, &err);
+		if (r < 0)
+			evt_die_err(&err);
+		if (r == 0) {
+			quiet_ms += TICK_MS;
+			if (idle && quiet_ms >= idle)
+				break;
+			continue;
+		}
+		quiet_ms = 0;
+		take(&s, &d);
+		while ((long long)s.n < want &&
+		    (r = evt_amqp_next(s.amqp, &d, BATCH_WAIT_MS, &err)) == 1)
+			take(&s, &d);
+		if (r < 0)
+			evt_die_err(&err);
+		if (settle(&s) < 0)
+			gone = 1;
+		clear(&s);
+	}
+	if (evt_verbose)
+		evt_note("%s: %lld messages taken, %lld put back, %lld "
+		    "dead-lettered", s.queue, s.taken, s.putback, s.dead);
+	/* Unacknowledged deliveries go back to the queue when the channel
+	 * closes: nothing is lost. */
+	evt_amqp_close(s.amqp);
+	for (size_t i = 0; i < s.cap; i++)
+		evt_buf_free(&s.lines[i]);
+	free(s.lines);
+	free(s.batch);
+	free(binds);
+	evt_event_free(&s.ev);
+	evt_buf_free(&s.out);
+	if (fclose(stdout) != 0 && errno != EPIPE)
+		evt_die(EX_IOERR, "stdout: %s", strerror(errno));
+	return 0;
+}

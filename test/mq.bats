@@ -1,0 +1,337 @@
+#!/usr/bin/env bats
+# mq-pub and mq-sub against a real RabbitMQ (scripts/rabbitmq), started
+# once for the file. Each test uses queues and exchanges of its own.
+
+load helper
+
+setup_file() { rmq_start; }
+teardown_file() { rmq_stop; }
+
+# ev ID [TYPE] [SOURCE] [SUBJECT]: one event line.
+ev() {
+	echo "{\"id\":\"$1\",\"source\":\"${3:-payment}\",\"type\":\"${2:-PaymentProcessed}\",\"subject\":\"${4:-payment-T1}\"}"
+}
+
+# evs PREFIX N [TYPE] [SOURCE]: N events, ids PREFIX1..PREFIXN.
+evs() {
+	seq 1 "$2" | awk -v p="$1" -v t="${3:-PaymentProcessed}" -v s="${4:-payment}" \
+		'{ printf "{\"id\":\"%s%d\",\"source\":\"%s\",\"type\":\"%s\",\"subject\":\"payment-T%d\"}\n", p, $1, s, t, $1 }'
+}
+
+# q NAME: a queue name of this test's own.
+q() { echo "t${BATS_TEST_NUMBER}-$1"; }
+
+# declare_queue QUEUE PATTERN...: make the queue and its bindings now,
+# so that what is published next has somewhere to go.
+declare_queue() {
+	local queue=$1 b=()
+	shift
+	for p in "$@"; do b+=(-b "$p"); done
+	mq-sub -q "$queue" "${b[@]}" --idle-timeout 10ms >/dev/null
+}
+
+@test "mq-pub --dry-run: the routing keys of DESIGN §2 (golden)" {
+	golden mq-pub-keys
+}
+
+@test "round trip: bodies, ids and the CloudEvents properties" {
+	declare_queue "$(q a)" 'payment.*' 'store.*'
+	{
+		echo '{"id":"r1","source":"payment","type":"PaymentProcessed","subject":"payment-T1","time":"2026-11-24T10:00:00.000Z","correlationid":"saga-1","data":{"amount":19.90}}'
+		echo '{"id":"r2","source":"store","type":"OrderFulfilled","subject":"store-T1"}'
+	} >in.ndjson
+	run mq-pub <in.ndjson
+	assert_success
+	run mq-sub -q "$(q a)" -n 2 --envelope
+	assert_success
+	echo "$output" >got.ndjson
+	run jq -c 'select(.message_id == "r1") | [.routing_key, .content_type,
+		.delivery_mode, .correlation_id, .type, .timestamp]' got.ndjson
+	assert_output '["payment.processed","application/cloudevents+json",2,"saga-1","PaymentProcessed",1795514400]'
+	# The body's bytes as they came: 19.90 stays 19.90.
+	grep -q '"body":{"id":"r1",.*"data":{"amount":19.90}}}$' got.ndjson
+	# No correlation id: the id stands for it (DESIGN §2).
+	run jq -r 'select(.message_id == "r2") | "\(.routing_key) \(.correlation_id)"' got.ndjson
+	assert_output 'store.order_fulfilled r2'
+}
+
+@test "round trip: 10000 events, every one confirmed, the same ids and bytes" {
+	declare_queue "$(q big)" 'payment.#'
+	evs b 10000 >in.ndjson
+	run mq-pub -v in.ndjson
+	assert_success
+	assert_output --partial '10000 events published, 10000 confirmed'
+	mq-sub -q "$(q big)" -n 10000 >got.ndjson
+	diff <(jq -c . in.ndjson) got.ndjson
+	# Nothing more is left in the queue.
+	run mq-sub -q "$(q big)" --idle-timeout 300ms
+	assert_output ''
+}
+
+@test "routing: topic patterns pick the events by source and event" {
+	declare_queue "$(q pay)" 'payment.*'
+	declare_queue "$(q done)" '*.order_fulfilled' 'transaction.completed'
+	{
+		ev p1 PaymentProcessed payment
+		ev s1 OrderFulfilled store
+		ev p2 PaymentRefunded payment
+		ev t1 TransactionCompleted transaction
+	} | mq-pub
+	run bash -c "mq-sub -q $(q pay) --idle-timeout 300ms | jq -r .id | sort | paste -sd' '"
+	assert_output 'p1 p2'
+	run bash -c "mq-sub -q $(q done) --idle-timeout 300ms | jq -r .id | sort | paste -sd' '"
+	assert_output 's1 t1'
+}
+
+@test "a durable queue keeps what is published while no consumer runs" {
+	declare_queue "$(q keep)" 'inventory.*'
+	evs k 20 InventoryReserved inventory | mq-pub
+	run bash -c "mq-sub -q $(q keep) -n 20 | wc -l"
+	assert_output 20
+}
+
+@test "unroutable: exit 69, the message named, the last confirmed line said" {
+	mq-sub -q "$(q u)" -e "$(q ux)" -b 'payment.*' --idle-timeout 10ms
+	{
+		ev u1; ev u2
+		ev u3 OrderFulfilled store
+		ev u4
+	} >in.ndjson
+	run mq-pub -e "$(q ux)" <in.ndjson
+	assert_failure 69
+	assert_output --partial 'stdin:3: unroutable'
+	assert_output --partial 'store.order_fulfilled'
+	assert_output --partial 'last confirmed line: 2'
+	# What came before it is in the queue (u4, in flight when u3 came
+	# back, may be too: a rerun from line 3 delivers it again).
+	run bash -c "mq-sub -q $(q u) --idle-timeout 300ms | jq -r .id | paste -sd' '"
+	assert_output --regexp '^u1 u2( u4)?$'
+}
+
+@test "--declare makes the exchange; without it a missing one is an error" {
+	run mq-pub -e "$(q none)" < <(ev n1)
+	assert_failure
+	assert_output --partial 'NOT_FOUND'
+	mq-sub -q "$(q d)" -e "$(q dx)" -b '#' --idle-timeout 10ms
+	run mq-pub --declare -e "$(q dx)" < <(ev d1)
+	assert_success
+}
+
+@test "broker down: exit 69, and the password is never printed" {
+	run mq-pub -u 'amqp://evt:s3cret@127.0.0.1:1' < <(ev x1)
+	assert_failure 69
+	assert_output --partial 'amqp://evt@127.0.0.1:1: broker unreachable'
+	refute_output --partial 's3cret'
+	AMQP_URL='amqp://evt:s3cret@127.0.0.1:1' run mq-sub -q x
+	assert_failure 69
+	refute_output --partial 's3cret'
+	run mq-pub -u 'http://nope' < <(ev x1)
+	assert_failure 64
+}
+
+@test "bad input: not JSON exits 65 with its line, after confirming what came before" {
+	declare_queue "$(q bad)" 'payment.*'
+	{ ev g1; ev g2; echo '{"id": nope'; ev g3; } >in.ndjson
+	run mq-pub in.ndjson
+	assert_failure 65
+	assert_output --partial 'in.ndjson:3: not JSON'
+	assert_output --partial '2 events published and confirmed'
+	{ ev g4; echo '{"id":"g5","type":"X"}'; } >in2.ndjson
+	run mq-pub in2.ndjson
+	assert_failure 65
+	assert_output --partial 'in2.ndjson:2: not an event'
+	run bash -c "mq-sub -q $(q bad) --idle-timeout 300ms | jq -r .id | paste -sd' '"
+	assert_output 'g1 g2 g4'
+	run mq-pub no-such-file
+	assert_failure 66
+}
+
+@test "mq-sub: killed mid-stream and restarted, nothing is lost" {
+	declare_queue "$(q kill)" 'payment.*'
+	evs m 2000 | mq-pub
+	mq-sub -q "$(q kill)" --prefetch 1 >out1 &
+	local pid=$!
+	wait_for '[ "$(wc -l <out1)" -gt 20 ]'
+	kill -9 $pid
+	wait $pid || true
+	mq-sub -q "$(q kill)" --idle-timeout 500ms >out2
+	run bash -c "cat out1 out2 | jq -r .id | sort -u | wc -l"
+	assert_output 2000
+}
+
+@test "--exec evt-append: killed mid-batch and restarted, each event stored once" {
+	declare_queue "$(q inbox)" 'payment.*'
+	evs e 300 | mq-pub
+	mq-sub -q "$(q inbox)" --prefetch 50 \
+		--exec 'sleep 0.2; evt-append -l inbox.db' 2>err1 &
+	local pid=$!
+	wait_for '[ -f inbox.db ] && [ "$(evt-replay -l inbox.db --count)" -gt 0 ]' 10
+	kill -9 $pid
+	wait $pid || true
+	# Deliver some again on purpose: evt-append skips ids it has.
+	evs e 20 | mq-pub
+	mq-sub -q "$(q inbox)" --exec 'evt-append -l inbox.db' --idle-timeout 500ms
+	run evt-replay -l inbox.db --count
+	assert_output 300
+	assert_log_consistent inbox.db
+}
+
+@test "dead letters: a body that is not an event goes at once, with a warning" {
+	declare_queue "$(q dl)" 'payment.*'
+	amqp-publish -u "$AMQP_URL" -e business.events -r payment.bad -b 'not json at all'
+	ev ok1 | mq-pub
+	run mq-sub -q "$(q dl)" --idle-timeout 300ms
+	assert_success
+	assert_line --partial 'not JSON'
+	assert_line --partial "dead-lettered to $(q dl).dlq"
+	assert_line --partial '"id":"ok1"'
+	run amqp-get -u "$AMQP_URL" -q "$(q dl).dlq"
+	assert_output 'not json at all'
+}
+
+@test "dead letters: --exec failing --max-redeliveries times, then the DLQ" {
+	declare_queue "$(q fail)" 'payment.*'
+	evs f 3 | mq-pub
+	run mq-sub -q "$(q fail)" --exec 'cat >/dev/null; exit 3' \
+		--max-redeliveries 2 --idle-timeout 300ms
+	assert_success
+	assert_output --partial 'exited 3; 3 messages put back'
+	assert_output --partial 'circuit open'
+	assert_output --partial "put back 2 times; dead-lettered to $(q fail).dlq"
+	# The queue is empty, the dead letters hold all three, counted.
+	run mq-sub -q "$(q fail)" --idle-timeout 300ms
+	assert_output ''
+	run bash -c "mq-sub -q $(q fail).dlq --envelope --idle-timeout 300ms |
+		jq -r '\"\(.body.id) \(.headers[\"x-evt-redeliveries\"])\"' | sort | paste -sd,"
+	assert_output 'f1 2,f2 2,f3 2'
+}
+
+@test "--quorum declares a quorum queue; a queue that exists is used as it is" {
+	mq-sub -q "$(q qq)" --quorum -b 'payment.*' --idle-timeout 10ms
+	# Declared again without --quorum: no mismatch, it stays quorum.
+	evs w 3 | mq-pub
+	run bash -c "mq-sub -q $(q qq) --idle-timeout 300ms | wc -l"
+	assert_output 3
+	run env HOME="$RMQ_DIR/home" /usr/lib/rabbitmq/bin/rabbitmqctl \
+		-n "$(cat "$RMQ_DIR/node")" -q list_queues name type
+	assert_line --regexp "^$(q qq)[[:space:]]+quorum$"
+	assert_line --regexp "^$(q qq).dlq[[:space:]]+classic$"
+}
+
+@test "--exec succeeding after failing: the circuit closes, all is stored" {
+	declare_queue "$(q flaky)" 'payment.*'
+	evs y 10 | mq-pub
+	# Fails the first time only.
+	run mq-sub -q "$(q flaky)" --idle-timeout 1s --exec \
+		'if [ -e failed ]; then evt-append -l y.db; else touch failed; exit 1; fi'
+	assert_success
+	assert_output --partial 'circuit closed'
+	run evt-replay -l y.db --count
+	assert_output 10
+}
+
+@test "outbox: mq-pub -l --follow --checkpoint, kill -9 and restart, at least once" {
+	declare_queue "$(q store)" '#'
+	evs o 300 | evt-append -l svc.db
+	mq-pub -l svc.db --follow --checkpoint bus 2>relay1.err &
+	local pid=$!
+	sleep 0.3
+	kill -9 $pid
+	wait $pid || true
+	evs p 100 | evt-append -l svc.db
+	mq-pub -l svc.db --follow --checkpoint bus 2>relay2.err &
+	pid=$!
+	wait_for '[ "$(sqlite3 svc.db "SELECT seq FROM checkpoints WHERE name = '"'bus'"'")" = 400 ]' 20
+	# A live append is relayed too.
+	evs z 5 | evt-append -l svc.db
+	wait_for '[ "$(sqlite3 svc.db "SELECT seq FROM checkpoints WHERE name = '"'bus'"'")" = 405 ]' 10
+	kill -TERM $pid
+	wait $pid
+	mq-sub -q "$(q store)" --exec 'evt-append -l shop.db' --idle-timeout 500ms
+	run evt-replay -l shop.db --count
+	assert_output 405
+	# The stored bodies are the log's, seq and all; the event store's
+	# copy gets its own positions.
+	diff <(evt-replay -l svc.db | jq -c '.id') <(evt-replay -l shop.db | jq -c '.id')
+}
+
+@test "outbox: -c, -t and --source relay only that service's events" {
+	declare_queue "$(q src)" '#'
+	{
+		ev a1 PaymentProcessed payment payment-T1
+		ev a2 OrderFulfilled store store-T1
+		ev a3 PaymentRefunded payment payment-T2
+		ev a4 InventoryReserved inventory inventory-S1
+	} | evt-append -l svc.db
+	run mq-pub -l svc.db --source payment --checkpoint out
+	assert_success
+	run mq-pub -l svc.db -c inventory
+	assert_success
+	run bash -c "mq-sub -q $(q src) --idle-timeout 300ms | jq -r .id | paste -sd' '"
+	assert_output 'a1 a3 a4'
+	# The checkpoint passed everything read: a second run sends nothing.
+	run mq-pub -l svc.db --source payment --checkpoint out -v
+	assert_output --partial '0 events published'
+}
+
+@test "mq-sub: SIGTERM finishes the batch in hand, acknowledges it, exits 0" {
+	declare_queue "$(q term)" 'payment.*'
+	evs s 5 | mq-pub
+	mq-sub -q "$(q term)" --exec 'sleep 1; cat >>got' &
+	local pid=$!
+	sleep 0.5
+	kill -TERM $pid
+	wait $pid
+	run wc -l <got
+	assert_output 5
+	run mq-sub -q "$(q term)" --idle-timeout 300ms
+	assert_output ''
+}
+
+@test "mq-sub: a closed stdout stops it quietly; what it did not write stays queued" {
+	declare_queue "$(q pipe)" 'payment.*'
+	evs c 500 | mq-pub
+	run bash -c "mq-sub -q $(q pipe) --prefetch 1 | head -n 1 >/dev/null; echo \${PIPESTATUS[0]}"
+	assert_output 0
+	run bash -c "mq-sub -q $(q pipe) --idle-timeout 300ms | wc -l"
+	[ "$output" -gt 0 ]
+}
+
+@test "usage: bad options exit 64, --help matches the man page's synopsis" {
+	run mq-sub
+	assert_failure 64
+	assert_output --partial '-q QUEUE is required'
+	run mq-pub --follow
+	assert_failure 64
+	run mq-sub -q x --prefetch 0
+	assert_failure 64
+	run mq-pub --help
+	assert_success
+	assert_output --partial 'usage: mq-pub'
+	run mq-sub --version
+	assert_success
+}
+
+# Last: it restarts the broker.
+@test "broker killed mid-publish: exit 75, and every line up to the last confirmed is queued" {
+	declare_queue "$(q crash)" 'payment.*'
+	evs k 6000 >in.ndjson
+	# The broker dies while mq-pub waits for more input, with 5000
+	# events published; it learns of it with the next.
+	{ head -n 5000 in.ndjson; sleep 2; tail -n +5001 in.ndjson; } |
+		mq-pub 2>pub.err &
+	local pid=$! status=0
+	sleep 1
+	rabbitmq kill "$RMQ_DIR"
+	wait $pid || status=$?
+	cat pub.err
+	[ "$status" = 75 ]
+	local last
+	last=$(sed -n 's/.*last confirmed line: \([0-9]*\).*/\1/p' pub.err)
+	[ "$last" -gt 0 ]
+	rabbitmq start "$RMQ_DIR"
+	mq-sub -q "$(q crash)" --idle-timeout 1s | jq -r .id | sort -u >got
+	# Every confirmed line is there (more may be: in flight, not lost).
+	comm -23 <(head -n "$last" in.ndjson | jq -r .id | sort) got >missing
+	[ ! -s missing ]
+}
