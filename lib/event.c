@@ -626,33 +626,6 @@ evt_category_len(const char *subject, size_t n)
 	return d ? (size_t)(d - subject) : n;
 }
 
-void
-evt_routing_key(const char *source, size_t sn, const char *type, size_t tn,
-    struct evt_buf *out)
-{
-	size_t i = 0, w;
-
-	evt_buf_reset(out);
-	evt_buf_add(out, source, sn);
-	evt_buf_addc(out, '.');
-	/* The first word of type runs to the next capital letter. */
-	for (w = 1; w < tn && !isupper((unsigned char)type[w]); w++)
-		;
-	if (w < tn && w == sn && strncasecmp(type, source, sn) == 0)
-		i = w;
-	size_t start = out->len;
-	for (; i < tn; i++) {
-		unsigned char c = (unsigned char)type[i];
-		if (isupper(c)) {
-			if (out->len > start && i > 0 &&
-			    !isupper((unsigned char)type[i - 1]))
-				evt_buf_addc(out, '_');
-			evt_buf_addc(out, (char)tolower(c));
-		} else
-			evt_buf_addc(out, (char)c);
-	}
-}
-
 int
 evt_expect_parse(const char *s, struct evt_expect *e)
 {

@@ -107,14 +107,6 @@ void evt_event_free(struct evt_event *ev);
 /* Length of the category of subject: the text before its first '-'. */
 size_t evt_category_len(const char *subject, size_t n);
 
-/*
- * The bus routing key of DESIGN §2, SOURCE.EVENT, into out (replacing its
- * contents): EVENT is type in snake case with a leading word equal to
- * source dropped.
- */
-void evt_routing_key(const char *source, size_t sn, const char *type,
-    size_t tn, struct evt_buf *out);
-
 /* Parse an expected version: an integer >= 0, "none", "exists", "any". */
 int evt_expect_parse(const char *s, struct evt_expect *e);
 
