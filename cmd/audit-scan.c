@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,8 +28,8 @@
 	"[--fail-on info|warning|critical] [--filtered] [--findings FILE] " \
 	"[--metrics FILE] [-o text|json|csv] " \
 	"[--pushgateway URL] [--refund-over AMOUNT] [--report] [--rules FILE] " \
-	"[--since TIME] [--state FILE] [--stuck-after DURATION] [--tag] " \
-	"[--until TIME] [FILE ...]"
+	"[--show-state] [--since TIME] [--state FILE] " \
+	"[--stuck-after DURATION] [--tag] [--until TIME] [FILE ...]"
 
 static void help(void) __attribute__((noreturn));
 
@@ -51,8 +52,10 @@ help(void)
 	    "      --findings FILE      the findings to FILE (also with --report\n"
 	    "                           or --tag), not to stdout\n"
 	    "      --state FILE         keep the rules' memory in FILE (SQLite):\n"
-	    "                           read only the events after its\n"
-	    "                           checkpoint, then move it on\n"
+	    "                           report every event no earlier run\n"
+	    "                           reported (one before --since: late),\n"
+	    "                           up to the first of --until or later\n"
+	    "      --show-state         print the --state checkpoint as JSON\n"
 	    "  -o, --output FORMAT      the report as text (default), json or csv\n"
 	    "      --alertmanager URL   an alert per critical finding to\n"
 	    "                           Alertmanager (POST /api/v2/alerts)\n"
@@ -77,7 +80,8 @@ help(void)
 	exit(0);
 }
 
-/* Commit the state every so many events while still before the period. */
+/* A --state run writes what it has folded to the state's open
+ * transaction every so many events, to bound its memory. */
 #define STATE_BATCH 65536
 
 struct run {
@@ -85,7 +89,10 @@ struct run {
 	FILE *findings_fp;	/* --findings, else NULL */
 	int state;		/* --state: skip up to after, stop at until */
 	long long after, batch;
-	int in_period;		/* an event of the period was read */
+	int64_t late_before;	/* --state: an event before this is late */
+	int has_late_before;
+	char late[EVT_TIME_LEN + 1];	/* the event in hand's day, if late */
+	int64_t now;
 	struct evt_event ev;
 	struct evt_buf out;
 	struct evt_tally tally;
@@ -123,7 +130,13 @@ put_finding(void *arg, const struct evt_finding *f)
 {
 	struct run *r = arg;
 	struct evt_buf *b = &r->out;
+	struct evt_finding lf;
 
+	if (*r->late) {
+		lf = *f;
+		lf.late = r->late;
+		f = &lf;
+	}
 	r->findings[f->severity]++;
 	if (f->severity > r->worst)
 		r->worst = f->severity;
@@ -150,6 +163,8 @@ put_finding(void *arg, const struct evt_finding *f)
 	evt_buf_json_str(b, f->subject, strlen(f->subject));
 	evt_buf_adds(b, ",\"detail\":");
 	evt_buf_json_str(b, f->detail, strlen(f->detail));
+	if (f->late)
+		evt_buf_printf(b, ",\"late\":\"%s\"", f->late);
 	evt_buf_addc(b, '}');
 	if (r->findings_fp) {
 		evt_buf_addc(b, '\n');
@@ -221,8 +236,10 @@ take(struct run *r)
 {
 	const struct evt_event *ev = &r->ev;
 	int in = 1, when = EVT_AUDIT_IN, tags, sev;
+	int has_time = ev->slot[EVT_F_TIME] >= 0;
 	struct evt_err e;
 
+	*r->late = '\0';
 	if (r->state) {
 		if (ev->slot[EVT_F_SEQ] < 0)
 			return evt_err_set(&r->err, EX_DATAERR, "no \"seq\": "
@@ -230,23 +247,26 @@ take(struct run *r)
 			    "evt-replay)");
 		if (ev->seq <= r->after)
 			return 0;	/* folded by an earlier run */
-		/* The state kept is the one before the first event at or
-		 * after the period's end: the next period's run reads on
-		 * from there, every event it reads later than its --since
-		 * or after this one. This run reads on, to judge its period
-		 * as a full scan does. */
-		if (r->has_until && ev->slot[EVT_F_TIME] >= 0 &&
-		    ev->time_ms >= r->until &&
-		    evt_audit_state_mark(r->a, &r->err) < 0)
-			return -1;
-	}
-	if (r->has_since || r->has_until) {
-		in = ev->slot[EVT_F_TIME] >= 0 &&
-		    (!r->has_since || ev->time_ms >= r->since) &&
+		/* The period ends, and the state with it, just before the
+		 * first event of a later period: the next run reads on from
+		 * there. Every event before it is reported here, whatever
+		 * its time: one of an earlier period (a till that was
+		 * offline, a clock that was wrong) is late, and said so.
+		 * An event from the future is a finding, not where a period
+		 * ends: it would hold the state back for years. */
+		if (r->has_until && has_time && ev->time_ms >= r->until &&
+		    ev->time_ms <= r->now + EVT_AUDIT_FUTURE_MS)
+			return 1;
+		if (has_time && r->has_late_before &&
+		    ev->time_ms < r->late_before) {
+			evt_time_format(ev->time_ms, r->late);
+			r->late[10] = '\0';
+		}
+	} else if (r->has_since || r->has_until) {
+		in = has_time && (!r->has_since || ev->time_ms >= r->since) &&
 		    (!r->has_until || ev->time_ms < r->until);
-		when = in ? EVT_AUDIT_IN : r->has_until &&
-		    ev->slot[EVT_F_TIME] >= 0 && ev->time_ms >= r->until ?
-		    EVT_AUDIT_AFTER : EVT_AUDIT_BEFORE;
+		when = in ? EVT_AUDIT_IN : r->has_until && has_time &&
+		    ev->time_ms >= r->until ? EVT_AUDIT_AFTER : EVT_AUDIT_BEFORE;
 	}
 	if (evt_audit_event(r->a, ev, when, put_finding, r, &tags, &sev,
 	    &e) < 0) {
@@ -262,15 +282,15 @@ take(struct run *r)
 		    strerror(errno));
 	if (in)
 		evt_tally_event(&r->tally, ev->type.p, ev->type.n, tags);
+	if (*r->late)
+		evt_tally_late(&r->tally, ev->time_ms);
 	r->events += in;
-	/* History before the period is committed as it goes, so that a
-	 * first run over a long log keeps memory bounded; the period itself
-	 * only at the end, after its report is written, so that a run
-	 * killed before that leaves the period to be read again whole. */
-	r->in_period |= when != EVT_AUDIT_BEFORE;	/* or after */
-	if (r->state && !r->in_period && ++r->batch >= STATE_BATCH) {
+	/* A long run (a first one over a big log) keeps its memory bounded:
+	 * what it folded goes to the state's open transaction, committed
+	 * only with the rest, once the findings and report are out. */
+	if (r->state && ++r->batch >= STATE_BATCH) {
 		r->batch = 0;
-		if (evt_audit_state_commit(r->a, &r->err) < 0)
+		if (evt_audit_state_spill(r->a, &r->err) < 0)
 			return -1;
 	}
 	return 0;
@@ -317,7 +337,7 @@ read_log(struct run *r, const char *spec)
 			r->chain_checked = 1;
 		if (rc == 1 && r->chain.fault != EVT_CHAIN_UNCHAINED) {
 			struct evt_finding cf = { EVT_F_CHAIN, ru->severity,
-			    ru->tags, r->chain.bad_seq, "", "", r->chain.detail };
+			    ru->tags, r->chain.bad_seq, "", "", r->chain.detail, NULL };
 			rc = put_finding(r, &cf) < 0 ? evt_err_set(&r->err,
 			    EX_IOERR, "stdout: %s", strerror(errno)) : 0;
 		} else if (rc == 1)
@@ -376,6 +396,7 @@ main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "refund-over", required_argument, NULL, 'R' },
 		{ "rules", required_argument, NULL, 'r' },
+		{ "show-state", no_argument, NULL, 'W' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "state", required_argument, NULL, 'T' },
 		{ "stuck-after", required_argument, NULL, 'K' },
@@ -389,7 +410,7 @@ main(int argc, char **argv)
 	const char *logspec = NULL, *rules = NULL, *refund = NULL;
 	const char *am = NULL, *pg = NULL, *metrics = NULL;
 	const char *statefile = NULL, *findings = NULL;
-	int fmt = EVT_REPORT_TEXT, has_fmt = 0, filtered = 0;
+	int fmt = EVT_REPORT_TEXT, has_fmt = 0, filtered = 0, show = 0;
 	int64_t stuck = 0, now;
 	struct run r;
 	int c, rc = 0, *fds = NULL;
@@ -428,6 +449,7 @@ main(int argc, char **argv)
 		case 'l': logspec = evt_cli_log_arg(optarg); break;
 		case 'q': evt_quiet = 1; break;
 		case 'r': rules = optarg; break;
+		case 'W': show = 1; break;
 		case 'R': refund = optarg; break;
 		case 'S':
 			r.since = evt_opt_time_ceil("--since", optarg);
@@ -449,6 +471,9 @@ main(int argc, char **argv)
 		evt_usage_error(USAGE, "-o chooses the format of --report");
 	if (r.report && r.tag)
 		evt_usage_error(USAGE, "--report and --tag cannot go together");
+	if (show && (!statefile || optind < argc || logspec))
+		evt_usage_error(USAGE, "--show-state takes --state FILE and no "
+		    "input");
 	evt_audit_defaults(&o);
 	if (rules && evt_audit_rules(&o, rules, &r.err) < 0) {
 		evt_audit_opts_free(&o);
@@ -470,6 +495,8 @@ main(int argc, char **argv)
 		o.stuck_after_ms = stuck;
 	if (evt_clock_now(&now, &r.err) < 0)
 		evt_die_err(&r.err);
+	r.now = now;
+	o.now_ms = now;
 	int nin = argc - optind;
 	if (!logspec)
 		fds = evt_open_inputs(argv + optind, nin);
@@ -477,28 +504,41 @@ main(int argc, char **argv)
 	r.a = evt_audit_new(&o);
 	r.o = &o;
 	if (statefile) {
-		int64_t folded;
-		int has_folded;
+		int64_t prev;
+		int has_prev;
 		r.state = 1;
-		if (evt_audit_state_open(r.a, statefile, &r.after, &folded,
-		    &has_folded, &r.err) < 0)
+		if (evt_audit_state_open(r.a, statefile, &r.after, &prev,
+		    &has_prev, &r.err) < 0)
 			rc = -1;
-		/* A period's report needs every event of the period: a state
-		 * that has folded some already cannot give it. */
-		else if (r.has_since && has_folded && folded >= r.since) {
-			char t[EVT_TIME_LEN + 1];
-			evt_time_format(folded, t);
-			rc = evt_err_set(&r.err, EX_USAGE, "--state %s has folded "
-			    "events up to %s, within or after the period from "
-			    "--since: its report needs them all; scan without "
-			    "--state, or with a state made before the period",
-			    statefile, t);
-		}
+		/* Late: before this period, or else before the end of the
+		 * last period committed. */
+		r.has_late_before = r.has_since || has_prev;
+		r.late_before = r.has_since ? r.since : prev;
+		if (rc == 0 && r.has_until)
+			evt_audit_state_until(r.a, r.until);
 	}
+	if (rc == 0 && show) {
+		struct evt_buf b = EVT_BUF_INIT;
+		evt_audit_state_json(r.a, &b);
+		if (evt_out_line(b.p, b.len) < 0)
+			rc = evt_err_set(&r.err, EX_IOERR, "stdout: %s",
+			    strerror(errno));
+		evt_buf_free(&b);
+		curl_global_cleanup();
+		evt_audit_free(r.a);
+		evt_audit_opts_free(&o);
+		free(fds);
+		if (rc < 0)
+			evt_die_err(&r.err);
+		return fclose(stdout) == 0 ? 0 : EX_IOERR;
+	}
+	/* Findings carry what the report does: private, 0600, even in a
+	 * file that was there with another mode. */
 	if (rc == 0 && findings) {
 		int fd = open(findings, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		    0600);
-		if (fd < 0 || (r.findings_fp = fdopen(fd, "w")) == NULL)
+		if (fd < 0 || fchmod(fd, 0600) < 0 ||
+		    (r.findings_fp = fdopen(fd, "w")) == NULL)
 			rc = evt_err_set(&r.err, EX_CANTCREAT, "%s: %s", findings,
 			    strerror(errno));
 	}
@@ -529,8 +569,11 @@ main(int argc, char **argv)
 	    fsync(fileno(r.findings_fp)) != 0))
 		rc = evt_err_set(&r.err, EX_IOERR, "%s: %s", findings,
 		    strerror(errno));
+	/* The report too is durable before the state moves, when it goes
+	 * to a file (a pipe or a terminal cannot be synced). */
 	if (rc == 0 && statefile && (fflush(stdout) != 0 ||
-	    evt_audit_state_commit(r.a, &r.err) < 0))
+	    (fsync(STDOUT_FILENO) != 0 && errno != EINVAL && errno != EROFS &&
+	    errno != ENOTSUP) || evt_audit_state_commit(r.a, &r.err) < 0))
 		rc = r.err.code ? -1 : evt_err_set(&r.err, EX_IOERR, "stdout: %s",
 		    strerror(errno));
 	/* The scan is done and written; now tell monitoring. A service that

@@ -26,7 +26,7 @@ static const char *const finding_name[] = {
 	"large_refund", "double_charge", "over_refund", "currency_mismatch",
 	"negative_amount", "seq_gap", "version_gap", "duplicate_id",
 	"time_regression", "orphan_causation", "saga_stuck", "saga_compensated",
-	"chain_broken", "saga_bad_event", "transaction_rejected"
+	"chain_broken", "saga_bad_event", "transaction_rejected", "time_future"
 };
 
 const char *evt_severity_name(int sev) { return sev_name[sev]; }
@@ -67,6 +67,7 @@ evt_audit_defaults(struct evt_audit_opts *o)
 		[EVT_F_SAGA_BAD] = { 1, EVT_SEV_WARNING,
 		    EVT_TAG_SAGA | EVT_TAG_INTEGRITY },
 		[EVT_F_REJECTED] = { 1, EVT_SEV_WARNING, EVT_TAG_SAGA },
+		[EVT_F_TIME_FUTURE] = { 1, EVT_SEV_WARNING, EVT_TAG_INTEGRITY },
 	};
 
 	memset(o, 0, sizeof(*o));
@@ -230,164 +231,6 @@ out:
 	return rc;
 }
 
-/* --- card numbers -------------------------------------------------------- */
-
-static int
-luhn(const char *d, size_t n)
-{
-	int sum = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int x = d[n - 1 - i] - '0';
-		if (i % 2) {
-			x *= 2;
-			if (x > 9)
-				x -= 9;
-		}
-		sum += x;
-	}
-	return sum % 10 == 0;
-}
-
-/*
- * Whether n digits d can be a card number of an issuer that exists: the
- * prefixes (IIN ranges) and lengths the card schemes publish. Thirteen
- * digits only for a leading 4 (old Visa): an EAN-13 barcode or a
- * millisecond timestamp passes Luhn one time in ten, and must not be
- * taken for a card.
- */
-static int
-issuer_ok(const char *d, size_t n)
-{
-	int p1 = d[0] - '0', p2 = p1 * 10 + d[1] - '0';
-	int p3 = p2 * 10 + d[2] - '0', p4 = p3 * 10 + d[3] - '0';
-
-	if (p1 == 4)					/* Visa */
-		return n == 13 || n == 16 || n == 19;
-	if (p2 == 34 || p2 == 37)			/* American Express */
-		return n == 15;
-	if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720))
-		return n == 16;				/* Mastercard */
-	if (p4 >= 2200 && p4 <= 2204)			/* Mir */
-		return n >= 16;
-	if ((p3 >= 300 && p3 <= 305) || p3 == 309 || p2 == 36 || p2 == 38 ||
-	    p2 == 39)					/* Diners Club */
-		return n >= 14;
-	if (p4 >= 3528 && p4 <= 3589)			/* JCB */
-		return n >= 16;
-	if (p1 == 6 || p2 == 50 || (p2 >= 56 && p2 <= 58))
-		return n >= 16;	/* Discover, UnionPay, Maestro, RuPay */
-	if (p2 == 81 || p2 == 82)			/* RuPay */
-		return n == 16;
-	return 0;
-}
-
-static int
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-/*
- * Call fn for every card number in s[0..n): a window of whole digit
- * groups (a group starts after a non-digit and ends before one), the
- * groups joined by single spaces or dashes, with 13 to 19 digits, from
- * s[from] to s[to - 1]. Every window is tried, so a card number next to
- * other digit groups ("card 4111 1111 1111 1111 12/25", "ref 99 4111...")
- * is found. Stops when fn returns non-zero, and returns that.
- */
-static int
-pan_each(const char *s, size_t n,
-    int (*fn)(void *arg, size_t from, size_t to, const char *d, size_t nd),
-    void *arg)
-{
-	for (size_t i = 0; i < n; i++) {
-		char d[20];
-		size_t nd = 0, j = i;
-		int rc;
-
-		if (!is_digit(s[i]) || (i > 0 && is_digit(s[i - 1])))
-			continue;
-		for (;;) {
-			while (j < n && is_digit(s[j])) {
-				if (nd < sizeof(d))
-					d[nd] = s[j];
-				nd++;
-				j++;
-			}
-			if (nd > 19)
-				break;
-			if (nd >= 13 && luhn(d, nd) && issuer_ok(d, nd) &&
-			    (rc = fn(arg, i, j, d, nd)) != 0)
-				return rc;
-			if (j + 1 < n && (s[j] == ' ' || s[j] == '-') &&
-			    is_digit(s[j + 1]))
-				j++;
-			else
-				break;
-		}
-	}
-	return 0;
-}
-
-static int
-first_pan(void *arg, size_t from, size_t to, const char *d, size_t nd)
-{
-	char *mask = arg;
-
-	(void)from; (void)to;
-	memcpy(mask, d, 6);
-	memset(mask + 6, '*', nd - 10);
-	memcpy(mask + nd - 4, d + nd - 4, 4);
-	mask[nd] = '\0';
-	return 1;
-}
-
-int
-evt_find_pan(const char *s, size_t n, char *mask)
-{
-	return pan_each(s, n, first_pan, mask);
-}
-
-struct masking {
-	char *p;		/* the copy being masked */
-	int count;
-};
-
-static int
-mask_pan(void *arg, size_t from, size_t to, const char *d, size_t nd)
-{
-	struct masking *m = arg;
-	size_t k = 0;
-
-	(void)d;
-	/* Windows may overlap: a digit stays visible only where no window
-	 * hides it. */
-	for (size_t i = from; i < to; i++)
-		if (is_digit(m->p[i]) || m->p[i] == '*') {
-			if (k >= 6 && k < nd - 4)
-				m->p[i] = '*';
-			k++;
-		}
-	m->count++;
-	return 0;
-}
-
-int
-evt_pan_mask(const char *s, size_t n, struct evt_buf *out)
-{
-	size_t at = out->len;
-	struct masking m;
-
-	evt_buf_add(out, s, n);
-	m.p = out->p + at;
-	m.count = 0;
-	/* Scan the original: masking as it goes must not hide a later
-	 * window's digits from the check. */
-	pan_each(s, n, mask_pan, &m);
-	return m.count;
-}
-
 /* --- a set of 64-bit hashes of ids --------------------------------------- */
 
 struct idset {
@@ -395,11 +238,42 @@ struct idset {
 	size_t cap, n;
 };
 
+/*
+ * What the rules remember an id, subject or transaction by: the string,
+ * or, when it holds a card number, the string with the card number masked,
+ * so that neither memory nor the state file (--state) keeps one whole
+ * (PCI-DSS 3.4), not even as an unkeyed hash, which a search of the
+ * million middle digits would undo. Two such strings that mask alike
+ * share their memory: each is a critical pan_unmasked already. Returns s,
+ * or the masked copy in b; *n is its length.
+ */
+static const char *
+safe_key(struct evt_buf *b, const char *s, size_t *n)
+{
+	size_t digits = 0;
+
+	for (size_t i = 0; i < *n; i++)
+		digits += s[i] >= '0' && s[i] <= '9';
+	if (digits < 13)
+		return s;
+	evt_buf_reset(b);
+	if (evt_pan_mask(s, *n, b) == 0)
+		return s;
+	*n = b->len;
+	return b->p;
+}
+
 /* Never 0, the empty slot. */
 static uint64_t
 hash64(const char *p, size_t n)
 {
-	return evt_hash(p, n) | 1;
+	struct evt_buf b = EVT_BUF_INIT;
+	uint64_t h;
+
+	p = safe_key(&b, p, &n);
+	h = evt_hash(p, n) | 1;
+	evt_buf_free(&b);
+	return h;
 }
 
 static int
@@ -462,6 +336,9 @@ struct txstate {
 	signed char scale[3];
 	unsigned char payments;	/* counted to 255: only "any" matters */
 	unsigned created:1, has_total:1, total_range:1, open:1, has_time:1;
+	unsigned stuck:1;	/* reported saga_stuck (--state: once) */
+	unsigned cur_paid:1;	/* cur is a payment's: no order yet */
+	unsigned unknown:1;	/* a payment whose amount cannot be read */
 	unsigned char ncur;	/* the order's currency, 0: unknown */
 	char cur[8];
 };
@@ -540,6 +417,9 @@ tx_from_store(struct txstate *t, const struct evt_audit_tx *s)
 	t->total_range = s->total_range;
 	t->open = s->open;
 	t->has_time = s->has_time;
+	t->stuck = s->stuck;
+	t->cur_paid = s->cur_paid;
+	t->unknown = s->unknown;
 }
 
 static void
@@ -561,6 +441,9 @@ tx_to_store(const struct txstate *t, struct evt_audit_tx *s)
 	s->total_range = t->total_range;
 	s->open = t->open;
 	s->has_time = t->has_time;
+	s->stuck = t->stuck;
+	s->cur_paid = t->cur_paid;
+	s->unknown = t->unknown;
 }
 
 /*
@@ -582,12 +465,13 @@ struct evt_audit {
 	struct evt_audit_ckpt ck;	/* how far the memory has folded */
 	struct evt_err *err;		/* the call's, for store failures */
 	int failed;
-	int marked;			/* the state to keep is written, open */
+	int open_txn;			/* memory written, not committed */
 	struct evt_jobj dj;
 	struct evt_buf path, detail, pii, cvv, id, subject, txid, tmp, key;
-	struct evt_buf mid, msubject, mdetail;
+	struct evt_buf mid, msubject, mdetail, kbuf;
 	char pan[24], panpath[256];
 	int found_pan, too_deep;
+	size_t dlen;			/* the event's data's length */
 	/* The event in hand. */
 	const struct evt_event *ev;
 	int report, tags, sev;
@@ -649,7 +533,7 @@ evt_audit_free(struct evt_audit *a)
 	evt_json_free(&a->dj);
 	struct evt_buf *bufs[] = { &a->path, &a->detail, &a->pii, &a->cvv,
 		&a->id, &a->subject, &a->txid, &a->tmp, &a->key, &a->mid,
-		&a->msubject, &a->mdetail };
+		&a->msubject, &a->mdetail, &a->kbuf };
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
 		evt_buf_free(bufs[i]);
 	free(a);
@@ -714,6 +598,7 @@ found(struct evt_audit *a, int f, const char *fmt, ...)
 	x.id = masked(&a->mid, a->id.p);
 	x.subject = masked(&a->msubject, a->subject.p);
 	x.detail = masked(&a->mdetail, a->detail.p);
+	x.late = NULL;
 	return a->fn(a->arg, &x);
 }
 
@@ -740,17 +625,37 @@ pii_key(const struct evt_audit *a, const char *k, size_t n)
 	return 0;
 }
 
-/* Fields known to hold product codes, never card numbers: an EAN-13 or a
- * GTIN-14 passes Luhn by design (the same check digit). */
+/*
+ * Fields known to hold other numbers than card numbers, by a word of
+ * their name (words split at anything but a letter, and where a lower
+ * case letter meets an upper case one: receipt_no, receiptNo, ean8):
+ * product codes (an EAN-13 or a GTIN-14 passes Luhn by design, the same
+ * check digit), bank accounts, phone numbers, receipt and invoice
+ * numbers. Their values are not scanned; a card number written there is
+ * missed (audit-scan(1) says so).
+ */
 static int
 not_card_key(const char *k, size_t n)
 {
-	static const char *const names[] = { "sku", "ean", "gtin", "upc",
-		"isbn" };
+	static const struct { const char *w; size_t n; } words[] = {
+		{ "sku", 3 }, { "ean", 3 }, { "gtin", 4 }, { "upc", 3 },
+		{ "isbn", 4 }, { "barcode", 7 }, { "iban", 4 }, { "bic", 3 },
+		{ "phone", 5 }, { "mobile", 6 }, { "tel", 3 }, { "fax", 3 },
+		{ "msisdn", 6 }, { "receipt", 7 }, { "invoice", 7 } };
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (is_key(k, n, names[i]))
-			return 1;
+	for (size_t i = 0; i < n; ) {
+		size_t j = i;
+		while (j < n && isalpha((unsigned char)k[j]) && (j == i ||
+		    !(islower((unsigned char)k[j - 1]) &&
+		    isupper((unsigned char)k[j]))))
+			j++;
+		for (size_t w = 0; j - i >= 3 && j - i <= 7 &&
+		    w < sizeof(words) / sizeof(words[0]); w++)
+			if (words[w].n == j - i &&
+			    strncasecmp(k + i, words[w].w, j - i) == 0)
+				return 1;
+		i = j > i ? j : i + 1;
+	}
 	return 0;
 }
 
@@ -782,6 +687,18 @@ scan_text(struct evt_audit *a, const char *s, size_t n)
 	}
 }
 
+/* A card number in the JSON number v[0..n): its integer part (a decimal
+ * point is no separator between digit groups there). */
+static void
+scan_number(struct evt_audit *a, const char *v, size_t n)
+{
+	size_t i = v[0] == '-', j = i;
+
+	while (j < n && isdigit((unsigned char)v[j]))
+		j++;
+	scan_text(a, v + i, j - i);
+}
+
 /* The deepest nesting scanned; deeper data is reported, not passed. */
 #define MAX_DEPTH 64
 
@@ -804,6 +721,13 @@ walk(struct evt_audit *a, const char *v, size_t n, int depth, int product)
 		while (evt_json_object_next(v, n, &pos, &ko, &kl, &vo, &vl)) {
 			const char *k = v + ko + 1;
 			size_t kn = kl - 2;
+			/* Names as they read, escapes decoded: scanned and
+			 * printed (masked) so. */
+			if (memchr(k, '\\', kn)) {
+				evt_json_str_decode(v + ko, kl, &a->key);
+				k = a->key.p;
+				kn = a->key.len;
+			}
 			evt_buf_addc(&a->path, '.');
 			evt_buf_add(&a->path, k, kn);
 			if (is_key(k, kn, "customer_id"))
@@ -812,11 +736,7 @@ walk(struct evt_audit *a, const char *v, size_t n, int depth, int product)
 				list_add(&a->pii, &a->path);
 			if (cvv_key(k, kn) && v[vo] != 'n')
 				list_add(&a->cvv, &a->path);
-			if (!a->found_pan && memchr(k, '\\', kn)) {
-				evt_json_str_decode(v + ko, kl, &a->key);
-				scan_text(a, a->key.p, a->key.len);
-			} else
-				scan_text(a, k, kn);
+			scan_text(a, k, kn);
 			walk(a, v + vo, vl, depth + 1, not_card_key(k, kn));
 			a->path.len = at;
 			a->path.p[at] = '\0';
@@ -835,7 +755,7 @@ walk(struct evt_audit *a, const char *v, size_t n, int depth, int product)
 			evt_json_str_decode(v, n, &a->key);
 			scan_text(a, a->key.p, a->key.len);
 		} else
-			scan_text(a, v, n);
+			scan_number(a, v, n);
 	}
 }
 
@@ -868,6 +788,7 @@ store_failed(struct evt_audit *a, int rc)
 static struct txstate *
 tx_state(struct evt_audit *a, const char *txid, size_t n)
 {
+	txid = safe_key(&a->kbuf, txid, &n);
 	long long *p = evt_hmap_get(&a->tx, txid, n);
 	struct txstate *t;
 
@@ -893,6 +814,7 @@ tx_state(struct evt_audit *a, const char *txid, size_t n)
 static struct evt_audit_subject *
 subject_state(struct evt_audit *a, const char *subj, size_t n)
 {
+	subj = safe_key(&a->kbuf, subj, &n);
 	long long *p = evt_hmap_get(&a->subj, subj, n);
 	struct evt_audit_subject *v;
 
@@ -918,66 +840,187 @@ seen(struct evt_audit *a, uint64_t h)
 	return a->store ? store_failed(a, evt_astore_id(a->store, h, a->err)) : 0;
 }
 
+/* How an amount (or a total) reads. */
+enum { AMT_OK, AMT_STRING, AMT_BAD, AMT_MISSING, AMT_RANGE };
+
 /*
- * The money rules for a payment or a refund of transaction txid: the
- * amount exact against the order's total, its currency, its sign, a
- * second payment, refunds past what was paid.
+ * The amount member key of the event's data, exactly (never binary
+ * floating point): AMT_OK, a number, in *d; AMT_STRING, a string that
+ * holds one ("1000.00"), in *d too: comparable, and a finding of its own;
+ * AMT_RANGE, more digits than an exact amount holds; AMT_BAD, anything
+ * else (null, a boolean, "ten"); AMT_MISSING. *raw gets the value as
+ * written, for a detail.
+ */
+static int
+get_amount(struct evt_audit *a, const char *key, struct evt_dec *d,
+    struct evt_sv *raw)
+{
+	struct evt_sv v = evt_json_get(&a->dj, key, EVT_J_NUMBER);
+	int pr;
+
+	*raw = v;
+	if (v.p) {
+		pr = evt_dec_parse(v.p, v.n, d);
+		return pr == EVT_DEC_OK ? AMT_OK : pr == EVT_DEC_RANGE ?
+		    AMT_RANGE : AMT_BAD;
+	}
+	evt_buf_reset(&a->tmp);
+	evt_buf_grow(&a->tmp, a->dlen + 1);
+	v = evt_json_get_str(&a->dj, key, &a->tmp);
+	if (v.p) {
+		*raw = v;
+		pr = evt_dec_parse(v.p, v.n, d);
+		return pr == EVT_DEC_OK ? AMT_STRING : pr == EVT_DEC_RANGE ?
+		    AMT_RANGE : AMT_BAD;
+	}
+	int i = evt_json_find(&a->dj, key);
+	if (i < 0)
+		return AMT_MISSING;
+	*raw = (struct evt_sv){ a->dj.base + a->dj.m[i].voff, a->dj.m[i].vlen };
+	return AMT_BAD;
+}
+
+/* Whether p[0..n) is an ISO 4217 code as written: three letters. */
+static int
+iso_currency(const char *p, size_t n)
+{
+	if (n != 3)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalpha((unsigned char)p[i]))
+			return 0;
+	return 1;
+}
+
+/* Whether the currencies p and q are the same: ISO 4217 codes compare
+ * in any case ("eur" is EUR). */
+static int
+same_currency(const char *p, size_t n, const char *q, size_t m)
+{
+	return n == m && strncasecmp(p, q, n) == 0;
+}
+
+/* What was paid for t and not refunded. */
+static struct evt_dec
+tx_net(const struct txstate *t)
+{
+	struct evt_dec net = tx_dec(t, TX_PAID), r = tx_dec(t, TX_REFUNDED);
+
+	r.m = -r.m;
+	if (evt_dec_add(&net, net, r) != EVT_DEC_OK)
+		net = tx_dec(t, TX_PAID);
+	return net;
+}
+
+/*
+ * The money rules for a payment or a refund of transaction txid, on the
+ * net amount paid (payments less refunds): a payment when the order is
+ * paid in full already is a double charge; one that takes what was paid
+ * over the total, an amount mismatch (a split tender that adds up is
+ * neither, nor is a 0.00 card check, nor a charge after a full refund);
+ * its currency, its sign; refunds past what was paid. An amount that
+ * cannot be read is a finding, and a later charge of the transaction a
+ * double charge, since what was paid is not known. A payment logged
+ * before its order is checked when the order comes.
  */
 static int
 money(struct evt_audit *a, const char *txid, size_t txn, int processed)
 {
 	const char *what = processed ? "payment" : "refund";
-	struct evt_sv raw = evt_json_get(&a->dj, "amount", EVT_J_NUMBER);
-	struct evt_sv cur;
-	struct evt_buf b1 = EVT_BUF_INIT, b2 = EVT_BUF_INIT;
+	struct evt_sv raw, cur;
+	struct evt_buf b1 = EVT_BUF_INIT, b2 = EVT_BUF_INIT, b3 = EVT_BUF_INIT;
 	struct txstate *t;
 	struct evt_dec amt;
-	int rc = 0, pr;
+	int rc = 0, k;
 
-	if (raw.p == NULL)
-		return 0;
 	if ((t = tx_state(a, txid, txn)) == NULL)
 		return -1;
-	pr = evt_dec_parse(raw.p, raw.n, &amt);
-	if (pr != EVT_DEC_OK) {
-		/* Too many digits to hold exactly: it cannot match anything
-		 * a store charges. */
-		rc = found(a, EVT_F_AMOUNT, "%s %.*s of transaction %s has "
-		    "more than %d significant digits: it cannot be checked",
-		    what, (int)(raw.n > 60 ? 60 : raw.n), raw.p, txid,
-		    EVT_DEC_DIGITS);
+	k = get_amount(a, "amount", &amt, &raw);
+	if (k == AMT_RANGE || k == AMT_BAD || k == AMT_MISSING) {
+		if (k == AMT_RANGE)
+			rc = found(a, EVT_F_AMOUNT, "%s %.*s of transaction %s has "
+			    "more than %d significant digits: it cannot be "
+			    "checked", what, (int)(raw.n > 60 ? 60 : raw.n), raw.p,
+			    txid, EVT_DEC_DIGITS);
+		else if (k == AMT_BAD)
+			rc = found(a, EVT_F_AMOUNT, "%s of transaction %s has an "
+			    "amount that is not a number (%.*s): it cannot be "
+			    "checked", what, txid, (int)(raw.n > 60 ? 60 : raw.n),
+			    raw.p);
+		else
+			rc = found(a, EVT_F_AMOUNT, "%s of transaction %s has no "
+			    "amount: it cannot be checked", what, txid);
+		if (processed) {
+			if (rc == 0 && (t->unknown || (t->has_total &&
+			    t->payments > 0 && evt_dec_cmp(tx_net(t),
+			    tx_dec(t, TX_TOTAL)) >= 0)))
+				rc = found(a, EVT_F_DOUBLE_CHARGE, "payment of "
+				    "transaction %s, already paid", txid);
+			t->unknown = 1;
+			if (t->payments < 255)
+				t->payments++;
+		}
 		return rc;
 	}
+	if (k == AMT_STRING)
+		rc = found(a, EVT_F_AMOUNT, "%s \"%.*s\" of transaction %s is a "
+		    "string, not a number", what, (int)(raw.n > 60 ? 60 : raw.n),
+		    raw.p, txid);
 	evt_buf_reset(&a->tmp);
+	evt_buf_grow(&a->tmp, a->dlen + 1);
 	cur = evt_json_get_str(&a->dj, "currency", &a->tmp);
 	size_t ncur;
 	const char *tcur = tx_cur(t, &ncur);
-	if (cur.p && ncur && (cur.n != ncur || memcmp(cur.p, tcur, cur.n) != 0))
+	if (rc == 0 && cur.p && ncur && !same_currency(cur.p, cur.n, tcur,
+	    ncur))
 		rc = found(a, EVT_F_CURRENCY, "%s of transaction %s in %.*s, "
-		    "the order is in %.*s", what, txid, (int)cur.n, cur.p,
-		    (int)ncur, tcur);
+		    "%s in %.*s", what, txid, (int)cur.n, cur.p, t->cur_paid ?
+		    "an earlier payment" : "the order is", (int)ncur, tcur);
+	else if (rc == 0 && cur.p && !ncur && !iso_currency(cur.p, cur.n))
+		rc = found(a, EVT_F_CURRENCY, "%s of transaction %s in \"%.*s\", "
+		    "not an ISO 4217 currency code", what, txid,
+		    (int)(cur.n > 30 ? 30 : cur.n), cur.p);
+	if (cur.p && !ncur && !t->created) {
+		/* No order yet: the order is checked against it. */
+		tx_set_cur(t, cur.p, cur.n);
+		t->cur_paid = 1;
+	}
 	if (rc == 0 && evt_dec_sign(amt) < 0) {
 		rc = found(a, EVT_F_NEGATIVE, "%s %s of transaction %s is "
 		    "negative", what, dec_str(&b1, amt), txid);
 		goto out;	/* not counted: it would hide what it undoes */
 	}
 	if (processed) {
-		if (rc == 0 && t->payments > 0)
-			rc = found(a, EVT_F_DOUBLE_CHARGE, "payment %s of "
-			    "transaction %s, already paid %s", dec_str(&b1, amt),
-			    txid, dec_str(&b2, tx_dec(t, TX_PAID)));
+		struct evt_dec net = tx_net(t), sum;
+		int over = evt_dec_add(&sum, net, amt) != EVT_DEC_OK;
 		if (rc == 0 && t->total_range)
 			rc = found(a, EVT_F_AMOUNT, "payment %s of transaction %s, "
 			    "whose total has more than %d significant digits",
 			    dec_str(&b1, amt), txid, EVT_DEC_DIGITS);
-		else if (rc == 0 && t->has_total && evt_dec_cmp(amt,
-		    tx_dec(t, TX_TOTAL)) != 0)
+		else if (rc == 0 && t->created && !t->has_total)
+			rc = found(a, EVT_F_AMOUNT, "payment %s of transaction %s, "
+			    "whose order has no total that can be read",
+			    dec_str(&b1, amt), txid);
+		else if (rc == 0 && evt_dec_sign(amt) > 0 && (t->unknown ||
+		    (t->has_total && t->payments > 0 && evt_dec_sign(net) > 0 &&
+		    evt_dec_cmp(net, tx_dec(t, TX_TOTAL)) >= 0)))
+			rc = found(a, EVT_F_DOUBLE_CHARGE, "payment %s of "
+			    "transaction %s, already paid %s", dec_str(&b1, amt),
+			    txid, t->unknown ? "an amount that cannot be read" :
+			    dec_str(&b2, net));
+		else if (rc == 0 && t->has_total && evt_dec_sign(net) == 0 &&
+		    evt_dec_cmp(amt, tx_dec(t, TX_TOTAL)) > 0)
 			rc = found(a, EVT_F_AMOUNT, "payment %s of transaction "
 			    "%s, whose total is %s", dec_str(&b1, amt), txid,
 			    dec_str(&b2, tx_dec(t, TX_TOTAL)));
+		else if (rc == 0 && t->has_total && (over || evt_dec_cmp(sum,
+		    tx_dec(t, TX_TOTAL)) > 0))
+			rc = found(a, EVT_F_AMOUNT, "payment %s of transaction %s "
+			    "brings what was paid to %s, over its total %s",
+			    dec_str(&b1, amt), txid, dec_str(&b2, sum),
+			    dec_str(&b3, tx_dec(t, TX_TOTAL)));
 		/* A sum past 10^38 stays where it was: each such payment
 		 * was flagged against its total already. */
-		struct evt_dec sum;
 		if (evt_dec_add(&sum, tx_dec(t, TX_PAID), amt) == EVT_DEC_OK)
 			tx_set_dec(t, TX_PAID, sum);
 		if (t->payments < 255)
@@ -989,7 +1032,7 @@ money(struct evt_audit *a, const char *txid, size_t txn, int processed)
 		tx_set_dec(t, TX_REFUNDED, sum);
 	/* Known: the order or a payment was seen; else a slice of history
 	 * that starts after the payment says nothing either way. */
-	if (rc == 0 && (t->created || t->payments) &&
+	if (rc == 0 && (t->created || t->payments) && !t->unknown &&
 	    evt_dec_cmp(tx_dec(t, TX_REFUNDED), tx_dec(t, TX_PAID)) > 0)
 		rc = found(a, EVT_F_OVER_REFUND, "refunds of transaction %s add "
 		    "up to %s, more than the %s paid", txid,
@@ -1001,6 +1044,33 @@ money(struct evt_audit *a, const char *txid, size_t txn, int processed)
 	if (rc == 0)
 		rc = found(a, EVT_F_COMPENSATED, "transaction %s refunded", txid);
 out:
+	evt_buf_free(&b1);
+	evt_buf_free(&b2);
+	evt_buf_free(&b3);
+	return rc;
+}
+
+/*
+ * An order that comes after payments of its transaction (an online
+ * payment for an offline till's order): the payments are checked against
+ * it now, their currency and what they add up to.
+ */
+static int
+order_after_payments(struct evt_audit *a, struct txstate *t,
+    const char *txid, struct evt_sv ocur, size_t pcurn, const char *pcur)
+{
+	struct evt_buf b1 = EVT_BUF_INIT, b2 = EVT_BUF_INIT;
+	int rc = 0;
+
+	if (ocur.p && pcurn && !same_currency(ocur.p, ocur.n, pcur, pcurn))
+		rc = found(a, EVT_F_CURRENCY, "transaction %s ordered in %.*s, "
+		    "paid before in %.*s", txid, (int)(ocur.n > 30 ? 30 : ocur.n),
+		    ocur.p, (int)pcurn, pcur);
+	if (rc == 0 && t->has_total && !t->unknown &&
+	    evt_dec_cmp(tx_net(t), tx_dec(t, TX_TOTAL)) > 0)
+		rc = found(a, EVT_F_AMOUNT, "transaction %s's total is %s, and "
+		    "%s was paid before its order was logged", txid,
+		    dec_str(&b1, tx_dec(t, TX_TOTAL)), dec_str(&b2, tx_net(t)));
 	evt_buf_free(&b1);
 	evt_buf_free(&b2);
 	return rc;
@@ -1050,6 +1120,7 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 	    memcmp(ev->source.p, "payment", 7) == 0))
 		a->tags |= EVT_TAG_PCI | EVT_TAG_FINANCIAL;
 	a->dj.n = 0;
+	a->dlen = 0;
 	/* Card numbers in the envelope's strings too: a transaction id
 	 * can be one. */
 	scan_text(a, ev->subject.p ? ev->subject.p : "", ev->subject.n);
@@ -1065,9 +1136,40 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 		evt_buf_reset(&a->path);
 		evt_buf_adds(&a->path, "data");
 		walk(a, d, m->vlen, 0, 0);
+		a->dlen = m->vlen;
 		evt_buf_reset(&a->tmp);
 		evt_buf_grow(&a->tmp, m->vlen + 1);
 		tx = evt_json_get_str(&a->dj, "transaction_id", &a->tmp);
+	}
+	/* And in every other attribute, its name and its value: an id, a
+	 * correlation id or an extension can hold one too. */
+	for (size_t i = 0; i < ev->j.n && !a->found_pan; i++) {
+		const struct evt_jmember *m = &ev->j.m[i];
+		/* The time and the spec version were checked for their
+		 * formats, which hold no card number. */
+		if ((int)i == ev->slot[EVT_F_DATA] ||
+		    (int)i == ev->slot[EVT_F_SUBJECT] ||
+		    (int)i == ev->slot[EVT_F_TIME] ||
+		    (int)i == ev->slot[EVT_F_SPECVERSION])
+			continue;
+		evt_buf_reset(&a->path);
+		if (m->kesc)
+			evt_json_str_decode(ev->j.base + m->koff - 1,
+			    m->klen + 2, &a->path);
+		else
+			evt_buf_add(&a->path, ev->j.base + m->koff, m->klen);
+		evt_buf_add(&a->path, "", 0);	/* NUL-terminated */
+		scan_text(a, a->path.p, a->path.len);
+		const char *v = ev->j.base + m->voff;
+		if (m->type == EVT_J_STRING && !memchr(v, '\\', m->vlen))
+			scan_text(a, v + 1, m->vlen - 2);
+		else if (m->type == EVT_J_STRING) {
+			evt_json_str_decode(v, m->vlen, &a->key);
+			scan_text(a, a->key.p, a->key.len);
+		} else if (m->type == EVT_J_NUMBER)
+			scan_number(a, v, m->vlen);
+		else if (m->type == EVT_J_OBJECT || m->type == EVT_J_ARRAY)
+			walk(a, v, m->vlen, 1, 0);
 	}
 	if (a->pii.len)
 		a->tags |= EVT_TAG_GDPR;
@@ -1114,25 +1216,38 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 		struct txstate *t = tx_state(a, txid, txn);
 		if (t == NULL)
 			return -1;
-		struct evt_sv raw = evt_json_get(&a->dj, "total", EVT_J_NUMBER);
+		struct evt_sv raw;
 		struct evt_dec total;
-		int pr = raw.p ? evt_dec_parse(raw.p, raw.n, &total) :
-		    EVT_DEC_SYNTAX;
+		int k = get_amount(a, "total", &total, &raw);
+		int pr = k == AMT_OK || k == AMT_STRING ? EVT_DEC_OK :
+		    k == AMT_RANGE ? EVT_DEC_RANGE : EVT_DEC_SYNTAX;
+		if (rc == 0 && k == AMT_STRING)
+			rc = found(a, EVT_F_AMOUNT, "total \"%.*s\" of transaction "
+			    "%s is a string, not a number", (int)(raw.n > 60 ? 60 :
+			    raw.n), raw.p, txid);
 		if (!t->created) {
+			char pcur[16];
+			size_t pcurn = 0;
+			const char *c0 = tx_cur(t, &pcurn);
+			memcpy(pcur, c0, pcurn);
 			t->created = 1;
 			t->has_total = pr == EVT_DEC_OK;
 			t->total_range = pr == EVT_DEC_RANGE;
 			if (pr == EVT_DEC_OK)
 				tx_set_dec(t, TX_TOTAL, total);
 			evt_buf_reset(&a->tmp);
+			evt_buf_grow(&a->tmp, a->dlen + 1);
 			struct evt_sv cur = evt_json_get_str(&a->dj, "currency",
 			    &a->tmp);
 			if (cur.p)
 				tx_set_cur(t, cur.p, cur.n);
+			t->cur_paid = 0;
 			if (ev->slot[EVT_F_TIME] >= 0 && when != EVT_AUDIT_AFTER) {
 				t->created_ms = ev->time_ms;
 				t->open = t->has_time = 1;
 			}
+			if (rc == 0 && t->payments > 0)
+				rc = order_after_payments(a, t, txid, cur, pcurn, pcur);
 		}
 		if (rc == 0 && pr == EVT_DEC_OK && evt_dec_sign(total) < 0) {
 			struct evt_buf b = EVT_BUF_INIT;
@@ -1143,12 +1258,25 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 	}
 	/* An outcome after the period does not make the period's saga any
 	 * less stuck at its end. */
-	if (tx.p && when != EVT_AUDIT_AFTER && (type_is(ev,
-	    "TransactionCompleted") || type_is(ev, "TransactionCancelled"))) {
+	if (tx.p && (type_is(ev, "TransactionCompleted") ||
+	    type_is(ev, "TransactionCancelled"))) {
 		struct txstate *t = tx_state(a, txid, txn);
 		if (t == NULL)
 			return -1;
-		t->open = 0;
+		if (when != EVT_AUDIT_AFTER)
+			t->open = 0;
+		/* Completed: what was paid, net, is its total (a split
+		 * tender adds up by now). */
+		if (rc == 0 && !dup && type_is(ev, "TransactionCompleted") &&
+		    t->has_total && t->payments > 0 && !t->unknown &&
+		    evt_dec_cmp(tx_net(t), tx_dec(t, TX_TOTAL)) < 0) {
+			struct evt_buf b1 = EVT_BUF_INIT, b2 = EVT_BUF_INIT;
+			rc = found(a, EVT_F_AMOUNT, "transaction %s completed with "
+			    "%s paid of its total %s", txid, dec_str(&b1,
+			    tx_net(t)), dec_str(&b2, tx_dec(t, TX_TOTAL)));
+			evt_buf_free(&b1);
+			evt_buf_free(&b2);
+		}
 	}
 	int processed = type_is(ev, "PaymentProcessed");
 	int refunded = type_is(ev, "PaymentRefunded");
@@ -1175,6 +1303,14 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 			rc = found(a, EVT_F_VERSION_GAP, "version %lld of %s "
 			    "follows %lld", ev->version, a->subject.p, last);
 		sv->version = ev->version;
+	}
+	if (rc == 0 && ev->slot[EVT_F_TIME] >= 0 && a->o.now_ms &&
+	    ev->time_ms > a->o.now_ms + EVT_AUDIT_FUTURE_MS) {
+		char t0[EVT_TIME_LEN + 1], t1[EVT_TIME_LEN + 1];
+		evt_time_format(ev->time_ms, t1);
+		evt_time_format(a->o.now_ms, t0);
+		rc = found(a, EVT_F_TIME_FUTURE, "%s at %s, more than a day "
+		    "after the clock (%s)", a->subject.p, t1, t0);
 	}
 	if (rc == 0 && ev->slot[EVT_F_TIME] >= 0) {
 		if (sv->has_time && ev->time_ms < sv->time_ms) {
@@ -1241,7 +1377,7 @@ collect_stuck(void *arg, const char *k, size_t n, long long v)
 {
 	const struct txstate *t = (const struct txstate *)(intptr_t)v;
 
-	if (t->open && t->has_time)
+	if (t->open && t->has_time && !t->stuck)
 		add_stuck(arg, k, n, t->created_ms);
 }
 
@@ -1300,6 +1436,14 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 		evt_buf_printf(&a->subject, "transaction-%s", id);
 		s.rc = found(a, EVT_F_STUCK, "transaction %s created at %s "
 		    "has no outcome", id, at);
+		/* Said once: a --state run's later periods do not say it
+		 * again. */
+		struct txstate *t;
+		if (s.rc == 0 && a->store && (t = tx_state(a, id,
+		    strlen(id))) == NULL)
+			s.rc = -1;
+		else if (s.rc == 0 && a->store)
+			t->stuck = 1;
 	}
 	for (size_t i = 0; i < s.n; i++)
 		free(s.ids[i]);
@@ -1311,7 +1455,7 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 
 int
 evt_audit_state_open(struct evt_audit *a, const char *path, long long *seq,
-    int64_t *time_ms, int *has_time, struct evt_err *err)
+    int64_t *until_ms, int *has_until, struct evt_err *err)
 {
 	if ((a->store = evt_astore_open(path, err)) == NULL)
 		return -1;
@@ -1319,9 +1463,31 @@ evt_audit_state_open(struct evt_audit *a, const char *path, long long *seq,
 		return -1;
 	a->last_seq = a->ck.seq;
 	*seq = a->ck.seq;
-	*time_ms = a->ck.time_ms;
-	*has_time = a->ck.has_time;
+	*until_ms = a->ck.until_ms;
+	*has_until = a->ck.has_until;
 	return 0;
+}
+
+void
+evt_audit_state_until(struct evt_audit *a, int64_t until_ms)
+{
+	if (!a->ck.has_until || until_ms > a->ck.until_ms) {
+		a->ck.until_ms = until_ms;
+		a->ck.has_until = 1;
+	}
+}
+
+void
+evt_audit_state_json(struct evt_audit *a, struct evt_buf *b)
+{
+	evt_buf_printf(b, "{\"seq\":%lld,\"events\":%lld,\"until\":",
+	    a->ck.seq, a->ck.events);
+	if (a->ck.has_until) {
+		char t[EVT_TIME_LEN + 1];
+		evt_time_format(a->ck.until_ms, t);
+		evt_buf_printf(b, "\"%s\"}", t);
+	} else
+		evt_buf_adds(b, "null}");
 }
 
 struct put {
@@ -1406,8 +1572,9 @@ write_memory(struct evt_audit *a, struct evt_err *err)
 {
 	struct put p = { a, err, 0 };
 
-	if (evt_astore_begin(a->store, err) < 0)
+	if (!a->open_txn && evt_astore_begin(a->store, err) < 0)
 		return -1;
+	a->open_txn = 1;
 	/* Everything in the store's key order: each page of its B-trees
 	 * is then written once, not once per row that falls in it. */
 	struct entries e = { NULL, 0 };
@@ -1434,6 +1601,7 @@ write_memory(struct evt_audit *a, struct evt_err *err)
 		p.rc = evt_astore_checkpoint_set(a->store, &a->ck, err);
 	if (p.rc < 0) {
 		evt_astore_rollback(a->store);
+		a->open_txn = 0;
 		return -1;
 	}
 	drop_memory(a);
@@ -1441,14 +1609,11 @@ write_memory(struct evt_audit *a, struct evt_err *err)
 }
 
 int
-evt_audit_state_mark(struct evt_audit *a, struct evt_err *err)
+evt_audit_state_spill(struct evt_audit *a, struct evt_err *err)
 {
-	if (a->store == NULL || a->marked)
+	if (a->store == NULL)
 		return 0;
-	if (write_memory(a, err) < 0)
-		return -1;
-	a->marked = 1;
-	return 0;
+	return write_memory(a, err);
 }
 
 int
@@ -1456,9 +1621,9 @@ evt_audit_state_commit(struct evt_audit *a, struct evt_err *err)
 {
 	if (a->store == NULL)
 		return 0;
-	if (!a->marked && write_memory(a, err) < 0)
+	if (write_memory(a, err) < 0)
 		return -1;
-	a->marked = 0;
+	a->open_txn = 0;
 	if (evt_astore_commit(a->store, err) < 0) {
 		evt_astore_rollback(a->store);
 		return -1;

@@ -13,6 +13,7 @@
 #include "decimal.h"
 #include "err.h"
 #include "event.h"
+#include "pan.h"
 
 enum { EVT_SEV_INFO, EVT_SEV_WARNING, EVT_SEV_CRITICAL, EVT_SEV_N };
 
@@ -32,6 +33,7 @@ enum {
 	EVT_F_SAGA_BAD,		/* saga_bad_event: saga.h EVT_SAGA_REJECTED,
 				 * EVT_SAGA_ASIDE */
 	EVT_F_REJECTED,		/* transaction_rejected */
+	EVT_F_TIME_FUTURE,	/* time_future: stamped past the clock */
 	EVT_FINDING_N
 };
 
@@ -51,6 +53,7 @@ struct evt_audit_opts {
 	struct evt_dec refund_over;
 	int64_t stuck_after_ms;
 	int filtered;		/* the input is a filtered slice of the log */
+	int64_t now_ms;		/* the clock, for time_future (0: none) */
 	char **pii;		/* extra personal-data field names (owned) */
 	size_t npii;
 };
@@ -72,7 +75,14 @@ struct evt_finding {
 	long long seq;		/* 0: the event had none */
 	const char *id, *subject;	/* NUL-terminated, "" when absent */
 	const char *detail;
+	const char *late;	/* the day (YYYY-MM-DD) of an event that a
+				 * --state run reports late, else NULL;
+				 * audit.c leaves it NULL, audit-scan sets it */
 };
+
+/* An event stamped more than this after the clock is from the future:
+ * a time_future finding, and never where a --state period ends. */
+#define EVT_AUDIT_FUTURE_MS (24LL * 3600 * 1000)
 
 typedef int (*evt_finding_fn)(void *arg, const struct evt_finding *f);
 
@@ -110,42 +120,39 @@ int evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 
 /*
  * Keep the rules' memory in the SQLite state file at path (audit-scan
- * --state; created, mode 0600, if missing): *seq, *time_ms and *has_time
- * get how far it has folded (the last seq, the latest event time). The
- * caller feeds only the events after *seq. Returns 0, or -1 with err.
+ * --state; created, mode 0600, if missing): *seq gets how far it has
+ * folded (the last seq), *until_ms and *has_until the end of the last
+ * period committed (audit-scan --until). The caller feeds only the
+ * events after *seq. Returns 0, or -1 with err.
  */
 int evt_audit_state_open(struct evt_audit *a, const char *path, long long *seq,
-    int64_t *time_ms, int *has_time, struct evt_err *err);
+    int64_t *until_ms, int *has_until, struct evt_err *err);
+
+/* The end of the period being folded, kept with the next commit when
+ * later than the one kept. */
+void evt_audit_state_until(struct evt_audit *a, int64_t until_ms);
 
 /*
- * Mark the state as it is now, after the last event fed, as the one to
- * keep: it is written to the state file in a transaction left open (and
- * forgotten from memory), and what later events change is never written.
- * audit-scan marks the state before the first event at or after --until,
- * so that the next period's run reads on from there. No-op when marked
- * already, or without a state file. Returns 0, or -1 with err.
- */
-int evt_audit_state_mark(struct evt_audit *a, struct evt_err *err);
-
-/*
- * Commit, in one transaction, durably, the marked state, or else what
- * the events fed since the last commit changed, with its checkpoint (the
- * last event's seq); then forget it from memory. A crash leaves the state
+ * Commit, in one transaction, durably, what the events fed since the
+ * last commit changed, with its checkpoint (the last event's seq) and
+ * the period's end; then forget it from memory. A crash leaves the state
  * as the last commit left it. No-op without a state file. Returns 0, or
  * -1 with err.
  */
 int evt_audit_state_commit(struct evt_audit *a, struct evt_err *err);
 
 /*
- * Card numbers in text: runs of digit groups (separated by one space or
- * dash); every window of whole groups with 13 to 19 digits is a card
- * number when it passes Luhn and has an issuer prefix with that length
- * (see audit-scan(1)). evt_find_pan: whether s[0..n) holds one; the
- * first one's masked form (first six and last four digits) into mask (at
- * least 20 bytes). evt_pan_mask: append s[0..n) to out with the middle
- * digits of every card number in it masked; returns how many it masked.
+ * Write what the events fed since the last commit changed to the state
+ * file, in its transaction, still open, and forget it from memory: the
+ * store answers for it from now on, and memory stays bounded however
+ * many events a run folds. Nothing of it is durable, nor seen by another
+ * run, before evt_audit_state_commit; a crash forgets it all. No-op
+ * without a state file. Returns 0, or -1 with err.
  */
-int evt_find_pan(const char *s, size_t n, char *mask);
-int evt_pan_mask(const char *s, size_t n, struct evt_buf *out);
+int evt_audit_state_spill(struct evt_audit *a, struct evt_err *err);
+
+/* The state's checkpoint as one line of JSON into b: {"seq","events",
+ * "until"} (until null when no period was committed). */
+void evt_audit_state_json(struct evt_audit *a, struct evt_buf *b);
 
 #endif

@@ -24,9 +24,10 @@ static const char *const sql[Q_N] = {
 	    "?6, ?7, ?8, ?9)",
 	[Q_PUT_SUBJ] = "INSERT OR REPLACE INTO audit_stream VALUES(?1, ?2, ?3)",
 	[Q_PUT_ID] = "INSERT OR IGNORE INTO audit_id VALUES(?1)",
-	[Q_CK_GET] = "SELECT seq, time_ms, events FROM audit_checkpoint",
-	[Q_CK_SET] = "INSERT OR REPLACE INTO audit_checkpoint VALUES(1, ?1, ?2, "
-	    "?3)",
+	[Q_CK_GET] = "SELECT seq, time_ms, events, until_ms FROM "
+	    "audit_checkpoint",
+	[Q_CK_SET] = "INSERT OR REPLACE INTO audit_checkpoint(k, seq, time_ms, "
+	    "events, until_ms) VALUES(1, ?1, ?2, ?3, ?4)",
 };
 
 struct evt_audit_store {
@@ -54,7 +55,7 @@ db_err(struct evt_audit_store *s, struct evt_err *err)
 
 /* Flags of a transaction, as stored. */
 enum { F_CREATED = 1, F_HAS_TOTAL = 2, F_TOTAL_RANGE = 4, F_OPEN = 8,
-	F_HAS_TIME = 16 };
+	F_HAS_TIME = 16, F_STUCK = 32, F_CUR_PAID = 64, F_UNKNOWN = 128 };
 
 struct evt_audit_store *
 evt_astore_open(const char *path, struct evt_err *err)
@@ -81,7 +82,7 @@ evt_astore_open(const char *path, struct evt_err *err)
 	    "PRAGMA synchronous=FULL; "
 	    "CREATE TABLE IF NOT EXISTS audit_checkpoint(k INTEGER PRIMARY KEY "
 	    "CHECK (k = 1), seq INTEGER NOT NULL, time_ms INTEGER, events "
-	    "INTEGER NOT NULL); "
+	    "INTEGER NOT NULL, until_ms INTEGER); "
 	    "CREATE TABLE IF NOT EXISTS audit_tx(id TEXT PRIMARY KEY, total TEXT, "
 	    "paid TEXT NOT NULL, refunded TEXT NOT NULL, created_ms INTEGER, "
 	    "payments INTEGER NOT NULL, flags INTEGER NOT NULL, currency TEXT, "
@@ -101,6 +102,10 @@ evt_astore_open(const char *path, struct evt_err *err)
 		evt_astore_close(s);
 		return NULL;
 	}
+	/* A state made before periods were kept: add the column (an error
+	 * when it is there already, which is what is wanted). */
+	sqlite3_exec(s->db, "ALTER TABLE audit_checkpoint ADD COLUMN until_ms "
+	    "INTEGER", NULL, NULL, NULL);
 	for (int i = 0; i < Q_N; i++)
 		if (sqlite3_prepare_v3(s->db, sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) != SQLITE_OK) {
@@ -149,6 +154,8 @@ evt_astore_checkpoint(struct evt_audit_store *s, struct evt_audit_ckpt *c,
 		c->has_time = sqlite3_column_type(q, 1) != SQLITE_NULL;
 		c->time_ms = sqlite3_column_int64(q, 1);
 		c->events = sqlite3_column_int64(q, 2);
+		c->has_until = sqlite3_column_type(q, 3) != SQLITE_NULL;
+		c->until_ms = sqlite3_column_int64(q, 3);
 	}
 	return done(s, q, rc, err) < 0 ? -1 : 0;
 }
@@ -187,6 +194,9 @@ evt_astore_tx(struct evt_audit_store *s, const char *id, size_t n,
 		t->total_range = !!(f & F_TOTAL_RANGE);
 		t->open = !!(f & F_OPEN);
 		t->has_time = !!(f & F_HAS_TIME);
+		t->stuck = !!(f & F_STUCK);
+		t->cur_paid = !!(f & F_CUR_PAID);
+		t->unknown = !!(f & F_UNKNOWN);
 		int cn = sqlite3_column_bytes(q, 6);
 		if (cn > 0 && (size_t)cn <= sizeof(t->cur)) {
 			memcpy(t->cur, sqlite3_column_text(q, 6), (size_t)cn);
@@ -270,10 +280,12 @@ evt_astore_put_tx(struct evt_audit_store *s, const char *id, size_t n,
 	sqlite3_bind_int(q, 7, (t->created ? F_CREATED : 0) |
 	    (t->has_total ? F_HAS_TOTAL : 0) |
 	    (t->total_range ? F_TOTAL_RANGE : 0) | (t->open ? F_OPEN : 0) |
-	    (t->has_time ? F_HAS_TIME : 0));
+	    (t->has_time ? F_HAS_TIME : 0) | (t->stuck ? F_STUCK : 0) |
+	    (t->cur_paid ? F_CUR_PAID : 0) | (t->unknown ? F_UNKNOWN : 0));
 	if (t->ncur)
 		sqlite3_bind_text(q, 8, t->cur, t->ncur, SQLITE_STATIC);
-	sqlite3_bind_int(q, 9, t->open && t->has_time);
+	/* Indexed: what the end of a run looks through for stuck sagas. */
+	sqlite3_bind_int(q, 9, t->open && t->has_time && !t->stuck);
 	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
 }
 
@@ -309,6 +321,8 @@ evt_astore_checkpoint_set(struct evt_audit_store *s,
 	if (c->has_time)
 		sqlite3_bind_int64(q, 2, c->time_ms);
 	sqlite3_bind_int64(q, 3, c->events);
+	if (c->has_until)
+		sqlite3_bind_int64(q, 4, c->until_ms);
 	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
 }
 

@@ -22,6 +22,9 @@ struct evt_audit_tx {
 	int64_t created_ms;
 	int payments;
 	unsigned created:1, has_total:1, total_range:1, open:1, has_time:1;
+	unsigned stuck:1;	/* reported saga_stuck already */
+	unsigned cur_paid:1;	/* cur is a payment's: no order yet */
+	unsigned unknown:1;	/* a payment's amount could not be read */
 	unsigned char ncur;	/* the order's currency, 0: unknown */
 	char cur[15];
 };
@@ -39,6 +42,8 @@ struct evt_audit_ckpt {
 	int64_t time_ms;	/* the latest event time folded */
 	int has_time;
 	long long events;	/* events folded, over every run */
+	int64_t until_ms;	/* the end of the last period committed */
+	int has_until;
 };
 
 struct evt_audit_store;
@@ -59,7 +64,8 @@ int evt_astore_subject(struct evt_audit_store *s, const char *subj, size_t n,
     struct evt_audit_subject *out, struct evt_err *err);
 int evt_astore_id(struct evt_audit_store *s, uint64_t h, struct evt_err *err);
 
-/* Call fn for every open transaction with a creation time, in no order. */
+/* Call fn for every open transaction with a creation time not reported
+ * stuck yet, in no order. */
 int evt_astore_open_tx(struct evt_audit_store *s,
     void (*fn)(void *arg, const char *id, size_t n, int64_t created_ms),
     void *arg, struct evt_err *err);

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "log.h"
+#include "pan.h"
 
 const char *evt_prog = "evt";
 int evt_quiet, evt_verbose;
@@ -33,12 +34,19 @@ evt_cli_init(const char *prog)
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 }
 
+/* A diagnostic, with no card number whole in it: it may quote input. */
 static void
 vsay(const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: ", evt_prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char *msg = NULL;
+
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		fprintf(stderr, "%s: out of memory\n", evt_prog);
+		return;
+	}
+	evt_pan_mask_str(msg);
+	fprintf(stderr, "%s: %s\n", evt_prog, msg);
+	free(msg);
 }
 
 void

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "pan.h"
 
 int
 evt_err_set(struct evt_err *err, int code, const char *fmt, ...)
@@ -16,6 +17,8 @@ evt_err_set(struct evt_err *err, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
+	/* A message may quote input: no card number in it whole. */
+	evt_pan_mask_str(err->msg);
 	return -1;
 }
 
@@ -34,4 +37,5 @@ evt_err_prefix(struct evt_err *err, const char *fmt, ...)
 	snprintf(both, sizeof(both), "%s: %s", pre, old);
 	memcpy(err->msg, both, sizeof(err->msg) - 1);
 	err->msg[sizeof(err->msg) - 1] = '\0';
+	evt_pan_mask_str(err->msg);
 }

@@ -40,6 +40,20 @@ evt_tally_event(struct evt_tally *t, const char *type, size_t n, int tags)
 }
 
 void
+evt_tally_late(struct evt_tally *t, int64_t time_ms)
+{
+	char day[EVT_TIME_LEN + 1];
+	long long *c;
+
+	evt_time_format(time_ms, day);
+	t->late++;
+	if ((c = evt_hmap_get(&t->late_days, day, 10)) != NULL)
+		(*c)++;
+	else
+		evt_hmap_put(&t->late_days, day, 10, 1);
+}
+
+void
 evt_tally_finding(struct evt_tally *t, const struct evt_finding *f)
 {
 	t->finding[f->finding]++;
@@ -58,9 +72,13 @@ evt_tally_finding(struct evt_tally *t, const struct evt_finding *f)
 		if (t->kept == NULL)
 			abort();
 	}
-	t->kept[t->nkept++] = (struct evt_kept){ f->finding, f->severity,
+	t->kept[t->nkept] = (struct evt_kept){ f->finding, f->severity,
 	    f->tags, f->seq, evt_strdup(f->id), evt_strdup(f->subject),
-	    evt_strdup(f->detail) };
+	    evt_strdup(f->detail), "" };
+	if (f->late)
+		snprintf(t->kept[t->nkept].late, sizeof(t->kept[0].late), "%s",
+		    f->late);
+	t->nkept++;
 }
 
 void
@@ -73,6 +91,7 @@ evt_tally_free(struct evt_tally *t)
 	}
 	free(t->kept);
 	evt_hmap_free(&t->types);
+	evt_hmap_free(&t->late_days);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -135,6 +154,25 @@ free_types(struct type_list *l, size_t *idx)
 	free(idx);
 }
 
+/* The days of late events, sorted (YYYY-MM-DD sorts as text). */
+static size_t *
+sorted_late(const struct evt_tally *t, struct type_list *l)
+{
+	size_t *idx;
+
+	l->k = malloc((t->late_days.n + 1) * sizeof(*l->k));
+	l->v = malloc((t->late_days.n + 1) * sizeof(*l->v));
+	idx = malloc((t->late_days.n + 1) * sizeof(*idx));
+	if (!l->k || !l->v || !idx)
+		abort();
+	l->n = 0;
+	evt_hmap_each(&t->late_days, collect_type, l);
+	for (size_t i = 0; i < l->n; i++)
+		idx[i] = i;
+	qsort_r(idx, l->n, sizeof(*idx), cmp_idx, l);
+	return idx;
+}
+
 static void
 period(struct evt_buf *b, int has, int64_t ms, const char *open)
 {
@@ -161,6 +199,8 @@ kept_json(struct evt_buf *b, const struct evt_kept *k)
 		evt_buf_printf(b, ",\"seq\":%lld", k->seq);
 	else
 		evt_buf_adds(b, ",\"seq\":null");
+	if (*k->late)
+		evt_buf_printf(b, ",\"late\":\"%s\"", k->late);
 	evt_buf_adds(b, ",\"subject\":");
 	evt_buf_json_str(b, k->subject, strlen(k->subject));
 	evt_buf_adds(b, ",\"detail\":");
@@ -189,8 +229,8 @@ evt_report_write(const struct evt_tally *t, enum evt_report_fmt fmt,
     int64_t until, FILE *f)
 {
 	struct evt_buf b = EVT_BUF_INIT;
-	struct type_list l;
-	size_t *idx = sorted_types(t, &l);
+	struct type_list l, ll;
+	size_t *idx = sorted_types(t, &l), *lidx = sorted_late(t, &ll);
 	int rc = 0;
 
 	if (fmt == EVT_REPORT_TEXT) {
@@ -221,6 +261,8 @@ evt_report_write(const struct evt_tally *t, enum evt_report_fmt fmt,
 			    evt_finding_name(k->finding));
 			if (k->seq)
 				evt_buf_printf(&b, "seq %lld, ", k->seq);
+			if (*k->late)
+				evt_buf_printf(&b, "late, of %s, ", k->late);
 			evt_buf_printf(&b, "%s: %s\n", k->subject, k->detail);
 		}
 		if (t->dropped)
@@ -237,6 +279,13 @@ evt_report_write(const struct evt_tally *t, enum evt_report_fmt fmt,
 		for (int i = 0; i < 5; i++)
 			evt_buf_printf(&b, "  %-24s %8lld\n", saga_names[i],
 			    saga_count(t, i));
+		if (t->late) {
+			evt_buf_printf(&b, "\nLate events, by their day (%lld, "
+			    "appended after their day's run)\n", t->late);
+			for (size_t i = 0; i < ll.n; i++)
+				evt_buf_printf(&b, "  %-24s %8lld\n", ll.k[lidx[i]],
+				    ll.v[lidx[i]]);
+		}
 	} else if (fmt == EVT_REPORT_JSON) {
 		evt_buf_adds(&b, "{\"source\":");
 		evt_buf_json_str(&b, source, strlen(source));
@@ -283,6 +332,10 @@ evt_report_write(const struct evt_tally *t, enum evt_report_fmt fmt,
 		for (int i = 0; i < 5; i++)
 			evt_buf_printf(&b, "%s\"%s\":%lld", i ? "," : "",
 			    saga_names[i], saga_count(t, i));
+		evt_buf_adds(&b, "},\"late\":{");
+		for (size_t i = 0; i < ll.n; i++)
+			evt_buf_printf(&b, "%s\"%s\":%lld", i ? "," : "",
+			    ll.k[lidx[i]], ll.v[lidx[i]]);
 		evt_buf_adds(&b, "}}\n");
 	} else {
 		/* CSV, RFC 4180: one count per line. Type names are the only
@@ -315,10 +368,14 @@ evt_report_write(const struct evt_tally *t, enum evt_report_fmt fmt,
 		for (int i = 0; i < 5; i++)
 			evt_buf_printf(&b, "saga,%s,%lld\r\n", saga_names[i],
 			    saga_count(t, i));
+		for (size_t i = 0; i < ll.n; i++)
+			evt_buf_printf(&b, "late,%s,%lld\r\n", ll.k[lidx[i]],
+			    ll.v[lidx[i]]);
 	}
 	if (b.len && fwrite(b.p, 1, b.len, f) != b.len)
 		rc = -1;
 	free_types(&l, idx);
+	free_types(&ll, lidx);
 	evt_buf_free(&b);
 	return rc;
 }
@@ -375,7 +432,55 @@ discard(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* Send body to url with method; 2xx is success. */
+/*
+ * url fit to print in a diagnostic (the cron mail), a new string: its
+ * scheme, user, host, port and path, never its password (nor a query,
+ * which may carry a token), as evt prints a PostgreSQL log's URL.
+ */
+static char *
+printable_url(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *user = NULL, *host = NULL, *port = NULL;
+	char *path = NULL, *pw = NULL;
+	struct evt_buf b = EVT_BUF_INIT;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, url,
+	    CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		curl_url_cleanup(u);
+		/* Not a URL curl reads: what comes after "//" may be a
+		 * user and a password; show none of it. */
+		const char *h = strstr(url, "://");
+		evt_buf_add(&b, url, h ? (size_t)(h - url) + 3 : 0);
+		evt_buf_adds(&b, "(URL not shown)");
+		return b.p;
+	}
+	curl_url_get(u, CURLUPART_USER, &user, 0);
+	curl_url_get(u, CURLUPART_PASSWORD, &pw, 0);
+	curl_url_get(u, CURLUPART_PORT, &port, 0);
+	curl_url_get(u, CURLUPART_PATH, &path, 0);
+	evt_buf_printf(&b, "%s://", scheme);
+	if (user)
+		evt_buf_printf(&b, "%s%s@", user, pw ? ":***" : "");
+	evt_buf_adds(&b, host);
+	if (port)
+		evt_buf_printf(&b, ":%s", port);
+	if (path && strcmp(path, "/") != 0)
+		evt_buf_adds(&b, path);
+	curl_free(scheme);
+	curl_free(user);
+	curl_free(pw);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return b.p;
+}
+
+/* Send body to url with method; 2xx is success. Diagnostics name the URL
+ * without its password. */
 static int
 http(const char *method, const char *url, const char *type, const char *body,
     size_t n, struct evt_err *err)
@@ -388,8 +493,7 @@ http(const char *method, const char *url, const char *type, const char *body,
 	struct evt_buf ct = EVT_BUF_INIT;
 
 	if (c == NULL)
-		return evt_err_set(err, EX_UNAVAILABLE, "%s: cannot start libcurl",
-		    url);
+		return evt_err_set(err, EX_UNAVAILABLE, "cannot start libcurl");
 	evt_buf_printf(&ct, "Content-Type: %s", type);
 	h = curl_slist_append(h, ct.p);
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -407,13 +511,21 @@ http(const char *method, const char *url, const char *type, const char *body,
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	evt_buf_free(&ct);
+	if (cc == CURLE_OK && status >= 200 && status <= 299)
+		return 0;
+	char *shown = printable_url(url);
+	/* curl's own message names hosts and ports, not passwords; should
+	 * one ever quote the URL, it is not shown. */
+	if (cc != CURLE_OK && strstr(ebuf, "@") != NULL)
+		snprintf(ebuf, sizeof(ebuf), "%s", curl_easy_strerror(cc));
 	if (cc != CURLE_OK)
-		return evt_err_set(err, EX_UNAVAILABLE, "%s: %s", url,
+		evt_err_set(err, EX_UNAVAILABLE, "%s: %s", shown,
 		    *ebuf ? ebuf : curl_easy_strerror(cc));
-	if (status < 200 || status > 299)
-		return evt_err_set(err, EX_UNAVAILABLE, "%s: HTTP status %ld",
-		    url, status);
-	return 0;
+	else
+		evt_err_set(err, EX_UNAVAILABLE, "%s: HTTP status %ld", shown,
+		    status);
+	free(shown);
+	return -1;
 }
 
 static void
@@ -458,7 +570,19 @@ evt_alerts_send(const struct evt_tally *t, const char *url, int64_t now_ms,
 						evt_buf_addc(&b, ',');
 					evt_buf_adds(&b, evt_tag_name(j));
 				}
-			evt_buf_adds(&b, "\",\"source\":\"audit-scan\"},"
+			/* Alertmanager merges alerts whose labels are equal:
+			 * two findings of one kind on one subject need a
+			 * label apart. A hash of the finding, its event and
+			 * its detail (all masked) is one per finding, of a
+			 * fixed size, and the same when a run is repeated. */
+			struct evt_buf key = EVT_BUF_INIT;
+			evt_buf_printf(&key, "%s%c%lld%c%s%c%s%c%s",
+			    evt_finding_name(k->finding), 0, k->seq, 0, k->id, 0,
+			    k->subject, 0, k->detail);
+			evt_buf_printf(&b, "\",\"finding_id\":\"%016llx\"",
+			    (unsigned long long)evt_hash(key.p, key.len));
+			evt_buf_free(&key);
+			evt_buf_adds(&b, ",\"source\":\"audit-scan\"},"
 			    "\"annotations\":{\"detail\":");
 			evt_buf_json_str(&b, k->detail, strlen(k->detail));
 			evt_buf_adds(&b, ",\"event\":");

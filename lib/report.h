@@ -22,6 +22,7 @@ struct evt_kept {
 	int finding, severity, tags;
 	long long seq;
 	char *id, *subject, *detail;
+	char late[11];		/* the day of an event reported late, or "" */
 };
 
 struct evt_tally {
@@ -32,10 +33,14 @@ struct evt_tally {
 	struct evt_kept *kept;	/* warning and critical findings */
 	size_t nkept, capkept;
 	long long dropped;	/* not kept, over EVT_TALLY_KEEP */
+	long long late;		/* events reported late (audit-scan --state) */
+	struct evt_hmap late_days;	/* "YYYY-MM-DD" -> late events that day */
 };
 
 void evt_tally_event(struct evt_tally *t, const char *type, size_t n,
     int tags);
+/* One more event reported late, of the day of time_ms. */
+void evt_tally_late(struct evt_tally *t, int64_t time_ms);
 void evt_tally_finding(struct evt_tally *t, const struct evt_finding *f);
 void evt_tally_free(struct evt_tally *t);
 
