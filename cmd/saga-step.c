@@ -3,6 +3,7 @@
  * the same events out, then the decisions they call for; or as a service
  * on a log (-l), deciding and appending, and with --follow, staying on.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <malloc.h>
 #include <getopt.h>
@@ -24,7 +25,7 @@
 #include "uuid.h"
 
 #define USAGE "saga-step SERVICE [-fqv] [-l LOG] [--decline-over AMOUNT] " \
-	"[--fail-rate P --seed N] [--only-new] [--reject FILE] " \
+	"[--fail-rate P --seed N] [--member I/N] [--only-new] [--reject FILE] " \
 	"[--timeout DURATION] [FILE ...]"
 
 /* How often a service on a log looks again when nothing wakes it. */
@@ -61,6 +62,9 @@ help(void)
 	    "  -f, --follow               with -l: stay on, deciding as events\n"
 	    "                             are appended, until SIGINT or SIGTERM\n"
 	    "  -l, --log LOG              read LOG whole, append the reactions\n"
+	    "      --member I/N           decide only the causes whose store\n"
+	    "                             (inventory) or transaction hashes to\n"
+	    "                             I of N: N members share the work\n"
 	    "      --only-new             write the reactions only\n"
 	    "      --reject FILE          set input lines that are not events\n"
 	    "                             aside in FILE and go on\n"
@@ -469,6 +473,7 @@ main(int argc, char **argv)
 		{ "follow", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "member", required_argument, NULL, 'M' },
 		{ "only-new", no_argument, NULL, 'O' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "reject", required_argument, NULL, 'R' },
@@ -507,6 +512,18 @@ main(int argc, char **argv)
 			break;
 		case 'h': help();
 		case 'l': logspec = evt_cli_log_arg(optarg); break;
+		case 'M': {
+			unsigned long long mi, mn;
+			int k = -1;
+			if (sscanf(optarg, "%llu/%llu%n", &mi, &mn, &k) != 2 ||
+			    k < 0 || optarg[k] != '\0' || !isdigit((unsigned char)
+			    optarg[0]) || mn < 1 || mn > 1000000 || mi >= mn)
+				evt_usage_error(USAGE, "--member: not I/N with 0 <= "
+				    "I < N: %s", optarg);
+			so.member_i = (unsigned)mi;
+			so.member_n = (unsigned)mn;
+			break;
+		}
 		case 'O': r.only_new = 1; break;
 		case 'q': evt_quiet = 1; break;
 		case 'R': reject = optarg; break;

@@ -1635,6 +1635,18 @@ decide(struct ctx *c, struct tx *t, struct rev *r, const char *decision,
 	return c->emit(c->arg, id, s->line.p, s->line.len) < 0 ? -1 : 1;
 }
 
+/*
+ * Whether this member decides for partition key k: N members share a
+ * service's work by a stable hash (FNV-1a, the same on every host), and
+ * every member folds every event, so each has the state its share needs.
+ */
+static int
+mine(const struct evt_saga *s, struct evt_sv k)
+{
+	return s->o.member_n <= 1 ||
+	    evt_hash(k.p ? k.p : "", k.n) % s->o.member_n == s->o.member_i;
+}
+
 /* Decide the rejection j, first in the queue: an order refused. */
 static int
 decide_rejection(struct ctx *c, struct rej *j)
@@ -1647,6 +1659,13 @@ decide_rejection(struct ctx *c, struct rej *j)
 	if (s->rjhead == NULL)
 		s->rjtail = NULL;
 	j->next = NULL;
+	/* Another member's share: it rejects the order. */
+	if (!mine(s, j->txid.p && !j->txid_null && !j->subject.p ?
+	    sv(&j->txid) : sv(&j->cause))) {
+		evt_hmap_del(&s->rejs, j->cause.p, j->cause.n);
+		rej_free(j);
+		return 0;
+	}
 	evt_buf_reset(&s->name);
 	add_sv(&s->name, sv(&j->cause));
 	evt_buf_adds(&s->name, "\nrejection of order");
@@ -1774,6 +1793,17 @@ owed(struct ctx *c, struct tx *t)
 {
 	int on = c->s->o.services;
 	struct rev r;
+
+	/* A member decides its share: stock by store, the rest by
+	 * transaction. */
+	if (c->s->o.member_n > 1) {
+		int store = mine(c->s, t->inv == INV_RESERVED ?
+		    sv(&t->res_store) : sv(&t->store));
+		if (!mine(c->s, sv(&t->id)))
+			on &= EVT_SAGA_INVENTORY;
+		if (!store)
+			on &= ~EVT_SAGA_INVENTORY;
+	}
 
 	/* Without its order (not seen yet, or a saga that ended and met a
 	 * late payment or reservation) only what gives back can be owed. */

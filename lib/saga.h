@@ -40,6 +40,10 @@ struct evt_saga_opts {
 				   * NULL; borrowed for the saga's life */
 	double fail_rate;	/* 0..1: share of payments that fail */
 	unsigned long long seed;
+	/* --member I/N: decide only the causes whose partition key (the
+	 * store for inventory, the transaction id otherwise) hashes to
+	 * member_i of member_n; member_n 0: every cause. */
+	unsigned member_i, member_n;
 };
 
 struct evt_saga;

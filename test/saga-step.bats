@@ -728,3 +728,30 @@ saga_stock() {
 	[ "$(evt-replay -l shop.db -t 'Transaction[CC][oa]*' -s transaction-NEW | jq -r .type)" = TransactionCompleted ]
 	[ "$(evt-replay -l shop.db --count)" = $((5 * n + 6)) ]
 }
+
+@test "--member I/N: members share a service's work by store or transaction, each cause decided once" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	evt-append -q -l m.db "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson"
+	# Member 0 of 2 alone charges only its share of the orders.
+	saga-step payment -l m.db --member 0/2
+	local half; half=$(evt-replay -l m.db -t 'Payment*' --count)
+	[ "$half" -gt 50 ] && [ "$half" -lt 250 ]
+	# Every member of every service, one round each, until nothing is owed.
+	local i s
+	for i in 1 2 3 4 5; do
+		for s in payment inventory store transaction; do
+			saga-step $s -l m.db --member 0/2
+			saga-step $s -l m.db --member 1/2
+		done
+	done
+	# What one process deciding everything adds: nothing.
+	[ -z "$(evt-replay -l m.db | saga-step all --only-new)" ]
+	[ "$(evt-replay -l m.db -t 'Transaction[CC][oa]*' --count)" = 300 ]
+	# The same outcomes as without members.
+	evt-append -q -l one.db "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson"
+	saga-step all -l one.db
+	diff <(evt-replay -l m.db | jq -r 'select(.source != "cli") | [.type, .data.transaction_id] | @tsv' | sort) \
+	     <(evt-replay -l one.db | jq -r 'select(.source != "cli") | [.type, .data.transaction_id] | @tsv' | sort)
+	run saga-step all --member 2/2
+	[ "$status" -eq 64 ]
+}
