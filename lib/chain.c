@@ -470,8 +470,9 @@ evt_chain_verify(struct evt_log *log, struct evt_verify *v,
 	} else if (rc == 0 && s.nwin > 0)
 		diagnose(&s);
 	else if (rc == 0 && !v->fault && !s.anchor && hrow > v->seq)
-		/* The head the log keeps apart from its events (PostgreSQL)
-		 * is past the last one: events deleted from the end. */
+		/* The head the log keeps apart from its events (every
+		 * backend, log_impl.h) is past the last one: events deleted
+		 * from the end. */
 		fault(v, EVT_CHAIN_TRUNCATED, v->seq + 1, "the log's head says "
 		    "seq %lld, its last event is seq %lld: events deleted from "
 		    "its end", hrow, v->seq);

@@ -19,6 +19,18 @@
  * fsync) cuts its own lines off again before it lets go of the lock, so a
  * failed append is never visible and a retry never stores it twice.
  *
+ * LOG.txn also keeps the chain's head (issue 22), "START END HEAD": the
+ * last seq committed, written after the commit's fdatasync (not itself
+ * synced), so it never names a line the disk may not hold: a crash leaves
+ * it at or behind the log. A head past the last line is events deleted
+ * from the end: evt-verify says the log is truncated, and a writer
+ * refuses to append (only evt-verify --rechain moves the head back). A
+ * writer with --no-sync leaves the head where it was, since its lines may
+ * not outlive a power cut. A log without a line is a new log, whatever
+ * LOG.txn says (a log removed and made again, its LOG.txn left behind).
+ * A LOG.txn of two numbers (an earlier evt) keeps no head; one rewritten
+ * by an earlier evt keeps a head behind the log.
+ *
  * Readers learn, under the lock, where the last complete line ends and map
  * only that far: the torn tail after it is what a writer may cut off while
  * they read, and touching a page cut off under a mapping is SIGBUS.
@@ -45,6 +57,12 @@
 #include "hmap.h"
 #include "log_impl.h"
 
+#ifdef EVT_BENCH_NO_CHAIN
+#define NO_CHAIN 1	/* the bench's baseline: no chain at all (Makefile) */
+#else
+#define NO_CHAIN 0
+#endif
+
 struct file_log {
 	struct evt_log base;
 	int fd;
@@ -61,6 +79,8 @@ struct file_log {
 	long long rd_seq;	/* a read position remembered for --follow */
 	off_t rd_off;
 	struct evt_chain_file *chain;	/* issue 15: the sidecar LOG.chain */
+	long long hrec;		/* issue 22: the head in LOG.txn, as last read
+				 * (under the lock) or written; 0: none */
 	json_t *staged;		/* checkpoints set in the open transaction */
 };
 
@@ -147,15 +167,19 @@ beside(struct file_log *l, const char *suffix)
 }
 
 /* The record in LOG.txn: 1 and its extent, or 0 when there is none (no
- * file, or the cleared record 0 0). */
+ * file, or the cleared record 0 0). l->hrec gets the head it keeps (0:
+ * none). */
 static int
 read_mark(struct file_log *l, long long *start, long long *end)
 {
-	char buf[64], *path = beside(l, "txn");
+	char buf[96], *path = beside(l, "txn");
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
+	long long head = 0;
+	int got;
 
 	free(path);
+	l->hrec = 0;
 	if (fd < 0)
 		return 0;
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
@@ -163,7 +187,10 @@ read_mark(struct file_log *l, long long *start, long long *end)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	return sscanf(buf, "%lld %lld", start, end) == 2 && *end > 0;
+	got = sscanf(buf, "%lld %lld %lld", start, end, &head);
+	if (got == 3 && head > 0)
+		l->hrec = head;
+	return got >= 2 && *end > 0;
 }
 
 /*
@@ -181,11 +208,11 @@ committed_end(struct file_log *l, off_t size)
 }
 
 /* Record the extent of the transaction about to be written; (0, 0)
- * clears the record. */
+ * clears the record. The head kept is l->hrec. */
 static int
 mark(struct file_log *l, off_t start, off_t end, int sync, struct evt_err *err)
 {
-	char buf[64];
+	char buf[96];
 	int n;
 
 	if (l->mfd < 0) {
@@ -196,8 +223,8 @@ mark(struct file_log *l, off_t start, off_t end, int sync, struct evt_err *err)
 			return syserr(l, err, "open .txn");
 	}
 	/* Fixed width, so a rewrite never leaves old digits behind. */
-	n = snprintf(buf, sizeof(buf), "%020lld %020lld\n", (long long)start,
-	    (long long)end);
+	n = snprintf(buf, sizeof(buf), "%020lld %020lld %020lld\n",
+	    (long long)start, (long long)end, l->hrec);
 	if (pwrite(l->mfd, buf, (size_t)n, 0) != n || (sync &&
 	    !(l->base.flags & EVT_LOG_NOSYNC) && fdatasync(l->mfd) < 0))
 		return syserr(l, err, "write .txn");
@@ -320,6 +347,17 @@ fl_begin(struct evt_log *base, struct evt_err *err)
 		}
 		l->known = end;
 	}
+	/* issue 22: events deleted from the end. Refused before the sidecar
+	 * is cut to the log, so evt-verify still sees what is gone. A log
+	 * with no line is a new one (removed and made again, its LOG.txn
+	 * left behind), whose first commit sets the head. */
+	if (l->hrec > l->last && l->last > 0 && base->rechain_from == 0) {
+		evt_err_set(err, EX_IOERR, "%s: seq %lld: log truncated: the "
+		    "chain's head says seq %lld, the last event stored is seq "
+		    "%lld; a writer does not repair a chain: see evt-verify "
+		    "--rechain", base->path, l->last + 1, l->hrec, l->last);
+		goto fail;
+	}
 	/* issue 15: the chain's sidecar holds exactly the committed events. */
 	if (evt_chain_file_begin(&l->chain, base->path, l->fd, l->known,
 	    l->last, base->rechain_from, &base->chained_now,
@@ -401,8 +439,13 @@ fl_commit(struct evt_log *base, struct evt_err *err)
 		syserr(l, err, "fsync");
 		goto undo;
 	}
-	if (marked)
-		(void)mark(l, 0, 0, 0, NULL);	/* harmless if lost, see top */
+	/* The record cleared, and the head moved (issue 22): harmless if
+	 * lost, see top. (Not in the bench's baseline without the chain.) */
+	if (l->txn_lines > 0 && !(base->flags & EVT_LOG_NOSYNC) && !NO_CHAIN) {
+		l->hrec = l->txn_last;
+		(void)mark(l, 0, 0, 0, NULL);
+	} else if (marked)
+		(void)mark(l, 0, 0, 0, NULL);
 	l->known += (off_t)l->txn.len;
 	l->last = l->txn_last;
 	l->dirty = 0;
@@ -719,7 +762,9 @@ fl_chain_read(struct evt_log *base, long long after, int *chained,
 	if (map_committed(l, &p, &size, err) < 0)
 		return -1;
 	end = size;
-	*head = -1;
+	/* issue 22: read with the committed size, under the same lock; an
+	 * empty log is a new one (fl_begin). */
+	*head = l->hrec > 0 && size > 0 ? l->hrec : -1;
 	rc = evt_chain_file_read(base->path, p, end, after, chained, fn, arg,
 	    err);
 	if (p)

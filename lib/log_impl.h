@@ -38,8 +38,10 @@ struct evt_log_ops {
 	 * NULL when none is); *chained is set to 0 when the log keeps no
 	 * chain at all (made by an earlier evt). NULL: no chain kept.
 	 * *head is set to the last seq the log records apart from its
-	 * events (PostgreSQL's head row), so that events deleted from the
-	 * end show, or to -1 when it keeps none.
+	 * events (PostgreSQL's head row, SQLite's chain_head table, the
+	 * third number of a file log's LOG.txn: issue 22), read in the same
+	 * snapshot as the events, so that events deleted from the end show,
+	 * or to -1 when it keeps none.
 	 * A log whose oldest events were archived out of it, so that it
 	 * starts after after + 1, first calls fn once with line NULL: the
 	 * seq of the last archived event and its hash as kept at the

@@ -48,6 +48,15 @@
  * events_correlationid) and keeps them: every operation checks which
  * layout it has (l->keyed).
  */
+/*
+ * issue 22: the last seq a writer committed, kept apart from the events
+ * (as the PostgreSQL log's head row), so that events deleted from the end
+ * read as a truncated log, and a writer refuses to append after them.
+ * Made by the first writer of a log made before it.
+ */
+#define CHAIN_HEAD_SQL "CREATE TABLE IF NOT EXISTS chain_head(" \
+	" one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL);"
+
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS events("
 	" seq INTEGER PRIMARY KEY,"
@@ -67,7 +76,8 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS events_orphan ON events(correlationid) "
 	" WHERE cseq IS NULL;"
 	"CREATE TABLE IF NOT EXISTS checkpoints("
-	" name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated TEXT NOT NULL);";
+	" name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated TEXT NOT NULL);"
+	CHAIN_HEAD_SQL;
 
 /*
  * A memo of a number per short string, direct mapped, so the last ones
@@ -141,6 +151,9 @@ struct sqlite_log {
 	struct evt_hasher *hs;
 	unsigned char head[EVT_CHAIN_LEN];	/* h(last), in a transaction */
 	int has_hash;			/* the hash column is known to exist */
+	int has_head;			/* the chain_head table is known to */
+	long long head_seq;		/* its seq when the transaction began */
+	sqlite3_stmt *head_get, *head_set;
 	int empty;			/* no schema yet: an empty log */
 	int keyed;			/* layout: 1 keyed ids, 0 text, -1 unknown */
 	sqlite3_stmt *seqof;		/* the seq of an id, keyed layout */
@@ -220,6 +233,8 @@ sq_close(struct evt_log *base)
 	sqlite3_finalize(l->maxseq);
 	sqlite3_finalize(l->rd);
 	sqlite3_finalize(l->chain_get);	/* issue 15 */
+	sqlite3_finalize(l->head_get);	/* issue 22 */
+	sqlite3_finalize(l->head_set);
 	sqlite3_finalize(l->seqof);
 	sqlite3_finalize(l->dataver);
 	free(l->seqs);
@@ -534,6 +549,27 @@ chain_begin(struct sqlite_log *l, struct evt_err *err)
 			return dberr(l, err, "add the hash column");
 		l->has_hash = 1;
 	}
+	if (!l->has_head) {
+		if (sqlite3_exec(l->db, CHAIN_HEAD_SQL, NULL, NULL, NULL) !=
+		    SQLITE_OK)
+			return dberr(l, err, "add the chain's head");
+		l->has_head = 1;
+	}
+	if (prep(l, &l->head_get, "SELECT seq FROM chain_head;", err) < 0)
+		return -1;
+	rc = sqlite3_step(l->head_get);
+	l->head_seq = rc == SQLITE_ROW ? sqlite3_column_int64(l->head_get, 0) : 0;
+	sqlite3_reset(l->head_get);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return dberr(l, err, "read the chain's head");
+	/* Events deleted from the end: the operator's repair (evt-verify
+	 * --rechain) brings the head back to the last event; a writer does
+	 * not, or the next append would hide the deletion. */
+	if (l->head_seq > l->last && l->base.rechain_from == 0)
+		return evt_err_set(err, EX_IOERR, "%s: seq %lld: log truncated: "
+		    "the chain's head says seq %lld, the last event stored is "
+		    "seq %lld; a writer does not repair a chain: see evt-verify "
+		    "--rechain", l->base.path, l->last + 1, l->head_seq, l->last);
 	memset(l->head, 0, EVT_CHAIN_LEN);
 	if (l->last == 0)
 		return 0;
@@ -588,6 +624,15 @@ sq_chain_read(struct evt_log *base, long long after, int *chained,
 	*head = -1;
 	if (sqlite3_exec(l->db, "BEGIN;", NULL, NULL, NULL) != SQLITE_OK)
 		return dberr(l, err, "begin read");
+	/* issue 22: the head kept apart, in the same snapshot (none in a
+	 * log no writer of this evt has written yet). */
+	if (sqlite3_prepare_v2(l->db, "SELECT seq FROM chain_head;", -1, &q,
+	    NULL) == SQLITE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			*head = sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+		q = NULL;
+	}
 	if (sqlite3_prepare_v2(l->db, "SELECT seq, body, hash FROM events "
 	    "WHERE seq > ?1 ORDER BY seq;", -1, &q, NULL) != SQLITE_OK) {
 		/* No hash column: a log made by an earlier evt. */
@@ -922,12 +967,24 @@ sq_commit(struct evt_log *base, struct evt_err *err)
 {
 	struct sqlite_log *l = (struct sqlite_log *)base;
 
+	/* issue 22: the head moves with the events, in their transaction. */
+	if (!NO_CHAIN && l->has_head && l->last != l->head_seq) {
+		if (prep(l, &l->head_set, "INSERT OR REPLACE INTO chain_head "
+		    "VALUES (1, ?1);", err) < 0)
+			goto fail;
+		sqlite3_bind_int64(l->head_set, 1, l->last);
+		if (step_done(l, l->head_set, err, "commit") < 0)
+			goto fail;
+		l->head_seq = l->last;
+	}
 	if (sqlite3_exec(l->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
 		dberr(l, err, "commit");
-		sq_rollback(base);
-		return -1;
+		goto fail;
 	}
 	return 0;
+fail:
+	sq_rollback(base);
+	return -1;
 }
 
 static void

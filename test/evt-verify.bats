@@ -242,6 +242,17 @@ fails_at() {
 	done
 }
 
+# set_head LOG SEQ: set the chain's head kept apart from the events (issue
+# 22) to SEQ, as someone with write access would: SQLite's chain_head row,
+# the third number of a file log's LOG.txn.
+set_head() {
+	if [[ $1 == *.db ]]; then
+		sqlite3 "$1" "update chain_head set seq = $2"
+	else
+		printf '%020d %020d %020d\n' 0 0 "$2" >"$1.txn"
+	fi
+}
+
 @test "against a checkpoint: the log grows and passes; truncated or replaced, it fails" {
 	for log in a.db a.ndjson; do
 		gen 10 | evt-append -l "$log"
@@ -257,12 +268,15 @@ fails_at() {
 		run evt-verify -l "$log" --since cp15
 		assert_success
 		cp "$log" keep
-		# Truncated to 7 events: fine alone, caught by the checkpoint.
+		# Truncated to 7 events, the chain's head kept apart set back
+		# too (issue 22; set_head below): fine alone, caught by the
+		# checkpoint.
 		if [ "$log" = a.db ]; then
 			sqlite3 a.db "delete from events where seq > 7"
 		else
 			head -7 keep >a.ndjson
 		fi
+		set_head "$log" 7
 		run evt-verify -l "$log"
 		assert_success
 		run evt-verify -l "$log" --since cp
@@ -491,6 +505,119 @@ tamper_02() {
 	assert_failure 64
 }
 
+# drop_last LOG N: delete the last N events of LOG behind evt's back.
+drop_last() {
+	if [[ $1 == *.db ]]; then
+		sqlite3 "$1" "delete from events where seq > (select max(seq) from events) - $2"
+	else
+		head -n -"$2" "$1" >t && cat t >"$1"
+	fi
+}
+
+@test "a deleted last event reads as log truncated without a checkpoint, and writers refuse until --rechain, on both backends (issue 22)" {
+	for log in a.db a.ndjson; do
+		gen 6 | evt-append -l "$log"
+		gen 1 7 | evt-append -l "$log"
+		drop_last "$log" 1
+		run evt-verify -l "$log"
+		assert_failure 1
+		assert_output "evt-verify: $log: seq 7: log truncated (the log's head says seq 7, its last event is seq 6: events deleted from its end)"
+		run audit-scan -l "$log"
+		assert_output --partial chain_broken
+		# A writer does not hide it: refused, nothing written.
+		run evt-append -l "$log" < <(gen 1 8)
+		assert_failure 74
+		assert_output --partial "$log: seq 7: log truncated: the chain's head says seq 7, the last event stored is seq 6; a writer does not repair a chain: see evt-verify --rechain"
+		[ "$(evt-replay -l "$log" --count)" = 6 ]
+		fails_at "$log" 7 "log truncated"
+		# The operator's repair, recorded where the lost event was.
+		run evt-verify -l "$log" --rechain "seq 7 lost in the restore of 2026-12-01"
+		assert_success
+		assert_output --partial "$log: re-chained from seq 7 (seq 7: log truncated"
+		assert_line --regexp '^7 [0-9a-f]{64}$'
+		[ "$(evt-replay -l "$log" --from 7 | jq -c '[.seq, .type, .data.from, .data.fault]')" = '[7,"LogRechained",7,"log truncated"]' ]
+		gen 1 8 | evt-append -l "$log"
+		run evt-verify -l "$log"
+		assert_success
+		assert_output --regexp '^8 '
+		# More than one event deleted from the end.
+		drop_last "$log" 3
+		fails_at "$log" 6 "log truncated"
+		rm -f "$log" "$log".*
+	done
+	# Every event deleted: SQLite says so; a file log without a line is
+	# a new log, whatever its LOG.txn says (removed and made again).
+	gen 3 | evt-append -l a.db
+	sqlite3 a.db "delete from events"
+	fails_at a.db 1 "log truncated"
+	run evt-append -l a.db < <(gen 1 4)
+	assert_failure 74
+	run evt-verify -q -l a.db --rechain "emptied by mistake"
+	assert_success
+	[ "$(evt-replay -l a.db | jq -r .type)" = LogRechained ]
+	gen 3 | evt-append -l a.ndjson
+	: >a.ndjson
+	run evt-verify -l a.ndjson
+	assert_success
+	assert_output --regexp '^0 '
+	rm a.ndjson a.ndjson.chain
+	gen 2 | evt-append -l a.ndjson
+	[ "$(cut -d' ' -f3 a.ndjson.txn)" = 00000000000000000002 ]
+	drop_last a.ndjson 1
+	fails_at a.ndjson 2 "log truncated"
+}
+
+@test "the head kept apart: a log of an earlier evt gets one at its next write; --no-sync and a crash leave it behind, never ahead (issue 22)" {
+	nm "$ROOT/bin/evt-append" 2>/dev/null | grep -q __asan_init && skip "sanitizer build"
+	for log in a.db a.ndjson; do
+		# No head (as an earlier evt left the log): a deletion shows
+		# only against a checkpoint; the next write keeps one.
+		gen 5 | evt-append -l "$log"
+		if [ "$log" = a.db ]; then
+			sqlite3 a.db "drop table chain_head"
+		else
+			printf '%020d %020d\n' 0 0 >a.ndjson.txn
+		fi
+		drop_last "$log" 1
+		run evt-verify -l "$log"
+		assert_success
+		assert_output --regexp '^4 '
+		gen 2 6 | evt-append -l "$log"
+		drop_last "$log" 1
+		fails_at "$log" 6 "log truncated"
+		rm -f "$log" "$log".*
+	done
+	# SQLite moves the head in the events' transaction, --no-sync or not.
+	gen 3 | evt-append --no-sync -l b.db
+	drop_last b.db 1
+	fails_at b.db 3 "log truncated"
+	# A file log's head is written after the commit's fdatasync, and not
+	# by --no-sync: a --no-sync append may not outlive a power cut.
+	gen 3 | evt-append -l b.ndjson
+	gen 2 4 | evt-append --no-sync -l b.ndjson
+	[ "$(cut -d' ' -f3 b.ndjson.txn)" = 00000000000000000003 ]
+	drop_last b.ndjson 1
+	run evt-verify -l b.ndjson
+	assert_success
+	drop_last b.ndjson 2
+	fails_at b.ndjson 3 "log truncated"
+	# Killed at the head's write (a single-line commit, whose first
+	# write to LOG.txn it is): the event is stored, the head behind it.
+	crash_shim
+	gen 3 | evt-append -l c.ndjson
+	run env EVT_CRASH_PATH="$PWD/c.ndjson.txn" LD_PRELOAD=./crash.so \
+		evt-append -l c.ndjson < <(gen 1 4)
+	assert_failure
+	[ "$(cut -d' ' -f3 c.ndjson.txn)" = 00000000000000000003 ]
+	run evt-verify -l c.ndjson
+	assert_success
+	assert_output --regexp '^4 '
+	gen 1 5 | evt-append -l c.ndjson
+	[ "$(cut -d' ' -f3 c.ndjson.txn)" = 00000000000000000005 ]
+	run evt-verify -l c.ndjson
+	assert_success
+}
+
 @test "--since checks the default origin: a checkpoint of one log does not verify a copy elsewhere, on both backends" {
 	for log in a.db a.ndjson; do
 		gen 3 | evt-append -l "$log"
@@ -666,18 +793,19 @@ C
 @test "file log: a crash at each write of a commit leaves a log that verifies, and the next writer repairs" {
 	nm "$ROOT/bin/evt-append" 2>/dev/null | grep -q __asan_init && skip "sanitizer build"
 	crash_shim
-	for target in log chain; do
+	for target in log chain txn; do
 		for torn in "" 1; do
 			rm -f c.ndjson*
 			gen 10 | evt-append -l c.ndjson
 			path=$PWD/c.ndjson
-			[ $target = chain ] && path=$PWD/c.ndjson.chain
+			[ $target = log ] || path=$PWD/c.ndjson.$target
 			before=$(wc -c <"$path")
 			run env EVT_CRASH_PATH="$path" EVT_CRASH_TORN=$torn \
 				LD_PRELOAD=./crash.so evt-append -l c.ndjson < <(gen 5 11)
 			assert_failure
-			# Torn: half of what was to be written is there.
-			[ -z "$torn" ] || [ "$(wc -c <"$path")" -gt "$before" ]
+			# Torn: half of what was to be written is there (LOG.txn
+			# is written over, at its start).
+			[ -z "$torn" ] || [ $target = txn ] || [ "$(wc -c <"$path")" -gt "$before" ]
 			# The transaction never happened: the log verifies at 10.
 			run evt-verify -l c.ndjson
 			assert_success
