@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "decimal.h"
 #include "file.h"
+#include "input.h"
 #include "lines.h"
 #include "log.h"
 #include "report.h"
@@ -348,34 +349,24 @@ read_log(struct run *r, const char *spec)
 }
 
 static int
+take_line(void *arg, struct evt_event *ev, const char *line, size_t len,
+    long long lineno, struct evt_err *err)
+{
+	(void)ev; (void)line; (void)len; (void)lineno; (void)err;
+	/* > 0: the period's end */
+	return take(arg);
+}
+
+static int
 read_fd(struct run *r, int fd, const char *where)
 {
-	struct evt_lines in;
-	const char *line;
-	size_t len;
+	struct evt_input in = { where, 1, NULL, take_line, NULL, r, 0 };
 	int rc;
 
 	r->where = where;
-	evt_lines_init(&in, fd);
-	while ((rc = evt_lines_next(&in, &line, &len, &r->err)) > 0) {
-		if (strspn(line, " \t\r") >= len)
-			continue;
-		if (evt_event_parse(&r->ev, line, len, 1, &r->err) < 0) {
-			r->badline = in.lineno;
-			rc = -1;
-			break;
-		}
-		if ((rc = take(r)) != 0) {
-			if (rc > 0)
-				rc = 0;	/* the period's end */
-			else
-				r->badline = r->err.code == EX_DATAERR ? in.lineno : 0;
-			break;
-		}
-	}
-	if (rc < 0 && r->err.code == EX_DATAERR && r->badline == 0)
+	rc = evt_input_read(&in, fd, &r->ev, &r->err);
+	if (rc < 0)
 		r->badline = in.lineno;
-	evt_lines_free(&in);
 	return rc;
 }
 

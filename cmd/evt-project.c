@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "event.h"
 #include "follow.h"
+#include "input.h"
 #include "lines.h"
 #include "log.h"
 #include "project.h"
@@ -192,36 +193,35 @@ out:
 }
 
 static int
+take_line(void *arg, struct evt_event *ev, const char *line, size_t len,
+    long long lineno, struct evt_err *err)
+{
+	struct run *r = arg;
+
+	(void)ev; (void)line; (void)len; (void)err;
+	return take(r, lineno) < 0 ? -1 : 0;
+}
+
+/* A pause in the input is a good time to commit. */
+static int
+paused(void *arg, struct evt_err *err)
+{
+	(void)err;
+	return commit(arg);
+}
+
+static int
 read_fd(struct run *r, int fd, const char *where)
 {
-	struct evt_lines in;
-	const char *line;
-	size_t len;
+	struct evt_input in = { where, 1, NULL, take_line, paused, r, 0 };
 	int rc;
 
 	r->where = where;
-	evt_lines_init(&in, fd);
-	while ((rc = evt_lines_next(&in, &line, &len, &r->err)) > 0) {
-		if (strspn(line, " \t\r") >= len)
-			continue;
-		if (evt_event_parse(&r->ev, line, len, 1, &r->err) < 0 ||
-		    take(r, in.lineno) < 0) {
-			if (r->err.code == EX_DATAERR)
-				r->badline = in.lineno;
-			rc = -1;
-			break;
-		}
-		/* A pause in the input is a good time to commit. */
-		if (!evt_lines_ready(&in) && commit(r) < 0) {
-			rc = -1;
-			break;
-		}
-	}
-	if (rc < 0 && r->err.code == EX_DATAERR && r->badline == 0)
+	rc = evt_input_read(&in, fd, &r->ev, &r->err);
+	if (rc < 0 && r->err.code == EX_DATAERR)
 		r->badline = in.lineno;
 	if (rc < 0 && r->err.code == EX_TEMPFAIL && interrupted)
 		rc = 0;		/* stopped by a signal: keep what was folded */
-	evt_lines_free(&in);
 	if (rc == 0)
 		rc = commit(r);
 	return rc;

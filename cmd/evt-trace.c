@@ -15,7 +15,7 @@
 #include "event.h"
 #include "filter.h"
 #include "hmap.h"
-#include "lines.h"
+#include "input.h"
 #include "log.h"
 #include "reject.h"
 #include "trace.h"
@@ -149,45 +149,25 @@ out:
 }
 
 static int
+take(void *arg, struct evt_event *ev, const char *line, size_t len,
+    long long lineno, struct evt_err *err)
+{
+	struct run *r = arg;
+
+	(void)line; (void)len; (void)lineno;
+	return evt_trace_add(r->t, ev, err) < 0 ? -1 : 0;
+}
+
+static int
 read_fd(struct run *r, int fd, const char *where)
 {
-	struct evt_lines in;
-	const char *line;
-	size_t len;
+	struct evt_input in = { where, 1, r->reject, take, NULL, r, 0 };
 	int rc;
 
 	r->where = where;
-	evt_lines_init(&in, fd);
-	for (;;) {
-		rc = evt_lines_next(&in, &line, &len, &r->err);
-		if (rc == 0)
-			break;
-		if (rc > 0 && strspn(line, " \t\r") >= len)
-			continue;
-		if (rc > 0 && evt_event_parse(&r->ev, line, len, 1, &r->err) == 0 &&
-		    evt_trace_add(r->t, &r->ev, &r->err) >= 0)
-			continue;
-		if (r->err.code != EX_DATAERR) {
-			rc = -1;
-			break;
-		}
-		/* A bad line: set aside, or the end (65). An over-long line
-		 * (rc < 0) is set aside without its text. */
-		if (r->reject == NULL) {
-			r->badline = in.lineno;
-			rc = -1;
-			break;
-		}
-		char reason[sizeof(r->err.msg)];
-		memcpy(reason, r->err.msg, sizeof(reason));
-		if (evt_reject_line(r->reject, where, in.lineno, rc > 0 ? line :
-		    NULL, rc > 0 ? len : 0, reason, &r->err) < 0) {
-			rc = -1;
-			break;
-		}
-	}
-	evt_lines_free(&in);
-	return rc < 0 ? -1 : 0;
+	rc = evt_input_read(&in, fd, &r->ev, &r->err);
+	r->badline = in.lineno;
+	return rc;
 }
 
 /* Write out and empty it; 0, or -1 with errno (EPIPE: reader gone). */

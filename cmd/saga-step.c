@@ -18,7 +18,7 @@
 #include "clock.h"
 #include "event.h"
 #include "follow.h"
-#include "lines.h"
+#include "input.h"
 #include "log.h"
 #include "reject.h"
 #include "saga.h"
@@ -108,35 +108,6 @@ emit_line(void *arg, const char *id, const char *line, size_t len)
 	return evt_out_line(line, len);
 }
 
-/* A write to stdout failed: say so, unless the reader went away. */
-static int
-stdout_error(void)
-{
-	if (errno != EPIPE)
-		fprintf(stderr, "%s: stdout: %s\n", evt_prog, strerror(errno));
-	return EX_IOERR;
-}
-
-/* A bad input line: set aside with --reject (0), else its exit code. */
-static int
-bad_line(struct run *r, const char *where, long long lineno, const char *line,
-    size_t len, const struct evt_err *why)
-{
-	struct evt_err err;
-
-	if (r->reject == NULL || why->code != EX_DATAERR) {
-		fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog, where, lineno,
-		    why->msg);
-		return why->code;
-	}
-	if (evt_reject_line(r->reject, where, lineno, line, len, why->msg,
-	    &err) < 0) {
-		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
-		return err.code;
-	}
-	return 0;
-}
-
 /* What a fold made of an event the rules cannot take, for people: at
  * is where it was read ("stdin:3", "shop.db: seq 42"). */
 static void
@@ -148,6 +119,49 @@ warn_folded(int rc, const char *at, const struct evt_err *why)
 		evt_warn("%s: %s: set aside", at, why->msg);
 }
 
+/* The filter's input loop (input.h): one input at a time. */
+struct filter {
+	struct run *r;
+	int64_t now;
+	const char *where;
+	int closed;		/* stdout's reader went away */
+};
+
+/* Fold one input event, warn about one the rules cannot take, and pass
+ * it through. */
+static int
+fold_line(void *arg, struct evt_event *ev, const char *line, size_t len,
+    long long lineno, struct evt_err *err)
+{
+	struct filter *f = arg;
+	struct run *r = f->r;
+	int k;
+
+	if ((k = evt_saga_fold(r->saga, ev, f->now, err)) < 0)
+		return -1;	/* a cause without an id: bad input */
+	if (k != EVT_SAGA_TAKEN) {
+		char at[512];
+		snprintf(at, sizeof(at), "%s:%lld", f->where, lineno);
+		warn_folded(k, at, err);
+	}
+	r->in++;
+	if (!r->only_new && evt_out_line(line, len) < 0) {
+		f->closed = errno == EPIPE;
+		return evt_err_set(err, EX_IOERR, "stdout: %s", strerror(errno));
+	}
+	return 0;
+}
+
+/* Keep a slow pipeline moving: what passed through goes out when the
+ * input pauses. */
+static int
+flush_paused(void *arg, struct evt_err *err)
+{
+	struct filter *f = arg;
+
+	return evt_out_flush(err, &f->closed);
+}
+
 /*
  * The filter: pass each event through, fold it, and decide at the end of
  * all the input. Returns the exit code.
@@ -156,47 +170,26 @@ static int
 run_filter(struct run *r, char **names, int nin)
 {
 	int *fds = evt_open_inputs(names, nin), code = 0, closed = 0;
+	struct filter f = { r, 0, NULL, 0 };
 	struct evt_err err;
 	int64_t now;
 
 	if (evt_clock_now(&now, &err) < 0)
 		evt_die_err(&err);
+	f.now = now;
 	for (int i = 0; i < (nin ? nin : 1) && code == 0; i++) {
-		const char *where = nin ? names[i] : "stdin";
-		struct evt_lines in;
-		const char *line;
-		size_t len;
-		int rc;
+		struct evt_input in = { nin ? names[i] : "stdin", 0, r->reject,
+		    fold_line, flush_paused, &f, 0 };
 
-		evt_lines_init(&in, fds[i]);
-		while (code == 0 && (rc = evt_lines_next(&in, &line, &len,
-		    &err)) != 0) {
-			int f;
-
-			if (rc > 0 && strspn(line, " \t\r") >= len)
-				continue;
-			if (rc < 0 || evt_event_parse(&r->ev, line, len, 0, &err) < 0 ||
-			    (f = evt_saga_fold(r->saga, &r->ev, now, &err)) < 0) {
-				code = bad_line(r, where, in.lineno, rc < 0 ?
-				    NULL : line, rc < 0 ? 0 : len, &err);
-				continue;
-			}
-			if (f != EVT_SAGA_TAKEN) {
-				char at[512];
-				snprintf(at, sizeof(at), "%s:%lld", where,
-				    in.lineno);
-				warn_folded(f, at, &err);
-			}
-			r->in++;
-			if (!r->only_new && evt_out_line(line, len) < 0)
-				code = stdout_error();
-			/* Keep a slow pipeline moving: what passed through
-			 * goes out when the input pauses. */
-			else if (!evt_lines_ready(&in) && evt_out_flush(&err,
-			    &closed) < 0)
-				code = closed ? EX_IOERR : stdout_error();
+		f.where = in.where;
+		if (evt_input_read(&in, fds[i], &r->ev, &err) < 0) {
+			if (in.lineno)
+				fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog,
+				    in.where, in.lineno, err.msg);
+			else if (!f.closed)
+				fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+			code = err.code ? err.code : EX_IOERR;
 		}
-		evt_lines_free(&in);
 		if (fds[i] > 0)
 			close(fds[i]);
 	}
