@@ -157,6 +157,10 @@ typedef int (*evt_log_fn)(void *arg, long long seq, const char *line,
     size_t len);
 
 struct evt_read {
+	/* Borrowed, and read as a key: a backend may keep the query it
+	 * made for a filter (SQLite does, by this pointer) for the next
+	 * read with the same one, so a filter must not change between
+	 * reads. Use another struct evt_filter for another query. */
 	const struct evt_filter *filter;
 	long long after;	/* only events with seq > after */
 	long long limit;	/* at most this many (0: all) */
