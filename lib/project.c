@@ -1277,8 +1277,8 @@ fold_spec(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 			const struct spec_val *x = &s->val[i];
 			const struct evt_val *have = &r->v[c->curcol];
 			if (!x->on || !c->curcol || have->k != EVT_V_STR ||
-			    (have->n == x->cur.len && memcmp(have->s, x->cur.p,
-			    have->n) == 0))
+			    (have->n == x->cur.len && (have->n == 0 ||
+			    memcmp(have->s, x->cur.p, have->n) == 0)))
 				continue;
 			return evt_err_set(err, EX_DATAERR, "%.*s: column %s: an "
 			    "amount %s%.*s cannot join its group's amounts %s%.16s: "
