@@ -314,6 +314,18 @@ idset_add(struct idset *s, uint64_t h)
 /* --- the audit ----------------------------------------------------------- */
 
 /*
+ * How long the state (--state) keeps what it does not need for certain:
+ * a transaction, a stream or an id that no run has touched for this long
+ * (by the runs' period ends) is forgotten, but an open transaction not
+ * yet judged stuck. A later event of one is checked as if it were the
+ * first of its transaction or stream (audit-scan(1), --state): long
+ * enough for returns, late uploads and most chargebacks, and the state
+ * stays as large as this many days of events, whatever the log's age.
+ */
+#define STATE_KEEP_DAYS 90
+#define STATE_KEEP_MS ((int64_t)STATE_KEEP_DAYS * 24 * 3600 * 1000)
+
+/*
  * What the rules remember of one transaction, in 56 bytes (its id is the
  * map's key): kept for every transaction of a full scan, and for as long
  * as a later event could need it (a refund can follow the completion), so
@@ -463,6 +475,9 @@ struct evt_audit {
 	struct evt_hmap tx;		/* transaction -> struct txstate * */
 	struct evt_audit_store *store;
 	struct evt_audit_ckpt ck;	/* how far the memory has folded */
+	int64_t fold_ms;		/* the run's period end, else its clock:
+					 * what the rows it writes are stamped
+					 * with, and pruned by */
 	struct evt_err *err;		/* the call's, for store failures */
 	int failed;
 	int open_txn;			/* memory written, not committed */
@@ -822,11 +837,14 @@ subject_state(struct evt_audit *a, const char *subj, size_t n)
 		return (struct evt_audit_subject *)(intptr_t)*p;
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		abort();
-	if (a->store && store_failed(a, evt_astore_subject(a->store, subj, n,
-	    v, a->err)) < 0) {
+	int rc = a->store ? evt_astore_subject(a->store, subj, n, v, a->err) : 1;
+	if (store_failed(a, rc) < 0) {
 		free(v);
 		return NULL;
 	}
+	/* Unknown to a state that has forgotten streams: new, or quiet for
+	 * longer than the state keeps. */
+	v->forgotten = rc == 0 && a->ck.has_forgot;
 	evt_hmap_put(&a->subj, subj, n, (long long)(intptr_t)v);
 	return v;
 }
@@ -1298,8 +1316,10 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 		return -1;
 	if (rc == 0 && ev->slot[EVT_F_VERSION] >= 0) {
 		long long last = sv->version;
+		/* A stream the state may have forgotten is taken up at
+		 * the version it comes with. */
 		if (ev->version != last + 1 && !(a->o.filtered &&
-		    ev->version > last))
+		    ev->version > last) && !(sv->forgotten && last == 0))
 			rc = found(a, EVT_F_VERSION_GAP, "version %lld of %s "
 			    "follows %lld", ev->version, a->subject.p, last);
 		sv->version = ev->version;
@@ -1334,7 +1354,15 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 		    memcmp(ev->cause.p, ev->id.p, ev->id.n) == 0) &&
 		    (known = seen(a, hash64(ev->cause.p, ev->cause.n))) < 0)
 			return -1;
-		if (rc == 0 && !known)
+		char since[EVT_TIME_LEN + 1];
+		if (rc == 0 && !known && a->ck.has_forgot) {
+			evt_time_format(a->ck.forgot_ms, since);
+			since[10] = '\0';
+			rc = found(a, EVT_F_ORPHAN, "causationid %.*s names no "
+			    "earlier event folded since %s (the state keeps %d "
+			    "days)", (int)ev->cause.n, ev->cause.p, since,
+			    STATE_KEEP_DAYS);
+		} else if (rc == 0 && !known)
 			rc = found(a, EVT_F_ORPHAN, "causationid %.*s names no "
 			    "earlier event", (int)ev->cause.n, ev->cause.p);
 		if (!dup)
@@ -1462,6 +1490,8 @@ evt_audit_state_open(struct evt_audit *a, const char *path, long long *seq,
 	if (evt_astore_checkpoint(a->store, &a->ck, err) < 0)
 		return -1;
 	a->last_seq = a->ck.seq;
+	a->fold_ms = a->o.now_ms;
+	evt_astore_clock(a->store, a->fold_ms);
 	*seq = a->ck.seq;
 	*until_ms = a->ck.until_ms;
 	*has_until = a->ck.has_until;
@@ -1475,6 +1505,9 @@ evt_audit_state_until(struct evt_audit *a, int64_t until_ms)
 		a->ck.until_ms = until_ms;
 		a->ck.has_until = 1;
 	}
+	a->fold_ms = until_ms;
+	if (a->store)
+		evt_astore_clock(a->store, until_ms);
 }
 
 void
@@ -1621,6 +1654,22 @@ evt_audit_state_commit(struct evt_audit *a, struct evt_err *err)
 {
 	if (a->store == NULL)
 		return 0;
+	/* What no run has touched for STATE_KEEP_DAYS goes, in the same
+	 * transaction as the period's rows (stamped with its end). */
+	if (!a->open_txn && evt_astore_begin(a->store, err) < 0)
+		return -1;
+	a->open_txn = 1;
+	int64_t cut = a->fold_ms - STATE_KEEP_MS;
+	long long pruned = evt_astore_prune(a->store, cut, err);
+	if (pruned < 0) {
+		evt_astore_rollback(a->store);
+		a->open_txn = 0;
+		return -1;
+	}
+	if (pruned > 0 && (!a->ck.has_forgot || cut > a->ck.forgot_ms)) {
+		a->ck.forgot_ms = cut;
+		a->ck.has_forgot = 1;
+	}
 	if (write_memory(a, err) < 0)
 		return -1;
 	a->open_txn = 0;

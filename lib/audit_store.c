@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,7 +13,7 @@
 #define BUSY_TIMEOUT_MS 2000
 
 enum { Q_TX, Q_SUBJ, Q_ID, Q_OPEN, Q_PUT_TX, Q_PUT_SUBJ, Q_PUT_ID, Q_CK_GET,
-	Q_CK_SET, Q_N };
+	Q_CK_SET, Q_PRUNE_TX, Q_PRUNE_SUBJ, Q_PRUNE_ID, Q_N };
 
 static const char *const sql[Q_N] = {
 	[Q_TX] = "SELECT total, paid, refunded, created_ms, payments, flags, "
@@ -20,20 +21,28 @@ static const char *const sql[Q_N] = {
 	[Q_SUBJ] = "SELECT version, time_ms FROM audit_stream WHERE subject = ?1",
 	[Q_ID] = "SELECT 1 FROM audit_id WHERE h = ?1",
 	[Q_OPEN] = "SELECT id, created_ms FROM audit_tx WHERE open = 1",
-	[Q_PUT_TX] = "INSERT OR REPLACE INTO audit_tx VALUES(?1, ?2, ?3, ?4, ?5, "
-	    "?6, ?7, ?8, ?9)",
-	[Q_PUT_SUBJ] = "INSERT OR REPLACE INTO audit_stream VALUES(?1, ?2, ?3)",
-	[Q_PUT_ID] = "INSERT OR IGNORE INTO audit_id VALUES(?1)",
-	[Q_CK_GET] = "SELECT seq, time_ms, events, until_ms FROM "
+	[Q_PUT_TX] = "INSERT OR REPLACE INTO audit_tx(id, total, paid, refunded, "
+	    "created_ms, payments, flags, currency, open, touched) VALUES(?1, "
+	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[Q_PUT_SUBJ] = "INSERT OR REPLACE INTO audit_stream(subject, version, "
+	    "time_ms, touched) VALUES(?1, ?2, ?3, ?4)",
+	[Q_PUT_ID] = "INSERT OR IGNORE INTO audit_id(h, touched) VALUES(?1, ?2)",
+	[Q_CK_GET] = "SELECT seq, time_ms, events, until_ms, forgot_ms FROM "
 	    "audit_checkpoint",
 	[Q_CK_SET] = "INSERT OR REPLACE INTO audit_checkpoint(k, seq, time_ms, "
-	    "events, until_ms) VALUES(1, ?1, ?2, ?3, ?4)",
+	    "events, until_ms, forgot_ms) VALUES(1, ?1, ?2, ?3, ?4, ?5)",
+	/* An open transaction not yet reported stuck stays: the end of a
+	 * run, which judges it, finds it by the open index. */
+	[Q_PRUNE_TX] = "DELETE FROM audit_tx WHERE touched < ?1 AND open = 0",
+	[Q_PRUNE_SUBJ] = "DELETE FROM audit_stream WHERE touched < ?1",
+	[Q_PRUNE_ID] = "DELETE FROM audit_id WHERE touched < ?1",
 };
 
 struct evt_audit_store {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_N];
 	struct evt_buf tmp;
+	int64_t clock;		/* what rows put are stamped with */
 };
 
 /* Another run holding the state is worth retrying (75); the rest is an
@@ -82,16 +91,18 @@ evt_astore_open(const char *path, struct evt_err *err)
 	    "PRAGMA synchronous=FULL; "
 	    "CREATE TABLE IF NOT EXISTS audit_checkpoint(k INTEGER PRIMARY KEY "
 	    "CHECK (k = 1), seq INTEGER NOT NULL, time_ms INTEGER, events "
-	    "INTEGER NOT NULL, until_ms INTEGER); "
+	    "INTEGER NOT NULL, until_ms INTEGER, forgot_ms INTEGER); "
 	    "CREATE TABLE IF NOT EXISTS audit_tx(id TEXT PRIMARY KEY, total TEXT, "
 	    "paid TEXT NOT NULL, refunded TEXT NOT NULL, created_ms INTEGER, "
 	    "payments INTEGER NOT NULL, flags INTEGER NOT NULL, currency TEXT, "
-	    "open INTEGER NOT NULL) WITHOUT ROWID; "
+	    "open INTEGER NOT NULL, touched INTEGER) WITHOUT ROWID; "
 	    "CREATE INDEX IF NOT EXISTS audit_tx_open ON audit_tx(open) "
 	    "WHERE open = 1; "
 	    "CREATE TABLE IF NOT EXISTS audit_stream(subject TEXT PRIMARY KEY, "
-	    "version INTEGER NOT NULL, time_ms INTEGER) WITHOUT ROWID; "
-	    "CREATE TABLE IF NOT EXISTS audit_id(h INTEGER PRIMARY KEY)",
+	    "version INTEGER NOT NULL, time_ms INTEGER, touched INTEGER) "
+	    "WITHOUT ROWID; "
+	    "CREATE TABLE IF NOT EXISTS audit_id(h INTEGER PRIMARY KEY, "
+	    "touched INTEGER)",
 	    NULL, NULL, &msg) != SQLITE_OK) {
 		int code = sqlite3_errcode(s->db) == SQLITE_NOTADB ? EX_DATAERR :
 		    db_code(s);
@@ -106,6 +117,35 @@ evt_astore_open(const char *path, struct evt_err *err)
 	 * when it is there already, which is what is wanted). */
 	sqlite3_exec(s->db, "ALTER TABLE audit_checkpoint ADD COLUMN until_ms "
 	    "INTEGER", NULL, NULL, NULL);
+	sqlite3_exec(s->db, "ALTER TABLE audit_checkpoint ADD COLUMN forgot_ms "
+	    "INTEGER", NULL, NULL, NULL);
+	/* A state made before it was pruned: its rows count as written at
+	 * the end of its last period, so they are kept as long as the
+	 * rows of that period (or, with no period, until the clock of the
+	 * run that adds the column has passed the horizon). */
+	static const char *const tables[] = { "audit_tx", "audit_stream",
+		"audit_id" };
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		char q[256];
+		snprintf(q, sizeof(q), "ALTER TABLE %s ADD COLUMN touched INTEGER",
+		    tables[i]);
+		if (sqlite3_exec(s->db, q, NULL, NULL, NULL) != SQLITE_OK)
+			continue;
+		snprintf(q, sizeof(q), "UPDATE %s SET touched = coalesce((SELECT "
+		    "until_ms FROM audit_checkpoint), CAST(strftime('%%s', 'now') "
+		    "AS INTEGER) * 1000)", tables[i]);
+		sqlite3_exec(s->db, q, NULL, NULL, NULL);
+	}
+	/* What pruning goes by. */
+	if (sqlite3_exec(s->db, "CREATE INDEX IF NOT EXISTS audit_tx_touched ON "
+	    "audit_tx(touched); CREATE INDEX IF NOT EXISTS audit_stream_touched "
+	    "ON audit_stream(touched); CREATE INDEX IF NOT EXISTS "
+	    "audit_id_touched ON audit_id(touched)", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		evt_err_set(err, db_code(s), "%s: %s", path, sqlite3_errmsg(s->db));
+		evt_astore_close(s);
+		return NULL;
+	}
 	for (int i = 0; i < Q_N; i++)
 		if (sqlite3_prepare_v3(s->db, sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL) != SQLITE_OK) {
@@ -156,6 +196,8 @@ evt_astore_checkpoint(struct evt_audit_store *s, struct evt_audit_ckpt *c,
 		c->events = sqlite3_column_int64(q, 2);
 		c->has_until = sqlite3_column_type(q, 3) != SQLITE_NULL;
 		c->until_ms = sqlite3_column_int64(q, 3);
+		c->has_forgot = sqlite3_column_type(q, 4) != SQLITE_NULL;
+		c->forgot_ms = sqlite3_column_int64(q, 4);
 	}
 	return done(s, q, rc, err) < 0 ? -1 : 0;
 }
@@ -286,6 +328,7 @@ evt_astore_put_tx(struct evt_audit_store *s, const char *id, size_t n,
 		sqlite3_bind_text(q, 8, t->cur, t->ncur, SQLITE_STATIC);
 	/* Indexed: what the end of a run looks through for stuck sagas. */
 	sqlite3_bind_int(q, 9, t->open && t->has_time && !t->stuck);
+	sqlite3_bind_int64(q, 10, s->clock);
 	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
 }
 
@@ -299,6 +342,7 @@ evt_astore_put_subject(struct evt_audit_store *s, const char *subj, size_t n,
 	sqlite3_bind_int64(q, 2, v->version);
 	if (v->has_time)
 		sqlite3_bind_int64(q, 3, v->time_ms);
+	sqlite3_bind_int64(q, 4, s->clock);
 	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
 }
 
@@ -308,6 +352,7 @@ evt_astore_put_id(struct evt_audit_store *s, uint64_t h, struct evt_err *err)
 	sqlite3_stmt *q = s->q[Q_PUT_ID];
 
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)h);
+	sqlite3_bind_int64(q, 2, s->clock);
 	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
 }
 
@@ -323,7 +368,30 @@ evt_astore_checkpoint_set(struct evt_audit_store *s,
 	sqlite3_bind_int64(q, 3, c->events);
 	if (c->has_until)
 		sqlite3_bind_int64(q, 4, c->until_ms);
+	if (c->has_forgot)
+		sqlite3_bind_int64(q, 5, c->forgot_ms);
 	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
+}
+
+void
+evt_astore_clock(struct evt_audit_store *s, int64_t ms)
+{
+	s->clock = ms;
+}
+
+long long
+evt_astore_prune(struct evt_audit_store *s, int64_t before_ms,
+    struct evt_err *err)
+{
+	long long n = 0;
+
+	for (int i = Q_PRUNE_TX; i <= Q_PRUNE_ID; i++) {
+		sqlite3_bind_int64(s->q[i], 1, before_ms);
+		if (done(s, s->q[i], sqlite3_step(s->q[i]), err) < 0)
+			return -1;
+		n += sqlite3_changes(s->db);
+	}
+	return n;
 }
 
 int

@@ -34,6 +34,9 @@ struct evt_audit_subject {
 	long long version;	/* 0: none seen */
 	int64_t time_ms;
 	int has_time;
+	int forgotten;		/* not stored, and the state has forgotten
+				 * streams: its last version may be one of
+				 * them (never stored; set by audit.c) */
 };
 
 /* The checkpoint: how far the state has folded. */
@@ -44,6 +47,9 @@ struct evt_audit_ckpt {
 	long long events;	/* events folded, over every run */
 	int64_t until_ms;	/* the end of the last period committed */
 	int has_until;
+	int64_t forgot_ms;	/* rows last written before this were
+				 * pruned (evt_astore_prune) */
+	int has_forgot;
 };
 
 struct evt_audit_store;
@@ -79,6 +85,17 @@ int evt_astore_put_tx(struct evt_audit_store *s, const char *id, size_t n,
 int evt_astore_put_subject(struct evt_audit_store *s, const char *subj,
     size_t n, const struct evt_audit_subject *v, struct evt_err *err);
 int evt_astore_put_id(struct evt_audit_store *s, uint64_t h,
+    struct evt_err *err);
+/* The time each row put from now on is stamped with (the run's period
+ * end): what evt_astore_prune goes by. */
+void evt_astore_clock(struct evt_audit_store *s, int64_t ms);
+/*
+ * Delete, in the open transaction, the rows last put before before_ms:
+ * transactions (but the open ones not yet reported stuck: the end of a
+ * run looks them up), streams and ids. Returns how many were deleted,
+ * or -1 with err.
+ */
+long long evt_astore_prune(struct evt_audit_store *s, int64_t before_ms,
     struct evt_err *err);
 int evt_astore_checkpoint_set(struct evt_audit_store *s,
     const struct evt_audit_ckpt *c, struct evt_err *err);
