@@ -12,11 +12,12 @@
 #include "filter.h"
 #include "follow.h"
 #include "log.h"
+#include "pace.h"
 
 #define USAGE "evt-replay [-qv] [-l LOG] [-c CATEGORY] [-n LIMIT] " \
 	"[-s SUBJECT] [-t TYPE] [--checkpoint NAME] [--correlation ID] " \
-	"[--count] [--follow] [--from SEQ] [--resume NAME] [--reverse] " \
-	"[--since TIME] [--to SEQ] [--until TIME]"
+	"[--count] [--follow] [--from SEQ] [--pace FACTOR] [--resume NAME] " \
+	"[--reverse] [--since TIME] [--to SEQ] [--until TIME]"
 
 /* With no change seen, look again this often anyway: inotify does not
  * see writes made through another mount (NFS, a container's bind). */
@@ -44,6 +45,9 @@ help(void)
 	    "  -n, --limit N         at most N events\n"
 	    "      --reverse         newest first\n"
 	    "      --count           print the number of matching events only\n"
+	    "      --pace FACTOR     write events spaced by their recorded\n"
+	    "                        times divided by FACTOR (1: as they\n"
+	    "                        happened; 60: a minute a second)\n"
 	    "  -f, --follow          keep waiting for new events until\n"
 	    "                        interrupted or stdout is closed\n"
 	    "      --checkpoint NAME resume after NAME's position and move it\n"
@@ -69,6 +73,8 @@ struct out {
 	long long past;		/* out: the seq where the cut stopped */
 	struct evt_event ev;
 	struct evt_err err;
+	struct evt_pace *pace;	/* --pace, or NULL */
+	struct evt_follow *fw;	/* to stop a paced wait */
 };
 
 static int
@@ -84,10 +90,27 @@ emit(void *arg, long long seq, const char *line, size_t len)
 			return 1;
 		}
 	}
+	if (o->pace) {
+		int64_t ns;
+		if (evt_event_parse_stored(&o->ev, line, len, &o->err) < 0)
+			return -1;
+		/* The wait is cut into slices, so that a signal stops it
+		 * soon. */
+		ns = evt_pace_due(o->pace, o->ev.time_ms);
+		while (ns > 0) {
+			if (o->fw && evt_follow_stopping(o->fw))
+				return 1;
+			evt_pace_sleep(ns, 100000000);
+			ns = evt_pace_due(o->pace, o->ev.time_ms);
+		}
+	}
 	o->n++;
 	if (o->count)
 		return 0;
-	return evt_out_line(line, len) < 0 ? -1 : 0;
+	if (evt_out_line(line, len) < 0)
+		return -1;
+	/* Paced, each event goes out on time, not with the next. */
+	return o->pace && evt_out_flush(&o->err, &(int){ 0 }) < 0 ? -1 : 0;
 }
 
 int
@@ -99,6 +122,7 @@ main(int argc, char **argv)
 		{ "correlation", required_argument, NULL, 'C' },
 		{ "count", no_argument, NULL, 'N' },
 		{ "follow", no_argument, NULL, 'f' },
+		{ "pace", required_argument, NULL, 'P' },
 		{ "from", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "limit", required_argument, NULL, 'n' },
@@ -124,6 +148,8 @@ main(int argc, char **argv)
 	const char *logspec = NULL, *ckpt = NULL, *resume = NULL;
 	long long limit = 0, ck = 0;
 	int c, follow = 0, reverse = 0, closed = 0, code = 0;
+	double pace_factor = 0;
+	struct evt_pace pace;
 
 	memset(&f, 0, sizeof(f));
 	memset(&o, 0, sizeof(o));
@@ -141,6 +167,16 @@ main(int argc, char **argv)
 			break;
 		case 'C': evt_strv_add(&f.corrs, optarg); break;
 		case 'f': follow = 1; break;
+		case 'P': {
+			char *end;
+			errno = 0;
+			pace_factor = strtod(optarg, &end);
+			if (end == optarg || *end || errno || !(pace_factor > 0) ||
+			    pace_factor > 1e9)
+				evt_usage_error(USAGE, "--pace: not a factor above 0 "
+				    "(1: real time): %s", optarg);
+			break;
+		}
 		case 'F': f.from = evt_opt_count("--from", optarg, 1); break;
 		case 'h': help();
 		case 'K':
@@ -178,6 +214,12 @@ main(int argc, char **argv)
 		evt_usage_error(USAGE, "unexpected argument: %s", argv[optind]);
 	if (follow && (reverse || o.count))
 		evt_usage_error(USAGE, "--follow cannot go with --reverse or --count");
+	if (pace_factor > 0 && (reverse || o.count))
+		evt_usage_error(USAGE, "--pace cannot go with --reverse or --count");
+	if (pace_factor > 0) {
+		evt_pace_init(&pace, pace_factor);
+		o.pace = &pace;
+	}
 	if (ckpt && resume)
 		evt_usage_error(USAGE, "--checkpoint and --resume: one or the other");
 	if ((ckpt || resume) && reverse)
@@ -199,6 +241,7 @@ main(int argc, char **argv)
 		goto fail;
 	if (follow && (fw = evt_follow_open(log, &err)) == NULL)
 		goto fail;
+	o.fw = fw;
 	/* A log whose beginning was archived says where it now starts,
 	 * when the reader asks for what is gone. */
 	long long first = 1;

@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""pace-check STEP - read lines from stdin; print how far the worst one
+arrived from a schedule of one line every STEP seconds (anchored at the
+median offset, so the reader's own start does not count), and the span."""
+import sys, time
+step = float(sys.argv[1])
+arr = []
+f = sys.stdin.buffer
+while True:
+    l = f.readline()
+    if not l: break
+    arr.append(time.monotonic())
+off = sorted(a - i * step for i, a in enumerate(arr))
+med = off[len(off) // 2]
+worst = max(abs(a - i * step - med) for i, a in enumerate(arr[5:], 5))
+print("%d events, worst %.1f ms from the schedule, span %.3f s" % (len(arr), worst * 1000, arr[-1] - arr[5] + 5 * step))
