@@ -505,12 +505,19 @@ check_event(struct evt_saga *s, struct rev *r)
 
 /* --- the state ---------------------------------------------------------- */
 
+/* Free what an own holds, and empty it. */
 static void
-own_set(struct own *o, struct evt_sv v)
+own_clear(struct own *o)
 {
 	free(o->p);
 	o->p = NULL;
 	o->n = 0;
+}
+
+static void
+own_set(struct own *o, struct evt_sv v)
+{
+	own_clear(o);
 	if (v.p == NULL)
 		return;
 	if ((o->p = malloc(v.n ? v.n : 1)) == NULL)
@@ -1167,20 +1174,20 @@ static void
 rejection_recorded(struct evt_saga *s, struct evt_sv id)
 {
 	long long *v = evt_hmap_get(&s->rejs, id.p, id.n);
-	struct rej *j, **pp;
+	struct rej *j, **pp, *prev;
 
 	if (v == NULL)
 		return;
 	j = (struct rej *)(intptr_t)*v;
 	evt_hmap_del(&s->rejs, id.p, id.n);
-	for (pp = &s->rjhead; *pp; pp = &(*pp)->next)
+	/* Out of the queue; the tail moves back only when it goes. */
+	for (pp = &s->rjhead, prev = NULL; *pp; prev = *pp, pp = &(*pp)->next)
 		if (*pp == j) {
 			*pp = j->next;
+			if (s->rjtail == j)
+				s->rjtail = prev;
 			break;
 		}
-	s->rjtail = NULL;
-	for (struct rej *k = s->rjhead; k; k = k->next)
-		s->rjtail = k;
 	rej_free(j);
 }
 
@@ -1977,15 +1984,6 @@ evt_saga_commit(struct evt_saga *s)
 		free(s->jst[i].subj);
 	s->njst = 0;
 	s->njrn = 0;
-}
-
-/* Free what an own holds, and empty it. */
-static void
-own_clear(struct own *o)
-{
-	free(o->p);
-	o->p = NULL;
-	o->n = 0;
 }
 
 void
