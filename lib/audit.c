@@ -855,7 +855,7 @@ seen(struct evt_audit *a, uint64_t h)
 {
 	if (idset_has(&a->ids, h))
 		return 1;
-	return a->store ? store_failed(a, evt_astore_id(a->store, h, a->err)) : 0;
+	return a->store ? evt_astore_id(a->store, h) : 0;
 }
 
 /* How an amount (or a total) reads. */
@@ -1487,8 +1487,13 @@ evt_audit_state_open(struct evt_audit *a, const char *path, long long *seq,
 {
 	if ((a->store = evt_astore_open(path, err)) == NULL)
 		return -1;
-	if (evt_astore_checkpoint(a->store, &a->ck, err) < 0)
+	/* The run's lookups and its writes share one transaction: outside
+	 * one, each lookup would open a read transaction of its own (and
+	 * SQLite stat the file for it), which costs more than the lookup. */
+	if (evt_astore_checkpoint(a->store, &a->ck, err) < 0 ||
+	    evt_astore_begin(a->store, err) < 0)
 		return -1;
+	a->open_txn = 1;
 	a->last_seq = a->ck.seq;
 	a->fold_ms = a->o.now_ms;
 	evt_astore_clock(a->store, a->fold_ms);
@@ -1590,14 +1595,6 @@ sorted_entries(const struct evt_hmap *h, struct entries *e)
 	qsort(e->v, e->n, sizeof(*e->v), cmp_entry);
 }
 
-static int
-cmp_i64(const void *x, const void *y)
-{
-	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
 /* Write memory and the checkpoint into a transaction left open, and
  * forget memory: the store now answers for it. */
 static int
@@ -1619,16 +1616,15 @@ write_memory(struct evt_audit *a, struct evt_err *err)
 	for (size_t i = 0; p.rc == 0 && i < e.n; i++)
 		put_subject(&p, e.v[i].k, e.v[i].n, e.v[i].v);
 	free(e.v);
-	int64_t *ids = malloc((a->ids.n + 1) * sizeof(*ids));
+	uint64_t *ids = malloc((a->ids.n + 1) * sizeof(*ids));
 	size_t n = 0;
 	if (ids == NULL)
 		abort();
 	for (size_t i = 0; i < a->ids.cap; i++)
 		if (a->ids.tab[i])
-			ids[n++] = (int64_t)a->ids.tab[i];
-	qsort(ids, n, sizeof(*ids), cmp_i64);
-	for (size_t i = 0; p.rc == 0 && i < n; i++)
-		p.rc = evt_astore_put_id(a->store, (uint64_t)ids[i], err);
+			ids[n++] = a->ids.tab[i];
+	if (p.rc == 0)
+		p.rc = evt_astore_put_ids(a->store, ids, n, err);
 	free(ids);
 	if (p.rc == 0)
 		p.rc = evt_astore_checkpoint_set(a->store, &a->ck, err);

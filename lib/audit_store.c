@@ -12,21 +12,21 @@
 /* How long a run waits for another one on the same state to finish. */
 #define BUSY_TIMEOUT_MS 2000
 
-enum { Q_TX, Q_SUBJ, Q_ID, Q_OPEN, Q_PUT_TX, Q_PUT_SUBJ, Q_PUT_ID, Q_CK_GET,
-	Q_CK_SET, Q_PRUNE_TX, Q_PRUNE_SUBJ, Q_PRUNE_ID, Q_N };
+enum { Q_TX, Q_SUBJ, Q_IDS, Q_OPEN, Q_PUT_TX, Q_PUT_SUBJ, Q_PUT_IDS, Q_CK_GET,
+	Q_CK_SET, Q_PRUNE_TX, Q_PRUNE_SUBJ, Q_PRUNE_IDS, Q_N };
 
 static const char *const sql[Q_N] = {
 	[Q_TX] = "SELECT total, paid, refunded, created_ms, payments, flags, "
 	    "currency FROM audit_tx WHERE id = ?1",
 	[Q_SUBJ] = "SELECT version, time_ms FROM audit_stream WHERE subject = ?1",
-	[Q_ID] = "SELECT 1 FROM audit_id WHERE h = ?1",
+	[Q_IDS] = "SELECT ids FROM audit_idseg",
 	[Q_OPEN] = "SELECT id, created_ms FROM audit_tx WHERE open = 1",
 	[Q_PUT_TX] = "INSERT OR REPLACE INTO audit_tx(id, total, paid, refunded, "
 	    "created_ms, payments, flags, currency, open, touched) VALUES(?1, "
 	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[Q_PUT_SUBJ] = "INSERT OR REPLACE INTO audit_stream(subject, version, "
 	    "time_ms, touched) VALUES(?1, ?2, ?3, ?4)",
-	[Q_PUT_ID] = "INSERT OR IGNORE INTO audit_id(h, touched) VALUES(?1, ?2)",
+	[Q_PUT_IDS] = "INSERT INTO audit_idseg(touched, ids) VALUES(?1, ?2)",
 	[Q_CK_GET] = "SELECT seq, time_ms, events, until_ms, forgot_ms FROM "
 	    "audit_checkpoint",
 	[Q_CK_SET] = "INSERT OR REPLACE INTO audit_checkpoint(k, seq, time_ms, "
@@ -35,7 +35,20 @@ static const char *const sql[Q_N] = {
 	 * run, which judges it, finds it by the open index. */
 	[Q_PRUNE_TX] = "DELETE FROM audit_tx WHERE touched < ?1 AND open = 0",
 	[Q_PRUNE_SUBJ] = "DELETE FROM audit_stream WHERE touched < ?1",
-	[Q_PRUNE_ID] = "DELETE FROM audit_id WHERE touched < ?1",
+	[Q_PRUNE_IDS] = "DELETE FROM audit_idseg WHERE touched < ?1",
+};
+
+/*
+ * The ids folded are kept as segments: each write adds one row holding
+ * its new id hashes, sorted, as 8-byte little-endian integers. A run
+ * loads them all into a hash set in memory (8 MB a million ids) and
+ * looks ids up there. One row per id, as before, made a daily run write
+ * nearly every page of that table: id hashes are random, so the day's
+ * inserts fall everywhere in its B-tree.
+ */
+struct known {
+	uint64_t *tab;		/* open addressing; 0 is empty */
+	size_t cap, n;
 };
 
 struct evt_audit_store {
@@ -43,7 +56,157 @@ struct evt_audit_store {
 	sqlite3_stmt *q[Q_N];
 	struct evt_buf tmp;
 	int64_t clock;		/* what rows put are stamped with */
+	struct known known;	/* every id of every segment */
 };
+
+static int
+known_has(const struct known *k, uint64_t h)
+{
+	if (k->cap == 0)
+		return 0;
+	for (size_t i = h & (k->cap - 1); k->tab[i]; i = (i + 1) & (k->cap - 1))
+		if (k->tab[i] == h)
+			return 1;
+	return 0;
+}
+
+static void
+known_add(struct known *k, uint64_t h)
+{
+	if (h == 0)
+		h = 1;
+	if ((k->n + 1) * 2 > k->cap) {
+		struct known old = *k;
+		k->cap = old.cap ? old.cap * 2 : 1024;
+		if ((k->tab = calloc(k->cap, sizeof(*k->tab))) == NULL)
+			abort();
+		k->n = 0;
+		for (size_t i = 0; i < old.cap; i++)
+			if (old.tab[i])
+				known_add(k, old.tab[i]);
+		free(old.tab);
+	}
+	size_t i = h & (k->cap - 1);
+	while (k->tab[i] && k->tab[i] != h)
+		i = (i + 1) & (k->cap - 1);
+	if (k->tab[i] == 0) {
+		k->tab[i] = h;
+		k->n++;
+	}
+}
+
+static void
+put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t
+get_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static int
+cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Write ids (n of them, sorted) as one segment stamped touched. */
+static int
+put_segment(struct evt_audit_store *s, int64_t touched, const uint64_t *ids,
+    size_t n)
+{
+	sqlite3_stmt *q = s->q[Q_PUT_IDS];
+	unsigned char *b;
+
+	if (n == 0)
+		return SQLITE_DONE;
+	if ((b = malloc(n * 8)) == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		put_le64(b + 8 * i, ids[i]);
+	sqlite3_bind_int64(q, 1, touched);
+	sqlite3_bind_blob64(q, 2, b, n * 8, free);
+	int rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc;
+}
+
+/*
+ * A state made when ids were rows (audit_id): the same ids as segments,
+ * one per time they were stamped with, in one transaction. Returns an
+ * SQLite result code.
+ */
+static int
+migrate_ids(struct evt_audit_store *s)
+{
+	sqlite3_stmt *q;
+	uint64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	int64_t touched = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT touched, h FROM audit_id ORDER "
+	    "BY touched, h", -1, &q, NULL) != SQLITE_OK)
+		return SQLITE_OK;	/* no such table: nothing to do */
+	if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) !=
+	    SQLITE_OK) {
+		sqlite3_finalize(q);
+		return rc;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t t = sqlite3_column_int64(q, 0);
+		if (n > 0 && t != touched) {
+			if ((rc = put_segment(s, touched, ids, n)) != SQLITE_DONE)
+				break;
+			n = 0;
+		}
+		touched = t;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4096;
+			if ((ids = realloc(ids, cap * sizeof(*ids))) == NULL)
+				abort();
+		}
+		ids[n++] = (uint64_t)sqlite3_column_int64(q, 1);
+	}
+	if (rc == SQLITE_DONE)
+		rc = put_segment(s, touched, ids, n);
+	sqlite3_finalize(q);
+	free(ids);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_exec(s->db, "DROP TABLE audit_id; COMMIT", NULL,
+		    NULL, NULL);
+	if (rc != SQLITE_OK)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* Every segment's ids into memory. */
+static int
+load_ids(struct evt_audit_store *s)
+{
+	sqlite3_stmt *q = s->q[Q_IDS];
+	int rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const unsigned char *b = sqlite3_column_blob(q, 0);
+		size_t n = (size_t)sqlite3_column_bytes(q, 0) / 8;
+		for (size_t i = 0; i < n; i++)
+			known_add(&s->known, get_le64(b + 8 * i));
+	}
+	sqlite3_reset(q);
+	return rc;
+}
 
 /* Another run holding the state is worth retrying (75); the rest is an
  * I/O error. */
@@ -101,8 +264,8 @@ evt_astore_open(const char *path, struct evt_err *err)
 	    "CREATE TABLE IF NOT EXISTS audit_stream(subject TEXT PRIMARY KEY, "
 	    "version INTEGER NOT NULL, time_ms INTEGER, touched INTEGER) "
 	    "WITHOUT ROWID; "
-	    "CREATE TABLE IF NOT EXISTS audit_id(h INTEGER PRIMARY KEY, "
-	    "touched INTEGER)",
+	    "CREATE TABLE IF NOT EXISTS audit_idseg(seg INTEGER PRIMARY KEY, "
+	    "touched INTEGER NOT NULL, ids BLOB NOT NULL)",
 	    NULL, NULL, &msg) != SQLITE_OK) {
 		int code = sqlite3_errcode(s->db) == SQLITE_NOTADB ? EX_DATAERR :
 		    db_code(s);
@@ -124,7 +287,7 @@ evt_astore_open(const char *path, struct evt_err *err)
 	 * rows of that period (or, with no period, until the clock of the
 	 * run that adds the column has passed the horizon). */
 	static const char *const tables[] = { "audit_tx", "audit_stream",
-		"audit_id" };
+		"audit_id" };	/* audit_id: then made segments, below */
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		char q[256];
 		snprintf(q, sizeof(q), "ALTER TABLE %s ADD COLUMN touched INTEGER",
@@ -140,7 +303,7 @@ evt_astore_open(const char *path, struct evt_err *err)
 	if (sqlite3_exec(s->db, "CREATE INDEX IF NOT EXISTS audit_tx_touched ON "
 	    "audit_tx(touched); CREATE INDEX IF NOT EXISTS audit_stream_touched "
 	    "ON audit_stream(touched); CREATE INDEX IF NOT EXISTS "
-	    "audit_id_touched ON audit_id(touched)", NULL, NULL, NULL) !=
+	    "audit_idseg_touched ON audit_idseg(touched)", NULL, NULL, NULL) !=
 	    SQLITE_OK) {
 		evt_err_set(err, db_code(s), "%s: %s", path, sqlite3_errmsg(s->db));
 		evt_astore_close(s);
@@ -154,6 +317,11 @@ evt_astore_open(const char *path, struct evt_err *err)
 			evt_astore_close(s);
 			return NULL;
 		}
+	if (migrate_ids(s) != SQLITE_OK || load_ids(s) != SQLITE_DONE) {
+		evt_err_set(err, db_code(s), "%s: %s", path, sqlite3_errmsg(s->db));
+		evt_astore_close(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -166,6 +334,7 @@ evt_astore_close(struct evt_audit_store *s)
 		sqlite3_finalize(s->q[i]);
 	sqlite3_close(s->db);
 	evt_buf_free(&s->tmp);
+	free(s->known.tab);
 	free(s);
 }
 
@@ -265,12 +434,9 @@ evt_astore_subject(struct evt_audit_store *s, const char *subj, size_t n,
 }
 
 int
-evt_astore_id(struct evt_audit_store *s, uint64_t h, struct evt_err *err)
+evt_astore_id(struct evt_audit_store *s, uint64_t h)
 {
-	sqlite3_stmt *q = s->q[Q_ID];
-
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)h);
-	return done(s, q, sqlite3_step(q), err);
+	return known_has(&s->known, h ? h : 1);
 }
 
 int
@@ -347,13 +513,21 @@ evt_astore_put_subject(struct evt_audit_store *s, const char *subj, size_t n,
 }
 
 int
-evt_astore_put_id(struct evt_audit_store *s, uint64_t h, struct evt_err *err)
+evt_astore_put_ids(struct evt_audit_store *s, uint64_t *ids, size_t n,
+    struct evt_err *err)
 {
-	sqlite3_stmt *q = s->q[Q_PUT_ID];
+	size_t k = 0;
 
-	sqlite3_bind_int64(q, 1, (sqlite3_int64)h);
-	sqlite3_bind_int64(q, 2, s->clock);
-	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
+	/* Only what no segment holds yet, sorted. */
+	for (size_t i = 0; i < n; i++)
+		if (!known_has(&s->known, ids[i] ? ids[i] : 1))
+			ids[k++] = ids[i];
+	qsort(ids, k, sizeof(*ids), cmp_u64);
+	if (put_segment(s, s->clock, ids, k) != SQLITE_DONE)
+		return db_err(s, err);
+	for (size_t i = 0; i < k; i++)
+		known_add(&s->known, ids[i]);
+	return 0;
 }
 
 int
@@ -385,7 +559,7 @@ evt_astore_prune(struct evt_audit_store *s, int64_t before_ms,
 {
 	long long n = 0;
 
-	for (int i = Q_PRUNE_TX; i <= Q_PRUNE_ID; i++) {
+	for (int i = Q_PRUNE_TX; i <= Q_PRUNE_IDS; i++) {
 		sqlite3_bind_int64(s->q[i], 1, before_ms);
 		if (done(s, s->q[i], sqlite3_step(s->q[i]), err) < 0)
 			return -1;

@@ -68,7 +68,8 @@ int evt_astore_tx(struct evt_audit_store *s, const char *id, size_t n,
     struct evt_audit_tx *out, struct evt_err *err);
 int evt_astore_subject(struct evt_audit_store *s, const char *subj, size_t n,
     struct evt_audit_subject *out, struct evt_err *err);
-int evt_astore_id(struct evt_audit_store *s, uint64_t h, struct evt_err *err);
+/* Whether id hash h was put before (never fails: the ids are in memory). */
+int evt_astore_id(struct evt_audit_store *s, uint64_t h);
 
 /* Call fn for every open transaction with a creation time not reported
  * stuck yet, in no order. */
@@ -84,7 +85,9 @@ int evt_astore_put_tx(struct evt_audit_store *s, const char *id, size_t n,
     const struct evt_audit_tx *t, struct evt_err *err);
 int evt_astore_put_subject(struct evt_audit_store *s, const char *subj,
     size_t n, const struct evt_audit_subject *v, struct evt_err *err);
-int evt_astore_put_id(struct evt_audit_store *s, uint64_t h,
+/* Put the id hashes ids[0..n) (reordered) as one segment of those not
+ * put before. */
+int evt_astore_put_ids(struct evt_audit_store *s, uint64_t *ids, size_t n,
     struct evt_err *err);
 /* The time each row put from now on is stamped with (the run's period
  * end): what evt_astore_prune goes by. */

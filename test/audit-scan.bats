@@ -893,7 +893,8 @@ money_findings() { # the money findings of stdin, as "finding: detail"
 		sale "D$d" "$d"; order "A$d" 10 "${d}T11:00:00.000Z"
 	done <days | evt-append -q -l log.db
 	counts() { sqlite3 st.db 'select (select count(*) from audit_tx) || " " ||
-		(select count(*) from audit_stream) || " " || (select count(*) from audit_id) ||
+		(select count(*) from audit_stream) || " " ||
+		(select coalesce(sum(length(ids)) / 8, 0) from audit_idseg) ||
 		" " || (select count(*) from audit_tx where open = 1)'; }
 	run_day() { # DAY NEXT
 		EVT_NOW="${2}T06:15:00Z" audit-scan -l log.db --since "$1" --until "$2" \
@@ -939,4 +940,31 @@ money_findings() { # the money findings of stdin, as "finding: detail"
 			--stuck-after 200d --state o.db >/dev/null || true
 	done
 	[ "$(sqlite3 o.db "select id, open from audit_tx where id like '%2026-01-01'")" = "A2026-01-01|1" ]
+}
+
+@test "--state made when ids were rows: migrated once, in place; a duplicate and a known cause still known" {
+	sale T1 2026-11-24 | evt-append -q -l log.db
+	audit-scan -l log.db --since 2026-11-24 --until 2026-11-25 --state st.db >/dev/null
+	# Back to the old layout: one row per id hash, no segments.
+	python3 - st.db <<-'PY'
+	import sqlite3, struct, sys
+	db = sqlite3.connect(sys.argv[1])
+	rows = [(struct.unpack_from('<q', b, i)[0], t)
+	        for t, b in db.execute('select touched, ids from audit_idseg')
+	        for i in range(0, len(b), 8)]
+	db.execute('create table audit_id(h integer primary key, touched integer)')
+	db.executemany('insert into audit_id values(?, ?)', rows)
+	db.execute('drop table audit_idseg')
+	db.commit()
+	PY
+	[ "$(sqlite3 st.db 'select count(*) from audit_id')" = 3 ]
+	# The next day: T1's payment again (same id), and a refund caused by it.
+	{ pay T1 p-T1 10 2026-11-25T09:00:00.000Z
+	  refund T1 r1 10 2026-11-25T09:00:01.000Z; } | jq -c '{seq: (3 + input_line_number)} + .' >late.ndjson
+	audit-scan --state st.db --since 2026-11-25 --until 2026-11-26 late.ndjson >f || true
+	jq -r .finding f | sort >got
+	grep -qx duplicate_id got
+	! grep -qx orphan_causation got
+	[ "$(sqlite3 st.db "select count(*) from sqlite_master where name = 'audit_id'")" = 0 ]
+	[ "$(sqlite3 st.db 'select sum(length(ids)) / 8 from audit_idseg')" = 4 ]
 }
