@@ -4,10 +4,28 @@
 
 load helper
 
+setup_file() {
+	# A real node_exporter (textfile collector) scraped by a real
+	# Prometheus with the rules, alerting to a real Alertmanager: once
+	# for the file.
+	if command -v prometheus >/dev/null && command -v prometheus-node-exporter >/dev/null; then
+		"$ROOT/scripts/monitoring" start "$BATS_FILE_TMPDIR/mon" prometheus >/dev/null
+	fi
+}
+
+teardown_file() {
+	[ -d "$BATS_FILE_TMPDIR/mon" ] && "$ROOT/scripts/monitoring" stop "$BATS_FILE_TMPDIR/mon" || true
+}
+
 setup() {
 	command -v promtool >/dev/null || skip "promtool missing (scripts/setup installs prometheus)"
 	cd "$BATS_TEST_TMPDIR"
 	M=$BATS_TEST_DIRNAME/../monitoring
+}
+
+# PromQL Q at Prometheus: its result vector, as compact JSON.
+query() {
+	curl -fsG "$PROMETHEUS/api/v1/query" --data-urlencode "query=$1" | jq -c '.data.result'
 }
 
 @test "alerting rules: promtool checks them, and each alert's unit test passes" {
@@ -53,4 +71,24 @@ setup() {
 	while read -r m; do
 		grep -q "$m" "$M/README.md" || { echo "not documented: $m"; false; }
 	done <used
+}
+
+@test "textfiles: audit-scan and evt-verify --metrics pass promtool, node_exporter reads them, Prometheus alerts on a critical finding" {
+	[ -f "$BATS_FILE_TMPDIR/mon/env" ] || skip "prometheus or node_exporter missing (scripts/setup installs them)"
+	. "$BATS_FILE_TMPDIR/mon/env"
+	printf '{"id":"t1","source":"till","type":"TransactionCreated","subject":"transaction-T1","time":"2026-11-24T10:00:00.000Z","data":{"transaction_id":"T1","store_id":"S1","items":[{"sku":"A","qty":1,"unit_price":5}],"total":5,"currency":"EUR","payment":{"method":"card","token":"4111111111111111"}}}\n' |
+		evt-append -q -l log.db
+	EVT_NOW=2026-11-24T12:00:00Z audit-scan -l log.db --metrics "$TEXTFILE/audit.prom" >/dev/null || true
+	evt-verify -q -l log.db --metrics "$TEXTFILE/verify.prom" >/dev/null
+	for f in "$TEXTFILE"/*.prom; do promtool check metrics <"$f"; done
+	m=$(curl -fs "$NODE_EXPORTER/metrics")
+	grep -qx 'node_textfile_scrape_error 0' <<<"$m"
+	grep -q '^audit_findings{finding="pan_unmasked",severity="critical"} 1$' <<<"$m"
+	grep -q '^evt_chain_ok{program="evt-verify"} 1$' <<<"$m"
+	# Prometheus scrapes it (every second) and evaluates the rules.
+	wait_for '[ "$(query "audit_findings{severity=\"critical\",finding=\"pan_unmasked\"}" | jq length)" = 1 ]' 20
+	wait_for 'curl -fs "$PROMETHEUS/api/v1/alerts" | jq -e ".data.alerts[] | select(.labels.alertname == \"EvtAuditCritical\" and .state == \"firing\")" >/dev/null' 20
+	# ... and Alertmanager has it.
+	wait_for 'curl -fs "$ALERTMANAGER/api/v2/alerts" | jq -e ".[] | select(.labels.alertname == \"EvtAuditCritical\")" >/dev/null' 20
+	[ "$(query 'evt_chain_ok' | jq -r '.[0].value[1]')" = 1 ]
 }
