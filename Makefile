@@ -45,6 +45,7 @@ PQ_CFLAGS     := $(shell $(PKG_CONFIG) --cflags libpq)
 PQ_LIBS       := $(shell $(PKG_CONFIG) --libs libpq)
 RMQ_CFLAGS    := $(shell $(PKG_CONFIG) --cflags librabbitmq)
 RMQ_LIBS      := $(shell $(PKG_CONFIG) --libs librabbitmq)
+CURSES_LIBS   := $(shell $(PKG_CONFIG) --libs ncursesw)
 
 # -iquote, not -I: lib/amqp.h must not hide rabbitmq-c's <amqp.h>.
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -DEVT_VERSION='"$(VERSION)"' -iquote lib \
@@ -58,7 +59,7 @@ LIBEVT  = $(BUILD)/libevt.a
 
 # Each program and the libraries it links (STYLE 12: only what it needs).
 PROGS   = audit-scan evt-append evt-replay evt-project saga-step evt-verify \
-          mq-pub mq-sub evt-trace
+          mq-pub mq-sub evt-trace evt-top
 LIBS_evt-append = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-replay = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_audit-scan = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
@@ -68,6 +69,7 @@ LIBS_evt-verify = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_mq-pub     = $(RMQ_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_mq-sub     = $(RMQ_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_evt-trace  = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-top    = $(CURSES_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
 
 BINS    = $(PROGS:%=bin/%)
 MANS    = $(wildcard man/*.1 man/*.7)
