@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -640,8 +641,11 @@ evt_expect_parse(const char *s, struct evt_expect *e)
 	else {
 		if (!isdigit((unsigned char)*s))
 			return -1;
+		errno = 0;
 		e->version = strtoll(s, &end, 10);
-		if (*end != '\0' || e->version < 0)
+		/* Beyond 64 bits is bad input, never a version clamped to
+		 * LLONG_MAX (which would then be a conflict, 75). */
+		if (*end != '\0' || e->version < 0 || errno == ERANGE)
 			return -1;
 		e->kind = EVT_EXPECT_VERSION;
 	}

@@ -343,3 +343,19 @@ print(int.from_bytes(hashlib.sha256(sys.argv[1].encode()).digest()[:8], "big") >
 	run evt-replay -l v.db -s s-1
 	[ "$(jq -r '"\(.type)\(.version)"' <<<"$output" | paste -sd,)" = "A1,B2,C3" ]
 }
+
+@test "expectedversion beyond 64 bits: bad input (65, its line) in every program that reads events, never a conflict" {
+	line='{"id":"a","type":"TransactionCreated","subject":"transaction-T1","expectedversion":123456789012345678901234567890,"data":{}}'
+	for p in "evt-append -l log.db" "saga-step all" "evt-project transactions" "audit-scan" "evt-trace"; do
+		{ echo '{"id":"z","type":"TransactionNoted","subject":"transaction-T0"}'; echo "$line"; } >in
+		run $p <in
+		[ "$status" -eq 65 ] || { echo "$p: $status $output"; false; }
+		[[ "$output" == *"stdin:2: field \"expectedversion\""* ]]
+	done
+	# As a string too, and one past the largest: 9223372036854775808.
+	run evt-append -l log.db <<<'{"id":"b","type":"T","subject":"s-1","expectedversion":9223372036854775808}'
+	[ "$status" -eq 65 ]
+	run evt-append -l log.db <<<'{"id":"c","type":"T","subject":"s-1","expectedversion":9223372036854775807}'
+	[ "$status" -eq 75 ]
+	[ "$(evt-replay -l log.db --count)" = 1 ]   # the line before it
+}
