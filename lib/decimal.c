@@ -118,19 +118,51 @@ evt_dec_add(struct evt_dec *r, struct evt_dec a, struct evt_dec b)
 {
 	const u128 lim = p10(EVT_DEC_DIGITS);	/* |m| stays below */
 	int s = a.scale > b.scale ? a.scale : b.scale;
-	u128 fa = p10(s - a.scale), fb = p10(s - b.scale);
+	u128 base = p10(s);
 
-	/* Both at the larger scale: each must fit before they are added. */
-	if (mag(a.m) >= lim / fa || mag(b.m) >= lim / fb)
-		return EVT_DEC_RANGE;
-	evt_dec_int x = a.m * (evt_dec_int)fa + b.m * (evt_dec_int)fb;
-	if (mag(x) >= lim)
-		return EVT_DEC_RANGE;
-	while (s > 0 && x % 10 == 0) {
-		x /= 10;
+	/*
+	 * Each as integer part and decimals at the larger scale, so that
+	 * nothing is scaled past 128 bits on the way: -10 + 0.98...
+	 * (37 decimals) is -9.01... (38 digits), though -10 at scale 37
+	 * has 39.
+	 */
+	u128 ia = mag(a.m) / p10(a.scale), ib = mag(b.m) / p10(b.scale);
+	u128 fa = mag(a.m) % p10(a.scale) * p10(s - a.scale);
+	u128 fb = mag(b.m) % p10(b.scale) * p10(s - b.scale);
+	int sa = evt_dec_sign(a), sb = evt_dec_sign(b), sign;
+	u128 q, f;
+
+	if (sa == 0 || sb == 0 || sa == sb) {
+		sign = sa ? sa : sb;
+		q = ia + ib;
+		f = fa + fb;
+		if (f >= base) {
+			f -= base;
+			q++;
+		}
+	} else {
+		/* The larger magnitude less the smaller, its sign kept. */
+		int a_big = ia > ib || (ia == ib && fa >= fb);
+		u128 qb = a_big ? ib : ia, fs = a_big ? fb : fa;
+		q = a_big ? ia : ib;
+		f = a_big ? fa : fb;
+		sign = a_big ? sa : sb;
+		if (f < fs) {
+			f += base;
+			q--;
+		}
+		q -= qb;
+		f -= fs;
+	}
+	while (s > 0 && f % 10 == 0) {
+		f /= 10;
+		base /= 10;
 		s--;
 	}
-	r->m = x;
+	if (q > (lim - 1 - f) / base)
+		return EVT_DEC_RANGE;
+	evt_dec_int x = (evt_dec_int)(q * base + f);
+	r->m = sign < 0 ? -x : x;
 	r->scale = x == 0 ? 0 : s;
 	return EVT_DEC_OK;
 }
