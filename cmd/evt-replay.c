@@ -15,9 +15,10 @@
 #include "pace.h"
 
 #define USAGE "evt-replay [-qv] [-l LOG] [-c CATEGORY] [-n LIMIT] " \
-	"[-s SUBJECT] [-t TYPE] [--checkpoint NAME] [--correlation ID] " \
-	"[--count] [--follow] [--from SEQ] [--pace FACTOR] [--resume NAME] " \
-	"[--reverse] [--since TIME] [--to SEQ] [--until TIME]"
+	"[-s SUBJECT] [-t TYPE] [--causes] [--checkpoint NAME] " \
+	"[--correlation ID] [--count] [--follow] [--from SEQ] " \
+	"[--pace FACTOR] [--resume NAME] [--reverse] [--since TIME] " \
+	"[--to SEQ] [--until TIME]"
 
 /* With no change seen, look again this often anyway: inotify does not
  * see writes made through another mount (NFS, a container's bind). */
@@ -37,6 +38,9 @@ help(void)
 	    "  -s, --subject S       events of stream S\n"
 	    "  -c, --category C      events of streams C-*\n"
 	    "  -t, --type GLOB       events whose type matches GLOB ('Payment*')\n"
+	    "      --causes          only the causes: events of types no saga\n"
+	    "                        participant emits (orders, stock\n"
+	    "                        movements, cancel requests, other types)\n"
 	    "      --correlation ID  events of one saga\n"
 	    "      --from SEQ        from position SEQ (inclusive)\n"
 	    "      --to SEQ          up to position SEQ (inclusive)\n"
@@ -67,7 +71,10 @@ help(void)
 
 struct out {
 	long long n;		/* events written (or counted) */
+	long long limit;	/* with causes: stop after this many; 0: none */
 	int count;
+	int causes;		/* --causes: the backends pass every type */
+	const struct evt_filter *f;
 	int cut;		/* stop at the first event at or after until */
 	int64_t until;
 	long long past;		/* out: the seq where the cut stopped */
@@ -82,6 +89,15 @@ emit(void *arg, long long seq, const char *line, size_t len)
 {
 	struct out *o = arg;
 
+	/* The backends turn the other filters into index lookups but leave
+	 * --causes to the reader: it is a property of the type that only
+	 * the saga rules know (evt_filter_types_pass). */
+	if (o->causes) {
+		if (evt_event_parse_stored(&o->ev, line, len, &o->err) < 0)
+			return -1;
+		if (!evt_filter_types_pass(o->f, o->ev.type.p, o->ev.type.n))
+			return 0;
+	}
 	if (o->cut) {
 		if (evt_event_parse_stored(&o->ev, line, len, &o->err) < 0)
 			return -1;
@@ -105,12 +121,12 @@ emit(void *arg, long long seq, const char *line, size_t len)
 		}
 	}
 	o->n++;
-	if (o->count)
-		return 0;
-	if (evt_out_line(line, len) < 0)
+	if (!o->count && evt_out_line(line, len) < 0)
 		return -1;
 	/* Paced, each event goes out on time, not with the next. */
-	return o->pace && evt_out_flush(&o->err, &(int){ 0 }) < 0 ? -1 : 0;
+	if (!o->count && o->pace && evt_out_flush(&o->err, &(int){ 0 }) < 0)
+		return -1;
+	return o->limit && o->n >= o->limit;
 }
 
 int
@@ -118,6 +134,7 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "category", required_argument, NULL, 'c' },
+		{ "causes", no_argument, NULL, 'A' },
 		{ "checkpoint", required_argument, NULL, 'K' },
 		{ "correlation", required_argument, NULL, 'C' },
 		{ "count", no_argument, NULL, 'N' },
@@ -156,6 +173,7 @@ main(int argc, char **argv)
 	evt_cli_init("evt-replay");
 	while ((c = getopt_long(argc, argv, "c:fhl:n:qrs:t:v", opts, NULL)) != -1) {
 		switch (c) {
+		case 'A': f.causes = o.causes = 1; break;
 		case 'c':
 			/* A category is the text before the subject's first
 			 * '-', so one with a '-' in it could match nothing. */
@@ -253,11 +271,15 @@ main(int argc, char **argv)
 		    "starts there now", evt_log_path(log), first);
 	memset(&rd, 0, sizeof(rd));
 	rd.filter = &f;
+	o.f = &f;
 	rd.after = ck;
 	rd.reverse = reverse;
 	long long ckat = ck;	/* the position the checkpoint holds */
 	for (;;) {
-		rd.limit = limit ? limit - o.n : 0;
+		/* A backend counts what it hands over, and with --causes
+		 * emit sets some of that aside: then emit keeps the count. */
+		rd.limit = limit && !o.causes ? limit - o.n : 0;
+		o.limit = o.causes ? limit : 0;
 		int lost = 0;
 		if (evt_log_read(log, &rd, emit, &o, &err) < 0) {
 			if (errno == EPIPE || ferror(stdout))

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "saga.h"
 
 void
 evt_strv_add(struct evt_strv *v, char *s)
@@ -63,6 +64,14 @@ evt_filter_type(const struct evt_strv *types, const char *t, size_t n)
 }
 
 int
+evt_filter_types_pass(const struct evt_filter *f, const char *t, size_t n)
+{
+	if (f->causes && evt_saga_emits(t, n))
+		return 0;
+	return f->types.n == 0 || evt_filter_type(&f->types, t, n);
+}
+
+int
 evt_filter_match(const struct evt_filter *f, const struct evt_event *ev)
 {
 	if (f->from && ev->seq < f->from)
@@ -80,7 +89,5 @@ evt_filter_match(const struct evt_filter *f, const struct evt_event *ev)
 		return 0;
 	if (f->corrs.n && !any_equal(&f->corrs, ev->corr.p, ev->corr.n))
 		return 0;
-	if (f->types.n && !evt_filter_type(&f->types, ev->type.p, ev->type.n))
-		return 0;
-	return 1;
+	return evt_filter_types_pass(f, ev->type.p, ev->type.n);
 }

@@ -22,6 +22,11 @@ struct evt_filter {
 	long long from, to;	/* seq bounds, inclusive; 0: none */
 	int64_t since, until;	/* time, [since, until) */
 	int has_since, has_until;
+	/* Only the causes: events of types no saga participant emits
+	 * (evt_saga_emits), the input a what-if re-decides. The log
+	 * backends leave this to evt_filter_match or to the reader
+	 * (evt_filter_types_pass). */
+	int causes;
 };
 
 /* Add s (borrowed) to v. */
@@ -33,6 +38,9 @@ void evt_filter_free(struct evt_filter *f);
 int evt_glob_has_meta(const char *pat);
 /* Whether type t[0..n) matches any of the patterns in types. */
 int evt_filter_type(const struct evt_strv *types, const char *t, size_t n);
+/* Whether type t[0..n) passes f's type filters: its -t globs (if any)
+ * and, with f->causes, being a type no saga participant emits. */
+int evt_filter_types_pass(const struct evt_filter *f, const char *t, size_t n);
 /* Whether the stored event ev passes f. */
 int evt_filter_match(const struct evt_filter *f, const struct evt_event *ev);
 

@@ -46,6 +46,24 @@ static const char *const tname[R_N] = {
 	"TransactionRejected", "TransactionCancelRequested"
 };
 
+/*
+ * Which participant emits each reaction type (the source and the category
+ * of its subject); NULL for the causes, which only producers write
+ * (orders, stock movements, customers' requests). write_line takes a
+ * reaction's source from here and writes no type outside it, and
+ * evt_saga_emits answers from it: one list, so what evt-replay --causes
+ * keeps is by construction what no participant decides.
+ */
+static const char *const emitter[R_N] = {
+	[R_PROCESSED] = "payment", [R_FAILED] = "payment",
+	[R_REFUNDED] = "payment",
+	[R_RESERVED] = "inventory", [R_UNAVAILABLE] = "inventory",
+	[R_RELEASED] = "inventory",
+	[R_FULFILLED] = "store", [R_DELIVERED] = "store",
+	[R_COMPLETED] = "transaction", [R_CANCELLED] = "transaction",
+	[R_REJECTED] = "transaction"
+};
+
 struct item {
 	struct evt_sv sku;
 	long long qty;
@@ -241,6 +259,12 @@ int
 evt_saga_knows(const char *t, size_t n)
 {
 	return rtype_of(t, n) != R_OTHER;
+}
+
+int
+evt_saga_emits(const char *t, size_t n)
+{
+	return emitter[rtype_of(t, n)] != NULL;
 }
 
 /* --- amounts ------------------------------------------------------------ */
@@ -1362,12 +1386,12 @@ add_int(struct evt_buf *b, long long v)
 static const char *
 service_of(enum rtype t)
 {
-	switch (t) {
-	case R_PROCESSED: case R_FAILED: case R_REFUNDED: return "payment";
-	case R_RESERVED: case R_UNAVAILABLE: case R_RELEASED: return "inventory";
-	case R_FULFILLED: case R_DELIVERED: return "store";
-	default: return "transaction";
-	}
+	/* A reaction of a type outside the table would be a bug in the
+	 * rules: stop rather than write an outcome the causes filter
+	 * would call a cause. */
+	if (emitter[t] == NULL)
+		abort();
+	return emitter[t];
 }
 
 static void

@@ -64,6 +64,12 @@ int evt_saga_amount_ok(const char *s);
  * only pass through a step. */
 int evt_saga_knows(const char *t, size_t n);
 
+/* Whether a saga participant emits events of type t[0..n): its
+ * decisions (PaymentProcessed, TransactionCancelled, ...). Every other
+ * type is a cause: an order, a stock movement, a customer's request, or a
+ * type outside the choreography. */
+int evt_saga_emits(const char *t, size_t n);
+
 /* What evt_saga_fold and evt_saga_check make of an event. */
 enum {
 	EVT_SAGA_TAKEN = 0,	/* a fact the rules take (or pass through) */
