@@ -99,6 +99,55 @@ $(BUILD)/.stamp:
 	rm -f build/.stamp build-san/.stamp
 	touch $@
 
+# libFuzzer harnesses (fuzz/*.c) over libevt built with clang and the
+# sanitizers (fuzz/README). `make fuzz` runs each for FUZZ_SECONDS (600)
+# from its corpus in testdata/fuzz/NAME, keeping what it finds new in
+# build-fuzz/corpus/NAME; a crash, leak or timeout is written to
+# build-fuzz/NAME-crash-* and fails the run. `make fuzz-regress` runs each
+# over its corpus once (the test suite does).
+FUZZ_CC      ?= clang
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS   = $(CSTD) -g -O1 -D_GNU_SOURCE -DEVT_VERSION='"$(VERSION)"' \
+                -iquote lib $(JSON_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) \
+                $(CURL_CFLAGS) $(PQ_CFLAGS) $(RMQ_CFLAGS) -pthread $(FUZZ_SAN)
+FUZZ_LIBS     = $(RMQ_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CURL_LIBS) \
+                $(CRYPTO_LIBS) -lm -pthread
+FUZZERS       = $(patsubst fuzz/%.c,%,$(wildcard fuzz/*.c))
+FUZZ_SECONDS ?= 600
+FUZZ_LIBOBJ   = $(LIBSRC:lib/%.c=build-fuzz/lib/%.o)
+
+build-fuzz/lib/%.o: lib/%.c lib/*.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build-fuzz/libevt.a: $(FUZZ_LIBOBJ)
+	rm -f $@
+	ar rcs $@ $(FUZZ_LIBOBJ)
+
+build-fuzz/fuzz-%: fuzz/%.c fuzz/fuzz.h build-fuzz/libevt.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libevt.a $(FUZZ_LIBS)
+
+fuzz-build: $(FUZZERS:%=build-fuzz/fuzz-%)
+
+fuzz: fuzz-build
+	@for f in $(FUZZERS); do \
+		mkdir -p build-fuzz/corpus/$$f testdata/fuzz/$$f; \
+		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+		build-fuzz/fuzz-$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+		    -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1 \
+		    -artifact_prefix=build-fuzz/$$f- \
+		    build-fuzz/corpus/$$f testdata/fuzz/$$f 2>build-fuzz/$$f.log || \
+		    { tail -40 build-fuzz/$$f.log; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^stat::peak_rss' build-fuzz/$$f.log; \
+	done
+
+fuzz-regress: fuzz-build
+	@for f in $(FUZZERS); do \
+		build-fuzz/fuzz-$$f -runs=0 -artifact_prefix=build-fuzz/$$f- \
+		    testdata/fuzz/$$f 2>build-fuzz/$$f-regress.log || \
+		    { tail -40 build-fuzz/$$f-regress.log; exit 1; }; \
+	done; echo "fuzz-regress: $(FUZZERS): every corpus input runs clean"
+
 # From clean, so that -Werror sees every file.
 check:
 	$(MAKE) clean
@@ -156,7 +205,7 @@ install: all
 	install -m 644 $(wildcard man/*.7) $(DESTDIR)$(MANDIR)/man7
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-fuzz bin
 
-.PHONY: all check lint test golden demo bench soak install clean
+.PHONY: all check lint test golden demo bench soak install clean fuzz fuzz-build fuzz-regress
 .SECONDARY:

@@ -320,6 +320,34 @@ mask_pan(void *arg, size_t from, size_t to, const char *d, size_t nd)
 	return 0;
 }
 
+/*
+ * A mask ends a group where a digit was: the digits left around it can
+ * make whole groups that no window of the original had, and one of them
+ * may pass as a card number ("38 3838 34 394 3449" masked to "... 344*"
+ * leaves the 14 digits of "38 3838 34 394 344"). Mask again until the
+ * text holds none: no masked text is ever found to hold a card number.
+ * Each pass masks at least one more digit, so this ends.
+ */
+static void
+remask(char *p, size_t n, int masked)
+{
+	char *copy;
+
+	if (masked == 0)
+		return;
+	if ((copy = malloc(n + 1)) == NULL)
+		abort();
+	for (;;) {
+		struct masking m = { p, 0 };
+		memcpy(copy, p, n);
+		copy[n] = '\0';
+		pan_each(copy, n, mask_pan, &m);
+		if (m.count == 0)
+			break;
+	}
+	free(copy);
+}
+
 int
 evt_pan_mask(const char *s, size_t n, struct evt_buf *out)
 {
@@ -334,6 +362,7 @@ evt_pan_mask(const char *s, size_t n, struct evt_buf *out)
 	/* Scan the original: masking as it goes must not hide a later
 	 * window's digits from the check. */
 	pan_each(s, n, mask_pan, &m);
+	remask(m.p, n, m.count);
 	return m.count;
 }
 
@@ -352,5 +381,6 @@ evt_pan_mask_str(char *s)
 	memcpy(copy, s, n + 1);
 	pan_each(copy, n, mask_pan, &m);
 	free(copy);
+	remask(s, n, m.count);
 	return m.count;
 }

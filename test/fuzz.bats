@@ -1,0 +1,20 @@
+#!/usr/bin/env bats
+# The libFuzzer harnesses (fuzz/, make fuzz) over their corpora in
+# testdata/fuzz/, the reproducers of what fuzzing found included: each
+# input runs clean under ASan and UBSan, and the harnesses' properties
+# hold (what is masked holds no card number, decimals print back to the
+# same value, times format and parse back, ...).
+
+load helper
+
+@test "make fuzz-regress: every corpus input and past crash runs clean" {
+	command -v clang >/dev/null || skip "clang missing (scripts/setup installs it)"
+	[ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] ||
+		skip "libclang-rt-dev missing (scripts/setup installs it)"
+	run make -C "$ROOT" -s fuzz-regress
+	echo "$output" | tail -20
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"every corpus input runs clean"* ]]
+	# The reproducers are there, and run.
+	[ -f "$ROOT/testdata/fuzz/pan/regress-remask" ]
+}
