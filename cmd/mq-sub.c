@@ -17,12 +17,15 @@
 #include "amqp.h"
 #include "cli.h"
 #include "event.h"
+#include "metrics.h"
 
 #define USAGE "mq-sub [-v] -q QUEUE [-b PATTERN]... [-e EXCHANGE] [-n COUNT] " \
-	"[-u URL] [--envelope]\n" \
+	"[-u URL]\n" \
+	"              [--cacert FILE] [--cert FILE] [--cert-key FILE] " \
+	"[--envelope]\n" \
 	"              [--exec CMD] [--idle-timeout DURATION] " \
-	"[--max-redeliveries N] [--prefetch N]\n" \
-	"              [--quiet] [--quorum]"
+	"[--max-redeliveries N]\n" \
+	"              [--metrics FILE] [--prefetch N] [--quiet] [--quorum]"
 
 /* How often the loop looks at signals and the idle timer. */
 #define TICK_MS 200
@@ -56,6 +59,12 @@ help(void)
 	    "  -e, --exchange NAME   the exchange (default business.events)\n"
 	    "  -u, --url URL         the broker (default $AMQP_URL, else\n"
 	    "                        " EVT_AMQP_DEFAULT_URL ")\n"
+	    "      --cacert FILE     amqps: verify the broker with these CAs\n"
+	    "                        (default $AMQP_CACERT, else the system's)\n"
+	    "      --cert FILE       amqps: present this client certificate\n"
+	    "                        (default $AMQP_CERT)\n"
+	    "      --cert-key FILE   its private key (default $AMQP_KEY, else\n"
+	    "                        in the --cert file)\n"
 	    "      --quorum          declare a quorum queue\n"
 	    "      --prefetch N      at most N unacknowledged messages (100)\n"
 	    "  -n, --count N         stop after N messages\n"
@@ -67,13 +76,15 @@ help(void)
 	    "                        (default 5)\n"
 	    "      --envelope        write {\"exchange\",\"routing_key\",...,\n"
 	    "                        \"body\"} instead of the body\n"
+	    "      --metrics FILE    keep a node_exporter textfile of the\n"
+	    "                        counts and the circuit breaker's state\n"
 	    "      --quiet           no warnings\n"
 	    "  -v, --verbose         a summary on stderr\n"
 	    "  -h, --help            this help\n"
 	    "      --version         the version\n\n"
 	    "SIGINT and SIGTERM finish the batch in hand and exit 0.\n"
-	    "Exit: 0 ok, 64 usage, 69 broker unreachable, 74 I/O, 75 connection\n"
-	    "lost. See mq-sub(1).\n", USAGE);
+	    "Exit: 0 ok, 64 usage, 66 a TLS file missing, 69 broker unreachable\n"
+	    "or TLS refused, 74 I/O, 75 connection lost. See mq-sub(1).\n", USAGE);
 	exit(0);
 }
 
@@ -89,18 +100,35 @@ struct sub {
 	int fails;		/* --exec failures in a row */
 	struct evt_event ev;
 	struct evt_buf out;
-	long long taken, dead, putback;
+	/* Counts, and the metrics that show them (static storage: the
+	 * metrics are written once more at exit). */
+	long long received, taken, putback;
+	long long dead_bad, dead_max;	/* dead-lettered: not an event,
+					 * put back too often */
+	long long breaker_open, breaker_opened;
+	struct evt_metrics *metrics;
 };
+
+/* Write the metrics when they are due. */
+static void
+tick(struct sub *s)
+{
+	struct evt_err err;
+
+	if (evt_metrics_tick(s->metrics, &err) < 0)
+		evt_warn("--metrics: %s", err.msg);
+}
 
 /* Sleep ms, cut short by a stop signal. */
 static void
-pause_ms(long ms)
+pause_ms(struct sub *s, long ms)
 {
 	while (ms > 0 && !stopping) {
 		long step = ms < TICK_MS ? ms : TICK_MS;
 		struct timespec ts = { step / 1000, (step % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
 		ms -= step;
+		tick(s);
 	}
 }
 
@@ -202,7 +230,7 @@ settle(struct sub *s)
 					    s->queue);
 					if (evt_amqp_reject(s->amqp, d->tag, 0, &err) < 0)
 						die_amqp(s, &err);
-					s->dead++;
+					s->dead_max++;
 				} else {
 					if (evt_amqp_requeue_counted(s->amqp, s->queue,
 					    d, &err) < 0)
@@ -215,14 +243,19 @@ settle(struct sub *s)
 			long ms = 100L << (s->fails < 9 ? s->fails : 9);
 			if (ms > PAUSE_MAX_MS)
 				ms = PAUSE_MAX_MS;
+			if (!s->breaker_open)
+				s->breaker_opened++;
+			s->breaker_open = 1;
 			evt_warn("circuit open: pausing %ld ms after %d failures "
 			    "in a row", ms, s->fails);
-			pause_ms(ms);
+			tick(s);
+			pause_ms(s, ms);
 			return 0;
 		}
 		if (s->fails)
 			evt_warn("circuit closed: --exec succeeded again");
 		s->fails = 0;
+		s->breaker_open = 0;
 	}
 	for (size_t i = 0; i < s->n; i++)
 		if (evt_amqp_ack(s->amqp, s->batch[i].tag, 0, &err) < 0)
@@ -246,6 +279,7 @@ take(struct sub *s, struct evt_amqp_delivery *d)
 {
 	struct evt_err err;
 
+	s->received++;
 	int bad = evt_event_parse(&s->ev, d->body, d->len, 1, &err) < 0;
 	if (bad && s->is_dlq) {
 		/* A dead-letter queue has nowhere further to send it: leave
@@ -262,7 +296,7 @@ take(struct sub *s, struct evt_amqp_delivery *d)
 		if (evt_amqp_reject(s->amqp, d->tag, 0, &err) < 0)
 			die_amqp(s, &err);
 		evt_amqp_delivery_free(d);
-		s->dead++;
+		s->dead_bad++;
 		return;
 	}
 	if (s->n == s->cap) {
@@ -289,11 +323,60 @@ take(struct sub *s, struct evt_amqp_delivery *d)
 	s->batch[s->n++] = *d;
 }
 
+/*
+ * The metrics of --metrics FILE, labelled with the queue: what tells two
+ * mq-sub apart on one host. Written now, so a FILE that cannot be written
+ * stops the run before it starts, and then as they are due and at exit.
+ */
+static void
+open_metrics(struct sub *s, const char *path)
+{
+	const struct {
+		enum evt_metric_kind kind;
+		const char *name, *help, *reason;
+		const long long *v;
+	} def[] = {
+		{ EVT_METRIC_COUNTER, "evt_mq_received_total",
+		    "Messages delivered by the broker.", NULL, &s->received },
+		{ EVT_METRIC_COUNTER, "evt_mq_acked_total",
+		    "Messages acknowledged, written or taken by --exec.", NULL,
+		    &s->taken },
+		{ EVT_METRIC_COUNTER, "evt_mq_requeued_total",
+		    "Messages put back in the queue after --exec failed.", NULL,
+		    &s->putback },
+		{ EVT_METRIC_COUNTER, "evt_mq_dead_lettered_total",
+		    "Messages sent to the dead-letter queue, by reason.",
+		    "not_an_event", &s->dead_bad },
+		{ EVT_METRIC_COUNTER, "evt_mq_dead_lettered_total",
+		    "Messages sent to the dead-letter queue, by reason.",
+		    "max_redeliveries", &s->dead_max },
+		{ EVT_METRIC_GAUGE, "evt_mq_breaker_open",
+		    "Whether the circuit breaker is open (1: --exec failing, "
+		    "no messages taken) or closed (0).", NULL, &s->breaker_open },
+		{ EVT_METRIC_COUNTER, "evt_mq_breaker_opened_total",
+		    "Times the circuit breaker opened.", NULL,
+		    &s->breaker_opened },
+	};
+	struct evt_err err;
+
+	s->metrics = evt_metrics_new(path, "mq-sub");
+	evt_metrics_label(s->metrics, "queue", s->queue);
+	for (size_t i = 0; i < sizeof(def) / sizeof(def[0]); i++)
+		evt_metrics_add(s->metrics, def[i].kind, def[i].name, def[i].help,
+		    def[i].reason ? "reason" : NULL, def[i].reason, def[i].v);
+	if (evt_metrics_write(s->metrics, &err) < 0)
+		evt_die(EX_IOERR, "--metrics: %s", err.msg);
+	evt_metrics_at_exit(s->metrics);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "bind", required_argument, NULL, 'b' },
+		{ "cacert", required_argument, NULL, 'A' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "cert-key", required_argument, NULL, 'Y' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "envelope", no_argument, NULL, 'E' },
 		{ "exchange", required_argument, NULL, 'e' },
@@ -301,6 +384,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
 		{ "max-redeliveries", required_argument, NULL, 'M' },
+		{ "metrics", required_argument, NULL, 'T' },
 		{ "prefetch", required_argument, NULL, 'P' },
 		{ "queue", required_argument, NULL, 'q' },
 		{ "quiet", no_argument, NULL, 'Q' },
@@ -311,9 +395,11 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	static struct sub s;
+	struct evt_amqp_tls tls = { NULL, NULL, NULL };
 	struct evt_err err;
 	struct sigaction sa;
 	const char *url = getenv("AMQP_URL"), *exchange = "business.events";
+	const char *metrics = NULL;
 	char **binds = calloc((size_t)argc + 1, sizeof(char *));
 	int nbinds = 0, c, quorum = 0, existed;
 	long long count = 0, prefetch = 100;
@@ -325,11 +411,13 @@ main(int argc, char **argv)
 	evt_cli_init("mq-sub");
 	while ((c = getopt_long(argc, argv, "b:e:hn:q:u:v", opts, NULL)) != -1) {
 		switch (c) {
+		case 'A': tls.cacert = optarg; break;
 		case 'b':
 			if (*optarg == '\0')
 				evt_usage_error(USAGE, "--bind: empty pattern");
 			binds[nbinds++] = optarg;
 			break;
+		case 'C': tls.cert = optarg; break;
 		case 'e': exchange = optarg; break;
 		case 'E': s.envelope = 1; break;
 		case 'h': help();
@@ -354,6 +442,11 @@ main(int argc, char **argv)
 			break;
 		case 'Q': evt_quiet = 1; break;
 		case 'R': quorum = 1; break;
+		case 'T':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--metrics: empty file name");
+			metrics = optarg;
+			break;
 		case 'u': url = optarg; break;
 		case 'v': evt_verbose = 1; break;
 		case 'V': evt_print_version();
@@ -362,6 +455,7 @@ main(int argc, char **argv)
 				evt_usage_error(USAGE, "--exec: empty command");
 			s.exec = optarg;
 			break;
+		case 'Y': tls.key = optarg; break;
 		default: evt_usage_error(USAGE, NULL);
 		}
 	}
@@ -376,9 +470,11 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	if (metrics)
+		open_metrics(&s, metrics);
 	size_t ql = strlen(s.queue);
 	s.is_dlq = ql > 4 && strcmp(s.queue + ql - 4, ".dlq") == 0;
-	if ((s.amqp = evt_amqp_open(url, &err)) == NULL)
+	if ((s.amqp = evt_amqp_open(url, &tls, &err)) == NULL)
 		evt_die_err(&err);
 	char dlx[512], dlq[512];
 	snprintf(dlx, sizeof(dlx), "%s.dlx", exchange);
@@ -414,6 +510,7 @@ main(int argc, char **argv)
 		int r = evt_amqp_next(s.amqp, &d, TICK_MS, &err);
 		if (r < 0)
 			evt_die_err(&err);
+		tick(&s);
 		if (r == 0) {
 			quiet_ms += TICK_MS;
 			if (idle && quiet_ms >= idle)
@@ -433,7 +530,8 @@ main(int argc, char **argv)
 	}
 	if (evt_verbose)
 		evt_note("%s: %lld messages taken, %lld put back, %lld "
-		    "dead-lettered", s.queue, s.taken, s.putback, s.dead);
+		    "dead-lettered", s.queue, s.taken, s.putback,
+		    s.dead_bad + s.dead_max);
 	/* Unacknowledged deliveries go back to the queue when the channel
 	 * closes: nothing is lost. */
 	evt_amqp_close(s.amqp);

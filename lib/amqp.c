@@ -4,10 +4,16 @@
  * the broker closed on a failed passive declare is replaced by a new one).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
 
 /* rabbitmq-c's own amqp.h has the name of ours, which -Ilib finds first:
  * its socket headers include it as "amqp.h", from their own directory. */
@@ -21,6 +27,9 @@
 #define RPC_TIMEOUT_S 30
 #define HEARTBEAT_S 60
 #define FRAME_MAX 131072
+/* The pause between attempts to reconnect: from, up to. */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
 
 struct evt_amqp {
 	amqp_connection_state_t conn;
@@ -28,9 +37,14 @@ struct evt_amqp {
 	amqp_channel_t txch;	/* the transactional one, 0 until needed */
 	amqp_channel_t next_ch;
 	uint64_t next_tag;	/* confirm mode: tag of the next publish */
+	int confirm;		/* the main channel is in confirm mode */
 	int up;			/* the connection is open */
+	char *url;		/* as given, password and all: never printed */
+	char *cacert, *cert, *key;	/* TLS files, NULL when none */
 	char where[512];
 };
+
+static void disconnect(struct evt_amqp *);
 
 static int
 is_word(int c)
@@ -154,14 +168,164 @@ recover(struct evt_amqp *a, amqp_rpc_reply_t r, struct evt_err *err)
 	return open_channel(a, &a->ch, err);
 }
 
+/* A copy of s, or NULL when s is NULL or empty. */
+static char *
+dup_set(const char *s)
+{
+	return s && *s ? evt_strdup(s) : NULL;
+}
+
+/*
+ * Why a TLS connection failed, for people: rabbitmq-c says only that it
+ * did; OpenSSL's queue says why ("certificate verify failed", "tlsv13
+ * alert certificate required"). Empties the queue.
+ */
+static const char *
+tls_why(char *buf, size_t n)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	buf[0] = '\0';
+	if (e && ERR_reason_error_string(e))
+		snprintf(buf, n, ": %s", ERR_reason_error_string(e));
+	ERR_clear_error();
+	return buf;
+}
+
+/* Whether path cannot be read, with err saying why (EX_NOINPUT). */
+static int
+unreadable(const char *path, const char *what, struct evt_err *err)
+{
+	if (access(path, R_OK) == 0)
+		return 0;
+	evt_err_set(err, EX_NOINPUT, "%s: %s: %s", path, what, strerror(errno));
+	return 1;
+}
+
+/* Make a->conn, a TCP or TLS socket on it, connected to ci's host. */
+static int
+open_socket(struct evt_amqp *a, const struct amqp_connection_info *ci,
+    struct evt_err *err)
+{
+	amqp_socket_t *sock;
+	char why[256];
+	int rc;
+
+	a->conn = amqp_new_connection();
+	if (!ci->ssl) {
+		if ((sock = amqp_tcp_socket_new(a->conn)) == NULL)
+			return evt_err_set(err, EX_SOFTWARE, "%s: no socket",
+			    a->where);
+	} else {
+		if ((sock = amqp_ssl_socket_new(a->conn)) == NULL)
+			return evt_err_set(err, EX_SOFTWARE, "%s: no TLS socket",
+			    a->where);
+		/* rabbitmq-c 0.11 checks the host name against the
+		 * certificate's DNS names only: an IP address in the URL
+		 * does not match an IP SAN. */
+		amqp_ssl_socket_set_verify_peer(sock, 1);
+		amqp_ssl_socket_set_verify_hostname(sock, 1);
+		if (a->cacert && unreadable(a->cacert, "CA certificates", err))
+			return -1;
+		if (a->cacert && amqp_ssl_socket_set_cacert(sock, a->cacert) !=
+		    AMQP_STATUS_OK)
+			return evt_err_set(err, EX_NOINPUT, "%s: CA certificates: "
+			    "cannot load%s", a->cacert, tls_why(why, sizeof(why)));
+		if (a->cert && (unreadable(a->cert, "client certificate", err) ||
+		    (a->key && unreadable(a->key, "client key", err))))
+			return -1;
+		if (a->cert && amqp_ssl_socket_set_key(sock, a->cert,
+		    a->key ? a->key : a->cert) != AMQP_STATUS_OK)
+			return evt_err_set(err, EX_NOINPUT, "%s: client certificate "
+			    "and key: cannot load%s", a->cert,
+			    tls_why(why, sizeof(why)));
+	}
+	struct timeval tv = { CONNECT_TIMEOUT_S, 0 };
+	rc = amqp_socket_open_noblock(sock, ci->host, ci->port, &tv);
+	switch (rc) {
+	case AMQP_STATUS_OK:
+		return 0;
+	case AMQP_STATUS_SSL_PEER_VERIFY_FAILED:
+	case AMQP_STATUS_SSL_CONNECTION_FAILED:
+		tls_why(why, sizeof(why));
+		if (rc == AMQP_STATUS_SSL_PEER_VERIFY_FAILED ||
+		    strstr(why, "certificate verify failed"))
+			return evt_err_set(err, EX_UNAVAILABLE, "%s: TLS: the "
+			    "broker's certificate is not signed by %s%s",
+			    a->where, a->cacert ? "a CA of " : "a CA the system "
+			    "trusts (name the broker's CA with --cacert or "
+			    "AMQP_CACERT)", a->cacert ? a->cacert : "");
+		return evt_err_set(err, EX_UNAVAILABLE, "%s: TLS handshake "
+		    "failed%s", a->where, why);
+	case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED:
+		return evt_err_set(err, EX_UNAVAILABLE, "%s: TLS: the broker's "
+		    "certificate is not for host %s (it must name it among "
+		    "its DNS names)", a->where, ci->host);
+	default:
+		return evt_err_set(err, EX_UNAVAILABLE, "%s: broker "
+		    "unreachable: %s%s", a->where, amqp_error_string2(rc),
+		    ci->ssl ? tls_why(why, sizeof(why)) : "");
+	}
+}
+
+/* Connect, log in and open the main channel (in confirm mode again when
+ * it was). Every failure is EX_UNAVAILABLE, but a bad TLS file's. */
+static int
+connect_to(struct evt_amqp *a, struct evt_err *err)
+{
+	struct amqp_connection_info ci;
+	char *copy = evt_strdup(a->url), why[256];
+
+	amqp_default_connection_info(&ci);
+	amqp_parse_url(copy, &ci);	/* checked by evt_amqp_open */
+	a->next_ch = 1;
+	a->txch = 0;
+	a->next_tag = 1;
+	if (open_socket(a, &ci, err) < 0)
+		goto fail;
+	struct timeval rpc = { RPC_TIMEOUT_S, 0 };
+	amqp_set_rpc_timeout(a->conn, &rpc);
+	amqp_rpc_reply_t r = amqp_login(a->conn, ci.vhost, 0, FRAME_MAX,
+	    HEARTBEAT_S, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		reply_err(a, r, "login", err);
+		/* A broker that does not take our certificate (or wants
+		 * one) says so only now, with a TLS alert, or just closes
+		 * the connection before the alert is read. */
+		if (ci.ssl && r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    (r.library_error == AMQP_STATUS_SSL_ERROR ||
+		    r.library_error == AMQP_STATUS_CONNECTION_CLOSED ||
+		    r.library_error == AMQP_STATUS_SOCKET_ERROR)) {
+			tls_why(why, sizeof(why));
+			evt_err_set(err, EX_UNAVAILABLE, "%s: TLS: the broker "
+			    "refused the connection%s%s", a->where, why,
+			    a->cert ? "" : " (no client certificate given: "
+			    "--cert or AMQP_CERT)");
+		}
+		err->code = EX_UNAVAILABLE;
+		goto fail;
+	}
+	a->up = 1;
+	if (open_channel(a, &a->ch, err) < 0 ||
+	    (a->confirm && evt_amqp_confirm_select(a, err) < 0)) {
+		err->code = EX_UNAVAILABLE;
+		goto fail;
+	}
+	free(copy);
+	return 0;
+fail:
+	free(copy);
+	disconnect(a);
+	return -1;
+}
+
 struct evt_amqp *
-evt_amqp_open(const char *url, struct evt_err *err)
+evt_amqp_open(const char *url, const struct evt_amqp_tls *tls,
+    struct evt_err *err)
 {
 	struct amqp_connection_info ci;
 	struct evt_amqp *a;
-	amqp_socket_t *sock;
 	char *copy;
-	int rc;
 
 	if (url == NULL)
 		url = EVT_AMQP_DEFAULT_URL;
@@ -172,67 +336,78 @@ evt_amqp_open(const char *url, struct evt_err *err)
 		return evt_err_set(err, EX_USAGE, "not an AMQP URL "
 		    "(amqp://USER:PASSWORD@HOST:PORT/VHOST)"), NULL;
 	}
+	if (!ci.ssl && tls && (tls->cacert || tls->cert || tls->key)) {
+		free(copy);
+		return evt_err_set(err, EX_USAGE, "a CA, a client certificate "
+		    "or a key is for TLS: the URL must be amqps://"), NULL;
+	}
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		abort();
-	a->next_ch = 1;
+	a->url = evt_strdup(url);
+	if (ci.ssl) {
+		a->cacert = dup_set(tls && tls->cacert ? tls->cacert :
+		    getenv("AMQP_CACERT"));
+		a->cert = dup_set(tls && tls->cert ? tls->cert :
+		    getenv("AMQP_CERT"));
+		a->key = dup_set(tls && tls->key ? tls->key : getenv("AMQP_KEY"));
+	}
 	/* The vhost "/" is the default one and is written %2f, or left out. */
 	snprintf(a->where, sizeof(a->where), "%s://%s@%s:%d%s%s",
 	    ci.ssl ? "amqps" : "amqp", ci.user, ci.host, ci.port,
 	    strcmp(ci.vhost, "/") ? "/" : "", strcmp(ci.vhost, "/") ? ci.vhost : "");
-	a->conn = amqp_new_connection();
-	if (ci.ssl) {
-		const char *ca = getenv("AMQP_CACERT"), *cert = getenv("AMQP_CERT"),
-		    *key = getenv("AMQP_KEY");
-		sock = amqp_ssl_socket_new(a->conn);
-		if (sock == NULL) {
-			evt_err_set(err, EX_SOFTWARE, "%s: no TLS socket", a->where);
-			goto fail;
-		}
-		amqp_ssl_socket_set_verify_peer(sock, 1);
-		amqp_ssl_socket_set_verify_hostname(sock, 1);
-		if (ca && *ca && amqp_ssl_socket_set_cacert(sock, ca) !=
-		    AMQP_STATUS_OK) {
-			evt_err_set(err, EX_NOINPUT, "AMQP_CACERT: %s: cannot load",
-			    ca);
-			goto fail;
-		}
-		if (cert && *cert && amqp_ssl_socket_set_key(sock, cert,
-		    key && *key ? key : cert) != AMQP_STATUS_OK) {
-			evt_err_set(err, EX_NOINPUT, "AMQP_CERT: %s: cannot load",
-			    cert);
-			goto fail;
-		}
-	} else if ((sock = amqp_tcp_socket_new(a->conn)) == NULL) {
-		evt_err_set(err, EX_SOFTWARE, "%s: no socket", a->where);
-		goto fail;
-	}
-	struct timeval tv = { CONNECT_TIMEOUT_S, 0 };
-	if ((rc = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv)) !=
-	    AMQP_STATUS_OK) {
-		evt_err_set(err, EX_UNAVAILABLE, "%s: broker unreachable: %s",
-		    a->where, amqp_error_string2(rc));
-		goto fail;
-	}
-	struct timeval rpc = { RPC_TIMEOUT_S, 0 };
-	amqp_set_rpc_timeout(a->conn, &rpc);
-	amqp_rpc_reply_t r = amqp_login(a->conn, ci.vhost, 0, FRAME_MAX,
-	    HEARTBEAT_S, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
-	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		reply_err(a, r, "login", err);
-		err->code = EX_UNAVAILABLE;
-		goto fail;
-	}
-	a->up = 1;
-	if (open_channel(a, &a->ch, err) < 0) {
-		err->code = EX_UNAVAILABLE;
-		goto fail;
-	}
 	free(copy);
+	if (connect_to(a, err) < 0) {
+		evt_amqp_close(a);
+		return NULL;
+	}
 	return a;
-fail:
-	free(copy);
-	evt_amqp_close(a);
-	return NULL;
+}
+
+int
+evt_amqp_reopen(struct evt_amqp *a, struct evt_err *err)
+{
+	disconnect(a);
+	return connect_to(a, err);
+}
+
+int
+evt_amqp_is_up(const struct evt_amqp *a)
+{
+	return a->up;
+}
+
+long
+evt_amqp_backoff_ms(unsigned attempt)
+{
+	static unsigned seed;
+	long ms = BACKOFF_MIN_MS;
+
+	if (seed == 0 && getrandom(&seed, sizeof(seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(seed))
+		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+	for (unsigned i = 1; i < attempt && ms < BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	if (ms > BACKOFF_MAX_MS)
+		ms = BACKOFF_MAX_MS;
+	/* Equal jitter: half fixed, so the pause still grows; half random,
+	 * so that the clients of one broker do not all come back at once. */
+	return ms / 2 + (long)(rand_r(&seed) % (unsigned)(ms / 2 + 1));
+}
+
+/* Drop the connection (closing it politely when still up); the handle
+ * keeps its settings. */
+static void
+disconnect(struct evt_amqp *a)
+{
+	if (a->conn == NULL)
+		return;
+	if (a->up) {
+		amqp_channel_close(a->conn, a->ch, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
+	}
+	amqp_destroy_connection(a->conn);
+	a->conn = NULL;
+	a->up = 0;
 }
 
 void
@@ -240,11 +415,11 @@ evt_amqp_close(struct evt_amqp *a)
 {
 	if (a == NULL)
 		return;
-	if (a->up) {
-		amqp_channel_close(a->conn, a->ch, AMQP_REPLY_SUCCESS);
-		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
-	}
-	amqp_destroy_connection(a->conn);
+	disconnect(a);
+	free(a->url);
+	free(a->cacert);
+	free(a->cert);
+	free(a->key);
 	free(a);
 }
 
@@ -338,6 +513,7 @@ evt_amqp_confirm_select(struct evt_amqp *a, struct evt_err *err)
 	amqp_confirm_select(a->conn, a->ch);
 	if (reply_err(a, amqp_get_rpc_reply(a->conn), "confirm.select", err) < 0)
 		return -1;
+	a->confirm = 1;
 	a->next_tag = 1;
 	return 0;
 }

@@ -39,13 +39,45 @@ void evt_amqp_routing_key(struct evt_buf *out, const char *src, size_t sn,
 struct evt_amqp;
 
 /*
- * Connect to url (amqp:// or amqps://, parsed by amqp_parse_url; NULL for
- * EVT_AMQP_DEFAULT_URL), log in and open a channel. amqps verifies the
- * peer and its host name against the system's CAs or $AMQP_CACERT, and
- * presents $AMQP_CERT and $AMQP_KEY when set. url is borrowed. Returns a
- * new handle, or NULL with err.
+ * The TLS files of an amqps connection, each PEM, borrowed; NULL for the
+ * environment's: $AMQP_CACERT, $AMQP_CERT, $AMQP_KEY.
  */
-struct evt_amqp *evt_amqp_open(const char *url, struct evt_err *err);
+struct evt_amqp_tls {
+	const char *cacert;	/* CAs to verify the broker with (else the
+				 * system's) */
+	const char *cert;	/* a client certificate to present */
+	const char *key;	/* its private key (default: in cert's file) */
+};
+
+/*
+ * Connect to url (amqp:// or amqps://, parsed by amqp_parse_url; NULL for
+ * EVT_AMQP_DEFAULT_URL), log in and open a channel. amqps always verifies
+ * the broker's certificate and its host name (against the certificate's
+ * DNS names: rabbitmq-c 0.11 matches no IP address) with tls's files
+ * (tls may be NULL: the environment's). TLS files for an amqp:// URL are
+ * a usage error (EX_USAGE); one that cannot be loaded is EX_NOINPUT; a
+ * broker whose certificate does not verify, or that refuses ours, is
+ * EX_UNAVAILABLE with the reason. url and tls are borrowed (copied: the
+ * handle can connect again). Returns a new handle, or NULL with err.
+ */
+struct evt_amqp *evt_amqp_open(const char *url, const struct evt_amqp_tls *tls,
+    struct evt_err *err);
+/*
+ * Drop the connection and connect again with the same URL and files: a
+ * new connection and channel, in confirm mode again if the old one was
+ * (tags start again at 1). Messages not confirmed on the old connection
+ * are the caller's to publish again. Returns 0, or -1 with err (as
+ * evt_amqp_open); the handle may then only be reopened or closed.
+ */
+int evt_amqp_reopen(struct evt_amqp *a, struct evt_err *err);
+/* Whether the connection is still believed up (no failure seen on it). */
+int evt_amqp_is_up(const struct evt_amqp *a);
+/*
+ * The pause in ms before the attempt-th attempt (1, 2, ...) to reconnect:
+ * 100 ms doubling up to 10 s, with random jitter of up to half of it so
+ * that the clients of one broker do not all come back at the same moment.
+ */
+long evt_amqp_backoff_ms(unsigned attempt);
 /* Close the channel and the connection (politely when still up).
  * NULL is a no-op. */
 void evt_amqp_close(struct evt_amqp *a);

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "clock.h"
+#include "metrics.h"
 #include "report.h"
 
 #define HTTP_TIMEOUT_S 10
@@ -382,19 +383,6 @@ evt_report_write(const struct evt_tally *t, enum evt_report_fmt fmt,
 
 /* --- metrics ------------------------------------------------------------- */
 
-static void
-label(struct evt_buf *b, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			evt_buf_addc(b, '\\');
-		if (*s == '\n')
-			evt_buf_adds(b, "\\n");
-		else
-			evt_buf_addc(b, *s);
-	}
-}
-
 void
 evt_metrics_text(const struct evt_tally *t, const struct evt_audit_opts *o,
     int64_t now_ms, struct evt_buf *b)
@@ -406,7 +394,7 @@ evt_metrics_text(const struct evt_tally *t, const struct evt_audit_opts *o,
 	    "# TYPE audit_events gauge\n");
 	for (size_t i = 0; i < l.n; i++) {
 		evt_buf_adds(b, "audit_events{type=\"");
-		label(b, l.k[idx[i]]);
+		evt_metrics_escape(b, l.k[idx[i]]);
 		evt_buf_printf(b, "\"} %lld\n", l.v[idx[i]]);
 	}
 	evt_buf_adds(b, "# HELP audit_findings Findings in the period, by rule "

@@ -1,11 +1,33 @@
 #!/usr/bin/env bats
 # mq-pub and mq-sub against a real RabbitMQ (scripts/rabbitmq), started
-# once for the file. Each test uses queues and exchanges of its own.
+# once for the file, with a TLS listener too (AMQPS_URL; a throwaway CA and
+# certificates in TLS_DIR). Each test uses queues and exchanges of its own.
 
 load helper
 
-setup_file() { rmq_start; }
+setup_file() {
+	RABBITMQ_TLS=1 rmq_start
+	export AMQPS_URL TLS_DIR="$RMQ_DIR/tls"
+	AMQPS_URL=$(cat "$RMQ_DIR/amqps_url")
+}
 teardown_file() { rmq_stop; }
+
+# Programs a test started in the background (bg PID), stopped if the test
+# failed before it stopped them.
+bg() { echo "$1" >>"$BATS_TEST_TMPDIR/bg.pids"; }
+teardown() {
+	local pid
+	[ -f "$BATS_TEST_TMPDIR/bg.pids" ] || return 0
+	for pid in $(cat "$BATS_TEST_TMPDIR/bg.pids"); do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+}
+
+# rmqctl ARGS...: rabbitmqctl on the file's broker.
+rmqctl() {
+	env HOME="$RMQ_DIR/home" /usr/lib/rabbitmq/bin/rabbitmqctl \
+		-n "$(cat "$RMQ_DIR/node")" -q "$@"
+}
 
 # ev ID [TYPE] [SOURCE] [SUBJECT]: one event line.
 ev() {
@@ -28,6 +50,21 @@ declare_queue() {
 	shift
 	for p in "$@"; do b+=(-b "$p"); done
 	mq-sub -q "$queue" "${b[@]}" --idle-timeout 10ms >/dev/null
+}
+
+# ckpt LOG NAME: the position of checkpoint NAME in the SQLite log.
+ckpt() { sqlite3 "$1" "SELECT seq FROM checkpoints WHERE name = '$2'"; }
+
+# metric FILE SERIES: the value of one series (name and labels, exactly
+# as written) in a textfile.
+metric() { awk -v s="$2" '$1 == s { print $2 }' "$1"; }
+
+# textfile FILE: what every --metrics file must be: each sample a name,
+# labels with the program, and a value; no timestamp, no temporary file
+# left beside it.
+textfile() {
+	grep -v '^#' "$1" | awk 'NF != 2 || $1 !~ /^evt_mq_[a-z_]+\{program="mq-(pub|sub)"/ { bad = 1; print "bad sample: " $0 } END { exit bad }'
+	[ "$(ls -a "$(dirname "$1")" | grep -c "^$(basename "$1")")" = 1 ]
 }
 
 @test "mq-pub --dry-run: the routing keys of DESIGN §2 (golden)" {
@@ -212,8 +249,7 @@ declare_queue() {
 	evs w 3 | mq-pub
 	run bash -c "mq-sub -q $(q qq) --idle-timeout 300ms | wc -l"
 	assert_output 3
-	run env HOME="$RMQ_DIR/home" /usr/lib/rabbitmq/bin/rabbitmqctl \
-		-n "$(cat "$RMQ_DIR/node")" -q list_queues name type
+	run rmqctl list_queues name type
 	assert_line --regexp "^$(q qq)[[:space:]]+quorum$"
 	assert_line --regexp "^$(q qq).dlq[[:space:]]+classic$"
 }
@@ -310,6 +346,228 @@ declare_queue() {
 	assert_output --partial 'usage: mq-pub'
 	run mq-sub --version
 	assert_success
+}
+
+@test "--metrics: mq-pub's counts as a node_exporter textfile, written at exit too" {
+	declare_queue "$(q mp)" 'payment.*'
+	evs mp 20 >in.ndjson
+	run mq-pub --metrics pub.prom in.ndjson
+	assert_success
+	textfile pub.prom
+	local l='{program="mq-pub",exchange="business.events"}'
+	[ "$(metric pub.prom "evt_mq_published_total$l")" = 20 ]
+	[ "$(metric pub.prom "evt_mq_confirmed_total$l")" = 20 ]
+	[ "$(metric pub.prom "evt_mq_nacked_total$l")" = 0 ]
+	[ "$(metric pub.prom "evt_mq_returned_total$l")" = 0 ]
+	[ "$(metric pub.prom "evt_mq_reconnects_total$l")" = 0 ]
+	grep -qx '# TYPE evt_mq_confirmed_total counter' pub.prom
+	grep -qx '# TYPE evt_mq_connected gauge' pub.prom
+	# No id, subject or correlation id is ever a label.
+	run grep -E 'mp[0-9]|payment-T' pub.prom
+	assert_failure
+	# A run that fails writes its file on the way out too.
+	mq-sub -q "$(q mpu)" -e "$(q mpx)" -b 'payment.*' --idle-timeout 10ms
+	{ ev mu1; ev mu2 OrderFulfilled store; } >u.ndjson
+	run mq-pub -e "$(q mpx)" --metrics pub.prom u.ndjson
+	assert_failure 69
+	textfile pub.prom
+	l="{program=\"mq-pub\",exchange=\"$(q mpx)\"}"
+	[ "$(metric pub.prom "evt_mq_returned_total$l")" = 1 ]
+	# A file that cannot be written stops it before it publishes.
+	run mq-pub --metrics no-such-dir/pub.prom in.ndjson
+	assert_failure 74
+	assert_output --partial '--metrics: no-such-dir/pub.prom'
+	run bash -c "mq-sub -q $(q mp) --idle-timeout 300ms | wc -l"
+	assert_output 20
+}
+
+@test "--metrics: mq-sub's counts, dead letters by reason and the breaker, kept current" {
+	declare_queue "$(q ms)" 'payment.*'
+	evs ms 3 | mq-pub
+	amqp-publish -u "$AMQP_URL" -e business.events -r payment.bad -b 'not json'
+	run mq-sub -q "$(q ms)" --exec 'cat >/dev/null; exit 1' --max-redeliveries 1 \
+		--idle-timeout 500ms --metrics sub.prom
+	assert_success
+	textfile sub.prom
+	local l="program=\"mq-sub\",queue=\"$(q ms)\""
+	# 4 delivered, 3 put back once and delivered again, then dead.
+	[ "$(metric sub.prom "evt_mq_received_total{$l}")" = 7 ]
+	[ "$(metric sub.prom "evt_mq_acked_total{$l}")" = 0 ]
+	[ "$(metric sub.prom "evt_mq_requeued_total{$l}")" = 3 ]
+	[ "$(metric sub.prom "evt_mq_dead_lettered_total{$l,reason=\"not_an_event\"}")" = 1 ]
+	[ "$(metric sub.prom "evt_mq_dead_lettered_total{$l,reason=\"max_redeliveries\"}")" = 3 ]
+	[ "$(metric sub.prom "evt_mq_breaker_open{$l}")" = 1 ]
+	[ "$(metric sub.prom "evt_mq_breaker_opened_total{$l}")" = 1 ]
+	grep -qx '# TYPE evt_mq_breaker_open gauge' sub.prom
+	run grep -E 'ms[0-9]|payment-T' sub.prom
+	assert_failure
+	# While it runs, the file follows (every 5 s); the breaker closes.
+	mq-sub -q "$(q ms)" --exec 'if [ -e failed ]; then cat >/dev/null; else touch failed; exit 1; fi' \
+		--metrics sub.prom 2>sub.err &
+	local pid=$!
+	bg $pid
+	evs mt 5 | mq-pub
+	wait_for "[ \"\$(metric sub.prom 'evt_mq_acked_total{$l}')\" = 5 ]" 15
+	kill -0 $pid
+	[ "$(metric sub.prom "evt_mq_breaker_open{$l}")" = 0 ]
+	[ "$(metric sub.prom "evt_mq_breaker_opened_total{$l}")" = 1 ]
+	[ "$(metric sub.prom "evt_mq_requeued_total{$l}")" = 5 ]
+	textfile sub.prom
+	kill -TERM $pid
+	wait $pid
+	grep -q 'circuit closed' sub.err
+	run mq-sub -q x --metrics ''
+	assert_failure 64
+}
+
+@test "--metrics: the textfiles pass promtool check metrics" {
+	command -v promtool >/dev/null ||
+		skip "promtool is not installed (Debian package prometheus; scripts/setup installs it)"
+	declare_queue "$(q pt)" 'payment.*'
+	evs pt 5 | mq-pub --metrics pub.prom
+	mq-sub -q "$(q pt)" -n 5 --metrics sub.prom >/dev/null
+	run promtool check metrics <pub.prom
+	assert_success
+	assert_output ''
+	run promtool check metrics <sub.prom
+	assert_success
+	assert_output ''
+}
+
+# The client's side of TLS: the throwaway CA, the client certificate, key.
+TLS_OPTS() { echo --cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/client.pem" --cert-key "$TLS_DIR/client.key"; }
+
+@test "TLS: a round trip over amqps, the broker and the client verified by a throwaway CA" {
+	local tls
+	read -ra tls < <(TLS_OPTS)
+	mq-sub -u "$AMQPS_URL" "${tls[@]}" -q "$(q tls)" -b 'payment.*' --idle-timeout 10ms
+	evs s 50 >in.ndjson
+	run mq-pub -u "$AMQPS_URL" "${tls[@]}" -v in.ndjson
+	assert_success
+	assert_output --partial '50 events published, 50 confirmed'
+	# The environment names the files as well as the options do.
+	AMQP_URL=$AMQPS_URL AMQP_CACERT=$TLS_DIR/ca.pem AMQP_CERT=$TLS_DIR/client.pem \
+		AMQP_KEY=$TLS_DIR/client.key run mq-sub -q "$(q tls)" -n 50
+	assert_success
+	diff <(jq -c . in.ndjson) <(echo "$output")
+	# Verification is on by default: the system's CAs do not know ours.
+	run mq-pub -u "$AMQPS_URL" < <(ev t0)
+	assert_failure 69
+	assert_output --partial "amqps://guest@localhost:${AMQPS_URL##*:}: TLS: the broker's certificate is not signed by a CA the system trusts"
+	# The broker wants a client certificate signed by its CA.
+	run mq-pub -u "$AMQPS_URL" --cacert "$TLS_DIR/ca.pem" < <(ev t0)
+	assert_failure 69
+	assert_output --partial 'TLS: the broker refused the connection'
+	assert_output --partial 'no client certificate given'
+	# TLS files for a plain amqp:// URL are a mistake, said as one.
+	run mq-pub "${tls[@]}" < <(ev t0)
+	assert_failure 64
+	run mq-sub -u "$AMQPS_URL" --cacert no-such.pem -q "$(q tls)"
+	assert_failure 66
+	assert_output --partial 'no-such.pem: CA certificates: No such file'
+}
+
+@test "TLS: a broker whose certificate the given CA did not sign is refused (69)" {
+	# Another throwaway CA, which signed nothing the broker has.
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout other.key -out other.pem -days 1 -subj '/CN=other CA' 2>/dev/null
+	mq-sub -u "$AMQPS_URL" $(TLS_OPTS) -q "$(q rogue)" -b 'payment.*' --idle-timeout 10ms
+	run mq-pub -u "$AMQPS_URL" --cacert other.pem --cert "$TLS_DIR/client.pem" \
+		--cert-key "$TLS_DIR/client.key" < <(ev r1)
+	assert_failure 69
+	assert_output "mq-pub: amqps://guest@localhost:${AMQPS_URL##*:}: TLS: the broker's certificate is not signed by a CA of other.pem"
+	AMQP_CACERT=other.pem AMQP_CERT=$TLS_DIR/client.pem AMQP_KEY=$TLS_DIR/client.key \
+		run mq-sub -u "$AMQPS_URL" -q "$(q rogue)" --idle-timeout 10ms
+	assert_failure 69
+	assert_output --partial 'not signed by a CA of other.pem'
+	# Nothing was published.
+	run mq-sub -u "$AMQPS_URL" $(TLS_OPTS) -q "$(q rogue)" --idle-timeout 300ms
+	assert_success
+	assert_output ''
+}
+
+@test "TLS: the password is never printed, whether it works or not" {
+	rmqctl add_user evt 's3cret-pw' >/dev/null
+	rmqctl set_permissions evt '.*' '.*' '.*' >/dev/null
+	local url="amqps://evt:s3cret-pw@localhost:${AMQPS_URL##*:}"
+	mq-sub -u "$url" $(TLS_OPTS) -q "$(q pw)" -b 'payment.*' --idle-timeout 10ms
+	run mq-pub -v -u "$url" $(TLS_OPTS) < <(evs w 3)
+	assert_success
+	refute_output --partial 's3cret'
+	AMQP_URL=$url run mq-sub -v $(TLS_OPTS) -q "$(q pw)" -n 3
+	assert_success
+	refute_output --partial 's3cret'
+	# Refused for its certificate, for its password, for its CA.
+	run mq-pub -u "$url" < <(ev w0)
+	assert_failure 69
+	assert_output --partial 'amqps://evt@localhost:'
+	refute_output --partial 's3cret'
+	run mq-pub -u "amqps://evt:wrong-s3cret@localhost:${AMQPS_URL##*:}" $(TLS_OPTS) < <(ev w0)
+	assert_failure 69
+	assert_output --partial 'login'
+	refute_output --partial 's3cret'
+	AMQP_URL=$url run mq-sub --cacert "$TLS_DIR/ca.pem" -q "$(q pw)"
+	assert_failure 69
+	refute_output --partial 's3cret'
+}
+
+@test "outbox: the relay connects again when the broker stops and starts, and publishes everything" {
+	declare_queue "$(q relay)" '#'
+	evs ra 200 | evt-append -l svc.db
+	mq-pub -l svc.db --follow --checkpoint bus --metrics relay.prom 2>relay.err &
+	local pid=$!
+	bg $pid
+	# A second relay, stopped while it waits to connect again.
+	mq-sub -q "$(q relayo)" -e "$(q relayx)" -b '#' --idle-timeout 10ms
+	mq-pub -l svc.db --follow --checkpoint other -e "$(q relayx)" --declare 2>other.err &
+	local other=$!
+	bg $other
+	wait_for '[ "$(ckpt svc.db bus)" = 200 ] && [ "$(ckpt svc.db other)" = 200 ]' 20
+	rabbitmq stop --keep "$RMQ_DIR"
+	# Appended while the broker is down.
+	evs rb 100 | evt-append -l svc.db
+	wait_for 'grep -q "connecting again, to publish again after seq 200" relay.err' 10
+	wait_for 'grep -q "connecting again" other.err' 10
+	# SIGTERM during a pause (seconds long by now): exit 0 at once.
+	sleep 2
+	local t0
+	t0=$(date +%s%N)
+	kill -TERM $other
+	wait $other
+	[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 500 ]
+	rabbitmq start "$RMQ_DIR"
+	# Appended after it came back.
+	evs rc 100 | evt-append -l svc.db
+	wait_for '[ "$(ckpt svc.db bus)" = 400 ]' 40
+	kill -0 $pid
+	grep -q 'connected again after' relay.err
+	local l='{program="mq-pub",exchange="business.events",checkpoint="bus"}'
+	wait_for "[ \"\$(metric relay.prom 'evt_mq_reconnects_total$l')\" = 1 ]" 10
+	[ "$(metric relay.prom "evt_mq_connected$l")" = 1 ]
+	textfile relay.prom
+	kill -TERM $pid
+	wait $pid
+	# Every event of the log is in the queue, some maybe twice.
+	mq-sub -q "$(q relay)" --idle-timeout 1s | jq -r .id | sort -u >got
+	diff <(evt-replay -l svc.db | jq -r .id | sort) got
+}
+
+@test "outbox: a one-shot mq-pub does not connect again: a lost connection exits 75" {
+	# (The relay form without --follow neither: see the test above for
+	# --follow.) The broker goes while mq-pub waits for more input.
+	declare_queue "$(q once)" 'payment.*'
+	{ evs o1 10; sleep 3; evs o2 10; } | mq-pub 2>once.err &
+	local pid=$! status=0
+	bg $pid
+	sleep 1
+	rabbitmq stop --keep "$RMQ_DIR"
+	wait $pid || status=$?
+	rabbitmq start "$RMQ_DIR"
+	cat once.err
+	[ "$status" = 75 ]
+	grep -q 'last confirmed line: 10' once.err
+	run grep -c 'connecting again' once.err
+	assert_output 0
 }
 
 # Last: it restarts the broker.
