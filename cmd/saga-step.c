@@ -5,42 +5,24 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <malloc.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "cli.h"
 #include "clock.h"
 #include "event.h"
-#include "follow.h"
 #include "input.h"
-#include "log.h"
 #include "reject.h"
 #include "saga.h"
-#include "uuid.h"
+#include "service.h"
 
 #define USAGE "saga-step SERVICE [-fqv] [-l LOG] [--decline-over AMOUNT] " \
 	"[--fail-rate P --seed N] [--member I/N] [--only-new] [--reject FILE] " \
 	"[--timeout DURATION] [FILE ...]"
-
-/* How often a service on a log looks again when nothing wakes it. */
-#define RECHECK_MS 1000
-/*
- * A round is appended in chunks of at most this many reactions (or
- * bytes), each its own transaction: another writer never waits for more
- * than one chunk, a kill loses at most one, and the round's memory is
- * bounded. Decisions are emitted in order with ids of their own, so a
- * chunk stands alone.
- */
-#define CHUNK_EVENTS 4096
-#define CHUNK_BYTES (4u << 20)
-/* The longest wait between two tries of a round that lost a race. */
-#define BACKOFF_MAX_MS 1000
 
 static void help(void) __attribute__((noreturn));
 
@@ -86,16 +68,6 @@ struct run {
 	long long in, out;
 	struct evt_event ev;
 	struct evt_reject *reject;
-	/* -l: the reactions of a round not yet appended, back to back, one
-	 * per line, and their ids (EVT_UUID_LEN + 1 bytes each). */
-	struct evt_log *log;
-	struct evt_buf pending, ids;
-	long long npending, appended;
-	long long last_seq;	/* the last stored event folded */
-	int64_t now;
-	int lost;		/* the round lost a race: take it back */
-	int failed;		/* the round's append failed: err says why */
-	struct evt_err err;
 };
 
 static int
@@ -209,252 +181,54 @@ run_filter(struct run *r, char **names, int nin)
 	return code;
 }
 
-/* A stored event: a fact, whatever it holds. One the rules cannot use is
- * set aside with a warning, never a reason to stop. */
-static int
-fold_stored(void *arg, long long seq, const char *line, size_t len)
+/* The service (service.h): the saga state as a decider. A stored event
+ * the rules cannot take is a fact too: set aside with a warning. */
+static void
+fold_stored(void *st, const struct evt_event *ev, int64_t now,
+    const char *log, long long seq)
 {
-	struct run *r = arg;
 	struct evt_err err;
 	int rc;
 
-	r->in++;
-	r->last_seq = seq;
-	if (evt_event_parse_stored(&r->ev, line, len, &err) < 0) {
-		evt_warn("%s: seq %lld: %s: set aside", evt_log_path(r->log),
-		    seq, err.msg);
-		return 0;
-	}
 	/* A stored event has its id: fold never refuses it. */
-	if ((rc = evt_saga_fold(r->saga, &r->ev, r->now, &err)) < 0)
+	if ((rc = evt_saga_fold(st, ev, now, &err)) < 0)
 		rc = EVT_SAGA_ASIDE;
 	if (rc != EVT_SAGA_TAKEN) {
 		char at[512];
-		snprintf(at, sizeof(at), "%s: seq %lld", evt_log_path(r->log),
-		    seq);
+		snprintf(at, sizeof(at), "%s: seq %lld", log, seq);
 		warn_folded(rc, at, &err);
 	}
-	return 0;
-}
-
-/*
- * Append the pending reactions in one transaction, and keep them in the
- * state (evt_saga_commit). When one of them, or another outcome of its
- * decision, is stored already (another instance decided meanwhile, or
- * long ago), nothing is written and r->lost is set. Returns 0, or -1
- * with r->err (r->failed set).
- */
-static int
-flush(struct run *r)
-{
-	const char *p = r->pending.p, *end = p + r->pending.len;
-	struct evt_err *err = &r->err;
-	long long i = 0;
-
-	if (r->npending == 0)
-		return 0;
-	if (evt_log_begin(r->log, err) < 0) {
-		/* Other writers busy past the wait, or a connection lost:
-		 * worth another try, never a reason to stop. */
-		if (err->code == EX_TEMPFAIL) {
-			r->lost = 1;
-			return 0;
-		}
-		goto fail;
-	}
-	for (; p < end; i++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		int rc;
-
-		if (evt_event_parse(&r->ev, p, (size_t)(nl - p), 0, err) < 0 ||
-		    (rc = evt_log_append(r->log, &r->ev, NULL, r->now, NULL,
-		    err)) < 0) {
-			evt_log_rollback(r->log);
-			/* A conflict: an expectation another writer voided,
-			 * or the id stored already with another outcome. */
-			if (err->code == EX_TEMPFAIL) {
-				if (err->taken)
-					evt_saga_stored(r->saga, r->ids.p + i *
-					    (EVT_UUID_LEN + 1));
-				r->lost = 1;
-				return 0;
-			}
-			goto fail;
-		}
-		if (rc == EVT_APPEND_DUPLICATE) {
-			evt_log_rollback(r->log);
-			evt_saga_stored(r->saga, r->ids.p + i * (EVT_UUID_LEN + 1));
-			r->lost = 1;
-			return 0;
-		}
-		p = nl + 1;
-	}
-	if (evt_log_commit(r->log, err) < 0) {
-		/* Whether it was stored or not, the events read next say. */
-		if (err->code == EX_TEMPFAIL) {
-			r->lost = 1;
-			return 0;
-		}
-		goto fail;
-	}
-	evt_saga_commit(r->saga);
-	r->appended += r->npending;
-	r->npending = 0;
-	evt_buf_reset(&r->pending);
-	evt_buf_reset(&r->ids);
-	return 0;
-fail:
-	r->failed = 1;
-	return -1;
 }
 
 static int
-collect(void *arg, const char *id, const char *line, size_t len)
+decide(void *st, int64_t now, evt_saga_emit_fn emit, void *arg,
+    struct evt_err *err)
 {
-	struct run *r = arg;
-
-	evt_buf_add(&r->pending, line, len);
-	evt_buf_addc(&r->pending, '\n');
-	evt_buf_add(&r->ids, id, EVT_UUID_LEN + 1);
-	if (++r->npending >= CHUNK_EVENTS || r->pending.len >= CHUNK_BYTES) {
-		if (flush(r) < 0 || r->lost)
-			return -1;
-	}
-	return 0;
+	return evt_saga_decide(st, now, emit, arg, err);
 }
 
-/* Wait before the next try of a round that lost tries races in a row:
- * at once the first time, then longer, up to BACKOFF_MAX_MS, with
- * jitter so that two racing instances fall apart. */
-static void
-backoff(int tries)
-{
-	long ms;
-	struct timespec ts;
+static void journal(void *st, int on) { evt_saga_journal(st, on); }
+static void commit(void *st) { evt_saga_commit(st); }
+static void undo(void *st) { evt_saga_undo(st); }
+static void stored(void *st, const char *id) { evt_saga_stored(st, id); }
+static int64_t next_deadline(const void *st) { return evt_saga_next_deadline(st); }
 
-	if (tries <= 1)
-		return;
-	ms = tries > 8 ? BACKOFF_MAX_MS : 5L << (tries - 1);
-	if (ms > BACKOFF_MAX_MS)
-		ms = BACKOFF_MAX_MS;
-	ms = ms / 2 + random() % (ms / 2 + 1);
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
-}
-
-/* After a round: give back what it took, so that memory follows the
- * open sagas. */
-static void
-shrink(struct run *r, long long decided)
-{
-	if (r->pending.cap > (1u << 20)) {
-		evt_buf_free(&r->pending);
-		evt_buf_free(&r->ids);
-	}
-	if (decided >= 4096)
-		malloc_trim(0);
-}
-
-/*
- * The service: fold the log, decide, append in chunks; with follow, wait
- * for more (or for the next deadline) and go on. A round whose append
- * finds one of its decisions stored already, or a stock stream moved,
- * lost a race with another writer: what it had not stored is taken back,
- * only what is new in the log is folded, and the round is taken again,
- * at once and then with back-off, for as long as it takes: other writers
- * being busy is never a reason to stop.
- */
 static int
 run_log(struct run *r, const char *spec, int follow)
 {
-	struct evt_follow *fw = NULL;
-	struct evt_read rd;
+	struct evt_decider d = { r->saga, fold_stored, decide, journal, commit,
+	    undo, stored, next_deadline, evt_warn };
+	struct evt_service_stats stats = { 0, 0 };
 	struct evt_err err;
-	int tries = 0, code = 0, quick = 0;
+	int code = 0;
 
-	if ((r->log = evt_log_open(spec, 0, &err)) == NULL)
-		evt_die_err(&err);
-	if (follow && (fw = evt_follow_open(r->log, &err)) == NULL)
-		goto fail;
-	srandom((unsigned)getpid());
-	evt_saga_journal(r->saga, 1);
-	memset(&rd, 0, sizeof(rd));
-	for (;;) {
-		int64_t dl;
-		long long before = r->appended;
-
-		if (evt_clock_now(&r->now, &err) < 0)
-			goto fail;
-		long long was = rd.after;
-		r->last_seq = rd.after;
-		if (evt_log_read(r->log, &rd, fold_stored, r, &err) < 0) {
-			/* A server away for a while (PostgreSQL): a follower
-			 * waits for it, going on after what it folded. */
-			if (!follow || (err.code != EX_TEMPFAIL &&
-			    err.code != EX_UNAVAILABLE))
-				goto fail;
-			evt_warn("%s; trying again", err.msg);
-			rd.after = r->last_seq;
-			backoff(++tries);
-			if (evt_follow_stopping(fw))
-				break;
-			continue;
-		}
-		/* A wake that found nothing may have come from a commit's
-		 * write before the commit could be read (a SQLite WAL frame
-		 * is written before its index is): look again soon, then
-		 * less and less often. */
-		quick = rd.scanned > was ? 0 : quick == 0 ? 10 :
-		    quick < RECHECK_MS ? 2 * quick : RECHECK_MS;
-		rd.after = rd.scanned;
-		r->lost = 0;
-		if (evt_saga_decide(r->saga, r->now, collect, r, &err) < 0 &&
-		    !r->lost) {
-			if (r->failed)
-				err = r->err;
-			goto fail;
-		}
-		if (!r->lost && flush(r) < 0) {
-			err = r->err;
-			goto fail;
-		}
-		if (r->lost) {
-			evt_saga_undo(r->saga);
-			r->npending = 0;
-			evt_buf_reset(&r->pending);
-			evt_buf_reset(&r->ids);
-			backoff(++tries);
-			if (fw && evt_follow_stopping(fw))
-				break;
-			continue;
-		}
-		tries = 0;
-		shrink(r, r->appended - before);
-		if (!follow)
-			break;
-		/* Wake for new events, or when the next deadline falls due. */
-		int wait = quick && quick < RECHECK_MS ? quick : RECHECK_MS;
-		if ((dl = evt_saga_next_deadline(r->saga)) != INT64_MAX) {
-			int64_t left = dl - r->now;
-			if (left < wait)
-				wait = left > 0 ? (int)left : 0;
-		}
-		int w = evt_follow_wait(fw, wait, &err);
-		if (w < 0)
-			goto fail;
-		if (w == 0)
-			break;
+	if (evt_service_run(&d, spec, follow, &stats, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+		code = err.code ? err.code : EX_IOERR;
 	}
-	r->out = r->appended;
-out:
-	evt_follow_close(fw);
-	evt_log_close(r->log);
+	r->in = stats.in;
+	r->out = stats.appended;
 	return code;
-fail:
-	fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
-	code = err.code ? err.code : EX_IOERR;
-	goto out;
 }
 
 int
@@ -566,8 +340,6 @@ main(int argc, char **argv)
 		    EVT_SAGA_REJECTED), evt_saga_count(r.saga, EVT_SAGA_ASIDE));
 	evt_saga_free(r.saga);
 	evt_event_free(&r.ev);
-	evt_buf_free(&r.pending);
-	evt_buf_free(&r.ids);
 	if (fclose(stdout) != 0 && code == 0) {
 		if (errno != EPIPE)
 			fprintf(stderr, "%s: stdout: %s\n", evt_prog, strerror(errno));
