@@ -224,3 +224,17 @@ setup() {
 	[ "$(grep -c audittags out)" -eq 2 ]
 	! grep -q 'u0061udittags\|"audit":' out
 }
+
+@test "valgrind: evt-top, a frame with findings, and its error paths" {
+	"$ROOT/scripts/gen-store" s.ndjson o.ndjson 30 5
+	cat s.ndjson o.ndjson | EVT_NOW=2026-11-24T18:00:00Z saga-step all | evt-append -q -l v.db
+	printf '%s\n' '{"finding":"pan_unmasked","severity":"critical","seq":3,"subject":"payment-T1","detail":"card number 411111******1111 in data.card"}' 'not json' >f.ndjson
+	EVT_NOW=2026-11-24T18:00:00Z COLUMNS=100 LINES=40 vg evt-top -l v.db --once --low 20 --findings f.ndjson >frame
+	grep -q 'pan_unmasked' frame
+	run vg evt-top -l nowhere/v.db --once
+	[ "$status" -eq 66 ]
+	# Plain frames until the reader goes away.
+	{ vg evt-top -l v.db -n 1; echo "rc=$?" >rc; } | head -1 >first
+	grep -q '^evt-top' first
+	[ "$(cat rc)" = rc=0 ]
+}
