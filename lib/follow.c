@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "follow.h"
@@ -17,7 +18,31 @@ struct evt_follow {
 	const char *prefix;
 	size_t plen;
 	int stop;
+	struct stat st;		/* the log's file when the watch began */
+	int has_st;
 };
+
+/*
+ * The log's file must still be the one this follower reads: deleted or
+ * replaced (a copy restored over it, a new log made in its place), it
+ * would wait for ever on a file no writer appends to any more. -1 with
+ * err then.
+ */
+static int
+same_file(struct evt_follow *f, struct evt_err *err)
+{
+	struct stat st;
+
+	if (!f->has_st)
+		return 0;
+	if (stat(evt_log_path(f->log), &st) < 0 || st.st_dev != f->st.st_dev ||
+	    st.st_ino != f->st.st_ino)
+		return evt_err_set(err, EX_IOERR, "%s: %s under the follower: "
+		    "start it again to read the log that is there now",
+		    evt_log_path(f->log), errno == ENOENT ? "deleted" :
+		    "replaced");
+	return 0;
+}
 
 struct evt_follow *
 evt_follow_open(struct evt_log *log, struct evt_err *err)
@@ -40,8 +65,10 @@ evt_follow_open(struct evt_log *log, struct evt_err *err)
 		evt_follow_close(f);
 		return NULL;
 	}
-	if (!f->notify)
+	if (!f->notify) {
 		f->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		f->has_st = stat(evt_log_path(log), &f->st) == 0;
+	}
 	if (f->sig < 0 || (!f->notify && (f->ino < 0 ||
 	    inotify_add_watch(f->ino, evt_log_watch_dir(log), IN_MODIFY |
 	    IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) < 0))) {
@@ -92,7 +119,7 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 			return evt_err_set(err, EX_OSERR, "poll: %s",
 			    strerror(errno));
 		if (n == 0)
-			return 1;
+			return same_file(f, err) < 0 ? -1 : 1;
 		if (p[1].revents)
 			continue;	/* the signal is read at the top */
 		if (p[2].revents & POLLNVAL) {
@@ -117,7 +144,7 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 			}
 		}
 		if (hit)
-			return 1;
+			return same_file(f, err) < 0 ? -1 : 1;
 	}
 }
 

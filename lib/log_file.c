@@ -575,7 +575,18 @@ fl_read(struct evt_log *base, struct evt_read *r, evt_log_fn fn, void *arg,
 	if (map_committed(l, &p, &size, err) < 0)
 		return -1;
 	end = size;
-	if (r->after > 0 && r->after == l->rd_seq && l->rd_off <= end)
+	/* What this reader read is gone: the log was cut under it (a torn
+	 * tail's repair only ever takes an incomplete line, which no
+	 * reader has read). */
+	if (r->after > 0 && r->after == l->rd_seq && l->rd_off > end) {
+		if (p)
+			munmap(p, (size_t)size);
+		return evt_err_set(err, EX_IOERR, "%s: truncated under the "
+		    "reader: it had read %lld bytes (to seq %lld), the log "
+		    "holds %lld", base->path, (long long)l->rd_off, l->rd_seq,
+		    (long long)end);
+	}
+	if (r->after > 0 && r->after == l->rd_seq)
 		off = l->rd_off;
 	while (off < end && !stop) {
 		const char *s = p + off;

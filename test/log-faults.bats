@@ -497,3 +497,40 @@ db.execute("COMMIT")' &
 	assert_output c-4
 	assert_log_consistent "$L"
 }
+
+@test "a follower whose log is cut or deleted under it says so and exits 74, on both backends" {
+	for i in 1 2 3 4 5; do echo "{\"id\":\"e$i\",\"type\":\"T\",\"subject\":\"s-1\"}"; done >in
+	# A file log cut below what the follower read.
+	evt-append -q -l cut.ndjson <in
+	evt-replay -l cut.ndjson --follow >out 2>err &
+	pid=$!
+	wait_for '[ "$(wc -l <out)" = 5 ]'
+	: >cut.ndjson
+	wait_for '! kill -0 $pid 2>/dev/null'
+	run wait $pid
+	[ "$status" -eq 74 ]
+	grep -q 'cut.ndjson: truncated under the reader: it had read [0-9]* bytes (to seq 5), the log holds 0' err
+	# A SQLite log deleted, then made again by a writer: the follower
+	# would wait on the old file for ever.
+	evt-append -q -l del.db <in
+	evt-replay -l del.db --follow >out 2>err &
+	pid=$!
+	wait_for '[ "$(wc -l <out)" = 5 ]'
+	rm -f del.db del.db-wal del.db-shm
+	evt-append -q -l del.db <in
+	wait_for '! kill -0 $pid 2>/dev/null'
+	run wait $pid
+	[ "$status" -eq 74 ]
+	grep -q 'del.db: \(deleted\|replaced\) under the follower' err
+	# A torn tail's repair is not a cut: the follower reads on.
+	evt-append -q -l torn.ndjson <in
+	evt-replay -l torn.ndjson --follow >out 2>err &
+	pid=$!
+	wait_for '[ "$(wc -l <out)" = 5 ]'
+	printf '{"id":"half' >>torn.ndjson
+	echo '{"id":"e6","type":"T","subject":"s-1"}' | evt-append -q -l torn.ndjson
+	wait_for '[ "$(wc -l <out)" = 6 ]'
+	kill -TERM $pid
+	run wait $pid
+	[ "$status" -eq 0 ]
+}
