@@ -98,6 +98,10 @@ struct sub {
 	struct evt_buf *lines;	/* each delivery's line, compact */
 	size_t n, cap;
 	int fails;		/* --exec failures in a row */
+	long long isolate;	/* batches of one message to come: after a
+				 * batch failed, each of its messages is
+				 * tried alone, so that one bad message
+				 * does not take the good ones with it */
 	struct evt_event ev;
 	struct evt_buf out;
 	/* Counts, and the metrics that show them (static storage: the
@@ -221,6 +225,10 @@ settle(struct sub *s)
 			else
 				evt_warn("--exec: killed by signal %d; %zu "
 				    "messages put back", WTERMSIG(st), s->n);
+			/* They come back: each alone, next (the breaker's
+			 * pause still applies between failures). */
+			if (s->n > 1 && (long long)s->n > s->isolate)
+				s->isolate = (long long)s->n;
 			for (size_t i = 0; i < s->n; i++) {
 				struct evt_amqp_delivery *d = &s->batch[i];
 				if (d->count >= s->max_redeliveries) {
@@ -507,6 +515,10 @@ main(int argc, char **argv)
 		long long want = prefetch;
 		if (count && count - s.taken < want)
 			want = count - s.taken;
+		if (s.isolate > 0) {
+			want = 1;
+			s.isolate--;
+		}
 		int r = evt_amqp_next(s.amqp, &d, TICK_MS, &err);
 		if (r < 0)
 			evt_die_err(&err);

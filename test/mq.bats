@@ -243,6 +243,20 @@ textfile() {
 	assert_output 'f1 2,f2 2,f3 2'
 }
 
+@test "--exec: one message its command refuses does not take the good ones of its batch with it" {
+	declare_queue "$(q iso)" 'payment.*'
+	# a1 is stored already with another type: evt-append refuses the
+	# second a1 (a conflict), which stops it there.
+	echo '{"id":"a1","source":"payment","type":"PaymentFailed","subject":"payment-T1"}' | evt-append -q -l iso.db
+	{ evs b 2; evs a 1; evs c 3; } | mq-pub
+	run mq-sub -q "$(q iso)" --exec "evt-append -q -l iso.db" --max-redeliveries 2 --idle-timeout 1s
+	assert_success
+	# Every good message stored; only the refused one dead-lettered.
+	[ "$(evt-replay -l iso.db | jq -r .id | sort | paste -sd,)" = "a1,b1,b2,c1,c2,c3" ]
+	run bash -c "mq-sub -q $(q iso).dlq --idle-timeout 300ms | jq -r .id | paste -sd,"
+	assert_output 'a1'
+}
+
 @test "--quorum declares a quorum queue; a queue that exists is used as it is" {
 	mq-sub -q "$(q qq)" --quorum -b 'payment.*' --idle-timeout 10ms
 	# Declared again without --quorum: no mismatch, it stays quorum.
