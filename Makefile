@@ -188,6 +188,13 @@ $(NOCHAIN)/libevt.a: $(NOCHAIN_OBJ)
 build/bench/evt-append-nochain: $(NOCHAIN)/cmd/evt-append.o $(NOCHAIN)/libevt.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_evt-append)
 
+# The checker of evt's Merkle tree, tiles, proofs and checkpoints against
+# Go's golang.org/x/mod/sumdb/tlog and sumdb/note (test/evt-verify.bats
+# builds it itself; this rule is for running it by hand). Tests only.
+build/test/tlog-check: test/tlog-check.go
+	@mkdir -p $(dir $@)
+	GO111MODULE=off GOPATH=/usr/share/gocode go build -o $@ test/tlog-check.go
+
 # The saga properties of test/saga-prop.py over many more seeds than the
 # suite runs (SOAK_SEEDS, from SOAK_FIRST), then the live services of
 # test/saga-live.py under load, kill -9 and racing instances, on SQLite

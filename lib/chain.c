@@ -254,7 +254,12 @@ on_boundary(struct vstate *s, long long seq, const unsigned char *hash)
 		    "at seq %lld: events 1 to %lld are archived, so the "
 		    "checkpoint's event cannot be checked; keep a checkpoint "
 		    "at or after seq %lld", seq + 1, seq, seq);
-	if (cp && cp->seq == seq && memcmp(hash, cp->root, EVT_CHAIN_LEN) != 0)
+	if (cp && cp->seq == seq) {
+		v->since_seen = 1;
+		memcpy(v->since_chain, hash, EVT_CHAIN_LEN);
+	}
+	if (cp && cp->seq == seq && v->since_head &&
+	    memcmp(hash, v->since_head, EVT_CHAIN_LEN) != 0)
 		return fault(v, EVT_CHAIN_FORKED, seq, "the hash kept of the "
 		    "last archived event is not the checkpoint's: history "
 		    "rewritten or the log replaced");
@@ -294,25 +299,39 @@ on_row(void *arg, long long seq, const char *line, size_t len,
 			return fault(v, EVT_CHAIN_FORKED, cp->seq,
 			    "the checkpoint's event is missing: seq %lld "
 			    "follows %lld", seq, cp->seq - 1);
-		if (hash == NULL || memcmp(hash, cp->root, EVT_CHAIN_LEN) != 0)
+		if (hash == NULL || (v->since_head &&
+		    memcmp(hash, v->since_head, EVT_CHAIN_LEN) != 0))
 			return fault(v, EVT_CHAIN_FORKED, cp->seq,
-			    "its hash is %s the checkpoint's: history rewritten "
-			    "or the log replaced", hash ? "not" : "missing, not");
-		memcpy(s->prev, cp->root, EVT_CHAIN_LEN);
-		memcpy(v->head, cp->root, EVT_CHAIN_LEN);
+			    "its hash is %s the %s: history rewritten "
+			    "or the log replaced", hash ? "not" : "missing, not",
+			    v->since_head == cp->root ? "checkpoint's" :
+			    "one kept with the tiles at the checkpoint");
+		v->since_seen = 1;
+		memcpy(v->since_chain, hash, EVT_CHAIN_LEN);
+		memcpy(s->prev, hash, EVT_CHAIN_LEN);
+		memcpy(v->head, hash, EVT_CHAIN_LEN);
 		v->seq = cp->seq;
 		s->expect = cp->seq + 1;
 		return 0;
 	}
 	if (seq == s->expect && hash) {
-		evt_chain_step(s->hs, s->prev, s->expect, line, len, c);
+		unsigned char leaf[EVT_CHAIN_LEN];
+		evt_chain_leaf(s->hs, s->expect, line, len, leaf);
+		evt_chain_node(s->hs, s->prev, leaf, c);
 		if (memcmp(c, hash, EVT_CHAIN_LEN) == 0) {
 			memcpy(s->prev, c, EVT_CHAIN_LEN);
 			memcpy(v->head, c, EVT_CHAIN_LEN);
 			v->seq = s->expect++;
 			v->events++;
+			if (v->on_leaf)
+				v->on_leaf(v->leaf_arg, v->seq, leaf);
+			if (v->since && v->seq == v->since->seq) {
+				v->since_seen = 1;
+				memcpy(v->since_chain, c, EVT_CHAIN_LEN);
+			}
 			if (v->since && v->seq == v->since->seq &&
-			    memcmp(c, v->since->root, EVT_CHAIN_LEN) != 0)
+			    v->since_head &&
+			    memcmp(c, v->since_head, EVT_CHAIN_LEN) != 0)
 				return fault(v, EVT_CHAIN_FORKED, v->seq,
 				    "the chain holds, but its hash at seq %lld "
 				    "is not the checkpoint's: every hash was "
@@ -451,9 +470,13 @@ evt_chain_verify(struct evt_log *log, struct evt_verify *v,
 	memset(&s, 0, sizeof(s));
 	s.v = v;
 	s.expect = 1;
+	v->since_seen = 0;
 	if (cp && cp->seq == 0) {
 		static const unsigned char zero[EVT_CHAIN_LEN];
-		if (memcmp(cp->root, zero, EVT_CHAIN_LEN) != 0)
+		v->since_seen = 1;
+		memset(v->since_chain, 0, EVT_CHAIN_LEN);
+		if (v->since_head &&
+		    memcmp(v->since_head, zero, EVT_CHAIN_LEN) != 0)
 			return fault(v, EVT_CHAIN_FORKED, 0, "a checkpoint at "
 			    "seq 0 has the hash of no events, 32 zero bytes");
 	} else if (cp && !v->full) {
@@ -511,6 +534,9 @@ evt_checkpoint_free(struct evt_checkpoint *cp)
 	evt_checkpoint_init(cp);
 }
 
+static int b64_decode(const char *s, size_t n, unsigned char *out,
+    size_t cap);
+
 static void
 b64_add(struct evt_buf *b, const unsigned char *p, size_t n)
 {
@@ -518,6 +544,18 @@ b64_add(struct evt_buf *b, const unsigned char *p, size_t n)
 	b->len += (size_t)EVP_EncodeBlock((unsigned char *)b->p + b->len, p,
 	    (int)n);
 	b->p[b->len] = '\0';
+}
+
+void
+evt_b64_add(struct evt_buf *b, const unsigned char *p, size_t n)
+{
+	b64_add(b, p, n);
+}
+
+int
+evt_b64_decode(const char *s, size_t n, unsigned char *out, size_t cap)
+{
+	return b64_decode(s, n, out, cap);
 }
 
 /* Decode standard padded base64 s[0..n) into out (at most cap bytes).
@@ -550,10 +588,15 @@ b64_decode(const char *s, size_t n, unsigned char *out, size_t cap)
 
 int
 evt_checkpoint_make(struct evt_checkpoint *cp, const char *origin,
-    long long seq, const unsigned char *root, struct evt_err *err)
+    long long seq, const unsigned char *root, const char *ext,
+    struct evt_err *err)
 {
 	if (*origin == '\0' || strchr(origin, '\n'))
 		return evt_err_set(err, EX_USAGE, "--origin: one line, not empty");
+	if (ext && *ext && (ext[strlen(ext) - 1] != '\n' || strstr(ext, "\n\n") ||
+	    *ext == '\n'))
+		return evt_err_set(err, EX_SOFTWARE, "an extension line must "
+		    "be one non-empty line");
 	evt_checkpoint_free(cp);
 	cp->origin = evt_strdup(origin);
 	cp->seq = seq;
@@ -561,6 +604,8 @@ evt_checkpoint_make(struct evt_checkpoint *cp, const char *origin,
 	evt_buf_printf(&cp->text, "%s\n%lld\n", origin, seq);
 	b64_add(&cp->text, root, EVT_CHAIN_LEN);
 	evt_buf_addc(&cp->text, '\n');
+	if (ext)
+		evt_buf_adds(&cp->text, ext);
 	cp->body_len = cp->text.len;
 	return 0;
 }
@@ -634,13 +679,25 @@ evt_checkpoint_sign(struct evt_checkpoint *cp, const char *keyfile,
 	if (!ok)
 		return evt_err_set(err, EX_SOFTWARE, "%s: signing failed", keyfile);
 	key_id(name, strlen(name), pub, sig);
+	/* Ed25519 is deterministic: signing again gives the same line, and
+	 * a note carries it once. */
+	struct evt_buf l = EVT_BUF_INIT;
+	evt_buf_addc(&l, '\n');
+	evt_buf_adds(&l, dash);
+	evt_buf_adds(&l, name);
+	evt_buf_addc(&l, ' ');
+	b64_add(&l, sig, sizeof(sig));
+	evt_buf_addc(&l, '\n');
+	if (cp->text.len > cp->body_len &&
+	    memmem(cp->text.p + cp->body_len, cp->text.len - cp->body_len,
+	    l.p, l.len) != NULL) {
+		evt_buf_free(&l);
+		return 0;
+	}
 	if (cp->text.len == cp->body_len)
 		evt_buf_addc(&cp->text, '\n');
-	evt_buf_adds(&cp->text, dash);
-	evt_buf_adds(&cp->text, name);
-	evt_buf_addc(&cp->text, ' ');
-	b64_add(&cp->text, sig, sizeof(sig));
-	evt_buf_addc(&cp->text, '\n');
+	evt_buf_add(&cp->text, l.p + 1, l.len - 1);
+	evt_buf_free(&l);
 	return 0;
 }
 
@@ -663,26 +720,41 @@ evt_checkpoint_read(struct evt_checkpoint *cp, const char *path,
     struct evt_err *err)
 {
 	FILE *f = fopen(path, "r");
-	char chunk[4096], *p, *nl, *end;
+	char chunk[4096];
+	struct evt_buf b = EVT_BUF_INIT;
 	size_t n;
-	int line = 1;
+	int rc;
 
 	evt_checkpoint_free(cp);
 	if (f == NULL)
 		return evt_err_set(err, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
 		    "%s: %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 &&
-	    cp->text.len < (1 << 20))
-		evt_buf_add(&cp->text, chunk, n);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < (1 << 20))
+		evt_buf_add(&b, chunk, n);
 	if (ferror(f)) {
 		fclose(f);
+		evt_buf_free(&b);
 		return evt_err_set(err, EX_IOERR, "%s: %s", path, strerror(errno));
 	}
 	fclose(f);
+	rc = evt_checkpoint_parse(cp, path, 1, b.p ? b.p : "", b.len, err);
+	evt_buf_free(&b);
+	return rc;
+}
+
+int
+evt_checkpoint_parse(struct evt_checkpoint *cp, const char *path,
+    int first_line, const char *text, size_t len, struct evt_err *err)
+{
+	char *p, *nl, *end;
+	int line = first_line;
+
+	evt_checkpoint_free(cp);
+	evt_buf_add(&cp->text, text, len);
 	if (cp->text.len == 0)
-		return bad_cp(path, 1, "empty", err);
+		return bad_cp(path, line, "empty", err);
 	if (memchr(cp->text.p, '\0', cp->text.len))
-		return bad_cp(path, 1, "a NUL byte", err);
+		return bad_cp(path, line, "a NUL byte", err);
 	p = cp->text.p;
 	end = p + cp->text.len;
 	/* origin */
@@ -730,6 +802,44 @@ evt_checkpoint_read(struct evt_checkpoint *cp, const char *path,
 			p = nl + 1, line++;
 		}
 	}
+	return 0;
+}
+
+int
+evt_key_vkey(const char *keyfile, const char *name, struct evt_buf *out,
+    struct evt_err *err)
+{
+	BIO *bio = BIO_new_file(keyfile, "r");
+	EVP_PKEY *k = NULL;
+	unsigned char pub[33], id[4];
+	size_t publen = 32;
+	char hex[9];
+
+	if (bio == NULL)
+		return evt_err_set(err, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
+		    "%s: %s", keyfile, strerror(errno ? errno : EIO));
+	k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	if (k == NULL) {
+		(void)BIO_reset(bio);
+		k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	}
+	BIO_free(bio);
+	if (k == NULL || EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519 ||
+	    !EVP_PKEY_get_raw_public_key(k, pub + 1, &publen) || publen != 32) {
+		EVP_PKEY_free(k);
+		return evt_err_set(err, EX_DATAERR, "%s: not an Ed25519 key in "
+		    "PEM", keyfile);
+	}
+	EVP_PKEY_free(k);
+	if (*name == '\0' || strpbrk(name, " \n+"))
+		return evt_err_set(err, EX_USAGE, "--key-name: not a key name "
+		    "(no spaces, newlines or +): %s", name);
+	key_id(name, strlen(name), pub + 1, id);
+	snprintf(hex, sizeof(hex), "%02x%02x%02x%02x", id[0], id[1], id[2],
+	    id[3]);
+	pub[0] = 0x01;
+	evt_buf_printf(out, "%s+%s+", name, hex);
+	b64_add(out, pub, sizeof(pub));
 	return 0;
 }
 

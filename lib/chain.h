@@ -108,7 +108,16 @@ struct evt_checkpoint {
 struct evt_verify {
 	/* in */
 	const struct evt_checkpoint *since;	/* a kept checkpoint, or NULL */
+	const unsigned char *since_head;	/* the chain head h(since->seq)
+				 * to hold the log to, or NULL: a tree
+				 * checkpoint (merkle.h) holds a tree root,
+				 * which the caller checks; then the stored
+				 * h(since->seq) is taken on */
 	int full;		/* with since: recompute from seq 1 as well */
+	/* Called with each event's leaf hash, in seq order, as it verifies
+	 * (the tree is built from them); NULL: none. */
+	void (*on_leaf)(void *arg, long long seq, const unsigned char *leaf);
+	void *leaf_arg;
 	/* out */
 	long long events;	/* events whose hashes were recomputed */
 	long long seq;		/* the head: last verified seq */
@@ -116,6 +125,8 @@ struct evt_verify {
 	int fault;		/* enum evt_chain_fault */
 	long long bad_seq;	/* the first seq found wrong */
 	char detail[256];	/* "seq 5: line changed (...)" */
+	int since_seen;		/* since->seq was reached: */
+	unsigned char since_chain[EVT_CHAIN_LEN];	/* h(since->seq) */
 	long long archived;	/* events 1..archived are archived out of
 				 * the log (PostgreSQL): not recomputed, the
 				 * chain taken on from the hash kept at the
@@ -152,15 +163,18 @@ void evt_checkpoint_free(struct evt_checkpoint *cp);
 
 /*
  * Make cp the checkpoint of (seq, root) for origin (one line, not empty):
- * the note's body, unsigned. Returns 0, or -1 with err (EX_USAGE: a bad
+ * the note's body, unsigned, with the extension lines ext (NULL: none;
+ * else lines that each end in a newline, none empty). Returns 0, or -1 with err (EX_USAGE: a bad
  * origin).
  */
 int evt_checkpoint_make(struct evt_checkpoint *cp, const char *origin,
-    long long seq, const unsigned char *root, struct evt_err *err);
+    long long seq, const unsigned char *root, const char *ext,
+    struct evt_err *err);
 
 /*
  * Sign cp with the Ed25519 private key in the PEM file keyfile, adding a
- * signature line by key_name (NULL: the origin). Returns 0, or -1 with
+ * signature line by key_name (NULL: the origin) after those it has (none
+ * when that very line is there already: signing is idempotent). Returns 0, or -1 with
  * err: EX_NOINPUT (no such file), EX_DATAERR (not an Ed25519 private key).
  */
 int evt_checkpoint_sign(struct evt_checkpoint *cp, const char *keyfile,
@@ -177,6 +191,23 @@ int evt_checkpoint_write(const struct evt_checkpoint *cp, const char *path,
  */
 int evt_checkpoint_read(struct evt_checkpoint *cp, const char *path,
     struct evt_err *err);
+
+/*
+ * Append to out the verifier key of the Ed25519 key (private or public)
+ * in the PEM file keyfile under name, in the signed-note form
+ * NAME+KEYID+base64(0x01 || public key), KEYID in 8 hex digits. Returns
+ * 0, or -1 with err (EX_NOINPUT, EX_DATAERR, EX_USAGE: a bad name).
+ */
+int evt_key_vkey(const char *keyfile, const char *name, struct evt_buf *out,
+    struct evt_err *err);
+
+/*
+ * Parse the checkpoint text[0..len) into cp (initialised), path and
+ * first_line naming it in errors (a checkpoint inside a proof starts
+ * further down). Returns 0, or -1 with err (EX_DATAERR).
+ */
+int evt_checkpoint_parse(struct evt_checkpoint *cp, const char *path,
+    int first_line, const char *text, size_t len, struct evt_err *err);
 
 /*
  * Check that cp carries a valid signature by the Ed25519 public key in the
@@ -196,6 +227,12 @@ void evt_chain_metrics(const struct evt_verify *v, const char *program,
 
 /* The seq that a stored line says it has, or -1: a hint for diagnosis. */
 long long evt_chain_line_seq(const char *line, size_t len);
+
+/* Append base64 (standard, padded) of p[0..n) to b. */
+void evt_b64_add(struct evt_buf *b, const unsigned char *p, size_t n);
+/* Decode standard padded base64 s[0..n) (at most 96 bytes of output)
+ * into out, at most cap bytes. Returns the length, or -1. */
+int evt_b64_decode(const char *s, size_t n, unsigned char *out, size_t cap);
 
 /* The hash as 64 lower-case hex digits and a NUL into out[65]. */
 void evt_chain_hex(const unsigned char *h, char *out);

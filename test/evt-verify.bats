@@ -77,10 +77,13 @@ fails_at() {
 	evt-replay -l v.db | chain_openssl | diff -u - <(sq_hashes v.db)
 	run evt-verify -l v.ndjson
 	assert_output "12 $(tail -1 want)"
-	# The checkpoint's root is the head in base64.
+	# The checkpoint's root is the RFC 6962 tree hash of the leaves, as
+	# Python's hashlib computes it from the definitions (not the chain's
+	# head, which an earlier evt put there: issue 25).
 	evt-verify -l v.ndjson -o cp --origin example.com/v
 	printf 'example.com/v\n12\n%s\n' \
-		"$(tail -1 want | xxd -r -p | openssl base64 -A)" | diff -u - cp
+		"$(python3 "$BATS_TEST_DIRNAME/chain-hashlib.py" --root v.ndjson)" |
+		diff -u - cp
 	# And the first vectors are pinned, so a change of definition shows;
 	# they too are what openssl computes.
 	golden verify-vectors
@@ -293,14 +296,14 @@ set_head() {
 		assert_failure 1
 		assert_output --partial "seq 10: log does not extend the checkpoint"
 		# A freshly built replacement, with the same number of events.
-		rm -f "$log" "$log".*
+		rm -rf "$log" "$log".*
 		gen 15 | sed 's/ItemCounted/ItemCountd/' | evt-append -l "$log"
 		run evt-verify -l "$log"
 		assert_success
 		run evt-verify -l "$log" --since cp
 		assert_failure 1
 		assert_output --partial "seq 10: log does not extend the checkpoint"
-		rm -f "$log" "$log".* cp cp15 keep
+		rm -rf "$log" "$log".* cp cp15 keep
 	done
 }
 
@@ -543,7 +546,7 @@ drop_last() {
 		# More than one event deleted from the end.
 		drop_last "$log" 3
 		fails_at "$log" 6 "log truncated"
-		rm -f "$log" "$log".*
+		rm -rf "$log" "$log".*
 	done
 	# Every event deleted: SQLite says so; a file log without a line is
 	# a new log, whatever its LOG.txn says (removed and made again).
@@ -585,7 +588,7 @@ drop_last() {
 		gen 2 6 | evt-append -l "$log"
 		drop_last "$log" 1
 		fails_at "$log" 6 "log truncated"
-		rm -f "$log" "$log".*
+		rm -rf "$log" "$log".*
 	done
 	# SQLite moves the head in the events' transaction, --no-sync or not.
 	gen 3 | evt-append --no-sync -l b.db
@@ -795,7 +798,7 @@ C
 	crash_shim
 	for target in log chain txn; do
 		for torn in "" 1; do
-			rm -f c.ndjson*
+			rm -rf c.ndjson*
 			gen 10 | evt-append -l c.ndjson
 			path=$PWD/c.ndjson
 			[ $target = log ] || path=$PWD/c.ndjson.$target
@@ -853,7 +856,7 @@ tamper() {
 	for i in $(seq 1 24); do
 		op=${ops[RANDOM % 4]} k=$((RANDOM % 27 + 2))
 		for log in t.db t.ndjson; do
-			rm -f t.db* t.ndjson*
+			rm -rf t.db* t.ndjson*
 			if [ $log = t.db ]; then
 				cp clean.db t.db
 			else
@@ -934,7 +937,7 @@ big() {
 		$(pkg-config --libs sqlite3 libpq jansson libcrypto)
 	for seed in 1 2 3; do
 		seed=$(( ${EVT_TEST_SEED:-15} * 10 + seed ))
-		rm -f h.ndjson*
+		rm -rf h.ndjson*
 		n=$(./chain-txns h.ndjson $seed 30)
 		run evt-verify -l h.ndjson
 		[ "$status" -eq 0 ] && [[ $output == "$n "* ]] ||
@@ -947,7 +950,7 @@ big() {
 @test "file log: SIGTERM mid-stream with the worker thread running: what is stored verifies" {
 	big 300000 >in
 	for round in 1 2 3; do
-		rm -f s.ndjson*
+		rm -rf s.ndjson*
 		big 3 900000 | evt-append -l s.ndjson
 		if [ $round = 3 ]; then
 			evt-append --atomic -l s.ndjson <in 2>err &
@@ -971,7 +974,7 @@ big() {
 	# The worker blocks signals, so a SIGTERM still interrupts the
 	# reading thread: 1000 events committed (the worker ran), then the
 	# input waits.
-	rm -f s.ndjson*
+	rm -rf s.ndjson*
 	mkfifo fifo
 	evt-append -l s.ndjson <fifo 2>err &
 	pid=$!
@@ -1066,7 +1069,7 @@ big() {
 	local seed chunk
 	for seed in 1 2 3; do
 		seed=$(( ${EVT_TEST_SEED:-15} * 10 + seed ))
-		rm -f a.db* b.db* chunk.*
+		rm -rf a.db* b.db* chunk.*
 		python3 - "$seed" <<'PY'
 import json, random, sys
 r = random.Random(int(sys.argv[1]))
@@ -1107,4 +1110,470 @@ PY
 		run evt-verify -l a.db
 		[ "$status" -eq 0 ] || { echo "seed $seed: $output"; return 1; }
 	done
+}
+
+# --- the tree (issue 25) ---------------------------------------------------
+
+PYH() { python3 "$BATS_TEST_DIRNAME/chain-hashlib.py" "$@"; }
+
+# proof_hashes FILE: the hashes of a tlog-proof, one a line.
+proof_hashes() { awk 'NR > 2 && /^$/ { exit } NR > 2' "$1"; }
+
+@test "issue 25 (repro 05): a checkpoint is a C2SP tlog-checkpoint, its root the RFC 6962 tree hash, its signature a signed note" {
+	for i in 1 2 3 4 5; do printf '{"id":"e%d","type":"T","subject":"s-1"}\n' "$i"; done |
+		EVT_NOW=2026-01-01T00:00:00Z evt-append -l l.ndjson
+	openssl genpkey -algorithm ed25519 -out k.pem 2>/dev/null
+	openssl pkey -in k.pem -pubout -out k.pub
+	evt-verify -q -l l.ndjson -o cp -s k.pem --origin example.com/log >/dev/null
+	run python3 - "$PWD" <<'PY'
+import base64, hashlib, json, sys
+T = sys.argv[1]
+H = lambda b: hashlib.sha256(b).digest()
+lines = [l.rstrip(b'\n') for l in open(T + '/l.ndjson', 'rb')]
+body, sigs = open(T + '/cp', 'rb').read().split(b'\n\n', 1)
+origin, size, root = body.split(b'\n')
+def mth(leaves):
+    if len(leaves) == 1: return leaves[0]
+    k = 1
+    while 2 * k < len(leaves): k *= 2
+    return H(b'\x01' + mth(leaves[:k]) + mth(leaves[k:]))
+want = mth([H(b'\x00' + json.loads(l)['seq'].to_bytes(8, 'big') + l) for l in lines])
+from cryptography.hazmat.primitives import serialization
+pub = serialization.load_pem_public_key(open(T + '/k.pub', 'rb').read())
+raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+name, b64 = sigs.decode().strip()[2:].rsplit(' ', 1)
+blob = base64.b64decode(b64)
+pub.verify(blob[4:], body + b'\n')
+assert blob[:4] == H(name.encode() + b'\n\x01' + raw)[:4]
+assert int(size) == len(lines) and base64.b64decode(root) == want, (root, want)
+print("tree head")
+PY
+	assert_success
+	assert_output "tree head"
+}
+
+@test "the tree: roots, tiles and proofs are RFC 6962's and tlog-tiles', as hashlib computes them, on both backends, sizes 1 to 33 and around 64, 256 and 512" {
+	local n prev=0 log sizes
+	for log in t.ndjson t.db; do
+		prev=0
+		sizes="$(seq 1 33) 63 64 65 255 256 257 511 512 513"
+		[ "$log" = t.db ] && sizes="$(seq 1 9) 255 256 257 511 512 513"
+		for n in $sizes; do
+			gen $((n - prev)) $((prev + 1)) | evt-append -q -l "$log"
+			prev=$n
+			evt-verify -q -l "$log" -o cp.$n --origin example.com/t >/dev/null
+			evt-replay -l "$log" >lines
+			[ "$(sed -n 3p cp.$n)" = "$(PYH --root lines)" ] ||
+				{ echo "size $n: root"; return 1; }
+			for s in 1 $(((n + 1) / 2)) $n; do
+				evt-verify -l "$log" --prove $s --checkpoint cp.$n >p
+				diff -u <(PYH --prove lines $s $n) <(proof_hashes p) ||
+					{ echo "size $n seq $s"; return 1; }
+			done
+			evt-verify -l "$log" --prove-consistency cp.$(((n + 1) / 2)) \
+				--checkpoint cp.$n >c 2>/dev/null || continue
+			diff -u <(PYH --prove-consistency lines $(((n + 1) / 2)) $n) \
+				<(tail -n +4 c) || { echo "size $n consistency"; return 1; }
+		done
+		# The tiles, byte for byte: full and partial, levels 0 and 1.
+		cmp <(PYH --tile lines 0 0) "$log.tiles/tile/0/000"
+		cmp <(PYH --tile lines 0 1) "$log.tiles/tile/0/001"
+		cmp <(PYH --tile lines 0 2) "$log.tiles/tile/0/002.p/1"
+		cmp <(PYH --tile lines 1 0) "$log.tiles/tile/1/000.p/2"
+		# A wider partial tile replaced the narrower ones.
+		[ "$(ls "$log.tiles/tile/0/002.p")" = 1 ]
+		[ ! -e "$log.tiles/tile/0/001.p" ]
+		rm -rf cp.* lines p c
+	done
+}
+
+@test "Go's sumdb/tlog and sumdb/note check evt's trees, tiles, proofs and checkpoints: 1 to 1025 events" {
+	command -v go >/dev/null || skip "go missing (scripts/setup installs golang-go)"
+	[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] ||
+		skip "golang.org/x/mod missing (scripts/setup installs golang-golang-x-mod-dev)"
+	GOCACHE="$BATS_FILE_TMPDIR/gocache" GO111MODULE=off GOPATH=/usr/share/gocode \
+		go build -o tlog-check "$BATS_TEST_DIRNAME/tlog-check.go"
+	openssl genpkey -algorithm ed25519 -out k.pem 2>/dev/null
+	evt-verify --vkey k.pem --key-name example.com/t >vkey
+	mkdir cp
+	local n prev=0 since=
+	for n in $(seq 1 33) 63 64 65 127 128 129 255 256 257 511 512 513 1023 1024 1025; do
+		gen $((n - prev)) $((prev + 1)) | evt-append -q -l t.ndjson
+		# Each tree grown from the last through its tiles (--since).
+		evt-verify -q -l t.ndjson -o cp/$n -s k.pem --origin example.com/t \
+			${since:+--since "$since"} >/dev/null
+		prev=$n since=cp/$n
+	done
+	# The tiles are those a run from scratch writes.
+	cp -r t.ndjson.tiles inc
+	rm -r t.ndjson.tiles
+	evt-verify -q -l t.ndjson >/dev/null
+	diff -r -x evt-chain-heads inc t.ndjson.tiles
+	run ./tlog-check "$(command -v evt-verify)" t.ndjson t.ndjson.tiles cp vkey
+	assert_success
+	assert_output "ok 48 sizes"
+}
+
+@test "--vkey: the signed-note verifier key, name+keyid+base64(0x01 || key), from a private or public key" {
+	openssl genpkey -algorithm ed25519 -out k.pem 2>/dev/null
+	openssl pkey -in k.pem -pubout -out k.pub
+	local raw id
+	raw=$(openssl pkey -pubin -in k.pub -outform DER | tail -c 32 | xxd -p -c 64)
+	id=$({ printf 'example.com/shop\n\001'; echo "$raw" | xxd -r -p; } |
+		openssl dgst -sha256 -binary | head -c 4 | xxd -p)
+	want="example.com/shop+$id+$({ printf '\001'; echo "$raw" | xxd -r -p; } | openssl base64 -A)"
+	run evt-verify --vkey k.pem --key-name example.com/shop
+	assert_success
+	assert_output "$want"
+	run evt-verify --vkey k.pub --origin example.com/shop
+	assert_output "$want"
+	run evt-verify --vkey k.pem --key-name 'a b'
+	assert_failure 64
+	run evt-verify --vkey nosuch.pem --key-name x
+	assert_failure 66
+	echo junk >junk.pem
+	run evt-verify --vkey junk.pem --key-name x
+	assert_failure 65
+}
+
+@test "--since: tiles that hash to the checkpoint's root are extended from it; other tiles are recomputed; tiles are the same either way" {
+	for log in a.ndjson a.db; do
+		gen 300 | evt-append -q -l "$log"
+		evt-verify -q -l "$log" -o cp >/dev/null
+		gen 100 301 | evt-append -q -l "$log"
+		run evt-verify -v -l "$log" --since cp -o cp2
+		assert_success
+		assert_output --partial "extends the checkpoint at seq 300; 100 events after it verified"
+		cp -r "$log.tiles" inc
+		# The same tiles from scratch.
+		rm -rf "$log.tiles"
+		evt-verify -q -l "$log" >/dev/null
+		diff -r -x evt-chain-heads inc "$log.tiles"
+		# A tile changed: it does not hash to the root, so the tree is
+		# recomputed, and the tiles mended.
+		evt-verify -q -l "$log" -o cp >/dev/null
+		gen 5 401 | evt-append -q -l "$log"
+		printf 'x' | dd of="$log.tiles/tile/1/000.p/1" bs=1 seek=9 conv=notrunc 2>/dev/null
+		run evt-verify -v -l "$log" --since cp
+		assert_success
+		assert_output --partial "the tiles do not hold the checkpoint's tree"
+		assert_output --partial "recomputing the tree from seq 1"
+		assert_output --partial "405 events verified"
+		cmp <(evt-replay -l "$log" | PYH --tile /dev/stdin 1 0) \
+			"$log.tiles/tile/1/000.p/1"
+		# A tile gone: the same.
+		rm -r "$log.tiles/tile/0/001.p"
+		run evt-verify -v -l "$log" --since cp
+		assert_success
+		assert_output --partial "tile/0/001: no tile"
+		[ -e "$log.tiles/tile/0/001.p/149" ]
+		rm -rf "$log" "$log".* inc cp cp2
+	done
+}
+
+@test "inclusion proofs: a c2sp.org/tlog-proof from the tiles, checked without the log; each bad input named, with its exit code" {
+	openssl genpkey -algorithm ed25519 -out k.pem 2>/dev/null
+	openssl pkey -in k.pem -pubout -out k.pub
+	openssl genpkey -algorithm ed25519 -out o.pem 2>/dev/null
+	openssl pkey -in o.pem -pubout -out o.pub
+	gen 1000 | evt-append -q -l a.db
+	evt-verify -q -l a.db -o cp -s k.pem --origin example.com/a >/dev/null
+	evt-replay -l a.db --from 700 -n 1 >ev700
+	evt-replay -l a.db --from 701 -n 1 >ev701
+	run evt-verify -l a.db --prove 700 --checkpoint cp
+	assert_success
+	printf '%s\n' "$output" >p
+	[ "$(sed -n 1p p)" = "c2sp.org/tlog-proof@v1" ]
+	[ "$(sed -n 2p p)" = "index 699" ]
+	# The checkpoint, verbatim, after the hashes and a blank line.
+	sed -n '/^$/,$p' p | tail -n +2 | cmp - cp
+	# Checked with the event line alone, the log gone.
+	mkdir elsewhere && cp p cp ev700 ev701 k.pub o.pub elsewhere/ && cd elsewhere
+	run evt-verify --check-inclusion p --checkpoint cp --pubkey k.pub <ev700
+	assert_success
+	run evt-verify --check-inclusion p --pubkey k.pub --event ev700
+	assert_success
+	run evt-verify --check-inclusion p <ev700
+	assert_success
+	assert_output --partial "no --pubkey"
+	# Another event, another key, an edited hash, another checkpoint.
+	run evt-verify --check-inclusion p --pubkey k.pub <ev701
+	assert_failure 1
+	assert_output --partial "the event line says seq 701, the proof is for seq 700"
+	sed 's/"n":700/"n":7000/' ev700 >ev700x
+	run evt-verify --check-inclusion p --pubkey k.pub --event ev700x
+	assert_failure 1
+	assert_output --partial "does not lead to the root"
+	run evt-verify --check-inclusion p --pubkey o.pub <ev700
+	assert_failure 1
+	assert_output --partial "no signature by the key in o.pub"
+	sed '3s/^./A/;3s/^AA/BA/' p >px
+	run evt-verify --check-inclusion px --pubkey k.pub <ev700
+	assert_failure 1
+	sed '2s/699/698/' p >pi
+	run evt-verify --check-inclusion pi --pubkey k.pub <ev700
+	assert_failure 1
+	sed '3d' p >ps
+	run evt-verify --check-inclusion ps --pubkey k.pub <ev700
+	assert_failure 1
+	assert_output --partial "fewer than"
+	printf 'example.com/a\n999\n%s\n' "$(sed -n 3p cp)" >cp999
+	run evt-verify --check-inclusion p --checkpoint cp999 <ev700
+	assert_failure 1
+	assert_output --partial "the proof is for the tree of 1000 events"
+	# Bad formats: 65, naming the line; missing files: 66.
+	sed '1s/v1/v2/' p >bad
+	run evt-verify --check-inclusion bad <ev700
+	assert_failure 65
+	assert_output "evt-verify: bad:1: not a proof: the first line is not c2sp.org/tlog-proof@v1"
+	sed '2s/index 699/index 0699/' p >bad
+	run evt-verify --check-inclusion bad <ev700
+	assert_failure 65
+	assert_output --partial "bad:2: not a proof: not an index line"
+	sed '4s/.*/not base64!/' p >bad
+	run evt-verify --check-inclusion bad <ev700
+	assert_failure 65
+	assert_output --partial "bad:4: not a proof: not a hash"
+	sed -n '1,/^$/p' p >bad
+	run evt-verify --check-inclusion bad <ev700
+	assert_failure 65
+	assert_output --partial "not a checkpoint"
+	run evt-verify --check-inclusion p </dev/null
+	assert_failure 65
+	assert_output --partial "stdin: not one event line"
+	cat ev700 ev701 >two
+	run evt-verify --check-inclusion p --event two
+	assert_failure 65
+	run evt-verify --check-inclusion nosuch <ev700
+	assert_failure 66
+	run evt-verify --check-inclusion p --event nosuch
+	assert_failure 66
+	cd ..
+	# Making one: usage, missing tiles, a checkpoint of another tree.
+	run evt-verify -l a.db --prove 0 --checkpoint cp
+	assert_failure 64
+	run evt-verify -l a.db --prove 7x --checkpoint cp
+	assert_failure 64
+	assert_output --partial "--prove: not a seq"
+	run evt-verify -l a.db --prove 7
+	assert_failure 64
+	run evt-verify -l a.db --prove 7 --check-inclusion p --checkpoint cp
+	assert_failure 64
+	run evt-verify -l a.db --prove 1001 --checkpoint cp
+	assert_failure 1
+	assert_output --partial "seq 1001 is not in the checkpoint's tree of 1000 events"
+	run evt-verify -l a.db --prove 7 --checkpoint nosuch
+	assert_failure 66
+	run evt-verify -l a.db --prove 7 --checkpoint cp --tiles nosuch.tiles
+	assert_failure 66
+	assert_output --partial "nosuch.tiles: no tiles"
+	run evt-verify -l a.db --prove 7 --checkpoint elsewhere/cp999
+	assert_failure 1
+	assert_output --partial "the tiles do not hold the checkpoint's tree"
+	run evt-verify -l 'postgres://nowhere/x' --prove 7 --checkpoint cp
+	assert_failure 64
+	assert_output --partial "--tiles"
+	# A tile gone: the proof names it.
+	mv a.db.tiles/tile/0/002 keep
+	run evt-verify -l a.db --prove 700 --checkpoint cp
+	assert_failure 66
+	assert_output --partial "tile/0/002: no tile"
+}
+
+@test "one event's proof on a large log reads a few tiles: under 10 ms beyond the process's start" {
+	gen 70000 | evt-append -q -l big.db
+	evt-verify -q -l big.db -o cp >/dev/null
+	local t0 t1 t2 i
+	t0=$(date +%s%N)
+	for i in $(seq 1 20); do evt-verify --version >/dev/null; done
+	t1=$(date +%s%N)
+	for i in $(seq 1 20); do
+		evt-verify -l big.db --prove $((i * 3499)) --checkpoint cp >/dev/null
+	done
+	t2=$(date +%s%N)
+	echo "20 starts: $(((t1 - t0) / 1000000)) ms, 20 proofs: $(((t2 - t1) / 1000000)) ms"
+	[ $(((t2 - t1) - (t1 - t0))) -lt 200000000 ]
+}
+
+@test "consistency proofs: from the tiles, checked without the log; a fork or a rollback fails" {
+	openssl genpkey -algorithm ed25519 -out k.pem 2>/dev/null
+	openssl pkey -in k.pem -pubout -out k.pub
+	gen 100 | evt-append -q -l a.ndjson
+	evt-verify -q -l a.ndjson -o old -s k.pem >/dev/null
+	gen 700 101 | evt-append -q -l a.ndjson
+	evt-verify -q -l a.ndjson -o new -s k.pem >/dev/null
+	run evt-verify -l a.ndjson --prove-consistency old --checkpoint new
+	assert_success
+	printf '%s\n' "$output" >c
+	[ "$(sed -n 1,3p c)" = "$(printf 'evt/tlog-consistency-proof@v1\nold 100\nnew 800')" ]
+	run evt-verify --check-consistency c --since old --checkpoint new --pubkey k.pub
+	assert_success
+	# The same size twice: an empty proof.
+	run evt-verify -l a.ndjson --prove-consistency new --checkpoint new
+	assert_success
+	assert_output "$(printf 'evt/tlog-consistency-proof@v1\nold 800\nnew 800')"
+	# An edited hash, swapped checkpoints, a checkpoint of another log.
+	sed '5s/^./A/;5s/^AA/BA/' c >cx
+	run evt-verify --check-consistency cx --since old --checkpoint new
+	assert_failure 1
+	run evt-verify --check-consistency c --since new --checkpoint old
+	assert_failure 1
+	run evt-verify -l a.ndjson --prove-consistency new --checkpoint old
+	assert_failure 1
+	assert_output --partial "a log never shrinks"
+	gen 800 | sed 's/ItemCounted/ItemCountd/' | evt-append -q -l b.ndjson
+	evt-verify -q -l b.ndjson -o other --origin "$(head -1 new)" >/dev/null
+	run evt-verify --check-consistency c --since old --checkpoint other
+	assert_failure 1
+	assert_output --partial "does not lead to the new root"
+	run evt-verify -l a.ndjson --prove-consistency old --checkpoint other
+	assert_failure 1
+	# Bad input: 65 and 66 and 64.
+	sed '2s/old/older/' c >bad
+	run evt-verify --check-consistency bad --since old --checkpoint new
+	assert_failure 65
+	assert_output "evt-verify: bad:2: not a proof: not an old line (old SIZE)"
+	printf 'evt/tlog-consistency-proof@v1\nold 100\nnew 800\n\nx\n' >bad
+	run evt-verify --check-consistency bad --since old --checkpoint new
+	assert_failure 65
+	run evt-verify --check-consistency nosuch --since old --checkpoint new
+	assert_failure 66
+	run evt-verify --check-consistency c --checkpoint new
+	assert_failure 64
+	run evt-verify --check-consistency c --since old
+	assert_failure 64
+	run evt-verify --prove-consistency old
+	assert_failure 64
+}
+
+@test "--cosign: a witness signs a checkpoint that extends the last it signed, kept in --witness-state; a fork or a rollback is refused" {
+	openssl genpkey -algorithm ed25519 -out k.pem 2>/dev/null
+	openssl pkey -in k.pem -pubout -out k.pub
+	openssl genpkey -algorithm ed25519 -out w.pem 2>/dev/null
+	openssl pkey -in w.pem -pubout -out w.pub
+	gen 10 | evt-append -q -l a.db
+	evt-verify -q -l a.db -o cp10 -s k.pem >/dev/null
+	gen 20 11 | evt-append -q -l a.db
+	evt-verify -q -l a.db -o cp30 -s k.pem >/dev/null
+	# The first: no state yet.
+	run evt-verify -l a.db --cosign w.pem --key-name witness.example \
+		--checkpoint cp10 --witness-state ws --pubkey k.pub
+	assert_success
+	cmp cp10 ws
+	[ "$(stat -c %a ws)" = 600 ]
+	# Two signatures on one note, each checks.
+	[ "$(grep -c '^— ' cp10)" = 2 ]
+	run evt-verify -l a.db --since cp10 --pubkey w.pub
+	assert_success
+	run evt-verify -l a.db --since cp10 --pubkey k.pub
+	assert_success
+	# Then one that extends it, proven from the tiles.
+	run evt-verify -l a.db --cosign w.pem --key-name witness.example \
+		--checkpoint cp30 --witness-state ws --pubkey k.pub
+	assert_success
+	cmp cp30 ws
+	# Signing twice adds nothing.
+	run evt-verify -l a.db --cosign w.pem --key-name witness.example \
+		--checkpoint cp30 --witness-state ws --pubkey k.pub
+	assert_success
+	[ "$(grep -c '^— ' cp30)" = 2 ]
+	# A rollback, a fork (another tree of the same size), another log.
+	cp cp10 cp10b
+	run evt-verify -l a.db --cosign w.pem --key-name witness.example \
+		--checkpoint cp10b --witness-state ws
+	assert_failure 1
+	assert_output --partial "older than ws"
+	gen 30 | sed 's/ItemCounted/ItemCountd/' | evt-append -q -l f.db
+	evt-verify -q -l f.db -o fork -s k.pem --origin "$(head -1 cp30)" >/dev/null
+	run evt-verify -l a.db --cosign w.pem --key-name witness.example \
+		--checkpoint fork --witness-state ws
+	assert_failure 1
+	assert_output --partial "different roots: the log forked"
+	gen 10 31 | evt-append -q -l f.db
+	evt-verify -q -l f.db -o fork40 -s k.pem --origin "$(head -1 cp30)" >/dev/null
+	run evt-verify -l f.db --cosign w.pem --key-name witness.example \
+		--checkpoint fork40 --witness-state ws
+	assert_failure 1
+	assert_output --partial "does not extend ws"
+	cmp cp30 ws
+	# Usage and files.
+	run evt-verify --cosign w.pem --checkpoint cp30 --witness-state ws
+	assert_failure 64
+	run evt-verify --cosign w.pem --key-name w --checkpoint cp30
+	assert_failure 64
+	run evt-verify --cosign nosuch.pem --key-name w --checkpoint cp30 --witness-state ws
+	assert_failure 66
+	run evt-verify --witness-state ws -l a.db
+	assert_failure 64
+}
+
+@test "upgrade: a chain checkpoint of an earlier evt is recognised, the chain verified, and -o writes a tree checkpoint that records it; an edit is not laundered" {
+	for log in u.ndjson u.db; do
+		gen 10 | evt-append -q -l "$log"
+		# What an earlier evt wrote: line 3 the chain's head h(10).
+		if [ "$log" = u.db ]; then head=$(sq_hashes u.db | tail -1)
+		else head=$(tail -1 u.ndjson.chain); fi
+		printf 'example.com/u\n10\n%s\n' "$(echo "$head" | xxd -r -p | openssl base64 -A)" >old
+		gen 5 11 | evt-append -q -l "$log"
+		run evt-verify -l "$log" --since old --origin example.com/u
+		assert_success
+		assert_output --partial "old is a chain checkpoint of an earlier evt, and the log extends it; -o FILE upgrades it"
+		run evt-verify -l "$log" --since old --origin example.com/u -o new
+		assert_success
+		assert_output --partial "upgraded: old held the chain's head at seq 10"
+		assert_output --partial "the log itself was not re-hashed"
+		[ "$(sed -n 2p new)" = 15 ]
+		[ "$(sed -n 4p new)" = "evt-upgraded-from-chain 10 $(sed -n 3p old)" ]
+		evt-replay -l "$log" >lines
+		[ "$(sed -n 3p new)" = "$(PYH --root lines)" ]
+		# From there on, a tree checkpoint like any other.
+		gen 5 16 | evt-append -q -l "$log"
+		run evt-verify -v -l "$log" --since new --origin example.com/u
+		assert_success
+		assert_output --partial "5 events after it verified"
+		# An edit before the old checkpoint, every hash rewritten by evt
+		# itself: the upgrade refuses it.
+		if [ "$log" = u.db ]; then
+			sqlite3 u.db "update events set body = replace(body, '\"n\":3', '\"n\":300') where seq = 3;
+				alter table events drop column hash"
+		else
+			sed -i '3s/"n":3/"n":300/' u.ndjson
+			rm u.ndjson.chain
+		fi
+		gen 1 21 | evt-append -q -l "$log"
+		run evt-verify -l "$log" --since old --origin example.com/u -o new2
+		assert_failure 1
+		assert_output --partial "seq 10: log does not extend the checkpoint"
+		[ ! -e new2 ]
+		rm -rf "$log" "$log".* old new lines
+	done
+}
+
+@test "valgrind: the tree, tiles, proofs and their checks, cosigning, an upgrade" {
+	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	vg() {
+		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+			--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"
+	}
+	openssl genpkey -algorithm ed25519 -out k.pem 2>/dev/null
+	openssl pkey -in k.pem -pubout -out k.pub
+	openssl genpkey -algorithm ed25519 -out w.pem 2>/dev/null
+	gen 300 | evt-append -q -l a.ndjson
+	printf 'o\n10\n%s\n' "$(sed -n 10p a.ndjson.chain | xxd -r -p | openssl base64 -A)" >old
+	vg evt-verify -q -l a.ndjson -o cp300 -s k.pem --origin o >/dev/null
+	gen 30 301 | evt-append -q -l a.ndjson
+	vg evt-verify -q -l a.ndjson --since cp300 -o cp330 -s k.pem --origin o >/dev/null
+	vg evt-verify -l a.ndjson --since old -o up --origin o >/dev/null 2>&1
+	vg evt-verify -l a.ndjson --prove 77 --checkpoint cp330 >p
+	sed -n 77p a.ndjson | vg evt-verify -q --check-inclusion p --pubkey k.pub
+	sed -n 78p a.ndjson >ev78
+	run vg evt-verify -q --check-inclusion p --pubkey k.pub --event ev78
+	assert_failure 1
+	vg evt-verify -l a.ndjson --prove-consistency cp300 --checkpoint cp330 >c
+	vg evt-verify -q --check-consistency c --since cp300 --checkpoint cp330
+	vg evt-verify -q -l a.ndjson --cosign w.pem --key-name w --checkpoint cp300 --witness-state ws
+	vg evt-verify -q -l a.ndjson --cosign w.pem --key-name w --checkpoint cp330 --witness-state ws
+	vg evt-verify --vkey w.pem --key-name w >/dev/null
+	run vg evt-verify --check-inclusion old </dev/null
+	assert_failure 65
 }
