@@ -162,6 +162,20 @@ lint:
 test: all
 	bats --print-output-on-failure test
 
+# The suite with every program it runs by name under valgrind memcheck
+# (wrappers in build/valgrind-bin, first on the tests' PATH): an error or
+# a definite or indirect leak makes the program exit 99, which fails its
+# test. Slow: VALGRIND_TESTS picks the files (default all).
+VALGRIND_TESTS ?= test
+check-valgrind: all
+	@rm -rf build/valgrind-bin && mkdir -p build/valgrind-bin
+	@for p in $(PROGS); do \
+		printf '#!/bin/sh\nexec valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --log-fd=2 "%s" "$$@"\n' \
+		    "$(CURDIR)/bin/$$p" >build/valgrind-bin/$$p; \
+		chmod +x build/valgrind-bin/$$p; \
+	done
+	EVT_TEST_BIN=$(CURDIR)/build/valgrind-bin bats --print-output-on-failure $(VALGRIND_TESTS)
+
 golden: all
 	EVT_GOLDEN=1 bats test
 
@@ -217,5 +231,7 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz bin
 
+
+.PHONY: check-valgrind
 .PHONY: all check lint test golden demo bench soak install clean fuzz fuzz-build fuzz-regress
 .SECONDARY:

@@ -2,7 +2,9 @@
 # directory, and the golden-case runner (STYLE.md 10).
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
-export PATH="$ROOT/bin:$ROOT/scripts:$PATH"
+# make check-valgrind puts wrappers that run each program under valgrind
+# first (EVT_TEST_BIN).
+export PATH="${EVT_TEST_BIN:+$EVT_TEST_BIN:}$ROOT/bin:$ROOT/scripts:$PATH"
 export TESTDATA="$ROOT/testdata"
 unset EVT_LOG EVT_NOW
 
