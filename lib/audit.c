@@ -473,6 +473,7 @@ struct evt_audit {
 	long long last_seq;
 	struct evt_hmap subj;		/* subject -> struct evt_audit_subject * */
 	struct evt_hmap tx;		/* transaction -> struct txstate * */
+	struct evt_hmap orch;		/* orchestrated saga open -> started */
 	struct evt_audit_store *store;
 	struct evt_audit_ckpt ck;	/* how far the memory has folded */
 	int64_t fold_ms;		/* the run's period end, else its clock:
@@ -543,6 +544,7 @@ evt_audit_free(struct evt_audit *a)
 	drop_memory(a);
 	evt_saga_free(a->saga);
 	evt_hmap_free(&a->tx);
+	evt_hmap_free(&a->orch);
 	evt_hmap_free(&a->subj);
 	evt_astore_close(a->store);
 	evt_json_free(&a->dj);
@@ -1094,6 +1096,9 @@ order_after_payments(struct evt_audit *a, struct txstate *t,
 	return rc;
 }
 
+static int orch_saga(struct evt_audit *a, const struct evt_event *ev,
+    int when, int dup);
+
 int
 evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
     evt_finding_fn fn, void *arg, int *tags, int *severity,
@@ -1229,6 +1234,8 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 		    why.p ? (int)why.n : 1, why.p ? why.p : "?",
 		    fld.p ? (int)fld.n : 1, fld.p ? fld.p : "?");
 	}
+	if (rc == 0)
+		rc = orch_saga(a, ev, when, dup);
 
 	if (tx.p && !dup && type_is(ev, "TransactionCreated")) {
 		struct txstate *t = tx_state(a, txid, txn);
@@ -1374,6 +1381,44 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
 	return a->failed ? -1 : rc;
 }
 
+/*
+ * An orchestrated saga (saga-orch(1): its own events on saga-KEY): one
+ * that failed is saga_stuck at once, saying whether an undo gave up
+ * (stuck) or compensation is over (failed); one started and not over is
+ * judged at the end of the scan, as an open transaction is. An outcome
+ * after the period does not make the period's saga any less stuck.
+ */
+static int
+orch_saga(struct evt_audit *a, const struct evt_event *ev, int when, int dup)
+{
+	struct evt_sv key = { ev->subject.p + 5, ev->subject.n - 5 };
+	struct evt_sv why, name;
+
+	if (ev->subject.n <= 5 || memcmp(ev->subject.p, "saga-", 5) != 0)
+		return 0;
+	if (type_is(ev, "SagaStarted")) {
+		if (when != EVT_AUDIT_AFTER && !dup && ev->slot[EVT_F_TIME] >= 0 &&
+		    evt_hmap_get(&a->orch, key.p, key.n) == NULL)
+			evt_hmap_put(&a->orch, key.p, key.n, ev->time_ms);
+		return 0;
+	}
+	if (!type_is(ev, "SagaCompleted") && !type_is(ev, "SagaFailed"))
+		return 0;
+	if (when != EVT_AUDIT_AFTER)
+		evt_hmap_del(&a->orch, key.p, key.n);
+	if (!type_is(ev, "SagaFailed") || dup)
+		return 0;
+	evt_buf_reset(&a->tmp);
+	evt_buf_grow(&a->tmp, a->dlen + 1);
+	why = evt_json_get_str(&a->dj, "reason", &a->tmp);
+	name = evt_json_get_str(&a->dj, "saga", &a->tmp);
+	return found(a, EVT_F_STUCK, "orchestrated saga %.*s (%.*s) %s: %.*s",
+	    (int)(key.n > 60 ? 60 : key.n), key.p, name.p ? (int)name.n : 1,
+	    name.p ? name.p : "?", evt_json_get(&a->dj, "stuck",
+	    EVT_J_TRUE).p ? "is stuck" : "failed", why.p ? (int)why.n : 1,
+	    why.p ? why.p : "?");
+}
+
 struct stuck {
 	struct evt_audit *a;
 	int64_t now;
@@ -1407,6 +1452,12 @@ collect_stuck(void *arg, const char *k, size_t n, long long v)
 
 	if (t->open && t->has_time && !t->stuck)
 		add_stuck(arg, k, n, t->created_ms);
+}
+
+static void
+collect_orch(void *arg, const char *k, size_t n, long long v)
+{
+	add_stuck(arg, k, n, (int64_t)v);
 }
 
 /* An open transaction of the store: stuck unless memory knows better. */
@@ -1478,7 +1529,32 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 	free(s.ids);
 	free(s.at);
 	free(idx);
-	return s.rc;
+	/* Orchestrated sagas started and not over, by key. */
+	struct stuck o = { a, now_ms, s.rc, NULL, NULL, 0, 0 };
+	evt_hmap_each(&a->orch, collect_orch, &o);
+	if ((idx = malloc((o.n + 1) * sizeof(*idx))) == NULL)
+		abort();
+	for (size_t i = 0; i < o.n; i++)
+		idx[i] = i;
+	b = (struct byid){ o.ids, o.at };
+	if (o.n)
+		qsort_r(idx, o.n, sizeof(*idx), cmp_idx, &b);
+	for (size_t i = 0; i < o.n && o.rc == 0; i++) {
+		char at[EVT_TIME_LEN + 1];
+		const char *id = o.ids[idx[i]];
+		evt_time_format(o.at[idx[i]], at);
+		cstr(&a->id, "", 0);
+		evt_buf_reset(&a->subject);
+		evt_buf_printf(&a->subject, "saga-%s", id);
+		o.rc = found(a, EVT_F_STUCK, "orchestrated saga %s started at "
+		    "%s has no outcome", id, at);
+	}
+	for (size_t i = 0; i < o.n; i++)
+		free(o.ids[i]);
+	free(o.ids);
+	free(o.at);
+	free(idx);
+	return o.rc;
 }
 
 int

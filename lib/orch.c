@@ -828,6 +828,23 @@ own_event(const struct evt_event *ev)
 	    ev->type.n > 4 && memcmp(ev->type.p, "Saga", 4) == 0;
 }
 
+/* Whether a step or undo of a loaded definition waits for type t. */
+static int
+reply_type(const struct evt_orch *o, const char *t, size_t n)
+{
+	for (size_t i = 0; i < o->ndefs; i++)
+		for (size_t k = 0; k < o->defs[i]->nsteps; k++) {
+			const struct ostep *sd = &o->defs[i]->steps[k];
+			if (is_type(sd->act.ok, sd->act.nok, t, n) ||
+			    is_type(sd->act.fail, sd->act.nfail, t, n) ||
+			    (sd->has_undo && (is_type(sd->undo.ok, sd->undo.nok,
+			    t, n) || is_type(sd->undo.fail, sd->undo.nfail, t,
+			    n))))
+				return 1;
+		}
+	return 0;
+}
+
 static int
 new_trigger(struct evt_orch *o, const struct evt_event *ev, int64_t time_ms,
     struct evt_err *err)
@@ -971,9 +988,13 @@ evt_orch_fold(struct evt_orch *o, const struct evt_event *ev, int64_t now_ms,
 			forget(o, s);
 		return rc;
 	}
-	/* A marked reply whose command is not known yet: kept for it. */
+	/* A marked reply whose command is not known yet: kept for it. Only
+	 * a type some step waits for: the participants mark every event of
+	 * an orchestrated saga (a delivery, the transaction's outcome), and
+	 * those answer no command. */
 	if (ev->cause.p && ev->cause.n == EVT_UUID_LEN &&
-	    evt_json_find(&ev->j, "orchestration") >= 0) {
+	    evt_json_find(&ev->j, "orchestration") >= 0 &&
+	    reply_type(o, ev->type.p, ev->type.n)) {
 		if (evt_hmap_get(&o->parked, ev->cause.p, ev->cause.n) == NULL) {
 			struct reply *r = new_reply(ev, time_ms);
 			/* ok is settled when the command is known. */

@@ -11,7 +11,8 @@
 #include "json.h"
 #include "project.h"
 
-enum kind { P_INVENTORY, P_TRANSACTIONS, P_SALES, P_SAGAS, P_STREAMS, P_SPEC };
+enum kind { P_INVENTORY, P_TRANSACTIONS, P_SALES, P_SAGAS, P_STREAMS,
+	P_ORCH, P_SPEC };
 
 /* --- the built-in tables ------------------------------------------------- */
 
@@ -63,6 +64,26 @@ static const struct evt_col saga_cols[] = {
 	{ "state", EVT_V_STR, 0, 0 }, { "events", EVT_V_INT, 0, 0 },
 	{ "started_at", EVT_V_STR, 0, 0 }, { "last_at", EVT_V_STR, 0, 0 },
 	{ "duration_ms", EVT_V_INT, 0, 0 }, { "compensated", EVT_V_BOOL, 0, 0 }
+};
+
+/*
+ * One row per orchestrated saga (saga-orch), keyed by the time of its
+ * latest event and its key, so that rows come stalest first: a saga that
+ * moves is keyed anew. The hidden table finds a saga's row by its key.
+ */
+enum { OR_LAST, OR_KEY, OR_SAGA, OR_VERSION, OR_STATE, OR_STEP, OR_ATTEMPT,
+	OR_DUE, OR_STARTED, OR_CORR, OR_EVENTS };
+static const struct evt_col orch_cols[] = {
+	{ "last_at", EVT_V_STR, 0, 0 }, { "key", EVT_V_STR, 0, 0 },
+	{ "saga", EVT_V_STR, 0, 0 }, { "version", EVT_V_INT, 0, 0 },
+	{ "state", EVT_V_STR, 0, 0 }, { "step", EVT_V_STR, 0, 0 },
+	{ "attempt", EVT_V_INT, 0, 0 }, { "due", EVT_V_STR, 0, 0 },
+	{ "started_at", EVT_V_STR, 0, 0 }, { "correlationid", EVT_V_STR, 0, 0 },
+	{ "events", EVT_V_INT, 0, 0 }
+};
+enum { OK_KEY, OK_LAST };
+static const struct evt_col orch_key_cols[] = {
+	{ "key", EVT_V_STR, 0, 0 }, { "last_at", EVT_V_STR, 0, 0 }
 };
 
 enum { ST_SUBJECT, ST_CATEGORY, ST_VERSION, ST_SEQ, ST_TYPE, ST_AT };
@@ -128,6 +149,7 @@ struct evt_proj {
 	/* Scratch for reading one event. */
 	struct evt_jobj dj, xj;
 	struct evt_buf arena, tmp, items, cur;
+	struct evt_buf xkey;	/* a transfer's hold key */
 	char time[EVT_TIME_LEN + 1];
 	const char **kv;
 	size_t *kn;
@@ -489,7 +511,7 @@ struct evt_proj *
 evt_proj_new(const char *name, const char *specfile, struct evt_err *err)
 {
 	static const char *const names[] = { "inventory", "transactions",
-		"sales", "sagas", "streams" };
+		"sales", "sagas", "streams", "orchestrations" };
 	struct evt_proj *p = calloc(1, sizeof(*p));
 	size_t nkey = 2;
 
@@ -507,13 +529,14 @@ evt_proj_new(const char *name, const char *specfile, struct evt_err *err)
 		    p->spec->nhidden, p->spec->ngroup, 0);
 	} else {
 		p->kind = P_SPEC;
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 6; i++)
 			if (strcmp(name, names[i]) == 0)
 				p->kind = (enum kind)i;
 		if (p->kind == P_SPEC) {
 			free(p);
 			evt_err_set(err, EX_USAGE, "unknown projection: %s "
-			    "(inventory, transactions, sales, sagas, streams, or "
+			    "(inventory, transactions, sales, sagas, streams, "
+			    "orchestrations, or "
 			    "--spec FILE)", name);
 			return NULL;
 		}
@@ -537,6 +560,11 @@ evt_proj_new(const char *name, const char *specfile, struct evt_err *err)
 		break;
 	case P_STREAMS:
 		table(p, "streams", stream_cols, NCOL(stream_cols), 1, 0);
+		break;
+	case P_ORCH:
+		table(p, "orchestrations", orch_cols, NCOL(orch_cols), 2, 0);
+		table(p, "orchestration_keys", orch_key_cols,
+		    NCOL(orch_key_cols), 1, 1);
 		break;
 	case P_SPEC:
 		break;
@@ -562,6 +590,7 @@ evt_proj_free(struct evt_proj *p)
 	evt_json_free(&p->dj);
 	evt_json_free(&p->xj);
 	evt_buf_free(&p->arena);
+	evt_buf_free(&p->xkey);
 	evt_buf_free(&p->tmp);
 	evt_buf_free(&p->items);
 	evt_buf_free(&p->cur);
@@ -828,19 +857,44 @@ fold_inventory(struct evt_proj *p, const struct evt_event *ev,
 		    r->v[INV_RESERVED].i);
 		return 0;
 	}
+	/* A stock transfer (saga-orch, testdata/sagas/transfer.json) holds
+	 * at its source as an order does, keyed by its transfer id: the
+	 * dispatch takes the held units off the source's shelf, the receipt
+	 * puts them on the destination's, and a restock puts them back on
+	 * the source's, held again until the release. */
 	int reserved = is(ev, "InventoryReserved");
-	int fulfilled = is(ev, "OrderFulfilled");
-	if (!reserved && !fulfilled && !is(ev, "InventoryReleased"))
+	int restocked = is(ev, "StockRestocked");
+	int fulfilled = is(ev, "OrderFulfilled") || is(ev, "StockDispatched");
+	int received = is(ev, "StockReceived");
+	if (!reserved && !fulfilled && !restocked && !received &&
+	    !is(ev, "InventoryReleased"))
 		return 0;
 	if (data(p, ev, err) < 0)
 		return -1;
 	tx = evt_json_get_str(&p->dj, "transaction_id", &p->tmp);
-	if (tx.p == NULL)
+	if (tx.p == NULL && (tx = evt_json_get_str(&p->dj, "transfer_id",
+	    &p->tmp)).p != NULL) {
+		evt_buf_reset(&p->xkey);
+		evt_buf_adds(&p->xkey, "transfer:");
+		evt_buf_add(&p->xkey, tx.p, tx.n);
+		tx = (struct evt_sv){ p->xkey.p, p->xkey.len };
+	} else if (tx.p == NULL)
 		return bad(err, ev, "data needs transaction_id");
+	else if (received || restocked)
+		return 0;
+	if (received) {
+		store = evt_json_get_str(&p->dj, "store_id", &p->tmp);
+		v = evt_json_get(&p->dj, "items", EVT_J_ARRAY);
+		if (!store.p || !v.p || each_item(p, v, store, 0, 0, NULL,
+		    &p->items, err) < 0)
+			return bad(err, ev, "data needs store_id and items of "
+			    "sku and integer qty");
+		return each_item(p, v, store, 0, +1, inv, NULL, err) < 0 ? -1 : 0;
+	}
 	h = get1(holds, tx, 0, err);
 	if (STORE_FAILED(h, err))
 		return -1;
-	if (reserved) {
+	if (reserved || restocked) {
 		if (h != NULL)
 			return 0;	/* held already */
 		store = evt_json_get_str(&p->dj, "store_id", &p->tmp);
@@ -850,7 +904,8 @@ fold_inventory(struct evt_proj *p, const struct evt_event *ev,
 		    &p->items, err) < 0)
 			return bad(err, ev, "data needs store_id and items of "
 			    "sku and integer qty");
-		if ((n = each_item(p, v, store, +1, 0, inv, NULL, err)) < 0)
+		if ((n = each_item(p, v, store, +1, restocked, inv, NULL,
+		    err)) < 0)
 			return -1;
 		if ((h = get1(holds, tx, 1, err)) == NULL)
 			return -1;
@@ -944,6 +999,9 @@ fold_transactions(struct evt_proj *p, const struct evt_event *ev,
 	if (data(p, ev, err) < 0)
 		return -1;
 	tx = evt_json_get_str(&p->dj, "transaction_id", &p->tmp);
+	/* A stock transfer's reservation is no transaction's. */
+	if (tx.p == NULL && evt_json_get(&p->dj, "transfer_id", EVT_J_STRING).p)
+		return 0;
 	if (tx.p == NULL)
 		return bad(err, ev, "data needs transaction_id");
 	if ((r = get1(t, tx, 0, err)) == NULL)
@@ -1100,6 +1158,127 @@ fold_sagas(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
 		evt_row_str(r, SG_STATE, "cancelled", 9);
 	else if (is(ev, "PaymentRefunded") || is(ev, "InventoryReleased"))
 		evt_row_bool(r, SG_COMPENSATED, 1);
+	return 0;
+}
+
+static void
+copy_val(struct evt_row *to, const struct evt_row *from, size_t col)
+{
+	const struct evt_val *v = &from->v[col];
+
+	if (v->k == EVT_V_STR)
+		evt_row_str(to, col, v->s, v->n);
+	else if (v->k == EVT_V_INT)
+		evt_row_int(to, col, v->i);
+	else
+		evt_row_null(to, col);
+}
+
+/* A string of data, or NULL (p->tmp holds it). */
+static void
+set_data_str(struct evt_proj *p, struct evt_row *r, size_t col,
+    const char *name)
+{
+	struct evt_sv v = evt_json_get_str(&p->dj, name, &p->tmp);
+
+	if (v.p)
+		evt_row_str(r, col, v.p, v.n);
+	else
+		evt_row_null(r, col);
+}
+
+/*
+ * The orchestrator's own events (saga-orch(1): a Saga type on a saga-KEY
+ * stream) move its saga's row: the state (running, retrying,
+ * compensating, completed, failed, stuck), the step in hand with its
+ * attempt, and when the orchestrator acts next on its own (the step's or
+ * undo's timeout, a retry): due.
+ */
+static int
+fold_orch(struct evt_proj *p, const struct evt_event *ev, struct evt_err *err)
+{
+	struct evt_table *t = &p->t[0], *keys = &p->t[1];
+	struct evt_sv key, v;
+	struct evt_row *k, *r = NULL, *nr;
+	const char *tm = ev_time(p, ev);
+	char old[EVT_TIME_LEN + 1] = "";
+	long long n;
+
+	if (ev->subject.n <= 5 || memcmp(ev->subject.p, "saga-", 5) != 0 ||
+	    ev->type.n <= 4 || memcmp(ev->type.p, "Saga", 4) != 0)
+		return 0;
+	key = (struct evt_sv){ ev->subject.p + 5, ev->subject.n - 5 };
+	if ((k = get1(keys, key, 0, err)) == NULL && err->code)
+		return -1;
+	if (k && k->v[OK_LAST].k == EVT_V_STR &&
+	    k->v[OK_LAST].n == EVT_TIME_LEN) {
+		memcpy(old, k->v[OK_LAST].s, EVT_TIME_LEN + 1);
+		if ((r = get2(t, (struct evt_sv){ old, EVT_TIME_LEN }, key, 0,
+		    err)) == NULL && err->code)
+			return -1;
+	}
+	/* Keyed by the latest time: moved when a later event comes. */
+	if (r == NULL || (tm && strcmp(tm, old) > 0)) {
+		const char *at = tm ? tm : old;
+		if ((nr = get2(t, (struct evt_sv){ at, strlen(at) }, key, 1,
+		    err)) == NULL)
+			return -1;
+		if (r && r != nr) {
+			for (size_t i = OR_SAGA; i < NCOL(orch_cols); i++)
+				copy_val(nr, r, i);
+			evt_row_delete(r);
+		} else if (r == NULL)
+			evt_row_int(nr, OR_EVENTS, 0);
+		r = nr;
+		if (k == NULL && (k = get1(keys, key, 1, err)) == NULL)
+			return -1;
+		evt_row_str(k, OK_LAST, at, strlen(at));
+	}
+	add_int(r, OR_EVENTS, 1);
+	if (data(p, ev, err) < 0)
+		return -1;
+	if (is(ev, "SagaStarted")) {
+		set_data_str(p, r, OR_SAGA, "saga");
+		v = evt_json_get(&p->dj, "version", EVT_J_NUMBER);
+		if (v.p && evt_json_int(v.p, v.n, &n) == 0)
+			evt_row_int(r, OR_VERSION, n);
+		evt_row_str(r, OR_STATE, "running", 7);
+		set_time(r, OR_STARTED, tm);
+		if (ev->corr.p)
+			evt_row_str(r, OR_CORR, ev->corr.p, ev->corr.n);
+		return 0;
+	}
+	if (is(ev, "SagaCompleted") || is(ev, "SagaFailed")) {
+		int stuck = evt_json_get(&p->dj, "stuck", EVT_J_TRUE).p != NULL;
+		evt_row_str(r, OR_STATE, is(ev, "SagaCompleted") ? "completed" :
+		    stuck ? "stuck" : "failed", is(ev, "SagaCompleted") ? 9 :
+		    stuck ? 5 : 6);
+		evt_row_null(r, OR_DUE);
+		return 0;
+	}
+	if (is(ev, "SagaTimedOut")) {
+		evt_row_str(r, OR_STATE, "timed_out", 9);
+		return 0;
+	}
+	/* A step's or an undo's attempt: started, or settled. */
+	if (evt_json_get(&p->dj, "step", EVT_J_STRING).p) {
+		set_data_str(p, r, OR_STEP, "step");
+		v = evt_json_get(&p->dj, "attempt", EVT_J_NUMBER);
+		if (v.p && evt_json_int(v.p, v.n, &n) == 0)
+			evt_row_int(r, OR_ATTEMPT, n);
+	}
+	if (is(ev, "SagaStepStarted") || is(ev, "SagaCompensating")) {
+		if (is(ev, "SagaCompensating"))
+			evt_row_str(r, OR_STATE, "compensating", 12);
+		else
+			evt_row_str(r, OR_STATE, "running", 7);
+		set_data_str(p, r, OR_DUE, "due");
+	} else if (evt_json_get(&p->dj, "retry_at", EVT_J_STRING).p) {
+		if (!evt_json_get(&p->dj, "undo", EVT_J_TRUE).p)
+			evt_row_str(r, OR_STATE, "retrying", 8);
+		set_data_str(p, r, OR_DUE, "retry_at");
+	} else
+		evt_row_null(r, OR_DUE);
 	return 0;
 }
 
@@ -1347,6 +1526,7 @@ evt_proj_fold(struct evt_proj *p, const struct evt_event *ev,
 	case P_SALES: return fold_sales(p, ev, err);
 	case P_SAGAS: return fold_sagas(p, ev, err);
 	case P_STREAMS: return fold_streams(p, ev, err);
+	case P_ORCH: return fold_orch(p, ev, err);
 	case P_SPEC: return fold_spec(p, ev, err);
 	}
 	return 0;

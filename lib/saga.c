@@ -13,6 +13,13 @@
  * they were touched), and for their deadline in a binary heap; a saga that
  * is over is forgotten at once, and only a hash of its id is kept, so
  * memory follows the open sagas, not the input.
+ *
+ * An orchestrated saga (saga-orch) is a struct tx too, keyed by its
+ * transaction id or transfer id: the commands read wait on it (struct
+ * cmd) until answered, its replies are folded by the same apply() as the
+ * choreography's reactions (so stock, payments and reservations are one
+ * state), and its decisions are the answers (owed_orch) instead of the
+ * choreography's rules.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -35,15 +42,40 @@ enum { OPEN, COMPLETED, CANCELLED };
 enum rtype {
 	R_OTHER, R_ADJUSTED, R_CREATED, R_PROCESSED, R_FAILED, R_REFUNDED,
 	R_RESERVED, R_UNAVAILABLE, R_RELEASED, R_FULFILLED, R_DELIVERED,
-	R_COMPLETED, R_CANCELLED, R_REJECTED, R_CANCEL_REQ, R_N
+	R_COMPLETED, R_CANCELLED, R_REJECTED, R_CANCEL_REQ,
+	/* Orchestrated sagas (saga-orch(5)): the replies the shipped
+	 * definitions wait for that the choreography has no use for ... */
+	R_DISPATCHED, R_DISPATCH_FAILED, R_RECEIVED, R_RECEIVE_FAILED,
+	R_RESTOCKED, R_NOT_FULFILLED, R_REFUND_FAILED,
+	/* ... the commands the participants answer (R_CMD_FIRST..) ... */
+	R_CHARGE, R_REFUND, R_RESERVE, R_RELEASE, R_FULFIL, R_RESERVE_STOCK,
+	R_RELEASE_STOCK, R_DISPATCH, R_RESTOCK, R_RECEIVE,
+	/* ... and the orchestrator's own events (R_SAGA_FIRST..): an order's
+	 * saga that ends is the transaction's outcome. */
+	R_SAGA_DONE, R_SAGA_FAILED, R_SAGA_STARTED, R_SAGA_STEP_STARTED,
+	R_SAGA_STEP_OK, R_SAGA_STEP_FAILED, R_SAGA_STEP_TIMEDOUT,
+	R_SAGA_TIMEDOUT, R_SAGA_COMPENSATING, R_SAGA_COMPENSATED, R_N
 };
+#define R_CMD_FIRST R_CHARGE
+#define R_CMD_LAST R_RECEIVE
+#define R_SAGA_FIRST R_SAGA_DONE
+#define IS_CMD(t) ((t) >= R_CMD_FIRST && (t) <= R_CMD_LAST)
 
 static const char *const tname[R_N] = {
 	"", "InventoryAdjusted", "TransactionCreated", "PaymentProcessed",
 	"PaymentFailed", "PaymentRefunded", "InventoryReserved",
 	"InventoryUnavailable", "InventoryReleased", "OrderFulfilled",
 	"OrderDelivered", "TransactionCompleted", "TransactionCancelled",
-	"TransactionRejected", "TransactionCancelRequested"
+	"TransactionRejected", "TransactionCancelRequested",
+	"StockDispatched", "StockDispatchFailed", "StockReceived",
+	"StockReceiveFailed", "StockRestocked", "OrderNotFulfilled",
+	"PaymentRefundFailed",
+	"ChargePayment", "RefundPayment", "ReserveInventory",
+	"ReleaseInventory", "FulfilOrder", "ReserveStock", "ReleaseStock",
+	"DispatchStock", "RestockItems", "ReceiveStock",
+	"SagaCompleted", "SagaFailed", "SagaStarted", "SagaStepStarted",
+	"SagaStepSucceeded", "SagaStepFailed", "SagaStepTimedOut",
+	"SagaTimedOut", "SagaCompensating", "SagaCompensated"
 };
 
 /*
@@ -52,17 +84,48 @@ static const char *const tname[R_N] = {
  * (orders, stock movements, customers' requests). write_line takes a
  * reaction's source from here and writes no type outside it, and
  * evt_saga_emits answers from it: one list, so what evt-replay --causes
- * keeps is by construction what no participant decides.
+ * keeps is by construction what no participant decides. The commands of
+ * the shipped definitions and the orchestrator's own events are
+ * saga-orch's decisions: not causes either, though the participants
+ * answer the commands (a run over the causes re-creates them).
  */
 static const char *const emitter[R_N] = {
 	[R_PROCESSED] = "payment", [R_FAILED] = "payment",
-	[R_REFUNDED] = "payment",
+	[R_REFUNDED] = "payment", [R_REFUND_FAILED] = "payment",
 	[R_RESERVED] = "inventory", [R_UNAVAILABLE] = "inventory",
-	[R_RELEASED] = "inventory",
+	[R_RELEASED] = "inventory", [R_RESTOCKED] = "inventory",
 	[R_FULFILLED] = "store", [R_DELIVERED] = "store",
+	[R_NOT_FULFILLED] = "store", [R_DISPATCHED] = "store",
+	[R_DISPATCH_FAILED] = "store", [R_RECEIVED] = "store",
+	[R_RECEIVE_FAILED] = "store",
 	[R_COMPLETED] = "transaction", [R_CANCELLED] = "transaction",
-	[R_REJECTED] = "transaction"
+	[R_REJECTED] = "transaction",
+	[R_CHARGE] = "saga-orch", [R_REFUND] = "saga-orch",
+	[R_RESERVE] = "saga-orch", [R_RELEASE] = "saga-orch",
+	[R_FULFIL] = "saga-orch", [R_RESERVE_STOCK] = "saga-orch",
+	[R_RELEASE_STOCK] = "saga-orch", [R_DISPATCH] = "saga-orch",
+	[R_RESTOCK] = "saga-orch", [R_RECEIVE] = "saga-orch",
+	[R_SAGA_DONE] = "saga-orch", [R_SAGA_FAILED] = "saga-orch",
+	[R_SAGA_STARTED] = "saga-orch", [R_SAGA_STEP_STARTED] = "saga-orch",
+	[R_SAGA_STEP_OK] = "saga-orch", [R_SAGA_STEP_FAILED] = "saga-orch",
+	[R_SAGA_STEP_TIMEDOUT] = "saga-orch", [R_SAGA_TIMEDOUT] = "saga-orch",
+	[R_SAGA_COMPENSATING] = "saga-orch",
+	[R_SAGA_COMPENSATED] = "saga-orch"
 };
+
+/* Which participant answers each command (EVT_SAGA_*). */
+static int
+answerer(enum rtype t)
+{
+	switch (t) {
+	case R_CHARGE: case R_REFUND:
+		return EVT_SAGA_PAYMENT;
+	case R_FULFIL: case R_DISPATCH: case R_RECEIVE:
+		return EVT_SAGA_STORE;
+	default:
+		return EVT_SAGA_INVENTORY;
+	}
+}
 
 struct item {
 	struct evt_sv sku;
@@ -91,6 +154,11 @@ struct rev {
 	const struct item *items;
 	size_t nitems;
 	const long long *avail;	/* InventoryUnavailable: units on hand */
+	/* Orchestrated sagas: the attribute that marks an event as part of
+	 * one (its raw JSON value), the command a reply answers, and what
+	 * the commands and replies of a transfer carry. */
+	struct evt_sv orch, cause, to_store, shipment, payment_id;
+	int transfer;		/* keyed by data.transfer_id */
 };
 
 /* An owned copy of a string; p NULL when absent. */
@@ -127,6 +195,39 @@ struct tx {
 	struct own unavail_id, ful_id, cancel_id, cancel_reason, creq_id;
 	struct item *res_items;	/* what the reservation took */
 	size_t nres;
+	/*
+	 * Orchestrated (saga-orch): its events are marked, the choreography
+	 * leaves it alone, and the participants answer the commands it was
+	 * sent, in the order read; the transaction's outcome follows the
+	 * saga's end. A transfer's saga is keyed by its transfer id (mkey
+	 * tells it from a transaction's).
+	 */
+	int orch, transfer, saga_end;	/* saga_end: 0, SAGA_OK, SAGA_BAD */
+	int saga_timeout;		/* it failed on a timeout */
+	int dispatched, restocked, received;
+	struct own orchv, mkey, end_id, fail_reason;
+	struct own ship_id;		/* the dispatch's */
+	struct item *rcv_items;		/* what the receipt added */
+	size_t nrcv;
+	struct own rcv_store;
+	struct cmd *cmds, *cmdtail;	/* commands read, answered or not */
+};
+
+enum { SAGA_OK = 1, SAGA_BAD = 2 };
+
+/*
+ * A command of an orchestrated saga as the participants read it: what its
+ * answer needs. Answered (done) once its reply is read or decided; kept
+ * with its saga so that the same command read again is not answered twice.
+ */
+struct cmd {
+	struct cmd *next;
+	enum rtype type;
+	int done, delivery;
+	struct own id, corr, orchv, store, to_store, amount, currency, token;
+	struct own shipment, reason;
+	struct item *items;
+	size_t nitems;
 };
 
 /*
@@ -174,6 +275,8 @@ struct jent {
 	enum rtype type;
 	int pay, inv, refunded, released, fulfilled, delivered, outcome;
 	int took;		/* stock moved by the reaction */
+	int dispatched, restocked, received;
+	struct cmd *cmd;	/* the command it answered */
 	int64_t last_ms;
 };
 
@@ -204,6 +307,8 @@ struct evt_saga {
 	struct rej *rjdone;	/* rejections the round decided */
 	struct evt_hmap found;	/* decision ids found stored already */
 	long long aside, rejected;	/* counts, for -v */
+	int moved;		/* apply() moved stock */
+	struct evt_buf mkey;	/* a transfer's key in txs */
 	struct tx **heap;	/* open sagas by deadline */
 	size_t nheap, capheap;
 	unsigned long long arrivals;
@@ -352,6 +457,13 @@ read_event(struct evt_saga *s, const struct evt_event *ev, int64_t now,
 	r->id = (struct evt_sv){ ev->id.p, ev->id.n };
 	r->corr = (struct evt_sv){ ev->corr.p, ev->corr.n };
 	r->time_ms = ev->slot[EVT_F_TIME] >= 0 ? ev->time_ms : now;
+	r->cause = (struct evt_sv){ ev->cause.p, ev->cause.n };
+	{
+		int k = evt_json_find(&ev->j, "orchestration");
+		if (k >= 0)
+			r->orch = (struct evt_sv){ ev->j.base + ev->j.m[k].voff,
+			    ev->j.m[k].vlen };
+	}
 	if (ev->slot[EVT_F_DATA] < 0)
 		return 0;
 	m = &ev->j.m[ev->slot[EVT_F_DATA]];
@@ -366,6 +478,41 @@ read_event(struct evt_saga *s, const struct evt_event *ev, int64_t now,
 	r->has_data = 1;
 	r->txid = evt_json_get_str(&s->dj, "transaction_id", &s->arena);
 	r->txid_str = r->txid.p != NULL;
+	/* A transfer's events name it by transfer_id; the orchestrator's,
+	 * their saga by key. */
+	if (r->type >= R_SAGA_FIRST) {
+		r->txid = evt_json_get_str(&s->dj, "key", &s->arena);
+		r->reason = evt_json_get_str(&s->dj, "reason", &s->arena);
+		return 0;
+	}
+	if (r->txid.p == NULL && r->type != R_CREATED && r->type != R_ADJUSTED &&
+	    r->type != R_REJECTED) {
+		r->txid = evt_json_get_str(&s->dj, "transfer_id", &s->arena);
+		r->transfer = r->txid.p != NULL;
+	}
+	if (IS_CMD(r->type) || r->type >= R_DISPATCHED) {
+		r->store = evt_json_get_str(&s->dj, "store_id", &s->arena);
+		if (r->store.p == NULL)
+			r->store = evt_json_get_str(&s->dj, "from_store",
+			    &s->arena);
+		r->to_store = evt_json_get_str(&s->dj, "to_store", &s->arena);
+		r->amount = evt_json_get(&s->dj, "amount", EVT_J_NUMBER);
+		r->currency = evt_json_get_str(&s->dj, "currency", &s->arena);
+		r->reason = evt_json_get_str(&s->dj, "reason", &s->arena);
+		r->shipment = evt_json_get_str(&s->dj, "shipment", &s->arena);
+		if (r->shipment.p == NULL)
+			r->shipment = evt_json_get_str(&s->dj, "shipment_id",
+			    &s->arena);
+		r->delivery = evt_json_get(&s->dj, "delivery", EVT_J_OBJECT).p !=
+		    NULL;
+		v = evt_json_get(&s->dj, "payment", EVT_J_OBJECT);
+		if (v.p && evt_json_scan(&s->xj, v.p, v.n, 0, err) == 0)
+			r->token = evt_json_get_str(&s->xj, "token", &s->arena);
+		v = evt_json_get(&s->dj, "items", EVT_J_ARRAY);
+		if (v.p)
+			read_items(s, v, r);
+		return 0;
+	}
 	switch (r->type) {
 	case R_ADJUSTED:
 		r->store = evt_json_get_str(&s->dj, "store_id", &s->arena);
@@ -451,7 +598,7 @@ check_event(struct evt_saga *s, struct rev *r)
 
 	/* A rejection names its order by causationid: its transaction id
 	 * may be one that could not be taken. */
-	if (r->type == R_REJECTED)
+	if (r->type == R_REJECTED || r->type >= R_SAGA_FIRST)
 		return 0;
 	if (!r->has_data)
 		return bad(s, r, "data", "is missing or not an object");
@@ -503,14 +650,25 @@ check_event(struct evt_saga *s, struct rev *r)
 		if ((why = amount_bad(r->amount, "amount")) != NULL)
 			return bad(s, r, "data.amount", why);
 		break;
+	case R_CHARGE:
+		if ((why = amount_bad(r->amount, "amount")) != NULL)
+			return bad(s, r, "data.amount", why);
+		break;
 	case R_RESERVED:
 	case R_RELEASED:
+	case R_RECEIVED:
+	case R_RESERVE: case R_RELEASE: case R_RESERVE_STOCK:
+	case R_RELEASE_STOCK: case R_DISPATCH: case R_RESTOCK: case R_RECEIVE:
 		if (!r->store.p || r->store.n == 0)
 			return bad(s, r, "data.store_id", "is missing or not a "
 			    "string");
 		if (!r->items_ok)
 			return bad(s, r, "data.items", "is missing or empty, or "
 			    "an item lacks a sku or an integer qty >= 1");
+		if (r->to_store.p && !evt_ce_string_ok(r->to_store.p,
+		    r->to_store.n))
+			return bad(s, r, "data.to_store", "holds a control "
+			    "character");
 		break;
 	default:
 		break;
@@ -585,18 +743,47 @@ items_dup(const struct item *items, size_t n)
 }
 
 static void
+cmd_free(struct cmd *c)
+{
+	struct own *o[] = { &c->id, &c->corr, &c->orchv, &c->store,
+	    &c->to_store, &c->amount, &c->currency, &c->token, &c->shipment,
+	    &c->reason };
+
+	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++)
+		free(o[i]->p);
+	free(c->items);
+	free(c);
+}
+
+static void
 tx_free(struct tx *t)
 {
 	struct own *o[] = { &t->id, &t->corr, &t->pay_id, &t->paid,
 	    &t->fail_id, &t->refund_id, &t->res_id, &t->res_store,
 	    &t->unavail_id, &t->ful_id, &t->cancel_id, &t->cancel_reason,
-	    &t->creq_id };
+	    &t->creq_id, &t->orchv, &t->mkey, &t->end_id, &t->fail_reason,
+	    &t->ship_id, &t->rcv_store };
+	struct cmd *c;
 
 	for (size_t i = 0; i < sizeof(o) / sizeof(o[0]); i++)
 		free(o[i]->p);
+	while ((c = t->cmds) != NULL) {
+		t->cmds = c->next;
+		cmd_free(c);
+	}
 	free(t->oblock);
 	free(t->res_items);
+	free(t->rcv_items);
 	free(t);
+}
+
+/* The key of t in the table of sagas: a transfer's apart from a
+ * transaction's of the same id. */
+static struct evt_sv
+tkey(const struct tx *t)
+{
+	return t->mkey.p ? (struct evt_sv){ t->mkey.p, t->mkey.n } :
+	    (struct evt_sv){ t->id.p, t->id.n };
 }
 
 static void
@@ -666,6 +853,7 @@ evt_saga_free(struct evt_saga *s)
 	evt_buf_free(&s->line);
 	evt_buf_free(&s->name);
 	evt_buf_free(&s->subj);
+	evt_buf_free(&s->mkey);
 	free(s);
 }
 
@@ -907,6 +1095,15 @@ finished(const struct tx *t)
 {
 	if (t->ghost)
 		return 1;
+	/* Orchestrated: over when its saga is, every command read is
+	 * answered, and an order has its outcome and delivery. */
+	if (t->orch) {
+		for (const struct cmd *c = t->cmds; c; c = c->next)
+			if (!c->done)
+				return 0;
+		return t->saga_end && (!t->has_order || t->outcome != OPEN) &&
+		    !(t->fulfilled && t->delivery && !t->delivered);
+	}
 	if (t->outcome == OPEN)
 		return 0;
 	if (t->fulfilled && t->delivery && !t->delivered)
@@ -936,9 +1133,9 @@ forget(struct evt_saga *s, struct tx *t)
 		}
 		return;
 	}
-	done_add(&s->done, sv(&t->id), t->outcome == CANCELLED,
+	done_add(&s->done, tkey(t), t->outcome == CANCELLED,
 	    t->ghost ? 0 : order_hash(sv(&t->cid)));
-	evt_hmap_del(&s->txs, t->id.p, t->id.n);
+	evt_hmap_del(&s->txs, tkey(t).p, tkey(t).n);
 	tx_free(t);
 }
 
@@ -1030,7 +1227,13 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 		order_set(t, r);
 		t->delivery = r->delivery;
 		t->created_ms = r->time_ms;
-		if (s->o.timeout_ms > 0 && (s->o.services & EVT_SAGA_TRANSACTION)) {
+		/* An orchestrated order: the orchestrator keeps its time. */
+		if (r->orch.p && !t->orch) {
+			t->orch = 1;
+			own_set(&t->orchv, r->orch);
+		}
+		if (s->o.timeout_ms > 0 && (s->o.services & EVT_SAGA_TRANSACTION) &&
+		    !t->orch) {
 			/* The participants get the whole timeout from when the
 			 * order could be seen: an order synced late by an
 			 * offline till is not cancelled at once. */
@@ -1055,6 +1258,8 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 			return 0;
 		t->pay = PAY_FAILED;
 		own_set(&t->fail_id, r->id);
+		if (r->reason.p)
+			own_set(&t->fail_reason, r->reason);
 		break;
 	case R_REFUNDED:
 		if (t->refunded)
@@ -1063,14 +1268,19 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 		own_set(&t->refund_id, r->id);
 		break;
 	case R_RESERVED:
-		if (t->inv != INV_NONE)
+		/* An orchestrated reservation retried may find the stock
+		 * that an earlier attempt did not. */
+		if (t->inv != INV_NONE && !(t->inv == INV_UNAVAILABLE &&
+		    r->orch.p && !t->released))
 			return 0;
 		/* A release recorded ahead of its reservation nets out. */
 		if (!t->released && move_stock(s, r->store, r->items, r->nitems,
 		    -1) < 0)
 			return evt_err_set(err, EX_DATAERR, "%s: the stock it "
 			    "takes does not fit in 64 bits", tname[r->type]);
+		s->moved = !t->released;
 		t->inv = INV_RESERVED;
+		free(t->res_items);
 		own_set(&t->res_id, r->id);
 		own_set(&t->res_store, r->store);
 		t->res_items = items_dup(r->items, r->nitems);
@@ -1085,11 +1295,50 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 	case R_RELEASED:
 		if (t->released)
 			return 0;
-		if (t->inv == INV_RESERVED && move_stock(s, sv(&t->res_store),
-		    t->res_items, t->nres, +1) < 0)
-			return evt_err_set(err, EX_DATAERR, "%s: the stock it "
-			    "gives back does not fit in 64 bits", tname[r->type]);
+		/* Goods dispatched and not brought back are not on the
+		 * shelf to give back. */
+		if (t->inv == INV_RESERVED && (!t->dispatched || t->restocked)) {
+			if (move_stock(s, sv(&t->res_store), t->res_items,
+			    t->nres, +1) < 0)
+				return evt_err_set(err, EX_DATAERR, "%s: the "
+				    "stock it gives back does not fit in 64 "
+				    "bits", tname[r->type]);
+			s->moved = 1;
+		}
 		t->released = 1;
+		break;
+	case R_DISPATCHED:
+		if (t->dispatched)
+			return 0;
+		t->dispatched = 1;
+		own_set(&t->ship_id, r->shipment);
+		break;
+	case R_RESTOCKED:
+		t->restocked = 1;
+		break;
+	case R_RECEIVED:
+		if (t->received)
+			return 0;
+		if (move_stock(s, r->store, r->items, r->nitems, +1) < 0)
+			return evt_err_set(err, EX_DATAERR, "%s: the stock it "
+			    "adds does not fit in 64 bits", tname[r->type]);
+		s->moved = 1;
+		t->received = 1;
+		own_set(&t->rcv_store, r->store);
+		free(t->rcv_items);
+		t->rcv_items = items_dup(r->items, r->nitems);
+		t->nrcv = r->nitems;
+		break;
+	case R_SAGA_DONE:
+	case R_SAGA_FAILED:
+		if (t->saga_end)
+			return 0;
+		t->saga_end = r->type == R_SAGA_DONE ? SAGA_OK : SAGA_BAD;
+		own_set(&t->end_id, r->id);
+		t->saga_timeout = r->reason.p && ((r->reason.n >= 9 &&
+		    memcmp(r->reason.p + r->reason.n - 9, "timed out", 9) == 0) ||
+		    (r->reason.n == 15 && memcmp(r->reason.p, "deadline passed",
+		    15) == 0));
 		break;
 	case R_FULFILLED:
 		if (t->fulfilled)
@@ -1223,6 +1472,128 @@ say_bad(struct evt_err *err, int code, const struct rev *r)
 	    (int)r->field.n, r->field.p, (int)r->detail.n, r->detail.p);
 }
 
+/* --- orchestrated sagas ------------------------------------------------- */
+
+static struct cmd *
+cmd_find(const struct tx *t, struct evt_sv id)
+{
+	for (struct cmd *c = t->cmds; c; c = c->next)
+		if (c->id.n == id.n && memcmp(c->id.p, id.p, id.n) == 0)
+			return c;
+	return NULL;
+}
+
+static struct cmd *
+cmd_add(struct tx *t, struct evt_sv id)
+{
+	struct cmd *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		abort();
+	own_set(&c->id, id);
+	if (t->cmdtail)
+		t->cmdtail->next = c;
+	else
+		t->cmds = c;
+	t->cmdtail = c;
+	return c;
+}
+
+/*
+ * A command read: owed an answer unless its reply was read before it (or
+ * it is read again). The saga is orchestrated from now on.
+ */
+static void
+command_read(struct evt_saga *s, struct tx *t, const struct rev *r)
+{
+	struct cmd *c;
+
+	if (r->time_ms > t->last_ms)
+		t->last_ms = r->time_ms;
+	if (!t->orch) {
+		t->orch = 1;
+		if (r->orch.p)
+			own_set(&t->orchv, r->orch);
+	}
+	if (!t->corr.p)
+		own_set(&t->corr, r->corr.p ? r->corr : r->id);
+	if (cmd_find(t, r->id))
+		return;
+	c = cmd_add(t, r->id);
+	c->type = r->type;
+	c->delivery = r->delivery;
+	own_set(&c->corr, r->corr.p ? r->corr : r->id);
+	own_set(&c->orchv, r->orch.p ? r->orch : sv(&t->orchv));
+	own_set(&c->store, r->store);
+	own_set(&c->to_store, r->to_store);
+	own_set(&c->amount, r->amount);
+	own_set(&c->currency, r->currency);
+	own_set(&c->token, r->token);
+	own_set(&c->shipment, r->shipment);
+	own_set(&c->reason, r->reason);
+	if (r->nitems) {
+		c->items = items_dup(r->items, r->nitems);
+		c->nitems = r->nitems;
+	}
+	if (r->delivery)
+		t->delivery = 1;
+	enqueue(s, t);
+}
+
+/* A reply to the command cause: answered. One read before its command
+ * is remembered, so that the command is not answered again. */
+static void
+reply_read(struct evt_saga *s, struct tx *t, struct evt_sv cause)
+{
+	struct cmd *c = cmd_find(t, cause);
+
+	(void)s;
+	if (c == NULL) {
+		c = cmd_add(t, cause);
+		c->type = R_OTHER;
+	}
+	c->done = 1;
+}
+
+/*
+ * The end of an orchestrated saga (SagaCompleted, SagaFailed), on the saga
+ * of its key and correlation id: for an order, the transaction's outcome
+ * follows. The orchestrator's other events change nothing here.
+ */
+static int
+fold_saga_end(struct evt_saga *s, const struct rev *r, struct evt_err *err)
+{
+	struct tx *t = NULL;
+
+	if ((r->type != R_SAGA_DONE && r->type != R_SAGA_FAILED) || !r->txid.p)
+		return EVT_SAGA_TAKEN;
+	for (int pass = 0; pass < 2 && t == NULL; pass++) {
+		struct evt_sv key = r->txid;
+		if (pass) {
+			evt_buf_reset(&s->mkey);
+			evt_buf_adds(&s->mkey, "transfer\x1f");
+			evt_buf_add(&s->mkey, r->txid.p, r->txid.n);
+			key = (struct evt_sv){ s->mkey.p, s->mkey.len };
+		}
+		t = tx_get(s, key);
+		if (t && (!t->orch || !t->corr.p || !r->corr.p ||
+		    t->corr.n != r->corr.n || memcmp(t->corr.p, r->corr.p,
+		    r->corr.n) != 0))
+			t = NULL;
+	}
+	if (t == NULL)
+		return EVT_SAGA_TAKEN;
+	if (apply(s, t, r, err) < 0) {
+		s->aside++;
+		return EVT_SAGA_ASIDE;
+	}
+	if (finished(t))
+		forget(s, t);
+	else
+		enqueue(s, t);
+	return EVT_SAGA_TAKEN;
+}
+
 int
 evt_saga_check(struct evt_saga *s, const struct evt_event *ev,
     struct evt_err *err)
@@ -1248,6 +1619,7 @@ evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
 {
 	struct rev r;
 	struct tx *t;
+	struct evt_sv key;
 	int64_t vis = s->max_ms < now_ms ? s->max_ms : now_ms;
 
 	/* How far the log's times have gone: an order stored after them
@@ -1316,8 +1688,20 @@ evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
 		}
 		return EVT_SAGA_TAKEN;
 	}
-	if ((t = tx_get(s, r.txid)) == NULL) {
-		uint64_t d = done_get(&s->done, r.txid);
+	if (r.type >= R_SAGA_FIRST)
+		return fold_saga_end(s, &r, err);
+	key = r.txid;
+	if (r.transfer) {
+		evt_buf_reset(&s->mkey);
+		evt_buf_adds(&s->mkey, "transfer\x1f");
+		evt_buf_add(&s->mkey, r.txid.p, r.txid.n);
+		key = (struct evt_sv){ s->mkey.p, s->mkey.len };
+	}
+	if ((t = tx_get(s, key)) == NULL) {
+		uint64_t d = done_get(&s->done, key);
+		/* A saga over: a command or reply of it read again. */
+		if (d && (IS_CMD(r.type) || r.orch.p))
+			return EVT_SAGA_TAKEN;
 		/* Over: a second order for it is a duplicate; nothing else
 		 * follows, but what a racing or lagging run took after a
 		 * cancellation, which is given back. */
@@ -1337,7 +1721,12 @@ evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
 			abort();
 		t->last_ms = INT64_MIN;
 		own_set(&t->id, r.txid);
-		evt_hmap_put(&s->txs, t->id.p, t->id.n, (long long)(intptr_t)t);
+		if (r.transfer) {
+			own_set(&t->mkey, key);
+			t->transfer = 1;
+		}
+		evt_hmap_put(&s->txs, tkey(t).p, tkey(t).n,
+		    (long long)(intptr_t)t);
 		if (d) {
 			t->outcome = CANCELLED;
 			own_set(&t->corr, r.corr.p ? r.corr : r.id);
@@ -1349,6 +1738,13 @@ evt_saga_fold(struct evt_saga *s, const struct evt_event *ev, int64_t now_ms,
 			owe_rejection(s, &r, ev, "duplicate_transaction");
 		return EVT_SAGA_TAKEN;
 	}
+	if (IS_CMD(r.type)) {
+		command_read(s, t, &r);
+		return EVT_SAGA_TAKEN;
+	}
+	/* A reply answers its command, whoever wrote it. */
+	if (r.cause.p && (t->cmds || r.orch.p))
+		reply_read(s, t, r.cause);
 	if (apply(s, t, &r, err) < 0) {
 		s->aside++;
 		return EVT_SAGA_ASIDE;
@@ -1379,6 +1775,15 @@ add_int(struct evt_buf *b, long long v)
 	char num[24];
 
 	evt_buf_add(b, num, (size_t)snprintf(num, sizeof(num), "%lld", v));
+}
+
+static void
+add_str_or_null(struct evt_buf *b, struct evt_sv v)
+{
+	if (v.p)
+		evt_buf_json_str(b, v.p, v.n);
+	else
+		evt_buf_adds(b, "null");
 }
 
 /* Which service emits a reaction type: its source and the category of
@@ -1466,7 +1871,8 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 		evt_buf_adds(&s->subj, svc);
 		evt_buf_addc(&s->subj, '-');
 		add_sv(&s->subj, r->type == R_RESERVED || r->type ==
-		    R_UNAVAILABLE || r->type == R_RELEASED ? r->store : r->txid);
+		    R_UNAVAILABLE || r->type == R_RELEASED || r->type ==
+		    R_RESTOCKED ? r->store : r->txid);
 	}
 	evt_time_format(r->time_ms, s->tstr);
 	evt_buf_reset(b);
@@ -1487,7 +1893,8 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 	evt_buf_json_str(b, r->corr.p, r->corr.n);
 	evt_buf_adds(b, ",\"causationid\":");
 	evt_buf_json_str(b, cause.p, cause.n);
-	evt_buf_adds(b, ",\"data\":{\"transaction_id\":");
+	evt_buf_adds(b, r->transfer ? ",\"data\":{\"transfer_id\":" :
+	    ",\"data\":{\"transaction_id\":");
 	if (r->txid.p)
 		evt_buf_json_str(b, r->txid.p, r->txid.n);
 	else
@@ -1528,6 +1935,31 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 		evt_buf_adds(b, ",\"store_id\":");
 		evt_buf_json_str(b, r->store.p, r->store.n);
 		break;
+	case R_DISPATCHED:
+		evt_buf_adds(b, ",\"from_store\":");
+		evt_buf_json_str(b, r->store.p, r->store.n);
+		evt_buf_adds(b, ",\"to_store\":");
+		add_str_or_null(b, r->to_store);
+		add_items(b, r);
+		evt_buf_adds(b, ",\"shipment_id\":");
+		add_str_or_null(b, r->shipment);
+		break;
+	case R_RECEIVED:
+	case R_RESTOCKED:
+		evt_buf_adds(b, ",\"store_id\":");
+		evt_buf_json_str(b, r->store.p, r->store.n);
+		add_items(b, r);
+		evt_buf_adds(b, ",\"shipment_id\":");
+		add_str_or_null(b, r->shipment);
+		break;
+	case R_NOT_FULFILLED:
+	case R_DISPATCH_FAILED:
+	case R_RECEIVE_FAILED:
+		evt_buf_adds(b, ",\"store_id\":");
+		add_str_or_null(b, r->store);
+		evt_buf_adds(b, ",\"reason\":");
+		evt_buf_json_str(b, r->reason.p, r->reason.n);
+		break;
 	case R_COMPLETED:
 		evt_buf_adds(b, ",\"total\":");
 		add_sv(b, r->total);
@@ -1547,7 +1979,15 @@ write_line(struct evt_saga *s, const struct rev *r, struct evt_sv cause)
 	default:
 		break;
 	}
-	evt_buf_adds(b, "}}");
+	evt_buf_addc(b, '}');
+	/* Part of an orchestrated saga: marked as its command was, so that
+	 * the orchestrator takes it as a reply and the choreography leaves
+	 * it alone. */
+	if (r->orch.p) {
+		evt_buf_adds(b, ",\"orchestration\":");
+		add_sv(b, r->orch);
+	}
+	evt_buf_addc(b, '}');
 }
 
 /* A reaction in t's saga, with what its order said. */
@@ -1566,6 +2006,9 @@ reaction(const struct tx *t, enum rtype type)
 	r.currency = sv(&t->currency);
 	r.items = t->items;
 	r.nitems = t->nitems;
+	r.transfer = t->transfer;
+	if (t->orch && t->orchv.p)
+		r.orch = sv(&t->orchv);
 	return r;
 }
 
@@ -1597,9 +2040,10 @@ journal(struct evt_saga *s, struct tx *t, struct rej *j, enum rtype type)
 	e->delivered = t->delivered;
 	e->outcome = t->outcome;
 	e->last_ms = t->last_ms;
-	/* What apply() will do to the stock. */
-	e->took = (type == R_RESERVED && t->inv == INV_NONE && !t->released) ||
-	    (type == R_RELEASED && !t->released && t->inv == INV_RESERVED);
+	e->dispatched = t->dispatched;
+	e->restocked = t->restocked;
+	e->received = t->received;
+	/* e->took: set once apply() has told whether it moved stock. */
 }
 
 /* A decision already stored, and not by anything read (seen as a
@@ -1632,6 +2076,9 @@ ghost(struct evt_saga *s, struct tx *t)
 	}
 }
 
+static int take(struct ctx *c, struct tx *t, struct rev *r, const char *id,
+    struct cmd *cmd);
+
 /*
  * Take the decision named `decision` about t's transaction: the reaction
  * r (type and data filled in), caused by cause, gets the id UUIDv5(the
@@ -1660,10 +2107,58 @@ decide(struct ctx *c, struct tx *t, struct rev *r, const char *decision,
 	r->id = (struct evt_sv){ id, EVT_UUID_LEN };
 	r->time_ms = at ? at : c->now > t->last_ms ? c->now : t->last_ms;
 	write_line(s, r, sv(cause));
+	return take(c, t, r, id, NULL);
+}
+
+/* Journal, fold and emit the reaction r, written in s->line; cmd: the
+ * command it answers. */
+static int
+take(struct ctx *c, struct tx *t, struct rev *r, const char *id,
+    struct cmd *cmd)
+{
+	struct evt_saga *s = c->s;
+
 	journal(s, t, NULL, r->type);
+	s->moved = 0;
+	if (cmd)
+		cmd->done = 1;
 	if (apply(s, t, r, c->err) < 0)
 		return -1;
+	if (s->journaling) {
+		s->jrn[s->njrn - 1].took = s->moved;
+		s->jrn[s->njrn - 1].cmd = cmd;
+	}
 	return c->emit(c->arg, id, s->line.p, s->line.len) < 0 ? -1 : 1;
+}
+
+/*
+ * Answer the command cmd of t's orchestrated saga with the reply r (type
+ * and data filled in): its id is UUIDv5(the command's id, "answer to"),
+ * so a command has one reply in the log whatever runs; it carries the
+ * command's correlation id and mark, and the command's id as causationid.
+ */
+static int
+answer(struct ctx *c, struct tx *t, struct cmd *cmd, struct rev *r)
+{
+	struct evt_saga *s = c->s;
+	char id[EVT_UUID_LEN + 1];
+
+	evt_buf_reset(&s->name);
+	add_sv(&s->name, sv(&cmd->id));
+	evt_buf_adds(&s->name, "\nanswer to");
+	evt_uuid_v5(s->name.p, s->name.len, id);
+	if (stored_before(s, id)) {
+		/* Answered by a run whose reply this one did not read. */
+		cmd->done = 1;
+		return 0;
+	}
+	r->id = (struct evt_sv){ id, EVT_UUID_LEN };
+	r->corr = sv(&cmd->corr);
+	r->orch = cmd->orchv.p ? sv(&cmd->orchv) : (struct evt_sv){ NULL, 0 };
+	r->transfer = t->transfer;
+	r->time_ms = c->now > t->last_ms ? c->now : t->last_ms;
+	write_line(s, r, sv(&cmd->id));
+	return take(c, t, r, id, cmd);
 }
 
 /*
@@ -1744,29 +2239,37 @@ draw(unsigned long long seed, struct evt_sv txid)
 }
 
 static int
-over_limit(const struct evt_saga *s, const struct tx *t)
+over_limit(const struct evt_saga *s, struct evt_sv total)
 {
 	struct evt_dec a, b;
 
 	return s->o.decline_over &&
-	    evt_dec_parse(t->total.p, t->total.n, &a) == EVT_DEC_OK &&
+	    evt_dec_parse(total.p, total.n, &a) == EVT_DEC_OK &&
 	    evt_dec_parse(s->o.decline_over, strlen(s->o.decline_over), &b) ==
 	    EVT_DEC_OK && evt_dec_cmp(a, b) > 0;
+}
+
+/* Why a charge of amount with token in t's saga is declined, or NULL:
+ * the same rules for an order and for a command. */
+static const char *
+declined(struct ctx *c, struct tx *t, struct evt_sv token, struct evt_sv amount)
+{
+	if (token.n >= 11 && memcmp(token.p, "tok_decline", 11) == 0)
+		return "card_declined";
+	if (over_limit(c->s, amount))
+		return "over_limit";
+	if (c->s->o.fail_rate > 0 &&
+	    draw(c->s->o.seed, sv(&t->id)) < c->s->o.fail_rate)
+		return "processor_error";
+	return NULL;
 }
 
 static int
 pay(struct ctx *c, struct tx *t)
 {
 	struct rev r = reaction(t, R_PROCESSED);
-	const char *reason = NULL;
+	const char *reason = declined(c, t, sv(&t->token), sv(&t->total));
 
-	if (t->token.n >= 11 && memcmp(t->token.p, "tok_decline", 11) == 0)
-		reason = "card_declined";
-	else if (over_limit(c->s, t))
-		reason = "over_limit";
-	else if (c->s->o.fail_rate > 0 &&
-	    draw(c->s->o.seed, sv(&t->id)) < c->s->o.fail_rate)
-		reason = "processor_error";
 	if (reason) {
 		r.type = R_FAILED;
 		r.reason = lit(reason);
@@ -1780,28 +2283,39 @@ pay(struct ctx *c, struct tx *t)
  * with the stock, so one sku on two lines cannot take more than there is.
  */
 static int
-reserve(struct ctx *c, struct tx *t)
+stock_covers(struct evt_saga *s, struct evt_sv store, const struct item *items,
+    size_t n, long long *avail)
 {
-	struct evt_saga *s = c->s;
-	struct rev r = reaction(t, R_RESERVED);
-	long long *avail = malloc(t->nitems * sizeof(*avail)), want;
-	int ok = 1, rc;
+	long long want;
+	int ok = 1;
 
-	if (avail == NULL)
-		abort();
-	for (size_t i = 0; i < t->nitems; i++) {
-		long long have = *stock(s, sv(&t->store), t->items[i].sku);
+	for (size_t i = 0; i < n; i++) {
+		long long have = *stock(s, store, items[i].sku);
 		want = 0;
-		for (size_t j = 0; j < t->nitems; j++)
-			if (t->items[j].sku.n == t->items[i].sku.n &&
-			    memcmp(t->items[j].sku.p, t->items[i].sku.p,
-			    t->items[i].sku.n) == 0 &&
-			    __builtin_add_overflow(want, t->items[j].qty, &want))
+		for (size_t j = 0; j < n; j++)
+			if (items[j].sku.n == items[i].sku.n &&
+			    memcmp(items[j].sku.p, items[i].sku.p,
+			    items[i].sku.n) == 0 &&
+			    __builtin_add_overflow(want, items[j].qty, &want))
 				want = LLONG_MAX;
 		if (have < want)
 			ok = 0;
 		avail[i] = have > 0 ? have : 0;
 	}
+	return ok;
+}
+
+static int
+reserve(struct ctx *c, struct tx *t)
+{
+	struct evt_saga *s = c->s;
+	struct rev r = reaction(t, R_RESERVED);
+	long long *avail = malloc((t->nitems + 1) * sizeof(*avail));
+	int ok, rc;
+
+	if (avail == NULL)
+		abort();
+	ok = stock_covers(s, sv(&t->store), t->items, t->nitems, avail);
 	if (!ok) {
 		r.type = R_UNAVAILABLE;
 		r.avail = avail;
@@ -1809,6 +2323,179 @@ reserve(struct ctx *c, struct tx *t)
 	rc = decide(c, t, &r, "reservation for", &t->pay_id, 0);
 	free(avail);
 	return rc;
+}
+
+/*
+ * Answer cmd, a command of t's orchestrated saga, as its participant
+ * decides: by the same rules and on the same stock as the choreography.
+ * A command repeated (a retry after a timeout) is answered as the first
+ * was, without charging, reserving or moving goods again: the saga's
+ * state holds one payment, one reservation, one dispatch. An undo of
+ * what never happened succeeds with nothing to give back.
+ */
+static int
+answer_cmd(struct ctx *c, struct tx *t, struct cmd *cmd)
+{
+	struct evt_saga *s = c->s;
+	struct rev r;
+	struct evt_buf ship = EVT_BUF_INIT;
+	long long *avail = NULL;
+	const char *why;
+	int rc, held = t->inv == INV_RESERVED && !t->released;
+
+	memset(&r, 0, sizeof(r));
+	r.txid = sv(&t->id);
+	r.store = sv(&cmd->store);
+	r.items = cmd->items;
+	r.nitems = cmd->nitems;
+	r.amount = sv(&cmd->amount);
+	r.currency = cmd->currency.p ? sv(&cmd->currency) : sv(&t->currency);
+	switch (cmd->type) {
+	case R_CHARGE:
+		r.type = R_PROCESSED;
+		if (t->pay == PAY_PROCESSED) {
+			if (t->paid.p)
+				r.amount = sv(&t->paid);
+		} else if (t->pay == PAY_FAILED) {
+			r.type = R_FAILED;
+			r.reason = t->fail_reason.p ? sv(&t->fail_reason) :
+			    lit("card_declined");
+		} else if ((why = declined(c, t, sv(&cmd->token),
+		    sv(&cmd->amount))) != NULL) {
+			r.type = R_FAILED;
+			r.reason = lit(why);
+		}
+		break;
+	case R_REFUND:
+		r.type = R_REFUNDED;
+		r.reason = cmd->reason.p ? sv(&cmd->reason) :
+		    lit("saga_compensation");
+		if (t->pay == PAY_PROCESSED) {
+			if (t->paid.p)
+				r.amount = sv(&t->paid);
+		} else
+			r.amount = lit("0");	/* nothing was charged */
+		break;
+	case R_RESERVE:
+	case R_RESERVE_STOCK:
+		r.type = R_RESERVED;
+		if (held) {
+			r.store = sv(&t->res_store);
+			r.items = t->res_items;
+			r.nitems = t->nres;
+			break;
+		}
+		if ((avail = malloc((cmd->nitems + 1) * sizeof(*avail))) == NULL)
+			abort();
+		if (!stock_covers(s, r.store, cmd->items, cmd->nitems, avail)) {
+			r.type = R_UNAVAILABLE;
+			r.avail = avail;
+		}
+		break;
+	case R_RELEASE:
+	case R_RELEASE_STOCK:
+		r.type = R_RELEASED;
+		if (t->inv == INV_RESERVED) {
+			r.store = sv(&t->res_store);
+			r.items = t->res_items;
+			r.nitems = t->nres;
+		}
+		break;
+	case R_RESTOCK:
+		r.type = R_RESTOCKED;
+		r.shipment = cmd->shipment.p ? sv(&cmd->shipment) :
+		    sv(&t->ship_id);
+		break;
+	case R_FULFIL:
+		r.type = R_FULFILLED;
+		if (held)
+			r.store = sv(&t->res_store);
+		else if (!t->fulfilled) {
+			r.type = R_NOT_FULFILLED;
+			r.reason = lit("not_reserved");
+		}
+		break;
+	case R_DISPATCH:
+		r.type = R_DISPATCHED;
+		r.to_store = sv(&cmd->to_store);
+		if (t->dispatched && !t->restocked) {
+			r.shipment = sv(&t->ship_id);
+			break;
+		}
+		if (!held || t->dispatched) {
+			r.type = R_DISPATCH_FAILED;
+			r.reason = lit("not_reserved");
+			break;
+		}
+		r.store = sv(&t->res_store);
+		r.items = t->res_items;
+		r.nitems = t->nres;
+		evt_buf_adds(&ship, "ship-");
+		add_sv(&ship, sv(&t->id));
+		r.shipment = (struct evt_sv){ ship.p, ship.len };
+		break;
+	case R_RECEIVE:
+		r.type = R_RECEIVED;
+		r.shipment = cmd->shipment.p ? sv(&cmd->shipment) :
+		    sv(&t->ship_id);
+		if (!t->received && (!t->dispatched || t->restocked)) {
+			r.type = R_RECEIVE_FAILED;
+			r.reason = lit("not_dispatched");
+		}
+		break;
+	default:
+		return 0;
+	}
+	rc = answer(c, t, cmd, &r);
+	free(avail);
+	evt_buf_free(&ship);
+	return rc;
+}
+
+/*
+ * What t's orchestrated saga is owed: the commands read and not answered,
+ * each by its participant (a member: stock commands by store, the rest by
+ * the saga's key), in the order read; then a delivery the store owes, and
+ * the transaction's outcome once the saga has ended.
+ */
+static int
+owed_orch(struct ctx *c, struct tx *t)
+{
+	int on = c->s->o.services;
+	struct rev r;
+
+	for (struct cmd *cmd = t->cmds; cmd; cmd = cmd->next) {
+		int who = answerer(cmd->type);
+		if (cmd->done || !(on & who))
+			continue;
+		if (c->s->o.member_n > 1 && !mine(c->s, who ==
+		    EVT_SAGA_INVENTORY ? sv(&cmd->store) : sv(&t->id)))
+			continue;
+		return answer_cmd(c, t, cmd);
+	}
+	if (c->s->o.member_n > 1 && !mine(c->s, sv(&t->id)))
+		return 0;
+	if ((on & EVT_SAGA_STORE) && t->fulfilled && t->delivery &&
+	    !t->delivered && t->has_order && t->ful_id.p) {
+		r = reaction(t, R_DELIVERED);
+		if (t->res_store.p)
+			r.store = sv(&t->res_store);
+		return decide(c, t, &r, "delivery of", &t->ful_id, 0);
+	}
+	if ((on & EVT_SAGA_TRANSACTION) && t->outcome == OPEN && t->has_order &&
+	    t->saga_end) {
+		r = reaction(t, R_CANCELLED);
+		if (t->saga_end == SAGA_OK) {
+			r.type = R_COMPLETED;
+			return decide(c, t, &r, "completion of", &t->end_id, 0);
+		}
+		/* The reasons the choreography gives for the same end. */
+		r.reason = lit(t->pay == PAY_FAILED ? "payment_declined" :
+		    t->inv == INV_UNAVAILABLE ? "inventory_unavailable" :
+		    t->saga_timeout ? "timeout" : "saga_failed");
+		return decide(c, t, &r, "fate of", &t->end_id, 0);
+	}
+	return 0;
 }
 
 /*
@@ -1825,6 +2512,8 @@ owed(struct ctx *c, struct tx *t)
 	int on = c->s->o.services;
 	struct rev r;
 
+	if (t->orch)
+		return owed_orch(c, t);
 	/* A member decides its share: stock by store, the rest by
 	 * transaction. */
 	if (c->s->o.member_n > 1) {
@@ -2042,34 +2731,80 @@ evt_saga_undo(struct evt_saga *s)
 			    (long long)(intptr_t)j);
 			continue;
 		}
+		/* What the decision set, cleared only if it set it: an
+		 * orchestrated command repeated answers as before and changes
+		 * nothing. */
+		if (e->cmd)
+			e->cmd->done = 0;
 		switch (e->type) {
-		case R_PROCESSED: own_clear(&t->pay_id); own_clear(&t->paid); break;
-		case R_FAILED: own_clear(&t->fail_id); break;
-		case R_REFUNDED: own_clear(&t->refund_id); break;
+		case R_PROCESSED:
+			if (e->pay != t->pay) {
+				own_clear(&t->pay_id);
+				own_clear(&t->paid);
+			}
+			break;
+		case R_FAILED:
+			if (e->pay != t->pay) {
+				own_clear(&t->fail_id);
+				own_clear(&t->fail_reason);
+			}
+			break;
+		case R_REFUNDED:
+			if (e->refunded != t->refunded)
+				own_clear(&t->refund_id);
+			break;
 		case R_RESERVED:
 			if (e->took)
 				move_stock(s, sv(&t->res_store), t->res_items,
 				    t->nres, +1);
-			own_clear(&t->res_id);
-			own_clear(&t->res_store);
-			free(t->res_items);
-			t->res_items = NULL;
-			t->nres = 0;
+			if (e->inv != t->inv) {
+				own_clear(&t->res_id);
+				own_clear(&t->res_store);
+				free(t->res_items);
+				t->res_items = NULL;
+				t->nres = 0;
+			}
 			break;
-		case R_UNAVAILABLE: own_clear(&t->unavail_id); break;
+		case R_UNAVAILABLE:
+			if (e->inv != t->inv)
+				own_clear(&t->unavail_id);
+			break;
 		case R_RELEASED:
 			if (e->took)
 				move_stock(s, sv(&t->res_store), t->res_items,
 				    t->nres, -1);
 			break;
-		case R_FULFILLED: own_clear(&t->ful_id); break;
+		case R_RECEIVED:
+			if (e->took)
+				move_stock(s, sv(&t->rcv_store), t->rcv_items,
+				    t->nrcv, -1);
+			if (e->received != t->received) {
+				own_clear(&t->rcv_store);
+				free(t->rcv_items);
+				t->rcv_items = NULL;
+				t->nrcv = 0;
+			}
+			break;
+		case R_DISPATCHED:
+			if (e->dispatched != t->dispatched)
+				own_clear(&t->ship_id);
+			break;
+		case R_FULFILLED:
+			if (e->fulfilled != t->fulfilled)
+				own_clear(&t->ful_id);
+			break;
 		case R_CANCELLED:
-			own_clear(&t->cancel_id);
-			own_clear(&t->cancel_reason);
+			if (e->outcome != t->outcome) {
+				own_clear(&t->cancel_id);
+				own_clear(&t->cancel_reason);
+			}
 			break;
 		default:
 			break;
 		}
+		t->dispatched = e->dispatched;
+		t->restocked = e->restocked;
+		t->received = e->received;
 		t->pay = e->pay;
 		t->inv = e->inv;
 		t->refunded = e->refunded;
@@ -2079,7 +2814,7 @@ evt_saga_undo(struct evt_saga *s)
 		t->outcome = e->outcome;
 		t->last_ms = e->last_ms;
 		/* Back under its deadline, if the round took it out. */
-		if (!t->ghost && t->outcome == OPEN && t->has_order &&
+		if (!t->ghost && !t->orch && t->outcome == OPEN && t->has_order &&
 		    !t->expired && t->heap == 0 && s->o.timeout_ms > 0 &&
 		    (s->o.services & EVT_SAGA_TRANSACTION))
 			heap_push(s, t);

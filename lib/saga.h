@@ -15,6 +15,13 @@
  *
  * One struct evt_saga holds the state of every participant; which of them
  * decide is a mask, so `all` and a single service share one code path.
+ *
+ * The participants also answer the commands of saga-orch's shipped
+ * definitions (saga-step(1), Orchestrated sagas): one reply per command,
+ * named after the command's id, marked with the command's orchestration
+ * attribute, decided on the same stock. A saga that was sent a command, or
+ * whose order is marked, is orchestrated: the choreography leaves it alone
+ * and the transaction service ends it when its saga ends.
  */
 #ifndef EVT_SAGA_H
 #define EVT_SAGA_H
@@ -64,10 +71,12 @@ int evt_saga_amount_ok(const char *s);
  * only pass through a step. */
 int evt_saga_knows(const char *t, size_t n);
 
-/* Whether a saga participant emits events of type t[0..n): its
- * decisions (PaymentProcessed, TransactionCancelled, ...). Every other
- * type is a cause: an order, a stock movement, a customer's request, or a
- * type outside the choreography. */
+/* Whether a saga participant or the orchestrator emits events of type
+ * t[0..n): the participants' decisions (PaymentProcessed,
+ * TransactionCancelled, StockDispatched, ...), saga-orch's own events
+ * (Saga*) and the commands of its shipped definitions (ChargePayment,
+ * ReserveStock, ...). Every other type is a cause: an order, a stock
+ * movement, a customer's request, or a type outside both. */
 int evt_saga_emits(const char *t, size_t n);
 
 /* What evt_saga_fold and evt_saga_check make of an event. */

@@ -7,6 +7,7 @@ load helper
 @test "golden: every finding, and its near misses" { golden audit-findings; }
 @test "golden: --tag passes events through with audittags and auditseverity" { golden audit-tag; }
 @test "golden: rules files" { golden audit-rules; }
+@test "golden: saga_stuck for orchestrated sagas: failed, stuck, and open past --stuck-after" { golden audit-orch-stuck; }
 @test "golden: usage errors and bad input" { golden audit-usage; }
 @test "golden: money rules, exact at any size" { golden audit-money; }
 

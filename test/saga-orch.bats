@@ -67,9 +67,9 @@ load helper
 	# A: at 12:01 no reply was in: the payment timed out.
 	EVT_NOW=2026-11-24T12:01:00.000Z saga-orch -d "$TESTDATA/sagas/order.json" \
 		--only-new before.ndjson >a.ndjson
-	# B: read the log after the reply came: the payment succeeded.
-	evt-replay -l log.ndjson -t ChargePayment | "$TESTDATA/../test/orch-reply" \
-		ChargePayment PaymentProcessed '{"payment_id":"p"}' >reply.ndjson
+	# B: read the log after the payment service's reply came: the
+	# payment succeeded.
+	evt-replay -l log.ndjson | saga-step payment --only-new >reply.ndjson
 	cat before.ndjson reply.ndjson | saga-orch -d "$TESTDATA/sagas/order.json" \
 		--only-new >b.ndjson
 	evt-append -l log.ndjson <reply.ndjson
@@ -124,3 +124,140 @@ ReserveInventory"
 @test "golden: definition versions: a saga keeps the one it started on" { golden saga-orch-versions; }
 @test "golden: a group waits for its sibling in flight before undoing" { golden saga-orch-group; }
 @test "golden: the stock transfer, through and undone" { golden saga-orch-transfer; }
+
+# Coexistence: the participants answer the orchestrator's commands with
+# replies marked as orchestrated, which the choreography leaves alone.
+# Every third order of the store's data set carries "orchestration":
+# "order" (order.json's start.match): saga-orch drives it; the others are
+# choreographed. One pipeline, run until nothing more happens.
+@test "coexistence: saga-step all and saga-orch in one pipeline over mixed orders: one payment, one reservation, one outcome each" {
+	export EVT_NOW=2026-11-24T18:00:00.000Z
+	gen-store stock.ndjson orders.ndjson 200 11
+	jq -c 'if (.data.transaction_id[1:] | tonumber) % 3 == 0
+		then .orchestration = "order" else . end' orders.ndjson >mixed.ndjson
+	cat stock.ndjson mixed.ndjson | evt-append -l mixed.db
+	local n=0 m i
+	for i in $(seq 1 15); do
+		evt-replay -l mixed.db | saga-step all |
+			saga-orch -d "$TESTDATA/sagas/order.json" | evt-append -l mixed.db
+		m=$(evt-replay -l mixed.db --count)
+		[ "$m" = "$n" ] && break
+		n=$m
+	done
+	[ "$i" -lt 15 ]
+	assert_log_consistent mixed.db
+	# 67 orchestrated, each ended; no saga for a choreographed order.
+	run evt-replay -l mixed.db -t SagaStarted --count
+	assert_output 67
+	run evt-replay -l mixed.db -t SagaCompleted -t SagaFailed --count
+	assert_output 67
+	# Per transaction: exactly one payment decision, one reservation
+	# decision when paid, one outcome; the orchestrated ones all marked.
+	run bash -c "evt-replay -l mixed.db | jq -s -c '
+		[.[] | select(.data.transaction_id)] | group_by(.data.transaction_id)
+		| map({pay: map(select(.type == \"PaymentProcessed\" or .type == \"PaymentFailed\")) | length,
+		       paid: map(select(.type == \"PaymentProcessed\")) | length,
+		       res: map(select(.type == \"InventoryReserved\" or .type == \"InventoryUnavailable\")) | length,
+		       out: map(select(.type == \"TransactionCompleted\" or .type == \"TransactionCancelled\")) | length,
+		       orch: (map(select(.orchestration)) | length > 0)})
+		| [length, (map(select(.pay != 1 or .res != .paid or .out != 1)) | length),
+		   (map(select(.orch)) | length)]'"
+	assert_output "[200,0,67]"
+	# And the store ends as the choreography alone leaves it.
+	cat stock.ndjson orders.ndjson | evt-append -l chor.db
+	saga-step all -l chor.db
+	for model in transactions inventory sales; do
+		cmp <(evt-project -l chor.db $model) <(evt-project -l mixed.db $model)
+	done
+}
+
+# Differential: the whole data set as orchestrated orders, the services
+# taking turns on one log, ends with the read models the choreography
+# gives, column for column: the same payments, stock decisions in the
+# same order, the same outcomes and reasons, the same times (EVT_NOW).
+@test "differential: the store data set orchestrated ends with the choreography's transactions, inventory and sales" {
+	export EVT_NOW=2026-11-24T18:00:00.000Z
+	gen-store stock.ndjson orders.ndjson 300 2026
+	cat stock.ndjson orders.ndjson | evt-append -l chor.db
+	saga-step all -l chor.db
+	jq -c '.orchestration = "order"' orders.ndjson | cat stock.ndjson - |
+		evt-append -l orch.db
+	local n=0 m i
+	for i in $(seq 1 15); do
+		saga-orch -d "$TESTDATA/sagas/order.json" -l orch.db
+		saga-step all -l orch.db
+		m=$(evt-replay -l orch.db --count)
+		[ "$m" = "$n" ] && break
+		n=$m
+	done
+	[ "$i" -lt 15 ]
+	run evt-replay -l orch.db -t SagaStarted --count
+	assert_output 300
+	# Some of each outcome, so the comparison means something.
+	run bash -c "evt-project -l orch.db transactions | jq -r '.status + \" \" + (.reason // \"\")' | sort | uniq -c | awk '{print \$2, \$3}'"
+	assert_output "cancelled inventory_unavailable
+cancelled payment_declined
+completed 
+delivered "
+	for model in transactions inventory sales; do
+		evt-project -l chor.db $model >want.$model
+		evt-project -l orch.db $model >got.$model
+		diff -u want.$model got.$model
+	done
+	# Nobody owes anything more, and every saga is over.
+	evt-replay -l orch.db | saga-step all -v --only-new 2>err
+	grep -q " 0 reactions, 0 sagas open" err
+}
+
+@test "the transfer end to end with the services: stock moves between stores, saga-step's and evt-project's stock agree" {
+	export EVT_NOW=2026-11-24T12:00:00.000Z
+	evt-append -l shop.db "$TESTDATA/sagas/stock.ndjson"
+	for x in X1:4 X2:3; do
+		printf '{"id":"req-%s","source":"backoffice","type":"StockTransferRequested","subject":"transfer-%s","data":{"transfer_id":"%s","from_store":"S01","to_store":"S02","items":[{"sku":"SKU-1001","qty":%s}]}}\n' \
+			${x%:*} ${x%:*} ${x%:*} ${x#*:}
+	done | evt-append -l shop.db
+	local i
+	for i in 1 2 3 4 5; do
+		saga-orch -d "$TESTDATA/sagas/transfer.json" -l shop.db
+		saga-step all -l shop.db
+	done
+	run bash -c "evt-replay -l shop.db -t SagaCompleted -t SagaFailed | jq -r '.subject + \" \" + .type'"
+	assert_output "saga-X2 SagaFailed
+saga-X1 SagaCompleted"
+	run bash -c "evt-project -l shop.db inventory | jq -c '[.store_id, .on_hand, .reserved]'"
+	assert_output '["S01",1,0]
+["S02",9,0]'
+	# saga-step counts the same stock: an order for the 9 at S02 is
+	# taken whole, one more unit is not there.
+	printf '{"id":"o-%s","type":"TransactionCreated","subject":"transaction-%s","data":{"transaction_id":"%s","store_id":"S02","items":[{"sku":"SKU-1001","qty":%s,"unit_price":1}],"total":%s,"currency":"EUR","payment":{"method":"card","token":"tok_ok"}}}\n' \
+		A A A 9 9 B B B 1 1 | evt-append -l shop.db
+	saga-step all -l shop.db
+	run bash -c "evt-replay -l shop.db -t 'Inventory[RU]*' | jq -r 'select(.data.transaction_id) | .data.transaction_id + \" \" + .type'"
+	assert_output "A InventoryReserved
+B InventoryUnavailable"
+}
+
+@test "an orchestrated and a choreographed order compete for the last units: one is reserved, the other finds none" {
+	export EVT_NOW=2026-11-24T12:00:00.000Z
+	jq -c '.data.delta = 2' "$TESTDATA/sagas/stock.ndjson" | evt-append -l shop.db
+	# A (choreographed) and B (orchestrated) each want the 2 at S01.
+	for t in A B; do
+		jq -c --arg t $t '.id = "order-" + $t | .subject = "transaction-" + $t
+			| .data.transaction_id = $t
+			| if $t == "A" then del(.orchestration) else . end' \
+			"$TESTDATA/sagas/order-T1.ndjson"
+	done | evt-append -l shop.db
+	local i
+	for i in 1 2 3 4 5; do
+		saga-orch -d "$TESTDATA/sagas/order.json" -l shop.db
+		saga-step all -l shop.db
+	done
+	run bash -c "evt-replay -l shop.db -t 'Inventory[RU]*' | jq -r '.data.transaction_id + \" \" + .type + \" \" + (.orchestration // \"-\")'"
+	assert_output "A InventoryReserved -
+B InventoryUnavailable order"
+	run bash -c "evt-project -l shop.db transactions | jq -r '.transaction_id + \" \" + .status + \" \" + (.reason // \"\")'"
+	assert_output "A completed 
+B cancelled inventory_unavailable"
+	run bash -c "evt-project -l shop.db inventory | jq -c 'select(.store_id == \"S01\") | [.on_hand, .reserved]'"
+	assert_output "[0,0]"
+}

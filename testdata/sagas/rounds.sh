@@ -3,8 +3,11 @@
 #   orch_log FILE...       start $ORCH_LOG (log.ndjson) with the events in FILE...
 #   orch_round [TIME] [-d DEF]...   one filter round at EVT_NOW=TIME
 #                          (default: the case's), appended to the log
+#   orch_step SERVICE      the participant (saga-step SERVICE) answers
+#                          what it owes, appended to the log
 #   orch_reply COMMAND REPLY [DATA [TIME]]   answer the last command of
-#                          type COMMAND (test/orch-reply)
+#                          type COMMAND (test/orch-reply): a scripted reply
+#                          no participant would give
 #   orch_show              the log, one line per event, for people
 ORCH_LOG=${ORCH_LOG:-log.ndjson}
 ORCH_DEFS=${ORCH_DEFS:-"-d $TESTDATA/sagas/order.json"}
@@ -14,6 +17,10 @@ orch_round() {
 	[ $# -gt 0 ] && shift
 	evt-replay -l "$ORCH_LOG" | EVT_NOW=$now saga-orch ${@:-$ORCH_DEFS} \
 		--only-new | evt-append -l "$ORCH_LOG"
+}
+orch_step() {
+	evt-replay -l "$ORCH_LOG" | saga-step "$1" --only-new |
+		evt-append -l "$ORCH_LOG"
 }
 orch_reply() {
 	evt-replay -l "$ORCH_LOG" -t "$1" -n 1 --reverse |
