@@ -18,10 +18,11 @@
 #include "input.h"
 #include "lines.h"
 #include "log.h"
+#include "metrics.h"
 #include "project.h"
 
-#define USAGE "evt-project [-qv] [-l LOG] [-o ndjson|json|table|csv] " \
-	"[--until SEQ | --at TIME] [--into DB [--follow]] " \
+#define USAGE "evt-project [-qv] [-l LOG] [-o ndjson|json|table|csv|prom] " \
+	"[--until SEQ | --at TIME] [--into DB [--follow]] [--metrics FILE] " \
 	"(NAME | --spec FILE) [FILE ...]"
 
 /* With --into, commit at least this often, so that memory stays bounded
@@ -56,7 +57,10 @@ help(void)
 	    "  streams       subject: category, version, last_seq, last_type,\n"
 	    "                last_at\n\n"
 	    "  -l, --log LOG        read the log (default: standard input)\n"
-	    "  -o, --output FORMAT  ndjson (default), json, table or csv\n"
+	    "  -o, --output FORMAT  ndjson (default), json, table, csv, or prom\n"
+	    "                       (numeric columns as Prometheus gauges\n"
+	    "                       labelled by the key: a textfile for\n"
+	    "                       node_exporter)\n"
 	    "      --until SEQ      the state after event SEQ\n"
 	    "      --at TIME        the state at TIME (events at or before it)\n"
 	    "      --spec FILE      a projection described in JSON (see the man page)\n"
@@ -65,11 +69,14 @@ help(void)
 	    "                       are printed\n"
 	    "  -f, --follow         with --into: keep folding new events until\n"
 	    "                       interrupted\n"
+	    "      --metrics FILE   with -l: keep a node_exporter textfile of\n"
+	    "                       the events folded and the lag in FILE\n"
 	    "  -q, --quiet          no warnings\n"
 	    "  -v, --verbose        a summary on stderr\n"
 	    "  -h, --help           this help\n"
 	    "      --version        the version\n\n"
-	    "Exit: 0 ok, 64 usage, 65 bad input, 66 no such input, 74 I/O.\n"
+	    "Exit: 0 ok, 64 usage, 65 bad input, 66 no such input, 73 cannot\n"
+	    "create the --metrics file, 74 I/O.\n"
 	    "See evt-project(1).\n", USAGE);
 	exit(0);
 }
@@ -87,6 +94,8 @@ struct run {
 	const char *where;
 	struct evt_err err;
 	long long badline;	/* 0: the error is not about one line */
+	struct evt_metrics_follower *mx;	/* --metrics, or NULL */
+	struct evt_log *log;
 };
 
 static int
@@ -151,11 +160,22 @@ from_log(void *arg, long long seq, const char *line, size_t len)
 		evt_err_prefix(&r->err, "seq %lld", seq);
 		return -1;
 	}
-	return take(r, 0) < 0 ? -1 : 0;
+	if (take(r, 0) < 0)
+		return -1;
+	if (r->mx) {
+		struct evt_err err;
+		evt_metrics_follower_event(r->mx, r->ev.type.p, r->ev.type.n,
+		    r->ev.slot[EVT_F_TIME] >= 0 ? r->ev.time_ms : -1);
+		/* A long first fold writes as it goes. */
+		if ((r->folded & 4095) == 0 && evt_metrics_follower_tick(r->mx,
+		    r->log, 0, seq, 0, &err) < 0)
+			evt_warn("--metrics: %s", err.msg);
+	}
+	return 0;
 }
 
 static int
-read_log(struct run *r, const char *spec, int follow)
+read_log(struct run *r, const char *spec, int follow, const char *metrics)
 {
 	struct evt_filter f;
 	struct evt_read rd;
@@ -171,12 +191,32 @@ read_log(struct run *r, const char *spec, int follow)
 	if ((log = evt_log_open(spec, 0, &r->err)) == NULL)
 		return -1;
 	r->where = evt_log_path(log);
+	r->log = log;
 	if (follow && (fw = evt_follow_open(log, &r->err)) == NULL)
 		goto out;
+	if (metrics) {
+		/* Written now, so that a FILE that cannot be written is an
+		 * error before any work; and once more at exit. */
+		struct evt_metrics *m = evt_metrics_new(metrics, "evt-project");
+		evt_metrics_label(m, "projection", evt_proj_name(r->p));
+		r->mx = evt_metrics_follower(m);
+		evt_metrics_at_exit(m);
+		if (evt_metrics_follower_tick(r->mx, log, 1, rd.after, 1,
+		    &r->err) < 0) {
+			evt_err_prefix(&r->err, "--metrics");
+			goto out;
+		}
+	}
 	for (;;) {
 		if (evt_log_read(log, &rd, from_log, r, &r->err) < 0 || commit(r) < 0)
 			goto out;
 		rd.after = rd.scanned;
+		if (r->mx) {
+			struct evt_err err;
+			if (evt_metrics_follower_tick(r->mx, log, 1, rd.after, 0,
+			    &err) < 0)
+				evt_warn("--metrics: %s", err.msg);
+		}
 		if (!follow)
 			break;
 		int w = evt_follow_wait(fw, FOLLOW_RECHECK_MS, &r->err);
@@ -187,6 +227,13 @@ read_log(struct run *r, const char *spec, int follow)
 	}
 	rc = 0;
 out:
+	/* The last word, written at exit: where the fold ends. */
+	if (r->mx) {
+		struct evt_err err;
+		evt_metrics_follower_tick(r->mx, log, 1, rd.after, 1, &err);
+		r->mx = NULL;
+	}
+	r->log = NULL;
 	evt_follow_close(fw);
 	evt_log_close(log);
 	return rc;
@@ -261,6 +308,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "into", required_argument, NULL, 'I' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "spec", required_argument, NULL, 'S' },
@@ -270,6 +318,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *logspec = NULL, *into = NULL, *specfile = NULL, *name = NULL;
+	const char *metrics = NULL;
 	struct evt_table **tables;
 	struct sigaction sa;
 	struct run r;
@@ -288,10 +337,15 @@ main(int argc, char **argv)
 		case 'h': help();
 		case 'I': into = optarg; break;
 		case 'l': logspec = evt_cli_log_arg(optarg); break;
+		case 'M':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--metrics: empty file name");
+			metrics = optarg;
+			break;
 		case 'o':
 			if ((fmt = evt_format_parse(optarg)) < 0)
 				evt_usage_error(USAGE, "-o: not a format: %s "
-				    "(ndjson, json, table, csv)", optarg);
+				    "(ndjson, json, table, csv, prom)", optarg);
 			break;
 		case 'q': evt_quiet = 1; break;
 		case 'S': specfile = optarg; break;
@@ -314,6 +368,8 @@ main(int argc, char **argv)
 		    "--until and --at are for questions about the past");
 	if (follow && !into)
 		evt_usage_error(USAGE, "--follow needs --into");
+	if (metrics && !logspec)
+		evt_usage_error(USAGE, "--metrics needs -l LOG");
 	if (logspec && optind < argc)
 		evt_usage_error(USAGE, "-l and input files cannot go together");
 	if ((r.p = evt_proj_new(name, specfile, &r.err)) == NULL) {
@@ -338,7 +394,7 @@ main(int argc, char **argv)
 		sigaction(SIGTERM, &sa, NULL);
 	}
 	if (logspec)
-		rc = read_log(&r, logspec, follow);
+		rc = read_log(&r, logspec, follow, metrics);
 	else
 		for (int i = 0; i < (nin ? nin : 1) && rc == 0; i++) {
 			rc = read_fd(&r, fds[i], nin ? argv[optind + i] : "stdin");

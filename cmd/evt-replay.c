@@ -12,13 +12,14 @@
 #include "filter.h"
 #include "follow.h"
 #include "log.h"
+#include "metrics.h"
 #include "pace.h"
 
 #define USAGE "evt-replay [-qv] [-l LOG] [-c CATEGORY] [-n LIMIT] " \
 	"[-s SUBJECT] [-t TYPE] [--causes] [--checkpoint NAME] " \
 	"[--correlation ID] [--count] [--follow] [--from SEQ] " \
-	"[--pace FACTOR] [--resume NAME] [--reverse] [--since TIME] " \
-	"[--to SEQ] [--until TIME]"
+	"[--metrics FILE] [--pace FACTOR] [--resume NAME] [--reverse] " \
+	"[--since TIME] [--to SEQ] [--until TIME]"
 
 /* With no change seen, look again this often anyway: inotify does not
  * see writes made through another mount (NFS, a container's bind). */
@@ -54,6 +55,8 @@ help(void)
 	    "                        happened; 60: a minute a second)\n"
 	    "  -f, --follow          keep waiting for new events until\n"
 	    "                        interrupted or stdout is closed\n"
+	    "      --metrics FILE    keep a node_exporter textfile of the\n"
+	    "                        events written and the lag in FILE\n"
 	    "      --checkpoint NAME resume after NAME's position and move it\n"
 	    "                        as stdout takes the events (at most once)\n"
 	    "      --resume NAME     resume after NAME's position and leave it\n"
@@ -64,8 +67,9 @@ help(void)
 	    "  -v, --verbose         a summary on stderr\n"
 	    "  -h, --help            this help\n"
 	    "      --version         the version\n\n"
-	    "Exit: 0 ok, 64 usage, 66 no such log, 74 I/O (or stdout closed\n"
-	    "when not following). See evt-replay(1).\n", USAGE);
+	    "Exit: 0 ok, 64 usage, 66 no such log, 73 cannot create the\n"
+	    "--metrics file, 74 I/O (or stdout closed when not following).\n"
+	    "See evt-replay(1).\n", USAGE);
 	exit(0);
 }
 
@@ -82,6 +86,8 @@ struct out {
 	struct evt_err err;
 	struct evt_pace *pace;	/* --pace, or NULL */
 	struct evt_follow *fw;	/* to stop a paced wait */
+	struct evt_metrics_follower *mx;	/* --metrics, or NULL */
+	struct evt_log *log;
 };
 
 static int
@@ -121,6 +127,15 @@ emit(void *arg, long long seq, const char *line, size_t len)
 		}
 	}
 	o->n++;
+	if (o->mx) {
+		evt_metrics_follower_line(o->mx, line, len);
+		/* A long replay writes as it goes. */
+		if ((o->n & 4095) == 0 && evt_metrics_follower_tick(o->mx,
+		    o->log, 0, seq, 0, &o->err) < 0) {
+			evt_warn("--metrics: %s", o->err.msg);
+			o->err.msg[0] = '\0';
+		}
+	}
 	if (!o->count && evt_out_line(line, len) < 0)
 		return -1;
 	/* Paced, each event goes out on time, not with the next. */
@@ -144,6 +159,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "limit", required_argument, NULL, 'n' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "metrics", required_argument, NULL, 'X' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "resume", required_argument, NULL, 'R' },
 		{ "reverse", no_argument, NULL, 'r' },
@@ -162,7 +178,7 @@ main(int argc, char **argv)
 	struct out o;
 	struct evt_log *log;
 	struct evt_follow *fw = NULL;
-	const char *logspec = NULL, *ckpt = NULL, *resume = NULL;
+	const char *logspec = NULL, *ckpt = NULL, *resume = NULL, *metrics = NULL;
 	long long limit = 0, ck = 0;
 	int c, follow = 0, reverse = 0, closed = 0, code = 0;
 	double pace_factor = 0;
@@ -225,6 +241,11 @@ main(int argc, char **argv)
 			break;
 		case 'v': evt_verbose = 1; break;
 		case 'V': evt_print_version();
+		case 'X':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--metrics: empty file name");
+			metrics = optarg;
+			break;
 		default: evt_usage_error(USAGE, NULL);
 		}
 	}
@@ -260,6 +281,18 @@ main(int argc, char **argv)
 	if (follow && (fw = evt_follow_open(log, &err)) == NULL)
 		goto fail;
 	o.fw = fw;
+	o.log = log;
+	if (metrics) {
+		/* Written now, so that a FILE that cannot be written is an
+		 * error before any work; and once more at exit. */
+		struct evt_metrics *m = evt_metrics_new(metrics, "evt-replay");
+		o.mx = evt_metrics_follower(m);
+		evt_metrics_at_exit(m);
+		if (evt_metrics_follower_tick(o.mx, log, 1, ck, 1, &err) < 0) {
+			evt_err_prefix(&err, "--metrics");
+			goto fail;
+		}
+	}
 	/* A log whose beginning was archived says where it now starts,
 	 * when the reader asks for what is gone. */
 	long long first = 1;
@@ -317,6 +350,9 @@ main(int argc, char **argv)
 			}
 		}
 		rd.after = rd.scanned;
+		if (o.mx && evt_metrics_follower_tick(o.mx, log, 1, rd.after,
+		    0, &err) < 0)
+			evt_warn("--metrics: %s", err.msg);
 		if (!follow || (limit && o.n >= limit) || (f.to && rd.after >= f.to) ||
 		    o.past)
 			break;
@@ -327,6 +363,9 @@ main(int argc, char **argv)
 		if (w == 0)
 			break;
 	}
+	/* The last word, written at exit: where the replay ends. */
+	if (o.mx)
+		evt_metrics_follower_tick(o.mx, log, 1, rd.after, 1, &err);
 	if (o.count)
 		printf("%lld\n", o.n);
 	evt_note("%lld events", o.n);

@@ -19,8 +19,8 @@
 #include "reject.h"
 #include "service.h"
 
-#define USAGE "saga-orch -d FILE ... [-fqv] [--check] [-l LOG] [--only-new] " \
-	"[--reject FILE] [FILE ...]"
+#define USAGE "saga-orch -d FILE ... [-fqv] [--check] [-l LOG] " \
+	"[--metrics FILE] [--only-new] [--reject FILE] [FILE ...]"
 
 static void help(void) __attribute__((noreturn));
 
@@ -41,6 +41,8 @@ help(void)
 	    "                         appended and as timers fall due, until\n"
 	    "                         SIGINT or SIGTERM\n"
 	    "  -l, --log LOG          read LOG whole, append the decisions\n"
+	    "      --metrics FILE     with -l: keep a node_exporter textfile\n"
+	    "                         of the service's metrics in FILE\n"
 	    "      --only-new         write the decisions only\n"
 	    "      --reject FILE      set input lines that are not events aside\n"
 	    "                         in FILE and go on\n"
@@ -49,7 +51,8 @@ help(void)
 	    "  -h, --help             this help\n"
 	    "      --version          the version\n\n"
 	    "Exit: 0 ok, 64 usage, 65 bad input or definition, 66 no such\n"
-	    "input, definition or log, 74 I/O.\n"
+	    "input, definition or log, 73 cannot create the --metrics file,\n"
+	    "74 I/O.\n"
 	    "See saga-orch(1), saga-orch(5).\n", USAGE);
 	exit(0);
 }
@@ -144,14 +147,16 @@ run_filter(struct run *r, char **names, int nin)
 }
 
 /* The service (service.h): the orchestrator as a decider. */
-static void
+static int
 fold_stored(void *st, const struct evt_event *ev, int64_t now,
     const char *log, long long seq)
 {
 	struct evt_err err;
+	int rc;
 
-	if (evt_orch_fold(st, ev, now, &err) != EVT_SAGA_TAKEN)
+	if ((rc = evt_orch_fold(st, ev, now, &err)) != EVT_SAGA_TAKEN)
 		evt_warn("%s: seq %lld: %s", log, seq, err.msg);
+	return rc < 0 ? EVT_SAGA_ASIDE : rc;
 }
 
 static int
@@ -168,15 +173,17 @@ static void stored(void *st, const char *id) { evt_orch_stored(st, id); }
 static int64_t next_deadline(const void *st) { return evt_orch_next_deadline(st); }
 
 static int
-run_log(struct run *r, const char *spec, int follow)
+run_log(struct run *r, const char *spec, int follow, const char *metrics)
 {
 	struct evt_decider d = { r->o, fold_stored, decide, journal, commit,
 	    undo, stored, next_deadline, evt_warn };
+	struct evt_service_metrics mx = { metrics, "saga-orch", "orch",
+	    EVT_SERVICE_SAGAS_ORCHESTRATED, 0 };
 	struct evt_service_stats stats = { 0, 0 };
 	struct evt_err err;
 	int code = 0;
 
-	if (evt_service_run(&d, spec, follow, &stats, &err) < 0) {
+	if (evt_service_run(&d, spec, follow, &mx, &stats, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
 		code = err.code ? err.code : EX_IOERR;
 	}
@@ -194,6 +201,7 @@ main(int argc, char **argv)
 		{ "follow", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "only-new", no_argument, NULL, 'O' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "reject", required_argument, NULL, 'R' },
@@ -204,7 +212,7 @@ main(int argc, char **argv)
 	struct evt_orch_counts n;
 	struct evt_err err;
 	struct run r;
-	const char *logspec = NULL, *reject = NULL;
+	const char *logspec = NULL, *reject = NULL, *metrics = NULL;
 	int c, follow = 0, check = 0, code, ndefs = 0;
 
 	memset(&r, 0, sizeof(r));
@@ -224,6 +232,11 @@ main(int argc, char **argv)
 		case 'f': follow = 1; break;
 		case 'h': help();
 		case 'l': logspec = evt_cli_log_arg(optarg); break;
+		case 'M':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--metrics: empty file name");
+			metrics = optarg;
+			break;
 		case 'O': r.only_new = 1; break;
 		case 'q': evt_quiet = 1; break;
 		case 'R': reject = optarg; break;
@@ -248,13 +261,15 @@ main(int argc, char **argv)
 	}
 	if (follow && !logspec)
 		evt_usage_error(USAGE, "--follow needs -l LOG");
+	if (metrics && !logspec)
+		evt_usage_error(USAGE, "--metrics needs -l LOG");
 	if (logspec && (optind < argc || r.only_new || reject))
 		evt_usage_error(USAGE, "-l reads the log: no input files, no "
 		    "--only-new, no --reject");
 	if (reject && (r.reject = evt_reject_open(reject, &err)) == NULL)
 		evt_die_err(&err);
 	if (logspec)
-		code = run_log(&r, logspec, follow);
+		code = run_log(&r, logspec, follow, metrics);
 	else
 		code = run_filter(&r, argv + optind, argc - optind);
 	long long nrej = evt_reject_count(r.reject);

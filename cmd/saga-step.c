@@ -21,8 +21,8 @@
 #include "service.h"
 
 #define USAGE "saga-step SERVICE [-fqv] [-l LOG] [--decline-over AMOUNT] " \
-	"[--fail-rate P --seed N] [--member I/N] [--only-new] [--reject FILE] " \
-	"[--timeout DURATION] [FILE ...]"
+	"[--fail-rate P --seed N] [--member I/N] [--metrics FILE] " \
+	"[--only-new] [--reject FILE] [--timeout DURATION] [FILE ...]"
 
 static void help(void) __attribute__((noreturn));
 
@@ -47,6 +47,9 @@ help(void)
 	    "      --member I/N           decide only the causes whose store\n"
 	    "                             (inventory) or transaction hashes to\n"
 	    "                             I of N: N members share the work\n"
+	    "      --metrics FILE         with -l: keep a node_exporter\n"
+	    "                             textfile of the service's metrics\n"
+	    "                             in FILE (saga-step(1) lists them)\n"
 	    "      --only-new             write the reactions only\n"
 	    "      --reject FILE          set input lines that are not events\n"
 	    "                             aside in FILE and go on\n"
@@ -57,7 +60,7 @@ help(void)
 	    "  -h, --help                 this help\n"
 	    "      --version              the version\n\n"
 	    "Exit: 0 ok, 64 usage, 65 bad input, 66 no such input or log,\n"
-	    "74 I/O.\n"
+	    "73 cannot create the --metrics file, 74 I/O.\n"
 	    "See saga-step(1).\n", USAGE);
 	exit(0);
 }
@@ -183,7 +186,7 @@ run_filter(struct run *r, char **names, int nin)
 
 /* The service (service.h): the saga state as a decider. A stored event
  * the rules cannot take is a fact too: set aside with a warning. */
-static void
+static int
 fold_stored(void *st, const struct evt_event *ev, int64_t now,
     const char *log, long long seq)
 {
@@ -198,6 +201,7 @@ fold_stored(void *st, const struct evt_event *ev, int64_t now,
 		snprintf(at, sizeof(at), "%s: seq %lld", log, seq);
 		warn_folded(rc, at, &err);
 	}
+	return rc;
 }
 
 static int
@@ -214,7 +218,8 @@ static void stored(void *st, const char *id) { evt_saga_stored(st, id); }
 static int64_t next_deadline(const void *st) { return evt_saga_next_deadline(st); }
 
 static int
-run_log(struct run *r, const char *spec, int follow)
+run_log(struct run *r, const char *spec, int follow,
+    const struct evt_service_metrics *mx)
 {
 	struct evt_decider d = { r->saga, fold_stored, decide, journal, commit,
 	    undo, stored, next_deadline, evt_warn };
@@ -222,7 +227,7 @@ run_log(struct run *r, const char *spec, int follow)
 	struct evt_err err;
 	int code = 0;
 
-	if (evt_service_run(&d, spec, follow, &stats, &err) < 0) {
+	if (evt_service_run(&d, spec, follow, mx, &stats, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
 		code = err.code ? err.code : EX_IOERR;
 	}
@@ -241,6 +246,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "member", required_argument, NULL, 'M' },
+		{ "metrics", required_argument, NULL, 'X' },
 		{ "only-new", no_argument, NULL, 'O' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "reject", required_argument, NULL, 'R' },
@@ -251,6 +257,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct evt_saga_opts so;
+	struct evt_service_metrics mx = { NULL, "saga-step", NULL, 0, 0 };
 	struct evt_err err;
 	struct run r;
 	const char *logspec = NULL, *reject = NULL;
@@ -301,6 +308,11 @@ main(int argc, char **argv)
 		case 'T': so.timeout_ms = evt_opt_duration("--timeout", optarg); break;
 		case 'v': evt_verbose = 1; break;
 		case 'V': evt_print_version();
+		case 'X':
+			if (*optarg == '\0')
+				evt_usage_error(USAGE, "--metrics: empty file name");
+			mx.path = optarg;
+			break;
 		default: evt_usage_error(USAGE, NULL);
 		}
 	}
@@ -309,12 +321,19 @@ main(int argc, char **argv)
 		    "inventory, store or all");
 	if ((so.services = evt_saga_service(argv[optind])) == 0)
 		evt_usage_error(USAGE, "unknown service: %s", argv[optind]);
-	optind++;
+	mx.service = argv[optind++];
+	/* The sagas' outcomes are the transaction service's to report: one
+	 * member's, when members share it. */
+	if ((so.services & EVT_SAGA_TRANSACTION) && so.member_i == 0)
+		mx.sagas = EVT_SERVICE_SAGAS_CHOREOGRAPHY;
+	mx.stuck_ms = so.timeout_ms;
 	if (so.fail_rate > 0 && !has_seed)
 		evt_usage_error(USAGE, "--fail-rate needs --seed, so that runs "
 		    "can be repeated");
 	if (follow && !logspec)
 		evt_usage_error(USAGE, "--follow needs -l LOG");
+	if (mx.path && !logspec)
+		evt_usage_error(USAGE, "--metrics needs -l LOG");
 	if (logspec && (optind < argc || r.only_new || reject))
 		evt_usage_error(USAGE, "-l reads the log: no input files, no "
 		    "--only-new, no --reject");
@@ -322,7 +341,7 @@ main(int argc, char **argv)
 	if (reject && (r.reject = evt_reject_open(reject, &err)) == NULL)
 		evt_die_err(&err);
 	if (logspec)
-		code = run_log(&r, logspec, follow);
+		code = run_log(&r, logspec, follow, &mx);
 	else
 		code = run_filter(&r, argv + optind, argc - optind);
 	long long nrej = evt_reject_count(r.reject);

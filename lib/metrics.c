@@ -7,14 +7,48 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "file.h"
+#include "log.h"
 #include "metrics.h"
+
+/* A histogram's state: its buckets' own (not cumulative) counts, the
+ * last for +Inf. */
+struct evt_metrics_hist {
+	const double *bounds;
+	size_t n;
+	long long *count;	/* n + 1 */
+	long long total;
+	double sum;
+};
+
+#define NTYPES 26	/* the known types, and "other" at 0 */
+
+struct evt_metrics_types {
+	struct evt_metrics *m;
+	const char *name, *help;
+	long long *v[NTYPES];	/* made when first counted */
+};
+
+struct evt_metrics_follower {
+	struct evt_metrics *m;
+	struct evt_metrics_types *read;
+	long long last_seq, lag_events;
+	double lag_seconds;
+	int64_t event_ms;	/* the last event's time, or -1 */
+	char time[40];		/* or its text, when time_ms is -2 */
+	size_t timen;
+};
+
+enum { S_LL, S_DOUBLE, S_HIST };
 
 struct series {
 	enum evt_metric_kind kind;
+	int how;		/* S_...: what v points at */
 	const char *name, *help;
 	char *labels;		/* `{program="...",...}`, escaped */
-	const long long *v;
+	const void *v;
+	void *own;		/* what m keeps for it, freed with it */
 };
 
 struct evt_metrics {
@@ -26,7 +60,19 @@ struct evt_metrics {
 	long long last_ms;	/* monotonic time of the last write, -1: none */
 	int failing;		/* the last write failed */
 	struct evt_buf text;	/* reused for each write */
+	void **kept;		/* what m frees with itself */
+	size_t nkept;
 };
+
+/* Free p with m. */
+static void
+keep(struct evt_metrics *m, void *p)
+{
+	if ((m->kept = realloc(m->kept, (m->nkept + 1) * sizeof(*m->kept))) ==
+	    NULL)
+		abort();
+	m->kept[m->nkept++] = p;
+}
 
 static long long
 mono_ms(void)
@@ -79,9 +125,16 @@ evt_metrics_free(struct evt_metrics *m)
 {
 	if (m == NULL)
 		return;
-	for (size_t i = 0; i < m->n; i++)
+	for (size_t i = 0; i < m->n; i++) {
 		free(m->s[i].labels);
+		if (m->s[i].how == S_HIST)
+			free(((struct evt_metrics_hist *)m->s[i].own)->count);
+		free(m->s[i].own);
+	}
 	free(m->s);
+	for (size_t i = 0; i < m->nkept; i++)
+		free(m->kept[i]);
+	free(m->kept);
 	free(m->path);
 	evt_buf_free(&m->labels);
 	evt_buf_free(&m->text);
@@ -96,15 +149,14 @@ evt_metrics_label(struct evt_metrics *m, const char *name, const char *value)
 	add_label(&m->labels, name, value);
 }
 
-void
-evt_metrics_add(struct evt_metrics *m, enum evt_metric_kind kind,
+/* A new series of m; l2 NULL: one label of its own at most. */
+static struct series *
+add_series2(struct evt_metrics *m, enum evt_metric_kind kind, int how,
     const char *name, const char *help, const char *lname,
-    const char *lvalue, const long long *v)
+    const char *lvalue, const char *l2, const char *v2, const void *v)
 {
 	struct evt_buf b = EVT_BUF_INIT;
 
-	if (m == NULL)
-		return;
 	if (m->n == m->cap) {
 		m->cap = m->cap ? 2 * m->cap : 16;
 		if ((m->s = realloc(m->s, m->cap * sizeof(*m->s))) == NULL)
@@ -119,31 +171,417 @@ evt_metrics_add(struct evt_metrics *m, enum evt_metric_kind kind,
 		evt_buf_add(&b, l.p, l.len);
 		evt_buf_free(&l);
 	}
+	if (l2) {
+		struct evt_buf l = EVT_BUF_INIT;
+		add_label(&l, l2, v2);
+		evt_buf_addc(&b, ',');
+		evt_buf_add(&b, l.p, l.len);
+		evt_buf_free(&l);
+	}
 	evt_buf_addc(&b, '}');
-	m->s[m->n++] = (struct series){ kind, name, help, b.p, v };
+	m->s[m->n] = (struct series){ kind, how, name, help, b.p, v, NULL };
+	return &m->s[m->n++];
+}
+
+static struct series *
+add_series(struct evt_metrics *m, enum evt_metric_kind kind, int how,
+    const char *name, const char *help, const char *lname,
+    const char *lvalue, const void *v)
+{
+	return add_series2(m, kind, how, name, help, lname, lvalue, NULL, NULL,
+	    v);
+}
+
+void
+evt_metrics_add(struct evt_metrics *m, enum evt_metric_kind kind,
+    const char *name, const char *help, const char *lname,
+    const char *lvalue, const long long *v)
+{
+	if (m)
+		add_series(m, kind, S_LL, name, help, lname, lvalue, v);
+}
+
+void
+evt_metrics_add_double(struct evt_metrics *m, enum evt_metric_kind kind,
+    const char *name, const char *help, const char *lname,
+    const char *lvalue, const double *v)
+{
+	if (m)
+		add_series(m, kind, S_DOUBLE, name, help, lname, lvalue, v);
+}
+
+long long *
+evt_metrics_counter2(struct evt_metrics *m, enum evt_metric_kind kind,
+    const char *name, const char *help, const char *l1, const char *v1,
+    const char *l2, const char *v2)
+{
+	long long *v;
+
+	if (m == NULL)
+		return NULL;
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		abort();
+	add_series2(m, kind, S_LL, name, help, l1, v1, l2, v2, v)->own = v;
+	return v;
+}
+
+long long *
+evt_metrics_counter(struct evt_metrics *m, enum evt_metric_kind kind,
+    const char *name, const char *help, const char *lname,
+    const char *lvalue)
+{
+	long long *v;
+
+	if (m == NULL)
+		return NULL;
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		abort();
+	add_series(m, kind, S_LL, name, help, lname, lvalue, v)->own = v;
+	return v;
+}
+
+struct evt_metrics_hist *
+evt_metrics_histogram(struct evt_metrics *m, const char *name,
+    const char *help, const char *lname, const char *lvalue,
+    const double *bounds, size_t n)
+{
+	struct evt_metrics_hist *h;
+
+	if (m == NULL)
+		return NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->count = calloc(n + 1, sizeof(*h->count))) == NULL)
+		abort();
+	h->bounds = bounds;
+	h->n = n;
+	/* A histogram has no kind of the two: format knows it by how. */
+	add_series(m, EVT_METRIC_GAUGE, S_HIST, name, help, lname, lvalue,
+	    h)->own = h;
+	return h;
+}
+
+void
+evt_metrics_observe(struct evt_metrics_hist *h, double v)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	/* A dozen bounds: a linear search is as quick as any. */
+	for (i = 0; i < h->n && v > h->bounds[i]; i++)
+		;
+	h->count[i]++;
+	h->total++;
+	h->sum += v;
+}
+
+/*
+ * The types a saga knows: saga-step's choreography (saga.h) and
+ * saga-orch's own events (orch.h). Index 0 is "other". The lookup is a
+ * small open-addressed table by a hash of a few bytes, built once: a
+ * counter by type costs a few loads and one memcmp per event.
+ */
+static const char *const known[NTYPES] = {
+	"other",
+	"InventoryAdjusted", "TransactionCreated", "PaymentProcessed",
+	"PaymentFailed", "PaymentRefunded", "InventoryReserved",
+	"InventoryUnavailable", "InventoryReleased", "OrderFulfilled",
+	"OrderDelivered", "TransactionCompleted", "TransactionCancelled",
+	"TransactionRejected", "TransactionCancelRequested",
+	"SagaStarted", "SagaStepStarted", "SagaStepSucceeded",
+	"SagaStepFailed", "SagaStepTimedOut", "SagaTimedOut",
+	"SagaCompensating", "SagaCompensated", "SagaCompleted", "SagaFailed",
+	"LogRechained"
+};
+
+#define TSLOTS 128
+static unsigned char tslot[TSLOTS];	/* index + 1, or 0: empty */
+static size_t tlen[NTYPES];
+
+static unsigned
+thash(const char *t, size_t n)
+{
+	return ((unsigned)n * 31u + (unsigned char)t[0] * 7u +
+	    (unsigned char)t[n / 2] * 13u + (unsigned char)t[n - 1]) %
+	    TSLOTS;
+}
+
+int
+evt_metrics_type_index(const char *t, size_t n)
+{
+	if (tlen[1] == 0)
+		for (int i = 1; i < NTYPES; i++) {
+			unsigned h;
+			tlen[i] = strlen(known[i]);
+			for (h = thash(known[i], tlen[i]); tslot[h];
+			    h = (h + 1) % TSLOTS)
+				;
+			tslot[h] = (unsigned char)(i + 1);
+		}
+	if (n == 0)
+		return 0;
+	for (unsigned h = thash(t, n); tslot[h]; h = (h + 1) % TSLOTS) {
+		int i = tslot[h] - 1;
+		if (tlen[i] == n && memcmp(known[i], t, n) == 0)
+			return i;
+	}
+	return 0;
+}
+
+const char *
+evt_metrics_type_name(int i)
+{
+	return i > 0 && i < NTYPES ? known[i] : known[0];
+}
+
+struct evt_metrics_types *
+evt_metrics_types(struct evt_metrics *m, const char *name, const char *help)
+{
+	struct evt_metrics_types *ts;
+
+	if (m == NULL)
+		return NULL;
+	if ((ts = calloc(1, sizeof(*ts))) == NULL)
+		abort();
+	ts->m = m;
+	ts->name = name;
+	ts->help = help;
+	/* Its "other" series now, so that the family is there from the
+	 * first write. */
+	ts->v[0] = evt_metrics_counter(m, EVT_METRIC_COUNTER, name, help,
+	    "type", known[0]);
+	keep(m, ts);
+	return ts;
+}
+
+void
+evt_metrics_types_count(struct evt_metrics_types *ts, const char *t, size_t n,
+    long long k)
+{
+	if (ts)
+		evt_metrics_types_count_index(ts, evt_metrics_type_index(t, n), k);
+}
+
+void
+evt_metrics_types_count_index(struct evt_metrics_types *ts, int i, long long k)
+{
+	if (ts == NULL)
+		return;
+	if (i < 0 || i >= NTYPES)
+		i = 0;
+	if (ts->v[i] == NULL)
+		ts->v[i] = evt_metrics_counter(ts->m, EVT_METRIC_COUNTER,
+		    ts->name, ts->help, "type", known[i]);
+	*ts->v[i] += k;
+}
+
+/* The string value of "key":" at or after p, in line; NULL if none. */
+static const char *
+scan_str(const char *p, const char *end, const char *key, size_t keyn,
+    size_t *n)
+{
+	const char *q = memmem(p, (size_t)(end - p), key, keyn), *e;
+
+	if (q == NULL)
+		return NULL;
+	q += keyn;
+	if ((e = memchr(q, '"', (size_t)(end - q))) == NULL)
+		return NULL;
+	*n = (size_t)(e - q);
+	return q;
+}
+
+void
+evt_metrics_line_scan(const char *line, size_t len, const char **t, size_t *tn,
+    const char **time, size_t *timen)
+{
+	const char *end = line + len, *data;
+
+	/* Only the envelope: what a "type" in the data says is not it. */
+	data = memmem(line, len, "\"data\":", 7);
+	if (data)
+		end = data;
+	*t = scan_str(line, end, "\"type\":\"", 8, tn);
+	*time = scan_str(line, end, "\"time\":\"", 8, timen);
+}
+
+struct evt_metrics_follower *
+evt_metrics_follower(struct evt_metrics *m)
+{
+	struct evt_metrics_follower *f;
+
+	if (m == NULL)
+		return NULL;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		abort();
+	f->m = m;
+	f->event_ms = -1;
+	f->read = evt_metrics_types(m, "evt_events_read_total",
+	    "Events taken in from the log, by type (\"other\" for types no "
+	    "saga knows).");
+	evt_metrics_add(m, EVT_METRIC_GAUGE, "evt_log_last_seq",
+	    "The seq of the log's last event.", NULL, NULL, &f->last_seq);
+	evt_metrics_add(m, EVT_METRIC_GAUGE, "evt_follower_lag_events",
+	    "Events in the log past what the program has taken in.", NULL,
+	    NULL, &f->lag_events);
+	evt_metrics_add_double(m, EVT_METRIC_GAUGE, "evt_follower_lag_seconds",
+	    "How old the last event taken in is, when the program is behind "
+	    "the log; 0 when it is not.", NULL, NULL, &f->lag_seconds);
+	keep(m, f);
+	return f;
+}
+
+void
+evt_metrics_follower_event(struct evt_metrics_follower *f, const char *t,
+    size_t n, int64_t time_ms)
+{
+	if (f == NULL)
+		return;
+	evt_metrics_types_count(f->read, t, n, 1);
+	if (time_ms >= 0)
+		f->event_ms = time_ms;
+}
+
+void
+evt_metrics_follower_event_index(struct evt_metrics_follower *f, int i,
+    int64_t time_ms)
+{
+	if (f == NULL)
+		return;
+	evt_metrics_types_count_index(f->read, i, 1);
+	if (time_ms >= 0)
+		f->event_ms = time_ms;
+}
+
+void
+evt_metrics_follower_line(struct evt_metrics_follower *f, const char *line,
+    size_t len)
+{
+	const char *t, *tm;
+	size_t tn = 0, tmn = 0;
+
+	if (f == NULL)
+		return;
+	evt_metrics_line_scan(line, len, &t, &tn, &tm, &tmn);
+	evt_metrics_types_count(f->read, t, t ? tn : 0, 1);
+	if (tm && tmn < sizeof(f->time)) {
+		memcpy(f->time, tm, tmn);
+		f->timen = tmn;
+		f->event_ms = -2;
+	}
+}
+
+void
+evt_metrics_follower_set(struct evt_metrics_follower *f, long long last_seq,
+    long long at_seq, int64_t now_ms)
+{
+	int64_t ms;
+
+	if (f == NULL)
+		return;
+	if (f->event_ms == -2)
+		f->event_ms = evt_time_parse(f->time, f->timen, &ms) == 0 ? ms : -1;
+	f->last_seq = last_seq;
+	f->lag_events = last_seq > at_seq ? last_seq - at_seq : 0;
+	f->lag_seconds = f->lag_events && f->event_ms >= 0 &&
+	    now_ms > f->event_ms ? (double)(now_ms - f->event_ms) / 1000 : 0;
+}
+
+int
+evt_metrics_follower_tick(struct evt_metrics_follower *f, struct evt_log *log,
+    int ask, long long at_seq, int force, struct evt_err *err)
+{
+	long long last = 0;
+	int64_t now;
+
+	if (f == NULL || (!force && !evt_metrics_due(f->m)))
+		return 0;
+	if (ask && evt_log_last_seq(log, &last, err) == 0)
+		f->last_seq = last;
+	if (f->last_seq < at_seq)
+		f->last_seq = at_seq;
+	if (evt_clock_now(&now, err) < 0)
+		now = 0;
+	evt_metrics_follower_set(f, f->last_seq, at_seq, now);
+	return force ? evt_metrics_write(f->m, err) : evt_metrics_tick(f->m, err);
+}
+
+int
+evt_metrics_due(const struct evt_metrics *m)
+{
+	return m && (m->last_ms < 0 ||
+	    mono_ms() - m->last_ms >= EVT_METRICS_INTERVAL_MS);
+}
+
+/* A value as the format wants it: a whole number as such, else enough
+ * digits to read the same double back. */
+static void
+put_double(struct evt_buf *out, double v)
+{
+	if (v == (double)(long long)v && v > -1e15 && v < 1e15)
+		evt_buf_printf(out, "%lld", (long long)v);
+	else
+		evt_buf_printf(out, "%.15g", v);
+}
+
+static void
+put_hist(struct evt_buf *out, const struct series *s)
+{
+	const struct evt_metrics_hist *h = s->v;
+	size_t ln = strlen(s->labels) - 1;	/* without the '}' */
+	long long cum = 0;
+
+	for (size_t i = 0; i <= h->n; i++) {
+		cum += h->count[i];
+		evt_buf_printf(out, "%s_bucket%.*s,le=\"", s->name, (int)ln,
+		    s->labels);
+		if (i < h->n)
+			put_double(out, h->bounds[i]);
+		else
+			evt_buf_adds(out, "+Inf");
+		evt_buf_printf(out, "\"} %lld\n", cum);
+	}
+	evt_buf_printf(out, "%s_sum%s ", s->name, s->labels);
+	put_double(out, h->sum);
+	evt_buf_printf(out, "\n%s_count%s %lld\n", s->name, s->labels, h->total);
 }
 
 void
 evt_metrics_format(const struct evt_metrics *m, struct evt_buf *out)
 {
+	static const char *const type[] = { "counter", "gauge" };
+
 	if (m == NULL)
 		return;
 	/* A family once, with all its series, wherever they were added:
 	 * the format wants them together. A few dozen series: n^2 is
 	 * nothing. */
 	for (size_t i = 0; i < m->n; i++) {
+		const struct series *s = &m->s[i];
 		size_t j;
-		for (j = 0; j < i && strcmp(m->s[j].name, m->s[i].name); j++)
+		for (j = 0; j < i && strcmp(m->s[j].name, s->name); j++)
 			;
 		if (j < i)
 			continue;
-		evt_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", m->s[i].name,
-		    m->s[i].help, m->s[i].name,
-		    m->s[i].kind == EVT_METRIC_COUNTER ? "counter" : "gauge");
-		for (j = i; j < m->n; j++)
-			if (strcmp(m->s[j].name, m->s[i].name) == 0)
-				evt_buf_printf(out, "%s%s %lld\n", m->s[j].name,
-				    m->s[j].labels, *m->s[j].v);
+		evt_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", s->name,
+		    s->help, s->name, s->how == S_HIST ? "histogram" :
+		    type[s->kind]);
+		for (j = i; j < m->n; j++) {
+			const struct series *x = &m->s[j];
+			if (strcmp(x->name, s->name) != 0)
+				continue;
+			if (x->how == S_HIST)
+				put_hist(out, x);
+			else {
+				evt_buf_printf(out, "%s%s ", x->name, x->labels);
+				if (x->how == S_DOUBLE)
+					put_double(out, *(const double *)x->v);
+				else
+					evt_buf_printf(out, "%lld",
+					    *(const long long *)x->v);
+				evt_buf_addc(out, '\n');
+			}
+		}
 	}
 }
 

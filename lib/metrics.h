@@ -18,6 +18,9 @@
 #ifndef EVT_METRICS_H
 #define EVT_METRICS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "buf.h"
 #include "err.h"
 
@@ -56,6 +59,120 @@ void evt_metrics_label(struct evt_metrics *m, const char *name,
 void evt_metrics_add(struct evt_metrics *m, enum evt_metric_kind kind,
     const char *name, const char *help, const char *lname,
     const char *lvalue, const long long *v);
+
+/*
+ * As evt_metrics_add, for a value that is not a whole number (seconds
+ * of lag): *v, borrowed as there.
+ */
+void evt_metrics_add_double(struct evt_metrics *m, enum evt_metric_kind kind,
+    const char *name, const char *help, const char *lname,
+    const char *lvalue, const double *v);
+
+/*
+ * A series as evt_metrics_add's, whose value m keeps: returns a pointer
+ * to it, zero, owned by m and valid as long as m (NULL when m is NULL).
+ * For series made as they are first needed.
+ */
+long long *evt_metrics_counter(struct evt_metrics *m, enum evt_metric_kind kind,
+    const char *name, const char *help, const char *lname,
+    const char *lvalue);
+/* The same, with two labels of its own (l1 and l2 may not be NULL). */
+long long *evt_metrics_counter2(struct evt_metrics *m,
+    enum evt_metric_kind kind, const char *name, const char *help,
+    const char *l1, const char *v1, const char *l2, const char *v2);
+
+/*
+ * A histogram: the family name (in base units, seconds), described by
+ * help, with an optional label lname="lvalue" as evt_metrics_add's and
+ * the upper bounds bounds[0..n) (ascending, borrowed: static storage),
+ * written as Prometheus wants it: cumulative name_bucket{...,le="B"}
+ * series, le="+Inf", then name_sum and name_count. Returns the histogram,
+ * owned by m (NULL when m is NULL). The series of one family are written
+ * together, as for evt_metrics_add.
+ */
+struct evt_metrics_hist;
+struct evt_metrics_hist *evt_metrics_histogram(struct evt_metrics *m,
+    const char *name, const char *help, const char *lname,
+    const char *lvalue, const double *bounds, size_t n);
+/* Count the observation v in h; NULL h is a no-op. */
+void evt_metrics_observe(struct evt_metrics_hist *h, double v);
+
+/*
+ * A counter family name{...,type="T"} of events by type, bounded: T is
+ * one of the types the store's sagas know (the choreography of
+ * saga-step(1), the orchestrator's Saga... events of saga-orch(1)), or
+ * "other" for every other type, so that no input can make a series of
+ * its own. A type's series is made the first time it is counted. Owned
+ * by m (NULL when m is NULL).
+ */
+struct evt_metrics_types;
+struct evt_metrics_types *evt_metrics_types(struct evt_metrics *m,
+    const char *name, const char *help);
+/* Count k events of type t[0..n) in ts; NULL ts is a no-op. */
+void evt_metrics_types_count(struct evt_metrics_types *ts, const char *t,
+    size_t n, long long k);
+/* The same by the type's index (evt_metrics_type_index). */
+void evt_metrics_types_count_index(struct evt_metrics_types *ts, int i,
+    long long k);
+/*
+ * The index of type t[0..n) among the known types, from 1, or 0 for
+ * "other"; and the name of index i (borrowed, static).
+ */
+int evt_metrics_type_index(const char *t, size_t n);
+const char *evt_metrics_type_name(int i);
+
+/*
+ * The envelope's type and time in a stored line, found without parsing
+ * the line (the log stores envelopes in one order, type before data):
+ * *t and *tn get the type, or NULL; *time and *timen the time, or NULL.
+ * Both borrow from line.
+ */
+void evt_metrics_line_scan(const char *line, size_t len, const char **t,
+    size_t *tn, const char **time, size_t *timen);
+
+/*
+ * What every follower of a log writes: evt_events_read_total{type} (the
+ * events it took in, by type as evt_metrics_types), evt_log_last_seq,
+ * evt_follower_lag_events (how many events the log holds past what the
+ * program has taken in) and evt_follower_lag_seconds (0 when it has
+ * taken everything in, else how old the last event it took in is by the
+ * clock). Owned by m (NULL when m is NULL); every function below takes a
+ * NULL f and does nothing.
+ */
+struct evt_metrics_follower;
+struct evt_metrics_follower *evt_metrics_follower(struct evt_metrics *m);
+/* An event taken in: its type t[0..n), its time (ms; < 0: none). */
+void evt_metrics_follower_event(struct evt_metrics_follower *f, const char *t,
+    size_t n, int64_t time_ms);
+/* The same by the type's index (evt_metrics_type_index). */
+void evt_metrics_follower_event_index(struct evt_metrics_follower *f, int i,
+    int64_t time_ms);
+/* The same for a stored line not otherwise parsed (evt_metrics_line_scan;
+ * its time is parsed only when the gauges are set). */
+void evt_metrics_follower_line(struct evt_metrics_follower *f,
+    const char *line, size_t len);
+/*
+ * Set the gauges: the log's last seq, the seq the program has taken in
+ * up to, and the clock (ms).
+ */
+void evt_metrics_follower_set(struct evt_metrics_follower *f,
+    long long last_seq, long long at_seq, int64_t now_ms);
+/*
+ * When the metrics are due (or with force), set the gauges, asking log
+ * for its last seq when ask (not from inside a read of it; else the last
+ * seq known, or at_seq if more), and write the file (evt_metrics_tick:
+ * with force, evt_metrics_write). Returns 0, or -1 with err as they do.
+ */
+struct evt_log;
+int evt_metrics_follower_tick(struct evt_metrics_follower *f,
+    struct evt_log *log, int ask, long long at_seq, int force,
+    struct evt_err *err);
+
+/*
+ * Whether evt_metrics_tick would write now: a program computes what is
+ * costly to know (the log's last seq) only then. 0 for a NULL m.
+ */
+int evt_metrics_due(const struct evt_metrics *m);
 
 /* Append the text of every series of m, as the file gets it, to out. */
 void evt_metrics_format(const struct evt_metrics *m, struct evt_buf *out);

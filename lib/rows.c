@@ -251,9 +251,11 @@ evt_row_delete(struct evt_row *r)
 int
 evt_format_parse(const char *name)
 {
-	static const char *const names[] = { "ndjson", "json", "table", "csv" };
+	static const char *const names[] = {
+		"ndjson", "json", "table", "csv", "prom"
+	};
 
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (strcmp(name, names[i]) == 0)
 			return i;
 	return -1;
@@ -501,6 +503,112 @@ print_table(const struct evt_table *t, struct evt_row **rows, size_t n,
 	return rc;
 }
 
+/* A metric or label name: [a-zA-Z0-9_], another character '_', and not
+ * a digit first. */
+static void
+put_name(struct evt_buf *b, const char *s)
+{
+	if (*s >= '0' && *s <= '9')
+		evt_buf_addc(b, '_');
+	for (; *s; s++)
+		evt_buf_addc(b, (*s >= 'a' && *s <= 'z') || (*s >= 'A' &&
+		    *s <= 'Z') || (*s >= '0' && *s <= '9') ? *s : '_');
+}
+
+/* A label value, escaped as the text format wants. */
+static void
+put_label_value(struct evt_buf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\n')
+			evt_buf_adds(b, "\\n");
+		else {
+			if (s[i] == '\\' || s[i] == '"')
+				evt_buf_addc(b, '\\');
+			evt_buf_addc(b, s[i]);
+		}
+	}
+}
+
+/*
+ * The rows as Prometheus gauges (evt_table_print). A family per numeric
+ * column, its samples in key order: the format wants a family's samples
+ * together.
+ */
+static int
+print_prom(const struct evt_table *t, struct evt_row **rows, size_t n, FILE *f)
+{
+	struct evt_buf b = EVT_BUF_INIT, name = EVT_BUF_INIT;
+	int rc = 0;
+
+	for (size_t k = t->nkey; k < t->ncol && rc == 0; k++) {
+		const struct evt_col *c = &t->cols[k];
+		if (c->hidden || !(c->kind == EVT_V_INT || c->kind == EVT_V_DEC ||
+		    c->kind == EVT_V_BOOL))
+			continue;
+		/* Base units, and no gauge named as a counter: a column
+		 * in milliseconds is written in seconds, and one named
+		 * total gets a suffix. */
+		size_t cn = strlen(c->name);
+		int ms = cn >= 3 && strcmp(c->name + cn - 3, "_ms") == 0;
+		evt_buf_reset(&name);
+		evt_buf_adds(&name, "evt_");
+		put_name(&name, t->name);
+		evt_buf_addc(&name, '_');
+		put_name(&name, c->name);
+		if (ms)
+			name.p[name.len -= 3] = '\0';
+		if (ms)
+			evt_buf_adds(&name, "_seconds");
+		else if (name.len >= 6 && strcmp(name.p + name.len - 6,
+		    "_total") == 0)
+			evt_buf_adds(&name, "_value");
+		evt_buf_printf(&b, "# HELP %s The column %s%s of the read model "
+		    "%s, by ", name.p, c->name, ms ? " in seconds" : "",
+		    t->name);
+		for (size_t i = 0; i < t->nkey; i++)
+			evt_buf_printf(&b, "%s%s", i ? ", " : "", t->cols[i].name);
+		evt_buf_printf(&b, ".\n# TYPE %s gauge\n", name.p);
+		for (size_t i = 0; i < n; i++) {
+			const struct evt_val *v = &rows[i]->v[k];
+			if (v->k != EVT_V_INT && v->k != EVT_V_DEC &&
+			    v->k != EVT_V_BOOL)
+				continue;
+			evt_buf_add(&b, name.p, name.len);
+			evt_buf_addc(&b, '{');
+			for (size_t j = 0; j < t->nkey; j++) {
+				if (j)
+					evt_buf_addc(&b, ',');
+				put_name(&b, t->cols[j].name);
+				evt_buf_adds(&b, "=\"");
+				put_label_value(&b, rows[i]->v[j].s ?
+				    rows[i]->v[j].s : "", rows[i]->v[j].n);
+				evt_buf_addc(&b, '"');
+			}
+			evt_buf_adds(&b, "} ");
+			if (ms && v->k == EVT_V_INT)
+				evt_buf_printf(&b, "%s%lld.%03lld", v->i < 0 ?
+				    "-" : "", llabs(v->i) / 1000, llabs(v->i) %
+				    1000);
+			else if (v->k == EVT_V_DEC)
+				evt_dec_format(&b, v->d, 0);
+			else
+				evt_buf_printf(&b, "%lld", v->i);
+			evt_buf_addc(&b, '\n');
+			if (b.len > 65536) {
+				if (fwrite(b.p, 1, b.len, f) != b.len)
+					rc = -1;
+				evt_buf_reset(&b);
+			}
+		}
+	}
+	if (rc == 0 && b.len && fwrite(b.p, 1, b.len, f) != b.len)
+		rc = -1;
+	evt_buf_free(&b);
+	evt_buf_free(&name);
+	return rc;
+}
+
 int
 evt_table_print(struct evt_table *t, enum evt_format fmt, int width, FILE *f)
 {
@@ -513,8 +621,9 @@ evt_table_print(struct evt_table *t, enum evt_format fmt, int width, FILE *f)
 		abort();
 	evt_hmap_each(&t->idx, collect, &c);
 	qsort_r(c.r, c.n, sizeof(*c.r), cmp_rows, t);
-	if (fmt == EVT_FMT_TABLE) {
-		rc = print_table(t, c.r, c.n, width, f);
+	if (fmt == EVT_FMT_TABLE || fmt == EVT_FMT_PROM) {
+		rc = fmt == EVT_FMT_TABLE ? print_table(t, c.r, c.n, width, f) :
+		    print_prom(t, c.r, c.n, f);
 		free(c.r);
 		return rc;
 	}

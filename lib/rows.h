@@ -85,7 +85,10 @@ void evt_row_json(struct evt_row *r, size_t col, const char *s, size_t n);
 /* Delete the row (it stays in memory as gone until the commit). */
 void evt_row_delete(struct evt_row *r);
 
-enum evt_format { EVT_FMT_NDJSON, EVT_FMT_JSON, EVT_FMT_TABLE, EVT_FMT_CSV };
+enum evt_format {
+	EVT_FMT_NDJSON, EVT_FMT_JSON, EVT_FMT_TABLE, EVT_FMT_CSV,
+	EVT_FMT_PROM		/* Prometheus gauges, evt_table_print says how */
+};
 
 /* Parse a format name; -1 if unknown. */
 int evt_format_parse(const char *name);
@@ -93,8 +96,12 @@ int evt_format_parse(const char *name);
 /*
  * Print t's rows sorted by key to f, in format fmt, without its hidden
  * columns. width is the terminal
- * width a table must fit (0: no limit). Returns 0, or -1 (errno set) on a
- * write error.
+ * width a table must fit (0: no limit). EVT_FMT_PROM is the Prometheus
+ * text format (a node_exporter textfile): one gauge family
+ * evt_<table>_<column> per numeric column (integers, amounts, booleans
+ * as 0 or 1; a null is no sample), one sample per row labelled with the
+ * row's key columns; a name's characters other than [a-zA-Z0-9_] become
+ * '_'. Returns 0, or -1 (errno set) on a write error.
  */
 int evt_table_print(struct evt_table *t, enum evt_format fmt, int width,
     FILE *f);

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "follow.h"
+#include "metrics.h"
 #include "service.h"
 #include "uuid.h"
 
@@ -30,8 +31,444 @@
 /* The longest wait between two tries of a round that lost a race. */
 #define BACKOFF_MAX_MS 1000
 
+/* --- metrics ---------------------------------------------------------- */
+
+/* What a service's reactions came to (evt_reactions_total{outcome}). */
+enum { R_DECIDED, R_LOST, R_ASIDE, R_NOUT };
+static const char *const routcome[R_NOUT] = {
+	"decided", "lost_race", "set_aside"
+};
+/* Which service a reaction is of (its emitter, saga.c's table), or
+ * the process's own (SV_OWN) for the orchestrator's and the rest. */
+enum { SV_OWN, SV_TRANSACTION, SV_PAYMENT, SV_INVENTORY, SV_STORE, SV_N };
+static const char *const svname[SV_N] = {
+	NULL, "transaction", "payment", "inventory", "store"
+};
+
+/* A saga's outcomes (evt_saga_outcomes_total{outcome}). */
+enum { O_COMPLETED, O_CANCELLED, O_REJECTED, O_COMPENSATED, O_FAILED, O_N };
+static const char *const oname[O_N] = {
+	"completed", "cancelled", "rejected", "compensated", "failed"
+};
+
+/* Seconds from a saga's creation to an outcome: from a payment taken at
+ * once to a day's close. */
+static const double dbounds[] = {
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
+	14400, 86400
+};
+
+/* What the tracker keeps of an open saga, in a struct tab value: the
+ * creation time (ms) shifted left by F_SHIFT, and these flags. */
+enum {
+	F_NOTOWED = 1,		/* its payment was refused: no refund owed */
+	F_COMPENSATED = 2,	/* counted as compensated */
+	F_CANCELLED = 4,	/* cancelled, its compensation to come */
+	F_SHIFT = 3
+};
+
+/*
+ * A set of 64-bit hashes (hash below) with a value each, open addressing,
+ * deletion by shifting back (no tombstones). The tracker keys sagas and
+ * its own decisions by the hash of their correlation id and id, not the
+ * bytes: no copy, no compare, a few instructions an event. Two keys of one
+ * hash (odds of 2^-64 a pair) would share an entry: a metric off by one,
+ * never a wrong decision.
+ */
+struct tab {
+	struct slot {
+		uint64_t k;	/* 0: empty (a hash of 0 is stored as 1) */
+		long long v;
+	} *s;			/* key and value side by side: one miss */
+	size_t cap, n;		/* cap a power of 2 */
+};
+
+static long long *
+tab_get(const struct tab *t, uint64_t h)
+{
+	if (t->n == 0)
+		return NULL;
+	h += h == 0;
+	for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		if (t->s[i].k == h)
+			return &t->s[i].v;
+		if (t->s[i].k == 0)
+			return NULL;
+	}
+}
+
+static void
+tab_put(struct tab *t, uint64_t h, long long v)
+{
+	size_t i;
+
+	h += h == 0;
+	if (2 * (t->n + 1) > t->cap) {
+		struct tab o = *t;
+		t->cap = o.cap ? 2 * o.cap : 1024;
+		t->n = 0;
+		if ((t->s = calloc(t->cap, sizeof(*t->s))) == NULL)
+			abort();
+		for (i = 0; i < o.cap; i++)
+			if (o.s[i].k)
+				tab_put(t, o.s[i].k, o.s[i].v);
+		free(o.s);
+	}
+	for (i = h & (t->cap - 1); t->s[i].k && t->s[i].k != h;
+	    i = (i + 1) & (t->cap - 1))
+		;
+	t->n += t->s[i].k == 0;
+	t->s[i] = (struct slot){ h, v };
+}
+
+static void
+tab_del(struct tab *t, uint64_t h)
+{
+	size_t m = t->cap - 1, i, j;
+
+	h += h == 0;
+	if (t->n == 0)
+		return;
+	for (i = h & m; t->s[i].k != h; i = (i + 1) & m)
+		if (t->s[i].k == 0)
+			return;
+	/* Shift back the entries after it that would not be found past
+	 * the hole. */
+	for (j = (i + 1) & m; t->s[j].k; j = (j + 1) & m) {
+		size_t home = t->s[j].k & m;
+		if (((j - home) & m) >= ((j - i) & m)) {
+			t->s[i] = t->s[j];
+			i = j;
+		}
+	}
+	t->s[i].k = 0;
+	t->n--;
+}
+
+static void
+tab_free(struct tab *t)
+{
+	free(t->s);
+}
+
+struct mx {
+	struct evt_metrics *m;
+	const struct evt_service_metrics *o;
+	struct evt_metrics_types *written;
+	struct evt_metrics_follower *follower;
+	long long *react[SV_N][R_NOUT];	/* made when first counted */
+	long long *outcomes[O_N];
+	struct evt_metrics_hist *dur[O_N];
+	long long *in_flight, *stuck;
+	struct tab sagas;	/* correlation id -> F_ value */
+	struct tab mine;	/* ids of the decisions appended and
+				 * tracked, not yet read back */
+	long long mine_seq;	/* the last seq appended */
+	int64_t newest;		/* the latest saga event time followed */
+	long long last_seq;	/* the log's, as last asked */
+};
+
+/*
+ * What a type (by evt_metrics_type_index) is to the metrics: the
+ * service a reaction of it is of (SV_), and what it does to a saga (K_):
+ * tables built once, so that an event costs a load, not a dozen string
+ * compares.
+ */
+enum {
+	K_NONE, K_BEGIN, K_REFUSED, K_UNDO,
+	/* The outcomes, in the order of O_: K_COMPLETED + O_... */
+	K_COMPLETED, K_CANCELLED, K_REJECTED,
+	K_NOT_A_KIND,		/* O_COMPENSATED: an outcome, not a kind */
+	K_FAILED
+};
+static unsigned char tservice[64], tkind[2][64];
+
+static void
+tables(void)
+{
+	/* orch: whether the type is saga-orch's (1) or saga-step's (0). */
+	static const struct { const char *t; int sv, k, orch; } def[] = {
+		{ "TransactionCreated", SV_OWN, K_BEGIN, 0 },
+		{ "SagaStarted", SV_OWN, K_BEGIN, 1 },
+		{ "PaymentProcessed", SV_PAYMENT, K_NONE, 0 },
+		{ "PaymentFailed", SV_PAYMENT, K_REFUSED, 0 },
+		{ "PaymentRefunded", SV_PAYMENT, K_UNDO, 0 },
+		{ "InventoryReserved", SV_INVENTORY, K_NONE, 0 },
+		{ "InventoryUnavailable", SV_INVENTORY, K_NONE, 0 },
+		{ "InventoryReleased", SV_INVENTORY, K_UNDO, 0 },
+		{ "OrderFulfilled", SV_STORE, K_NONE, 0 },
+		{ "OrderDelivered", SV_STORE, K_NONE, 0 },
+		{ "TransactionCompleted", SV_TRANSACTION, K_COMPLETED, 0 },
+		{ "TransactionCancelled", SV_TRANSACTION, K_CANCELLED, 0 },
+		{ "TransactionRejected", SV_TRANSACTION, K_REJECTED, 0 },
+		{ "SagaCompensated", SV_OWN, K_UNDO, 1 },
+		{ "SagaCompleted", SV_OWN, K_COMPLETED, 1 },
+		{ "SagaFailed", SV_OWN, K_FAILED, 1 },
+	};
+
+	for (size_t i = 0; i < sizeof(def) / sizeof(def[0]); i++) {
+		int ti = evt_metrics_type_index(def[i].t, strlen(def[i].t));
+		tservice[ti] = (unsigned char)def[i].sv;
+		tkind[def[i].orch][ti] = (unsigned char)def[i].k;
+	}
+}
+
+static int
+service_of(int i)
+{
+	return tservice[i & 63];
+}
+
+static void
+react(struct mx *x, int type, int outcome, long long k)
+{
+	int sv = service_of(type);
+
+	if (x->react[sv][outcome] == NULL)
+		x->react[sv][outcome] = evt_metrics_counter2(x->m,
+		    EVT_METRIC_COUNTER, "evt_reactions_total",
+		    "Reactions by the service they are of and what came of "
+		    "them: decided (appended), lost_race (another instance "
+		    "decided first; taken back), set_aside (stored, but "
+		    "unusable).", "service", sv ? svname[sv] : x->o->service,
+		    "outcome", routcome[outcome]);
+	*x->react[sv][outcome] += k;
+}
+
+/* Open the metrics of o, and write them once. Returns 0, or -1 with
+ * err. */
+static int
+mx_open(struct mx *x, const struct evt_service_metrics *o, struct evt_err *err)
+{
+	memset(x, 0, sizeof(*x));
+	if (o == NULL || o->path == NULL)
+		return 0;
+	tables();
+	x->o = o;
+	x->m = evt_metrics_new(o->path, o->program);
+	x->written = evt_metrics_types(x->m, "evt_events_written_total",
+	    "Events appended to the log, by type (\"other\" for types no "
+	    "saga knows).");
+	x->follower = evt_metrics_follower(x->m);
+	if (o->sagas) {
+		x->in_flight = evt_metrics_counter(x->m, EVT_METRIC_GAUGE,
+		    "evt_sagas_in_flight", "Sagas begun with no outcome yet.",
+		    "service", o->service);
+		x->stuck = evt_metrics_counter(x->m, EVT_METRIC_GAUGE,
+		    "evt_sagas_stuck", "Sagas in flight for longer than they "
+		    "should be.", "service", o->service);
+		/* The outcomes of the sagas followed, each there from the
+		 * start: a rate needs the series before its first count. */
+		int orch = o->sagas == EVT_SERVICE_SAGAS_ORCHESTRATED;
+		for (int i = 0; i < O_N; i++)
+			if (orch ? i != O_CANCELLED && i != O_REJECTED :
+			    i != O_FAILED)
+				x->outcomes[i] = evt_metrics_counter(x->m,
+				    EVT_METRIC_COUNTER, "evt_saga_outcomes_total",
+				    "Sagas ended, by outcome; compensated: a "
+				    "saga's first refund, release or undo (as "
+				    "well as its end).", "outcome", oname[i]);
+		for (int i = 0; i < O_N; i++)
+			if (x->outcomes[i])
+				x->dur[i] = evt_metrics_histogram(x->m,
+				    "evt_saga_duration_seconds", "Seconds from "
+				    "a saga's creation to each outcome.",
+				    "outcome", oname[i], dbounds,
+				    sizeof(dbounds) / sizeof(dbounds[0]));
+	}
+	if (evt_metrics_write(x->m, err) < 0) {
+		evt_err_prefix(err, "--metrics");
+		evt_metrics_free(x->m);
+		x->m = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Bring the gauges up to date: the log's last seq (asked when ask, and
+ * only then: the caller may be inside a read), what was taken in up to
+ * seq, the sagas stuck at now.
+ */
+static void
+mx_gauges(struct mx *x, struct evt_log *log, int ask, long long seq,
+    int64_t now)
+{
+	long long last;
+	struct evt_err err;
+
+	if (ask && evt_log_last_seq(log, &last, &err) == 0)
+		x->last_seq = last;
+	if (x->last_seq < seq)
+		x->last_seq = seq;
+	evt_metrics_follower_set(x->follower, x->last_seq, seq, now);
+	if (x->stuck) {
+		int64_t before = now - (x->o->stuck_ms ? x->o->stuck_ms :
+		    15 * 60 * 1000);
+		int64_t old = x->newest - 24 * 3600 * 1000LL;
+		long long n = 0;
+		uint64_t drop[64];
+		size_t nd = 0;
+		for (size_t i = 0; i < x->sagas.cap; i++) {
+			long long v = x->sagas.s[i].v;
+			if (x->sagas.s[i].k == 0)
+				continue;
+			if (!(v & F_CANCELLED) && (v >> F_SHIFT) < before)
+				n++;
+			if ((v & F_CANCELLED) && (v >> F_SHIFT) < old &&
+			    nd < 64)
+				drop[nd++] = x->sagas.s[i].k;
+		}
+		/* A few at a time: deleting shifts entries. */
+		while (nd)
+			tab_del(&x->sagas, drop[--nd]);
+		*x->stuck = n;
+	}
+}
+
+/* Write the metrics if they are due; a failure is a warning. */
+static void
+mx_tick(struct mx *x, const struct evt_decider *d, struct evt_log *log,
+    int ask, long long seq, int64_t now)
+{
+	struct evt_err err;
+
+	if (!evt_metrics_due(x->m))
+		return;
+	mx_gauges(x, log, ask, seq, now);
+	if (evt_metrics_tick(x->m, &err) < 0)
+		d->warn("--metrics: %s", err.msg);
+}
+
+static void
+outcome(struct mx *x, int o, int64_t created, int64_t at)
+{
+	if (x->outcomes[o] == NULL)
+		return;
+	(*x->outcomes[o])++;
+	if (created >= 0)
+		evt_metrics_observe(x->dur[o], at > created ?
+		    (double)(at - created) / 1000 : 0);
+}
+
+/* A 64-bit hash of p[0..n), eight bytes a step: every event of a saga
+ * hashes its correlation id, so it should cost next to nothing. */
+static uint64_t
+hash(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 29);
+}
+
+/* The key of ev's saga: the hash of its correlation id (its id when it
+ * has none), or 0 when it has neither. */
+static uint64_t
+saga_key(const struct evt_event *ev)
+{
+	if (ev->corr.n)
+		return hash(ev->corr.p, ev->corr.n);
+	return ev->id.n ? hash(ev->id.p, ev->id.n) : 0;
+}
+
+/* Whether an event of type index ti moves a saga the tracker follows. */
+static int
+moves(const struct mx *x, int ti)
+{
+	return tkind[x->o->sagas == EVT_SERVICE_SAGAS_ORCHESTRATED][ti & 63] !=
+	    K_NONE;
+}
+
+/*
+ * Follow a saga (key: saga_key's) by the event of type index ti at time
+ * at: begun, compensated, ended. Only what an outcome needs is looked up
+ * (an entry is a cache miss in a large table): a saga's creation time, a
+ * refused payment (it will owe no refund), a compensation. A cancelled
+ * saga is kept, out of flight, until its first refund or release, so
+ * that one that comes after the cancellation is counted too, once; one
+ * that owes none (its payment refused, or compensated already) is over
+ * at once, and one whose compensation never comes is dropped a day
+ * after its creation (mx_gauges).
+ */
+static void
+track(struct mx *x, uint64_t key, int ti, int64_t at)
+{
+	int kind = tkind[x->o->sagas == EVT_SERVICE_SAGAS_ORCHESTRATED][ti & 63];
+	long long *v;
+
+	if (kind == K_NONE || key == 0)
+		return;
+	if (at > x->newest)
+		x->newest = at;
+	if (kind == K_BEGIN) {
+		if (tab_get(&x->sagas, key) == NULL) {
+			tab_put(&x->sagas, key, (long long)(at > 0 ? at : 0) <<
+			    F_SHIFT);
+			(*x->in_flight)++;
+		}
+		return;
+	}
+	if ((v = tab_get(&x->sagas, key)) == NULL) {
+		/* Begun before what was read, or over: an outcome counts,
+		 * without a duration. */
+		if (kind >= K_COMPLETED)
+			outcome(x, kind - K_COMPLETED, -1, at);
+		return;
+	}
+	int64_t created = *v >> F_SHIFT;
+	switch (kind) {
+	case K_REFUSED:
+		*v |= F_NOTOWED;
+		return;
+	case K_UNDO:
+		if (!(*v & F_COMPENSATED)) {
+			outcome(x, O_COMPENSATED, created, at);
+			*v |= F_COMPENSATED;
+		}
+		if (*v & F_CANCELLED)
+			tab_del(&x->sagas, key);
+		return;
+	}
+	int o = kind - K_COMPLETED;
+	if (*v & F_CANCELLED)
+		return;		/* over already */
+	outcome(x, o, created, at);
+	(*x->in_flight)--;
+	if (o == O_CANCELLED && !(*v & (F_COMPENSATED | F_NOTOWED)))
+		*v |= F_CANCELLED;
+	else
+		tab_del(&x->sagas, key);
+}
+
+static void
+mx_close(struct mx *x)
+{
+	evt_metrics_free(x->m);
+	tab_free(&x->sagas);
+	tab_free(&x->mine);
+}
+
+/* --- the loop ----------------------------------------------------------- */
+
 struct run {
 	const struct evt_decider *d;
+	struct mx x;
+	/* With metrics: what the tracker needs of each decision of the
+	 * chunk being appended, taken while it is parsed for the append. */
+	struct pinfo {
+		uint64_t key, id;
+		int64_t at;
+		int ti;
+	} *pi;
+	size_t npi, pcap;
 	struct evt_event ev;
 	/* The decisions of a round not yet appended, back to back, one per
 	 * line, and their ids (EVT_UUID_LEN + 1 bytes each). */
@@ -58,10 +495,75 @@ fold_stored(void *arg, long long seq, const char *line, size_t len)
 	if (evt_event_parse_stored(&r->ev, line, len, &err) < 0) {
 		r->d->warn("%s: seq %lld: %s: set aside", evt_log_path(r->log),
 		    seq, err.msg);
+		if (r->x.m) {
+			evt_metrics_follower_event(r->x.follower, "", 0, -1);
+			react(&r->x, 0, R_ASIDE, 1);
+		}
 		return 0;
 	}
-	r->d->fold(r->d->st, &r->ev, r->now, evt_log_path(r->log), seq);
+	int rc = r->d->fold(r->d->st, &r->ev, r->now, evt_log_path(r->log),
+	    seq);
+	if (r->x.m) {
+		struct mx *x = &r->x;
+		int ti = evt_metrics_type_index(r->ev.type.p, r->ev.type.n);
+		evt_metrics_follower_event_index(x->follower, ti,
+		    r->ev.slot[EVT_F_TIME] >= 0 ? r->ev.time_ms : -1);
+		if (rc == EVT_SAGA_ASIDE)
+			react(x, ti, R_ASIDE, 1);
+		/* Its own decisions were tracked when appended. */
+		uint64_t id;
+		if (!x->in_flight || !moves(x, ti))
+			;
+		else if (x->mine.n && tab_get(&x->mine, id = hash(r->ev.id.p,
+		    r->ev.id.n)))
+			tab_del(&x->mine, id);
+		else
+			track(x, saga_key(&r->ev), ti, r->ev.slot[EVT_F_TIME] >=
+			    0 ? r->ev.time_ms : r->now);
+		/* A long first round writes as it goes. */
+		if ((r->in & 4095) == 0)
+			mx_tick(x, r->d, r->log, 0, seq, r->now);
+	}
 	return 0;
+}
+
+/*
+ * With metrics, a chunk's decisions are stored: they are reactions
+ * decided and events written, and their sagas move now (a service of one
+ * round never reads them back, a follower does in its next round, where
+ * their ids in mine say they are tracked already).
+ */
+static void
+count_stored(struct run *r)
+{
+	struct mx *x = &r->x;
+
+	for (size_t i = 0; i < r->npi; i++) {
+		react(x, r->pi[i].ti, R_DECIDED, 1);
+		evt_metrics_types_count_index(x->written, r->pi[i].ti, 1);
+		if (x->in_flight && moves(x, r->pi[i].ti)) {
+			track(x, r->pi[i].key, r->pi[i].ti, r->pi[i].at);
+			tab_put(&x->mine, r->pi[i].id, 1);
+		}
+	}
+	r->npi = 0;
+}
+
+/* With metrics, the pending decisions were taken back: another instance
+ * decided first. */
+static void
+count_lost(struct run *r)
+{
+	const char *p = r->pending.p, *end = p + r->pending.len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *t, *tm;
+		size_t tn = 0, tmn;
+		evt_metrics_line_scan(p, (size_t)(nl - p), &t, &tn, &tm, &tmn);
+		react(&r->x, evt_metrics_type_index(t, t ? tn : 0), R_LOST, 1);
+		p = nl + 1;
+	}
+	r->npi = 0;
 }
 
 /*
@@ -114,6 +616,20 @@ flush(struct run *r)
 			r->lost = 1;
 			return 0;
 		}
+		if (r->x.m) {
+			if (r->ev.seq > r->x.mine_seq)
+				r->x.mine_seq = r->ev.seq;
+			if (r->npi == r->pcap) {
+				r->pcap = r->pcap ? 2 * r->pcap : 256;
+				if ((r->pi = realloc(r->pi, r->pcap *
+				    sizeof(*r->pi))) == NULL)
+					abort();
+			}
+			r->pi[r->npi++] = (struct pinfo){ saga_key(&r->ev),
+			    hash(r->ev.id.p, r->ev.id.n),
+			    r->ev.slot[EVT_F_TIME] >= 0 ? r->ev.time_ms : r->now,
+			    evt_metrics_type_index(r->ev.type.p, r->ev.type.n) };
+		}
 		p = nl + 1;
 	}
 	if (evt_log_commit(r->log, err) < 0) {
@@ -125,6 +641,8 @@ flush(struct run *r)
 		goto fail;
 	}
 	r->d->commit(r->d->st);
+	if (r->x.m)
+		count_stored(r);
 	r->appended += r->npending;
 	r->npending = 0;
 	evt_buf_reset(&r->pending);
@@ -189,7 +707,8 @@ shrink(struct run *r, long long decided)
 
 int
 evt_service_run(const struct evt_decider *d, const char *spec, int follow,
-    struct evt_service_stats *stats, struct evt_err *errp)
+    const struct evt_service_metrics *mo, struct evt_service_stats *stats,
+    struct evt_err *errp)
 {
 	struct evt_follow *fw = NULL;
 	struct evt_read rd;
@@ -201,6 +720,12 @@ evt_service_run(const struct evt_decider *d, const char *spec, int follow,
 	r.d = d;
 	if ((r.log = evt_log_open(spec, 0, errp)) == NULL)
 		return -1;
+	if (mx_open(&r.x, mo, errp) < 0) {
+		evt_log_close(r.log);
+		return -1;
+	}
+	if (r.x.m)
+		evt_log_last_seq(r.log, &r.x.last_seq, &err);
 	if (follow && (fw = evt_follow_open(r.log, &err)) == NULL)
 		goto fail;
 	srandom((unsigned)getpid());
@@ -245,6 +770,8 @@ evt_service_run(const struct evt_decider *d, const char *spec, int follow,
 			goto fail;
 		}
 		if (r.lost) {
+			if (r.x.m)
+				count_lost(&r);
 			d->undo(d->st);
 			r.npending = 0;
 			evt_buf_reset(&r.pending);
@@ -256,6 +783,8 @@ evt_service_run(const struct evt_decider *d, const char *spec, int follow,
 		}
 		tries = 0;
 		shrink(&r, r.appended - before);
+		mx_tick(&r.x, d, r.log, 1, rd.after > r.x.mine_seq ? rd.after :
+		    r.x.mine_seq, r.now);
 		if (!follow)
 			break;
 		/* Wake for new events, or when the next deadline falls due. */
@@ -272,6 +801,17 @@ evt_service_run(const struct evt_decider *d, const char *spec, int follow,
 			break;
 	}
 out:
+	if (r.x.m) {
+		/* The last word: the state the service ends in. */
+		mx_gauges(&r.x, r.log, 1, rd.after > r.x.mine_seq ? rd.after :
+		    r.x.mine_seq, r.now);
+		if (evt_metrics_write(r.x.m, &err) < 0 && ret == 0) {
+			*errp = err;
+			ret = -1;
+		}
+	}
+	mx_close(&r.x);
+	free(r.pi);
 	if (stats) {
 		stats->in = r.in;
 		stats->appended = r.appended;

@@ -26,9 +26,10 @@ struct evt_decider {
 	 * Fold one stored event (parsed, borrowed; at names it, "shop.db:
 	 * seq 42", for a warning). A stored event is a fact: the decider
 	 * never stops the service for one, it warns (through warn) and goes
-	 * on.
+	 * on. Returns what it made of it (EVT_SAGA_TAKEN, _REJECTED or
+	 * _ASIDE), for the metrics.
 	 */
-	void (*fold)(void *st, const struct evt_event *ev, int64_t now,
+	int (*fold)(void *st, const struct evt_event *ev, int64_t now,
 	    const char *log, long long seq);
 	int (*decide)(void *st, int64_t now, evt_saga_emit_fn emit, void *arg,
 	    struct evt_err *err);
@@ -47,11 +48,42 @@ struct evt_service_stats {
 };
 
 /*
+ * The service's --metrics (evt_metrics, metrics.h), all borrowed. Every
+ * service writes the events it read and wrote by type, the follower
+ * gauges and its reactions by service and outcome (decided, lost_race,
+ * set_aside). With sagas, it also follows the sagas in the events it
+ * reads, by correlation id: the sagas in flight and stuck (in flight for longer than
+ * stuck_ms by the clock), their outcomes (completed, cancelled,
+ * rejected, failed, and compensated when a saga first gets a refund, a
+ * release or an undo) and the seconds from creation to each
+ * (evt_saga_duration_seconds). Memory for that follows the open sagas.
+ */
+/* The sagas a service follows for its metrics: saga-step's choreography
+ * (TransactionCreated to TransactionCompleted, ...), or saga-orch's
+ * (SagaStarted to SagaCompleted or SagaFailed). */
+enum { EVT_SERVICE_SAGAS_CHOREOGRAPHY = 1, EVT_SERVICE_SAGAS_ORCHESTRATED };
+
+struct evt_service_metrics {
+	const char *path;	/* --metrics FILE; NULL: none of this */
+	const char *program;	/* the program label */
+	const char *service;	/* the service label of what is the
+				 * process's own: saga-step's SERVICE, or
+				 * "orch" */
+	int sagas;		/* EVT_SERVICE_SAGAS_...: which sagas to
+				 * follow, or 0: none */
+	int64_t stuck_ms;	/* 0: 15 minutes */
+};
+
+/*
  * Run d as a service on the log spec: one round, or with follow until
- * SIGINT or SIGTERM (or stdout's reader goes away). Returns 0, or -1 with
- * err.
+ * SIGINT or SIGTERM (or stdout's reader goes away). With mx (may be
+ * NULL) and its path, keep that textfile current: written before the
+ * first round (a file that cannot be written is an error before any
+ * work), every EVT_METRICS_INTERVAL_MS while the service runs, and at its
+ * end. Returns 0, or -1 with err.
  */
 int evt_service_run(const struct evt_decider *d, const char *spec, int follow,
-    struct evt_service_stats *stats, struct evt_err *err);
+    const struct evt_service_metrics *mx, struct evt_service_stats *stats,
+    struct evt_err *err);
 
 #endif

@@ -10,6 +10,12 @@ load helper
 @test "golden: sagas over the store data set" { golden project-sagas; }
 @test "golden: streams over the store data set" { golden project-streams; }
 @test "golden: output formats" { golden project-formats; }
+@test "golden: -o prom, numeric columns as Prometheus gauges by key" {
+	golden project-prom
+	if command -v promtool >/dev/null; then
+		grep -v '^##' "$TESTDATA/golden/project-prom/stdout" | promtool check metrics
+	fi
+}
 @test "golden: --spec examples and bad specs" { golden project-spec; }
 @test "golden: usage errors" { golden project-usage; }
 @test "golden: bad input" { golden project-bad-input; }
@@ -344,3 +350,4 @@ for g, s, lo, hi in rows:
     assert (s, lo, hi) == want, (g, (s, lo, hi), want)
 PY
 }
+@test "golden: orchestrations: orchestrated sagas, stalest first, with state, step, attempt and due" { golden project-orchestrations; }

@@ -18,6 +18,7 @@ teardown_file() {
 }
 
 setup() {
+	load_libs
 	command -v promtool >/dev/null || skip "promtool missing (scripts/setup installs prometheus)"
 	cd "$BATS_TEST_TMPDIR"
 	M=$BATS_TEST_DIRNAME/../monitoring
@@ -91,4 +92,183 @@ query() {
 	# ... and Alertmanager has it.
 	wait_for 'curl -fs "$ALERTMANAGER/api/v2/alerts" | jq -e ".[] | select(.labels.alertname == \"EvtAuditCritical\")" >/dev/null' 20
 	[ "$(query 'evt_chain_ok' | jq -r '.[0].value[1]')" = 1 ]
+}
+
+# --- the programs' own --metrics files ------------------------------------
+
+# metric FILE SERIES: the value of one series (name and labels, exactly as
+# written) in a textfile.
+metric() { awk -v s="$2" '$1 == s { print $2 }' "$1"; }
+
+# histogram_ok FILE NAME: every histogram of the family NAME in FILE is
+# cumulative (buckets never fall), ends with le="+Inf", and its +Inf
+# bucket is its _count.
+histogram_ok() {
+	awk -v n="$2" '
+		index($1, n "_bucket{") == 1 {
+			l = $1; sub(/,le="[^"]*"}$/, "}", l); sub(/_bucket/, "", l)
+			if (l in last && $2 < last[l]) { print "falls: " $0; bad = 1 }
+			last[l] = $2
+			if ($1 ~ /le="\+Inf"}$/) inf[l] = $2
+		}
+		index($1, n "_count{") == 1 { l = $1; sub(/_count/, "", l); cnt[l] = $2 }
+		END {
+			for (l in cnt) if (!(l in inf) || inf[l] != cnt[l]) { print "count: " l; bad = 1 }
+			exit bad
+		}' "$1"
+}
+
+@test "textfiles: saga-step, saga-orch, evt-replay and evt-project --metrics pass promtool, with the store day's numbers and bounded labels" {
+	export EVT_NOW=2026-11-24T18:00:00Z
+	evt-append -q -l log.db "$TESTDATA/store-stock.ndjson" "$TESTDATA/store-orders.ndjson"
+	saga-step all -l log.db --timeout 15m --metrics step.prom
+	evt-replay -l log.db --metrics replay.prom >/dev/null
+	evt-project -l log.db sales --into r.db --metrics project.prom
+	evt-append -q -l orch.db "$TESTDATA/sagas/order-T1.ndjson"
+	EVT_NOW=2026-11-24T12:00:00.000Z saga-orch -d "$TESTDATA/sagas/order.json" -l orch.db --metrics orch.prom
+	for f in *.prom; do
+		run promtool check metrics <"$f"
+		assert_success
+		assert_output ''
+		# Every sample carries its program; no timestamp; nothing left beside it.
+		grep -v '^#' "$f" | awk 'NF != 2 || $1 !~ /^evt_[a-z_]+\{program="(saga-step|saga-orch|evt-replay|evt-project)"/ { print "bad: " $0; bad = 1 } END { exit bad }'
+	done
+	[ "$(ls -a | grep -c '\.prom')" = 4 ]
+	# 300 orders: 210 completed, 90 cancelled, 58 of them refunded.
+	local p='program="saga-step"' n
+	n=$(evt-replay -l log.db --count)
+	[ "$(metric step.prom "evt_saga_outcomes_total{$p,outcome=\"completed\"}")" = 210 ]
+	[ "$(metric step.prom "evt_saga_outcomes_total{$p,outcome=\"cancelled\"}")" = 90 ]
+	[ "$(metric step.prom "evt_saga_outcomes_total{$p,outcome=\"compensated\"}")" = 58 ]
+	[ "$(metric step.prom "evt_saga_duration_seconds_count{$p,outcome=\"completed\"}")" = 210 ]
+	[ "$(metric step.prom "evt_sagas_in_flight{$p,service=\"all\"}")" = 0 ]
+	[ "$(metric step.prom "evt_sagas_stuck{$p,service=\"all\"}")" = 0 ]
+	[ "$(metric step.prom "evt_events_read_total{$p,type=\"TransactionCreated\"}")" = 300 ]
+	[ "$(metric step.prom "evt_events_written_total{$p,type=\"TransactionCompleted\"}")" = 210 ]
+	[ "$(metric step.prom "evt_reactions_total{$p,service=\"store\",outcome=\"decided\"}")" = \
+		"$(evt-replay -l log.db -t 'Order*' --count)" ]
+	# It appended the log's end itself: nothing behind.
+	[ "$(metric step.prom "evt_log_last_seq{$p}")" = "$n" ]
+	[ "$(metric step.prom "evt_follower_lag_events{$p}")" = 0 ]
+	[ "$(metric step.prom "evt_follower_lag_seconds{$p}")" = 0 ]
+	histogram_ok step.prom evt_saga_duration_seconds
+	grep -q '^# TYPE evt_saga_duration_seconds histogram$' step.prom
+	# The followers saw every event, by type.
+	[ "$(metric replay.prom 'evt_log_last_seq{program="evt-replay"}')" = "$n" ]
+	[ "$(grep '^evt_events_read_total' replay.prom | awk '{ s += $2 } END { print s }')" = "$n" ]
+	[ "$(metric project.prom 'evt_events_read_total{program="evt-project",projection="sales",type="PaymentRefunded"}')" = 58 ]
+	[ "$(metric project.prom 'evt_follower_lag_events{program="evt-project",projection="sales"}')" = 0 ]
+	# The orchestrator: one saga started, in flight.
+	[ "$(metric orch.prom 'evt_sagas_in_flight{program="saga-orch",service="orch"}')" = 1 ]
+	[ "$(metric orch.prom 'evt_events_written_total{program="saga-orch",type="SagaStarted"}')" = 1 ]
+	# No label of an unbounded kind: no id, subject or correlation id.
+	run grep -E 'T1[0-9]{3}|order-|transaction-|payment-|[0-9a-f]{8}-[0-9a-f]{4}-' *.prom
+	assert_failure
+	# A type no saga knows is "other", never a series of its own.
+	printf '{"id":"x%s","source":"till","type":"Whatever%s","subject":"x-1"}\n' 1 1 2 2 3 3 |
+		evt-append -q -l log.db
+	evt-replay -l log.db --metrics replay.prom >/dev/null
+	[ "$(metric replay.prom 'evt_events_read_total{program="evt-replay",type="other"}')" = 3 ]
+	run grep -c Whatever replay.prom
+	assert_output 0
+}
+
+@test "textfiles: --metrics usage: an empty name, no log, a file that cannot be created (73)" {
+	evt-append -q -l log.db "$TESTDATA/store-stock.ndjson"
+	for c in "saga-step all -l log.db" "saga-orch -d $TESTDATA/sagas/order.json -l log.db" \
+	    "evt-replay -l log.db" "evt-project -l log.db sales"; do
+		run $c --metrics ''
+		assert_failure 64
+		run $c --metrics no-such-dir/x.prom
+		assert_failure 73
+		assert_output --partial '--metrics: no-such-dir/x.prom'
+	done
+	run saga-step all --metrics x.prom </dev/null
+	assert_failure 64
+	run evt-project sales --metrics x.prom </dev/null
+	assert_failure 64
+	for p in saga-step saga-orch evt-replay evt-project; do
+		$p --help | grep -q -- '--metrics FILE'
+		grep -q 'Fl Fl metrics Ar file' "$ROOT/man/$p.1"
+	done
+	evt-project --help | grep -q 'prom'
+}
+
+# Programs a test started in the background (bg PID), stopped if the test
+# failed before it stopped them; and its RabbitMQ, if it started one.
+bg() { echo "$1" >>"$BATS_TEST_TMPDIR/bg.pids"; }
+teardown() {
+	local pid
+	if [ -f "$BATS_TEST_TMPDIR/bg.pids" ]; then
+		for pid in $(cat "$BATS_TEST_TMPDIR/bg.pids"); do
+			kill -TERM "$pid" 2>/dev/null || true
+		done
+	fi
+	if [ -d "$BATS_TEST_TMPDIR/rmq" ]; then
+		rabbitmq stop "$BATS_TEST_TMPDIR/rmq" || true
+	fi
+}
+
+@test "dashboard: after a short store day, every panel's query returns data from a real Prometheus scraping node_exporter" {
+	[ -f "$BATS_FILE_TMPDIR/mon/env" ] || skip "prometheus or node_exporter missing (scripts/setup installs them)"
+	. "$BATS_FILE_TMPDIR/mon/env"
+	local d=$M/grafana/evt-dashboard.json pid pids=() mq=1
+	# The day: the services follow the log while the orders land.
+	evt-append -q -l log.db "$TESTDATA/store-stock.ndjson"
+	saga-step all -l log.db --follow --metrics "$TEXTFILE/saga-step.prom" & pids+=($!)
+	evt-replay -l log.db --follow --metrics "$TEXTFILE/evt-replay.prom" >/dev/null & pids+=($!)
+	evt-project -l log.db sales --into reports.db --follow \
+		--metrics "$TEXTFILE/evt-project.prom" & pids+=($!)
+	for pid in "${pids[@]}"; do bg "$pid"; done
+	evt-append -q -l log.db "$TESTDATA/store-orders.ndjson"
+	# Every order decided (the file is written every 5 seconds).
+	local p='program="saga-step"'
+	wait_for "[ \"\$(awk '/^evt_saga_outcomes_total.*(completed|cancelled)/ { s += \$2 } END { print s + 0 }' \
+		\"$TEXTFILE/saga-step.prom\")\" = 300 ]" 60
+	wait_for "[ \"\$(awk '/^evt_follower_lag_events/ { print \$2 }' \"$TEXTFILE/evt-project.prom\")\" = 0 ]" 20
+	for pid in "${pids[@]}"; do kill -TERM "$pid"; wait "$pid"; done
+	# The business KPIs, written beside and renamed as node_exporter wants.
+	evt-project -l log.db sales -o prom >"$TEXTFILE/.sales.tmp"
+	mv "$TEXTFILE/.sales.tmp" "$TEXTFILE/sales.prom"
+	evt-project -l log.db inventory -o prom >"$TEXTFILE/.inventory.tmp"
+	mv "$TEXTFILE/.inventory.tmp" "$TEXTFILE/inventory.prom"
+	EVT_NOW=2026-11-24T18:00:00Z audit-scan -l log.db --metrics "$TEXTFILE/audit.prom" >/dev/null || true
+	# The bus, when RabbitMQ is here: the day published, consumed, and
+	# one message that is not an event dead-lettered.
+	if command -v rabbitmq-server >/dev/null && command -v amqp-publish >/dev/null; then
+		rabbitmq start "$BATS_TEST_TMPDIR/rmq" >/dev/null
+		AMQP_URL=$(cat "$BATS_TEST_TMPDIR/rmq/url")
+		export AMQP_URL
+		mq-sub -q dash -b '#' --idle-timeout 10ms >/dev/null
+		evt-replay -l log.db | mq-pub --metrics "$TEXTFILE/mq-pub.prom"
+		amqp-publish -u "$AMQP_URL" -e business.events -r payment.bad -b 'not json'
+		mq-sub -q dash --idle-timeout 500ms --metrics "$TEXTFILE/mq-sub.prom" >/dev/null
+	else
+		mq=0
+		echo "# RabbitMQ missing: the bus panels are not checked" >&3
+	fi
+	for f in "$TEXTFILE"/*.prom; do
+		run promtool check metrics <"$f"
+		assert_success
+		assert_output ''
+	done
+	local m
+	m=$(curl -fs "$NODE_EXPORTER/metrics")
+	grep -qx 'node_textfile_scrape_error 0' <<<"$m"
+	# (node_exporter sorts the labels.)
+	grep -q '^evt_saga_outcomes_total{outcome="completed",program="saga-step"} 210$' <<<"$m"
+	grep -q '^evt_sales_completed{currency="EUR",day="[0-9-]*",store_id="S01"} [0-9]*$' <<<"$m"
+	# Every panel's query returns data (rates need two scrapes: a few
+	# seconds).
+	local e n=0
+	while read -r e; do
+		if [ $mq = 0 ] && [[ "$e" == *evt_mq_* ]]; then continue; fi
+		wait_for "[ \"\$(query '$e' | jq length)\" -gt 0 ]" 30 ||
+			{ echo "no data: $e"; false; }
+		n=$((n + 1))
+	done < <(jq -r '.panels[].targets[].expr' "$d")
+	[ $n -ge 12 ]
+	# And the numbers are the day's.
+	[ "$(query 'sum(evt_sales_completed)' | jq -r '.[0].value[1]')" = 210 ]
+	[ "$(query 'sum(evt_sagas_in_flight)' | jq -r '.[0].value[1]')" = 0 ]
 }
