@@ -22,7 +22,7 @@
 
 #define USAGE "evt-trace [-qv] [-l LOG] [-o text|json|dot|mermaid] " \
 	"[-s SUBJECT] [--correlation ID] [--reject FILE] [--slow DURATION] " \
-	"[--summary] [FILE ...]"
+	"[--summary] [--window DURATION] [FILE ...]"
 
 static void help(void) __attribute__((noreturn));
 
@@ -40,13 +40,15 @@ help(void)
 	    "  -o, --output FORMAT    text (default), json, dot or mermaid\n"
 	    "      --slow DURATION    mark waits longer than DURATION (15s, 2m)\n"
 	    "      --summary          one line per saga, not its tree\n"
+	    "      --window DURATION  write a finished saga once the input is\n"
+	    "                         DURATION past its last event (1h)\n"
 	    "      --reject FILE      set bad lines aside in FILE and go on\n"
 	    "  -q, --quiet            no warnings\n"
 	    "  -v, --verbose          a summary on stderr\n"
 	    "  -h, --help             this help\n"
 	    "      --version          the version\n\n"
-	    "Every saga is held until the input ends: memory grows with the\n"
-	    "events read. Exit: 0 ok, 64 usage, 65 bad input, 66 no such\n"
+	    "Only the open sagas are held: memory follows them, not the input's\n"
+	    "length. Exit: 0 ok, 64 usage, 65 bad input, 66 no such\n"
 	    "input or log, 74 I/O. See evt-trace(1).\n", USAGE);
 	exit(0);
 }
@@ -58,23 +60,48 @@ struct run {
 	struct evt_reject *reject;
 	const char *where;
 	long long badline;
+	struct evt_buf out;	/* what the trace wrote, not yet on stdout */
+	int wfail;		/* writing stdout failed (errno in werrno) */
+	int werrno;
 	/* -s with -l: the correlation ids of the subjects' events */
 	struct evt_hmap seen;
 	struct evt_strv found;
 };
+
+/* Write out and empty it; 0, or -1 with errno (EPIPE: reader gone). */
+static int
+flush_out(struct evt_buf *out)
+{
+	if (out->len && fwrite(out->p, 1, out->len, stdout) != out->len)
+		return -1;
+	evt_buf_reset(out);
+	return 0;
+}
+
+/* Write what the trace wrote once there is a good piece of it, so that a
+ * reader that went away stops us; -1 (r->wfail) when stdout failed. */
+static int
+drain(struct run *r)
+{
+	if (r->out.len < 65536 || flush_out(&r->out) == 0)
+		return 0;
+	r->wfail = 1;
+	r->werrno = errno;
+	evt_err_set(&r->err, EX_IOERR, "stdout: %s", strerror(errno));
+	return -1;
+}
 
 static int
 from_log(void *arg, long long seq, const char *line, size_t len)
 {
 	struct run *r = arg;
 
-	if (evt_event_parse_stored(&r->ev, line, len, &r->err) < 0 ||
-	    evt_trace_add(r->t, &r->ev, &r->err) < 0) {
+	if (evt_trace_add_stored(r->t, line, len, &r->err) < 0) {
 		evt_err_prefix(&r->err, "seq %lld", seq);
 		r->err.code = EX_IOERR;	/* the log is not the user's input */
 		return -1;
 	}
-	return 0;
+	return drain(r);
 }
 
 /* The first pass of -s: which sagas hold an event of the subjects. */
@@ -155,13 +182,34 @@ take(void *arg, struct evt_event *ev, const char *line, size_t len,
 	struct run *r = arg;
 
 	(void)line; (void)len; (void)lineno;
-	return evt_trace_add(r->t, ev, err) < 0 ? -1 : 0;
+	if (evt_trace_add(r->t, ev, err) < 0)
+		return -1;
+	if (drain(r) < 0) {
+		*err = r->err;
+		return -1;
+	}
+	return 0;
+}
+
+/* The input pauses: write the sagas finished so far, so that a reader
+ * of a live input sees them now, not at the next 64 kB. */
+static int
+paused(void *arg, struct evt_err *err)
+{
+	struct run *r = arg;
+
+	if (flush_out(&r->out) == 0 && fflush(stdout) == 0)
+		return 0;
+	r->wfail = 1;
+	r->werrno = errno;
+	evt_err_set(err, EX_IOERR, "stdout: %s", strerror(errno));
+	return -1;
 }
 
 static int
 read_fd(struct run *r, int fd, const char *where)
 {
-	struct evt_input in = { where, 1, r->reject, take, NULL, r, 0 };
+	struct evt_input in = { where, 1, r->reject, take, paused, r, 0 };
 	int rc;
 
 	r->where = where;
@@ -170,15 +218,6 @@ read_fd(struct run *r, int fd, const char *where)
 	return rc;
 }
 
-/* Write out and empty it; 0, or -1 with errno (EPIPE: reader gone). */
-static int
-flush_out(struct evt_buf *out)
-{
-	if (out->len && fwrite(out->p, 1, out->len, stdout) != out->len)
-		return -1;
-	evt_buf_reset(out);
-	return 0;
-}
 
 int
 main(int argc, char **argv)
@@ -195,17 +234,18 @@ main(int argc, char **argv)
 		{ "summary", no_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "window", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct evt_trace_opts to;
 	struct evt_filter want;
-	struct evt_buf out = EVT_BUF_INIT;
 	struct run r;
 	const char *logspec = NULL, *reject = NULL;
 	int c, fmt = EVT_TRACE_TEXT, flags = 0, rc = 0, *fds = NULL;
 
 	memset(&r, 0, sizeof(r));
 	memset(&to, 0, sizeof(to));
+	to.window_ms = EVT_TRACE_WINDOW_MS;
 	memset(&want, 0, sizeof(want));
 	evt_cli_init("evt-trace");
 	while ((c = getopt_long(argc, argv, "hl:o:qs:v", opts, NULL)) != -1) {
@@ -228,6 +268,7 @@ main(int argc, char **argv)
 			break;
 		case 'v': evt_verbose = 1; break;
 		case 'V': evt_print_version();
+		case 'W': to.window_ms = evt_opt_duration("--window", optarg); break;
 		default: evt_usage_error(USAGE, NULL);
 		}
 	}
@@ -244,6 +285,8 @@ main(int argc, char **argv)
 		if (nc == NULL || *nc == '\0')
 			flags |= EVT_TRACE_COLOUR;
 	}
+	to.fmt = (enum evt_trace_fmt)fmt;
+	to.flags = flags;
 	to.corrs = &want.corrs;
 	to.subjects = &want.subjects;
 	int nin = argc - optind;
@@ -253,7 +296,7 @@ main(int argc, char **argv)
 		free(fds);
 		evt_die_err(&r.err);
 	}
-	r.t = evt_trace_new(&to);
+	r.t = evt_trace_new(&to, &r.out);
 	if (logspec)
 		rc = read_log(&r, logspec, &want);
 	else
@@ -262,23 +305,20 @@ main(int argc, char **argv)
 			if (fds[i] > 0)
 				close(fds[i]);
 		}
+	if (rc < 0 && r.wfail) {
+		errno = r.werrno;	/* as a failed write at the end */
+		goto wfail;
+	}
 	if (rc < 0)
 		goto fail;
 
-	evt_trace_finish(r.t);
+	evt_trace_end(r.t);
 	size_t n = evt_trace_count(r.t);
-	evt_trace_head(r.t, (enum evt_trace_fmt)fmt, flags, &out);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		evt_trace_saga(r.t, i, (enum evt_trace_fmt)fmt, flags, &out);
-		/* In pieces, so that a reader that went away stops us. */
-		if (out.len >= 65536 && flush_out(&out) < 0)
-			rc = -1;
-	}
-	evt_trace_tail(r.t, (enum evt_trace_fmt)fmt, flags, &out);
-	if (rc == 0 && flush_out(&out) < 0)
+	if (rc == 0 && flush_out(&r.out) < 0)
 		rc = -1;
 	if (rc == 0 && fflush(stdout) != 0)
 		rc = -1;
+wfail:
 	if (rc < 0 || fclose(stdout) != 0) {
 		/* A reader that went away is how a pipeline ends: quietly. */
 		if (errno != EPIPE)
@@ -299,6 +339,9 @@ main(int argc, char **argv)
 	}
 	goto out;
 fail:
+	/* The sagas finished before the failure are whole: out with them. */
+	if (r.t && evt_trace_count(r.t) > 0 && flush_out(&r.out) == 0)
+		fflush(stdout);
 	if (r.badline)
 		fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog, r.where, r.badline,
 		    r.err.msg);
@@ -311,7 +354,7 @@ fail:
 		evt_reject_close(r.reject, &r.err);
 out:
 	free(fds);
-	evt_buf_free(&out);
+	evt_buf_free(&r.out);
 	evt_trace_free(r.t);
 	evt_event_free(&r.ev);
 	evt_hmap_free(&r.seen);
