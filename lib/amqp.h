@@ -94,8 +94,8 @@ int evt_amqp_exchange(struct evt_amqp *a, const char *name, const char *type,
 /*
  * Make sure the queue name exists: used as it is when it does (passive
  * declare, *existed set); else declared durable, a quorum queue when
- * quorum is set, dead-lettering to exchange dlx with key dlkey when dlx is
- * not NULL.
+ * quorum is set (else a lazy classic queue: x-queue-mode=lazy),
+ * dead-lettering to exchange dlx with key dlkey when dlx is not NULL.
  */
 int evt_amqp_queue(struct evt_amqp *a, const char *name, int quorum,
     const char *dlx, const char *dlkey, int *existed, struct evt_err *err);

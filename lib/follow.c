@@ -7,6 +7,7 @@
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "follow.h"
@@ -90,6 +91,25 @@ evt_follow_stopping(struct evt_follow *f)
 	return f->stop;
 }
 
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The timeout is a deadline for the whole wait, not for each poll: the
+ * directory watched holds other files (other logs, their -wal and -shm,
+ * whatever else is there), and events on them that are not the log's
+ * would otherwise start the wait again each time. Callers count on the
+ * timeout to read again: a wake-up on the log's last write to its WAL can
+ * come before the commit is visible (the WAL index, in -shm, is updated
+ * after it, through a mapping that inotify does not see), and nothing is
+ * written to the log after that until the next append.
+ */
 int
 evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 {
@@ -98,6 +118,7 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 	};
 	char buf[sizeof(struct inotify_event) + NAME_MAX + 1]
 	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	long long end = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
 
 	for (;;) {
 		if (evt_follow_stopping(f))
@@ -112,7 +133,12 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 				return 1;
 			p[0].fd = evt_log_notify_fd(f->log);
 		}
-		int n = poll(p, 3, timeout_ms);
+		int left = -1;
+		if (end >= 0) {
+			long long ms = end - mono_ms();
+			left = ms > 0 ? (int)ms : 0;
+		}
+		int n = poll(p, 3, left);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -138,12 +164,15 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 		while ((len = read(f->ino, buf, sizeof(buf))) > 0) {
 			for (char *q = buf; q < buf + len;) {
 				struct inotify_event *e = (struct inotify_event *)q;
-				if (e->len && strncmp(e->name, f->prefix, f->plen) == 0)
+				/* A full queue dropped events: the log's may be
+				 * among them. */
+				if ((e->mask & IN_Q_OVERFLOW) || (e->len &&
+				    strncmp(e->name, f->prefix, f->plen) == 0))
 					hit = 1;
 				q += sizeof(*e) + e->len;
 			}
 		}
-		if (hit)
+		if (hit || (end >= 0 && mono_ms() >= end))
 			return same_file(f, err) < 0 ? -1 : 1;
 	}
 }
