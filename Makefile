@@ -163,15 +163,17 @@ test: all
 	bats --print-output-on-failure test
 
 # The suite with every program it runs by name under valgrind memcheck
-# (wrappers in build/valgrind-bin, first on the tests' PATH): an error or
+# (wrappers in build/valgrind-bin, first on the tests' PATH; valgrind
+# finds the program on PATH, so argv[0] and its messages are as without
+# it): an error or
 # a definite or indirect leak makes the program exit 99, which fails its
 # test. Slow: VALGRIND_TESTS picks the files (default all).
 VALGRIND_TESTS ?= test
 check-valgrind: all
 	@rm -rf build/valgrind-bin && mkdir -p build/valgrind-bin
 	@for p in $(PROGS); do \
-		printf '#!/bin/sh\nexec valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --log-fd=2 "%s" "$$@"\n' \
-		    "$(CURDIR)/bin/$$p" >build/valgrind-bin/$$p; \
+		printf '#!/bin/sh\nPATH="%s:$$PATH" exec valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --log-fd=2 %s "$$@"\n' \
+		    "$(CURDIR)/bin" "$$p" >build/valgrind-bin/$$p; \
 		chmod +x build/valgrind-bin/$$p; \
 	done
 	EVT_TEST_BIN=$(CURDIR)/build/valgrind-bin bats --print-output-on-failure $(VALGRIND_TESTS)

@@ -506,9 +506,10 @@ db.execute("COMMIT")' &
 	pid=$!
 	wait_for '[ "$(wc -l <out)" = 5 ]'
 	: >cut.ndjson
-	wait_for '! kill -0 $pid 2>/dev/null'
-	run wait $pid
-	[ "$status" -eq 74 ]
+	wait_for '! kill -0 $pid 2>/dev/null' 10
+	st=0
+	wait $pid || st=$?
+	[ "$st" -eq 74 ]
 	grep -q 'cut.ndjson: truncated under the reader: it had read [0-9]* bytes (to seq 5), the log holds 0' err
 	# A SQLite log deleted, then made again by a writer: the follower
 	# would wait on the old file for ever.
@@ -518,9 +519,10 @@ db.execute("COMMIT")' &
 	wait_for '[ "$(wc -l <out)" = 5 ]'
 	rm -f del.db del.db-wal del.db-shm
 	evt-append -q -l del.db <in
-	wait_for '! kill -0 $pid 2>/dev/null'
-	run wait $pid
-	[ "$status" -eq 74 ]
+	wait_for '! kill -0 $pid 2>/dev/null' 10
+	st=0
+	wait $pid || st=$?
+	[ "$st" -eq 74 ]
 	grep -q 'del.db: \(deleted\|replaced\) under the follower' err
 	# A torn tail's repair is not a cut: the follower reads on.
 	evt-append -q -l torn.ndjson <in
@@ -531,6 +533,7 @@ db.execute("COMMIT")' &
 	echo '{"id":"e6","type":"T","subject":"s-1"}' | evt-append -q -l torn.ndjson
 	wait_for '[ "$(wc -l <out)" = 6 ]'
 	kill -TERM $pid
-	run wait $pid
-	[ "$status" -eq 0 ]
+	st=0
+	wait $pid || st=$?
+	[ "$st" -eq 0 ] || { cat err; false; }
 }
