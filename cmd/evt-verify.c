@@ -1,12 +1,13 @@
 /*
  * evt-verify - recompute the log's hash chain and Merkle tree and check
  * them against a kept checkpoint; write (and sign) a checkpoint of the
- * tree, its tiles, and inclusion and consistency proofs (chain.h,
- * merkle.h); cosign as a witness.
+ * tree and its tiles (chain.h, merkle.h). Inclusion and consistency
+ * proofs, their checks and a witness's cosignature are tlog.h's; this
+ * file reads the options and the files, and decides what is printed and
+ * the exit status.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "file.h"
 #include "log.h"
 #include "merkle.h"
+#include "tlog.h"
 
 #define USAGE "evt-verify [-qv] [-l LOG] [-o FILE] [-p PUBKEY] [-s KEY] " \
 	"[--check-consistency PROOF] [--check-inclusion PROOF] " \
@@ -79,88 +81,6 @@ help(void)
 	exit(0);
 }
 
-/* HOST/PATH: the log's absolute path on this host, a schema-less URL as
- * C2SP asks of an origin. */
-static char *
-default_origin(const char *path)
-{
-	char host[256], *abs = realpath(path, NULL), *o;
-
-	if (gethostname(host, sizeof(host)) < 0)
-		strcpy(host, "localhost");
-	host[sizeof(host) - 1] = '\0';
-	if (asprintf(&o, "%s%s%s", host, abs && *abs == '/' ? "" : "/",
-	    abs ? abs : path) < 0)
-		abort();
-	free(abs);
-	return o;
-}
-
-/* The path of the log named by spec as evt_log_open resolves it, or NULL
- * for a PostgreSQL log. */
-static const char *
-log_file(const char *spec)
-{
-	if (spec == NULL)
-		spec = getenv("EVT_LOG");
-	if (spec == NULL || *spec == '\0')
-		spec = "events.db";
-	if (strncmp(spec, "postgres://", 11) == 0 ||
-	    strncmp(spec, "postgresql://", 13) == 0)
-		return NULL;
-	if (strncmp(spec, "sqlite:", 7) == 0)
-		return spec + 7;
-	if (strncmp(spec, "file:", 5) == 0)
-		return spec + 5;
-	return spec;
-}
-
-/* --tiles DIR, else LOG.tiles beside a file or SQLite log (new), or NULL. */
-static char *
-tiles_dir(const char *given, const char *logspec)
-{
-	const char *f = log_file(logspec);
-	char *d;
-
-	if (given)
-		return evt_strdup(given);
-	if (f == NULL)
-		return NULL;
-	if (asprintf(&d, "%s.tiles", f) < 0)
-		abort();
-	return d;
-}
-
-/* The tree built as the chain verifies: the leaves, in seq order. */
-struct tree {
-	struct evt_hasher *hs;
-	struct evt_merkle_edge edge;
-	struct evt_tiles *tiles;	/* written as it grows, or NULL */
-	long long snap;			/* keep the root at this size (> 0) */
-	int snapped;
-	unsigned char snap_root[EVT_HASH_LEN];
-	int broken;			/* a leaf missing: archived events */
-};
-
-static void
-on_leaf(void *arg, long long seq, const unsigned char *leaf)
-{
-	struct tree *t = arg;
-
-	if (t->broken)
-		return;
-	if (seq != t->edge.size + 1) {
-		t->broken = 1;
-		return;
-	}
-	evt_merkle_edge_push(t->hs, &t->edge, leaf,
-	    t->tiles ? evt_tiles_put : NULL, t->tiles);
-	if (seq == t->snap) {
-		evt_merkle_edge_root(t->hs, &t->edge, t->snap_root);
-		t->snapped = 1;
-	}
-}
-
 /* Read the checkpoint in path, and check its signature by pub (if not
  * NULL); exits on failure. */
 static void
@@ -178,91 +98,17 @@ read_cp(struct evt_checkpoint *cp, const char *path, const char *pub)
 	}
 }
 
-/* The tiles in dir hold cp's tree: its right edge hashes to cp's root.
- * Returns 0; 1 when they do not (why in err); -1 when they cannot be
- * read (err). */
-static int
-tiles_hold(struct evt_tiles *t, const struct evt_checkpoint *cp,
-    struct evt_hasher *hs, struct evt_merkle_edge *e, struct evt_err *err)
+/* The end of a tlog.h operation that returned rc: 1 exits 1, -1 exits
+ * with err's code (64 with the usage line: no tiles to prove from). */
+static void
+done(int rc, const struct evt_err *err)
 {
-	struct evt_hash_reader rd = evt_tiles_reader(t);
-	unsigned char root[EVT_HASH_LEN];
-
-	if (evt_merkle_edge_load(e, cp->seq, &rd, err) < 0)
-		return -1;
-	evt_merkle_edge_root(hs, e, root);
-	if (memcmp(root, cp->root, EVT_HASH_LEN) != 0)
-		return evt_err_set(err, 1, "the tiles do not hold the "
-		    "checkpoint's tree: their root at size %lld is another "
-		    "(written from a log that differs from the checkpoint's)",
-		    cp->seq), 1;
-	return 0;
-}
-
-/* Open the tiles for a proof and check that they hold cp's tree; exits
- * on failure. */
-static struct evt_tiles *
-proof_tiles(const char *dir, const struct evt_checkpoint *cp,
-    const char *cpname, struct evt_hasher *hs)
-{
-	struct evt_tiles *t;
-	struct evt_merkle_edge e;
-	struct evt_err err;
-	int rc;
-
-	if (dir == NULL)
-		evt_usage_error(USAGE, "a PostgreSQL log keeps no tiles unless "
-		    "--tiles DIR is given");
-	if (access(dir, F_OK) < 0)
-		evt_die(EX_NOINPUT, "%s: no tiles (%s): evt-verify of the log "
-		    "writes them", dir, strerror(errno));
-	t = evt_tiles_new(dir);
-	if ((rc = tiles_hold(t, cp, hs, &e, &err)) != 0) {
-		evt_tiles_free(t);
-		if (rc < 0)
-			evt_die(err.code, "%s: %s", dir, err.msg);
-		evt_die(1, "%s: %s: %s", dir, cpname, err.msg);
-	}
-	return t;
-}
-
-/* A decimal number of at most 18 digits, no leading zero; -1 if not. */
-static long long
-number(const char *p, size_t n)
-{
-	if (n == 0 || n > 18 || strspn(p, "0123456789") < n ||
-	    (*p == '0' && n > 1))
-		return -1;
-	return strtoll(p, NULL, 10);
-}
-
-#define EXT_HEAD "evt-chain-head "
-
-/*
- * The chain's head that a checkpoint of a log without tiles carries in an
- * extension line "evt-chain-head N base64(h(N))": into out, returning 1
- * when cp has one for its own size, else 0.
- */
-static int
-ext_chain_head(const struct evt_checkpoint *cp, unsigned char *out)
-{
-	const char *p = cp->text.p, *end = cp->text.p + cp->body_len, *nl;
-	int line = 1;
-
-	for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1,
-	    line++) {
-		const char *sp;
-		if (line <= 3 || strncmp(p, EXT_HEAD, strlen(EXT_HEAD)) != 0)
-			continue;
-		p += strlen(EXT_HEAD);
-		if ((sp = memchr(p, ' ', (size_t)(nl - p))) == NULL ||
-		    number(p, (size_t)(sp - p)) != cp->seq ||
-		    evt_b64_decode(sp + 1, (size_t)(nl - sp - 1), out,
-		    EVT_HASH_LEN) != EVT_HASH_LEN)
-			continue;
-		return 1;
-	}
-	return 0;
+	if (rc > 0)
+		evt_die(1, "%s", err->msg);
+	if (rc < 0 && err->code == EX_USAGE)
+		evt_usage_error(USAGE, "%s", err->msg);
+	if (rc < 0)
+		evt_die_err(err);
 }
 
 /* Slurp path ("-": stdin) into b; exits on failure. */
@@ -286,113 +132,20 @@ slurp(const char *path, struct evt_buf *b)
 	b->len--;
 }
 
-/* A proof: its sizes or index, its hashes, and for a tlog-proof the
- * checkpoint it carries. */
-struct proof {
-	long long a, b;		/* index and -1, or old and new sizes */
-	int n;
-	unsigned char h[EVT_PROOF_MAX][EVT_HASH_LEN];
-	struct evt_checkpoint cp;
-};
-
-static void bad_proof(const char *path, int line, const char *what)
-	__attribute__((noreturn));
-
-static void
-bad_proof(const char *path, int line, const char *what)
+/* The proof in path (inclusion or consistency, tlog.h); exits 65 on a
+ * bad one. A new proof. */
+static struct evt_tlog_proof *
+read_proof(const char *path, int inclusion)
 {
-	evt_die(EX_DATAERR, "%s:%d: not a proof: %s", path, line, what);
-}
-
-#define TLOG_PROOF "c2sp.org/tlog-proof@v1"
-#define CONS_PROOF "evt/tlog-consistency-proof@v1"
-
-/* Parse the proof in path: a tlog-proof (inclusion) or evt's consistency
- * proof (kind says which). Exits 65 on a bad one. */
-static void
-parse_proof(const char *path, int inclusion, struct proof *pf)
-{
+	struct evt_tlog_proof *pf = evt_tlog_proof_new();
 	struct evt_buf b = EVT_BUF_INIT;
 	struct evt_err err;
-	char *p, *nl, *end;
-	int line = 1;
 
 	slurp(path, &b);
-	p = b.p;
-	end = b.p + b.len;
-	memset(pf, 0, sizeof(*pf));
-	evt_checkpoint_init(&pf->cp);
-	pf->b = -1;
-#define NEXT() do { \
-	if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL) \
-		bad_proof(path, line, "no newline at the end"); \
-	} while (0)
-	if (b.len == 0)
-		bad_proof(path, 1, "empty");
-	NEXT();
-	if ((size_t)(nl - p) != strlen(inclusion ? TLOG_PROOF : CONS_PROOF) ||
-	    memcmp(p, inclusion ? TLOG_PROOF : CONS_PROOF, (size_t)(nl - p)))
-		bad_proof(path, line, inclusion ? "the first line is not "
-		    TLOG_PROOF : "the first line is not " CONS_PROOF);
-	p = nl + 1, line++;
-	if (inclusion) {
-		if (p < end && strncmp(p, "extra ", 6) == 0) {
-			NEXT();
-			p = nl + 1, line++;	/* opaque, not trusted */
-		}
-		if (p >= end)
-			bad_proof(path, line, "no index line");
-		NEXT();
-		if (strncmp(p, "index ", 6) != 0 ||
-		    (pf->a = number(p + 6, (size_t)(nl - p - 6))) < 0)
-			bad_proof(path, line, "not an index line (index N)");
-		p = nl + 1, line++;
-	} else {
-		if (p >= end)
-			bad_proof(path, line, "no old line");
-		NEXT();
-		if (strncmp(p, "old ", 4) != 0 ||
-		    (pf->a = number(p + 4, (size_t)(nl - p - 4))) < 0)
-			bad_proof(path, line, "not an old line (old SIZE)");
-		p = nl + 1, line++;
-		if (p >= end)
-			bad_proof(path, line, "no new line");
-		NEXT();
-		if (strncmp(p, "new ", 4) != 0 ||
-		    (pf->b = number(p + 4, (size_t)(nl - p - 4))) < 0)
-			bad_proof(path, line, "not a new line (new SIZE)");
-		p = nl + 1, line++;
-	}
-	while (p < end && *p != '\n') {
-		NEXT();
-		if (pf->n == EVT_PROOF_MAX)
-			bad_proof(path, line, "too many hashes");
-		if (evt_b64_decode(p, (size_t)(nl - p), pf->h[pf->n],
-		    EVT_HASH_LEN) != EVT_HASH_LEN)
-			bad_proof(path, line, "not a hash (base64 of 32 bytes)");
-		pf->n++;
-		p = nl + 1, line++;
-	}
-	if (inclusion) {
-		if (p >= end)
-			bad_proof(path, line, "no checkpoint after the hashes");
-		p++, line++;
-		if (evt_checkpoint_parse(&pf->cp, path, line, p,
-		    (size_t)(end - p), &err) < 0)
-			evt_die_err(&err);
-	} else if (p < end)
-		bad_proof(path, line, "a line after the hashes");
-#undef NEXT
+	if (evt_tlog_proof_parse(pf, inclusion, path, b.p, b.len, &err) < 0)
+		evt_die_err(&err);
 	evt_buf_free(&b);
-}
-
-static void
-add_hashes(struct evt_buf *b, unsigned char (*h)[EVT_HASH_LEN], int n)
-{
-	for (int i = 0; i < n; i++) {
-		evt_b64_add(b, h[i], EVT_HASH_LEN);
-		evt_buf_addc(b, '\n');
-	}
+	return pf;
 }
 
 static int
@@ -407,56 +160,20 @@ put_stdout(const struct evt_buf *b)
 	return 0;
 }
 
-/* Two checkpoints of one log: the same origin. */
-static void
-same_origin(const struct evt_checkpoint *a, const char *an,
-    const struct evt_checkpoint *b, const char *bn)
-{
-	if (strcmp(a->origin, b->origin) != 0)
-		evt_die(1, "%s is for origin %s, %s for %s: not one log", an,
-		    a->origin, bn, b->origin);
-}
-
 /* --prove SEQ: a tlog-proof of event SEQ in cp's tree, from tiles. */
 static int
 prove(long long seq, const char *cpname, const char *pub, const char *dir)
 {
 	struct evt_checkpoint cp;
-	struct evt_hasher *hs = evt_hasher_new();
-	struct evt_tiles *t;
-	struct evt_hash_reader rd;
 	struct evt_buf b = EVT_BUF_INIT;
 	struct evt_err err;
-	unsigned char (*h)[EVT_HASH_LEN] = calloc(EVT_PROOF_MAX, EVT_HASH_LEN);
-	unsigned char leaf[EVT_HASH_LEN];
-	int n, rc;
+	int rc;
 
 	evt_checkpoint_init(&cp);
 	read_cp(&cp, cpname, pub);
-	if (seq > cp.seq)
-		evt_die(1, "--prove: seq %lld is not in the checkpoint's tree "
-		    "of %lld events", seq, cp.seq);
-	t = proof_tiles(dir, &cp, cpname, hs);
-	rd = evt_tiles_reader(t);
-	if (h == NULL)
-		abort();
-	if (evt_merkle_prove_inclusion(hs, &rd, seq - 1, cp.seq, h, &n,
-	    &err) < 0 || rd.fn(rd.arg, 0, seq - 1, leaf, &err) < 0)
-		evt_die(err.code, "%s: %s", dir, err.msg);
-	/* The proof is checked before it is given: tiles that do not hash
-	 * up are no proof. */
-	if (evt_merkle_check_inclusion(hs, seq - 1, cp.seq, leaf, h, n, cp.root,
-	    &err) != 0)
-		evt_die(1, "%s: seq %lld: %s", dir, seq, err.msg);
-	evt_buf_printf(&b, TLOG_PROOF "\nindex %lld\n", seq - 1);
-	add_hashes(&b, h, n);
-	evt_buf_addc(&b, '\n');
-	evt_buf_add(&b, cp.text.p, cp.text.len);
+	done(evt_tlog_prove(seq, &cp, cpname, dir, &b, &err), &err);
 	rc = put_stdout(&b);
 	evt_buf_free(&b);
-	free(h);
-	evt_tiles_free(t);
-	evt_hasher_free(hs);
 	evt_checkpoint_free(&cp);
 	return rc;
 }
@@ -467,28 +184,19 @@ static int
 check_inclusion(const char *path, const char *cpname, const char *pub,
     const char *evfile)
 {
-	struct proof *pf = calloc(1, sizeof(*pf));
+	struct evt_tlog_proof *pf = read_proof(path, 1);
 	struct evt_checkpoint cp;
-	struct evt_hasher *hs = evt_hasher_new();
 	struct evt_buf ev = EVT_BUF_INIT;
 	struct evt_err err;
-	unsigned char leaf[EVT_HASH_LEN];
 	const struct evt_checkpoint *trusted;
 	size_t len;
 	int rc;
 
-	if (pf == NULL)
-		abort();
-	parse_proof(path, 1, pf);
 	evt_checkpoint_init(&cp);
 	trusted = &pf->cp;
 	if (cpname) {
 		read_cp(&cp, cpname, NULL);
-		if (cp.seq != pf->cp.seq || memcmp(cp.root, pf->cp.root,
-		    EVT_HASH_LEN) != 0 || strcmp(cp.origin, pf->cp.origin) != 0)
-			evt_die(1, "%s: the proof is for the tree of %lld events "
-			    "of %s, not %s's (%lld events of %s)", path,
-			    pf->cp.seq, pf->cp.origin, cpname, cp.seq, cp.origin);
+		done(evt_tlog_proof_for(pf, path, &cp, cpname, &err), &err);
 		trusted = &cp;
 	}
 	if (pub && (rc = evt_checkpoint_check_sig(trusted, pub, &err)) != 0) {
@@ -505,98 +213,52 @@ check_inclusion(const char *path, const char *cpname, const char *pub,
 	if (len == 0 || memchr(ev.p, '\n', len))
 		evt_die(EX_DATAERR, "%s: not one event line", evfile[0] == '-' &&
 		    !evfile[1] ? "stdin" : evfile);
-	evt_chain_leaf(hs, pf->a + 1, ev.p, len, leaf);
-	rc = evt_merkle_check_inclusion(hs, pf->a, trusted->seq, leaf, pf->h,
-	    pf->n, trusted->root, &err);
-	if (rc != 0) {
-		long long said = evt_chain_line_seq(ev.p, len);
-		if (said > 0 && said != pf->a + 1)
-			fprintf(stderr, "%s: %s: the event line says seq %lld, "
-			    "the proof is for seq %lld (index %lld)\n", evt_prog,
-			    path, said, pf->a + 1, pf->a);
-		else
-			fprintf(stderr, "%s: %s: %s\n", evt_prog, path, err.msg);
-	} else
+	rc = evt_tlog_check_inclusion(pf, path, trusted, ev.p, len, &err);
+	if (rc != 0)
+		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+	else
 		evt_note("%s: seq %lld is in the tree of %lld events of %s",
 		    path, pf->a + 1, trusted->seq, trusted->origin);
 	evt_buf_free(&ev);
-	evt_checkpoint_free(&pf->cp);
-	free(pf);
+	evt_tlog_proof_free(pf);
 	evt_checkpoint_free(&cp);
-	evt_hasher_free(hs);
 	return rc ? 1 : 0;
 }
 
-/* The consistency proof from old to cp, from the tiles t (which hold
- * cp's tree), checked; exits 1 when cp does not extend old. */
-static int
-consistency(struct evt_hasher *hs, struct evt_tiles *t,
-    const struct evt_checkpoint *old, const char *oldname,
-    const struct evt_checkpoint *cp, const char *cpname,
-    unsigned char (*h)[EVT_HASH_LEN], struct evt_err *err)
-{
-	struct evt_hash_reader rd = evt_tiles_reader(t);
-	int n = 0;
-
-	if (old->seq > cp->seq)
-		evt_die(1, "%s (%lld events) is older than %s (%lld events): "
-		    "a log never shrinks", cpname, cp->seq, oldname, old->seq);
-	if (old->seq > 0 && evt_merkle_prove_consistency(hs, &rd, old->seq,
-	    cp->seq, h, &n, err) < 0)
-		evt_die(err->code, "%s", err->msg);
-	if (evt_merkle_check_consistency(hs, old->seq, cp->seq, old->root,
-	    cp->root, h, n, err) != 0)
-		evt_die(1, "%s does not extend %s: %s", cpname, oldname, err->msg);
-	return n;
-}
-
+/* --prove-consistency OLD: a proof that cpname extends OLD, from tiles. */
 static int
 prove_consistency(const char *oldname, const char *cpname, const char *pub,
     const char *dir)
 {
 	struct evt_checkpoint old, cp;
-	struct evt_hasher *hs = evt_hasher_new();
-	struct evt_tiles *t;
 	struct evt_buf b = EVT_BUF_INIT;
 	struct evt_err err;
-	unsigned char (*h)[EVT_HASH_LEN] = calloc(EVT_PROOF_MAX, EVT_HASH_LEN);
-	int n, rc;
+	int rc;
 
-	if (h == NULL)
-		abort();
 	evt_checkpoint_init(&old);
 	evt_checkpoint_init(&cp);
 	read_cp(&old, oldname, pub);
 	read_cp(&cp, cpname, pub);
-	same_origin(&old, oldname, &cp, cpname);
-	t = proof_tiles(dir, &cp, cpname, hs);
-	n = consistency(hs, t, &old, oldname, &cp, cpname, h, &err);
-	evt_buf_printf(&b, CONS_PROOF "\nold %lld\nnew %lld\n", old.seq,
-	    cp.seq);
-	add_hashes(&b, h, n);
+	done(evt_tlog_same_origin(&old, oldname, &cp, cpname, &err), &err);
+	done(evt_tlog_prove_consistency(&old, oldname, &cp, cpname, dir, &b,
+	    &err), &err);
 	rc = put_stdout(&b);
 	evt_buf_free(&b);
-	free(h);
-	evt_tiles_free(t);
-	evt_hasher_free(hs);
 	evt_checkpoint_free(&old);
 	evt_checkpoint_free(&cp);
 	return rc;
 }
 
+/* --check-consistency PROOF --since OLD --checkpoint NEW. */
 static int
 check_consistency(const char *path, const char *oldname, const char *cpname,
     const char *pub)
 {
-	struct proof *pf = calloc(1, sizeof(*pf));
+	struct evt_tlog_proof *pf = read_proof(path, 0);
 	struct evt_checkpoint old, cp;
-	struct evt_hasher *hs = evt_hasher_new();
 	struct evt_err err;
 	int rc;
 
-	if (pf == NULL)
-		abort();
-	parse_proof(path, 0, pf);
 	evt_checkpoint_init(&old);
 	evt_checkpoint_init(&cp);
 	read_cp(&old, oldname, pub);
@@ -604,21 +266,15 @@ check_consistency(const char *path, const char *oldname, const char *cpname,
 	if (!pub)
 		evt_warn("no --pubkey: the checkpoints' signatures are not "
 		    "checked");
-	same_origin(&old, oldname, &cp, cpname);
-	if (pf->a != old.seq || pf->b != cp.seq)
-		evt_die(1, "%s: the proof is from %lld to %lld events, the "
-		    "checkpoints are at %lld and %lld", path, pf->a, pf->b,
-		    old.seq, cp.seq);
-	rc = evt_merkle_check_consistency(hs, old.seq, cp.seq, old.root,
-	    cp.root, pf->h, pf->n, &err);
+	done(evt_tlog_same_origin(&old, oldname, &cp, cpname, &err), &err);
+	rc = evt_tlog_check_consistency(pf, path, &old, &cp, &err);
 	if (rc != 0)
-		fprintf(stderr, "%s: %s: %s\n", evt_prog, path, err.msg);
+		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
 	else
 		evt_note("%s extends %s", cpname, oldname);
-	free(pf);
+	evt_tlog_proof_free(pf);
 	evt_checkpoint_free(&old);
 	evt_checkpoint_free(&cp);
-	evt_hasher_free(hs);
 	return rc ? 1 : 0;
 }
 
@@ -626,18 +282,13 @@ check_consistency(const char *path, const char *oldname, const char *cpname,
  * the checkpoint in state (the last this witness signed). */
 static int
 cosign(const char *key, const char *keyname, const char *cpname,
-    const char *state, const char *pub, const char *dir, const char *out)
+    const char *state, const char *pub, const char *dir)
 {
-	struct evt_checkpoint old, cp;
-	struct evt_hasher *hs = evt_hasher_new();
-	struct evt_tiles *t = NULL;
+	struct evt_checkpoint cp;
 	struct evt_err err;
-	unsigned char (*h)[EVT_HASH_LEN] = calloc(EVT_PROOF_MAX, EVT_HASH_LEN);
-	int first = 0;
+	long long old_seq;
+	int first;
 
-	if (h == NULL)
-		abort();
-	evt_checkpoint_init(&old);
 	evt_checkpoint_init(&cp);
 	if (access(key, R_OK) < 0)
 		evt_die(errno == ENOENT ? EX_NOINPUT : EX_IOERR, "%s: %s", key,
@@ -646,39 +297,14 @@ cosign(const char *key, const char *keyname, const char *cpname,
 	if (!pub)
 		evt_warn("no --pubkey: cosigning a checkpoint whose log "
 		    "signature is not checked");
-	if (evt_checkpoint_read(&old, state, &err) < 0) {
-		if (err.code != EX_NOINPUT)
-			evt_die_err(&err);
-		first = 1;
-	}
-	if (!first) {
-		same_origin(&old, state, &cp, cpname);
-		if (old.seq < cp.seq) {
-			t = proof_tiles(dir, &cp, cpname, hs);
-			consistency(hs, t, &old, state, &cp, cpname, h, &err);
-		} else if (old.seq > cp.seq)
-			evt_die(1, "%s (%lld events) is older than %s (%lld "
-			    "events), which this witness signed: refused",
-			    cpname, cp.seq, state, old.seq);
-		else if (memcmp(old.root, cp.root, EVT_HASH_LEN) != 0)
-			evt_die(1, "%s and %s are trees of %lld events with "
-			    "different roots: the log forked; refused", cpname,
-			    state, cp.seq);
-	}
-	if (evt_checkpoint_sign(&cp, key, keyname, &err) < 0 ||
-	    evt_checkpoint_write(&cp, out ? out : cpname, &err) < 0 ||
-	    evt_checkpoint_write(&cp, state, &err) < 0)
-		evt_die_err(&err);
+	done(evt_tlog_cosign(&cp, cpname, key, keyname, state, dir, NULL,
+	    &first, &old_seq, &err), &err);
 	if (first)
 		evt_note("%s: no state: %s is the first checkpoint this witness "
 		    "signs", state, cpname);
 	else
 		evt_note("%s (%lld events) extends %s (%lld events): cosigned",
-		    cpname, cp.seq, state, old.seq);
-	free(h);
-	evt_tiles_free(t);
-	evt_hasher_free(hs);
-	evt_checkpoint_free(&old);
+		    cpname, cp.seq, state, old_seq);
 	evt_checkpoint_free(&cp);
 	return 0;
 }
@@ -687,7 +313,7 @@ cosign(const char *key, const char *keyname, const char *cpname,
 static long long
 seq_arg(const char *opt, const char *s)
 {
-	long long n = number(s, strlen(s));
+	long long n = evt_tlog_number(s, strlen(s));
 
 	if (n < 1)
 		evt_usage_error(USAGE, "%s: not a seq (a number from 1): %s", opt,
@@ -736,7 +362,7 @@ main(int argc, char **argv)
 	struct evt_verify v;
 	struct evt_err err;
 	struct evt_log *log;
-	struct tree tr;
+	struct evt_tlog_tree tr;
 	char *origin_buf = NULL, *tdir = NULL, hex[2 * EVT_CHAIN_LEN + 1];
 	int c, rc, full = 0, modes, incremental = 0, upgraded = 0;
 	unsigned char root[EVT_HASH_LEN], upgraded_head[EVT_HASH_LEN];
@@ -817,11 +443,11 @@ main(int argc, char **argv)
 		struct evt_buf b = EVT_BUF_INIT;
 		const char *name = keyname ? keyname : origin;
 		if (name == NULL) {
-			const char *f = log_file(logspec);
+			const char *f = evt_tlog_log_file(logspec);
 			if (f == NULL)
 				evt_usage_error(USAGE, "--vkey: name the key "
 				    "(--key-name or --origin)");
-			name = origin_buf = default_origin(f);
+			name = origin_buf = evt_tlog_default_origin(f);
 		}
 		if (evt_key_vkey(vkey, name, &b, &err) < 0)
 			evt_die_err(&err);
@@ -836,7 +462,7 @@ main(int argc, char **argv)
 		    "-");
 	if (chk_cons)
 		return check_consistency(chk_cons, since, checkpoint, pub);
-	tdir = tiles_dir(tiles_arg, logspec);
+	tdir = evt_tlog_tiles_dir(tiles_arg, logspec);
 	if (prove_seq) {
 		rc = prove(prove_seq, checkpoint, pub, tdir);
 		free(tdir);
@@ -848,8 +474,7 @@ main(int argc, char **argv)
 		return rc;
 	}
 	if (cosign_key) {
-		rc = cosign(cosign_key, keyname, checkpoint, wstate, pub, tdir,
-		    NULL);
+		rc = cosign(cosign_key, keyname, checkpoint, wstate, pub, tdir);
 		free(tdir);
 		return rc;
 	}
@@ -884,7 +509,8 @@ main(int argc, char **argv)
 		evt_die_err(&err);
 	}
 	if (!origin)
-		origin = origin_buf = default_origin(evt_log_path(log));
+		origin = origin_buf =
+		    evt_tlog_default_origin(evt_log_path(log));
 	/* The kept checkpoint must be this log's, by the origin given or
 	 * the default one (issue 22: a copy of another log is no proof). */
 	if (since && strcmp(origin, cp.origin) != 0) {
@@ -895,15 +521,31 @@ main(int argc, char **argv)
 		evt_log_close(log);
 		return 1;
 	}
-	memset(&tr, 0, sizeof(tr));
-	tr.hs = evt_hasher_new();
-	evt_merkle_edge_init(&tr.edge);
-	if (tdir)
-		tr.tiles = evt_tiles_new(tdir);
+#ifdef EVT_BENCH_NO_TREE
+	/* scripts/bench, section 15: the chain alone, as evt-verify checked
+	 * it before the tree (a chain checkpoint holds h(N) on line 3), the
+	 * baseline of what the tree costs. Built there, never installed. */
+	memset(&v, 0, sizeof(v));
+	v.since = since ? &cp : NULL;
+	v.since_head = since ? cp.root : NULL;
+	v.full = full;
+	if ((rc = evt_chain_verify(log, &v, &err)) == 0) {
+		evt_chain_hex(v.head, hex);
+		printf("%lld %s\n", v.seq, hex);
+	} else
+		fprintf(stderr, "%s: %s\n", evt_prog, rc < 0 ? err.msg :
+		    v.detail);
+	evt_checkpoint_free(&cp);
+	free(origin_buf);
+	free(tdir);
+	evt_log_close(log);
+	return rc < 0 ? err.code : rc;
+#endif
+	evt_tlog_tree_init(&tr, tdir);
 	memset(&v, 0, sizeof(v));
 	v.since = since ? &cp : NULL;
 	v.full = full;
-	v.on_leaf = on_leaf;
+	v.on_leaf = evt_tlog_tree_leaf;
 	v.leaf_arg = &tr;
 	/*
 	 * Against a tree checkpoint, tiles that hash to its root hold the
@@ -913,7 +555,8 @@ main(int argc, char **argv)
 	 * seq 1, and its root at the checkpoint's size decides.
 	 */
 	if (since && cp.seq > 0 && !full && tr.tiles) {
-		int h = tiles_hold(tr.tiles, &cp, tr.hs, &tr.edge, &err);
+		int h = evt_tlog_tiles_hold(tr.tiles, &cp, tr.hs, &tr.edge,
+		    &err);
 		if (h == 0 && evt_tiles_start(tr.tiles, cp.seq, &err) == 0) {
 			incremental = 1;
 			if (evt_tiles_chain_head(tr.tiles, cp.seq, upgraded_head))
@@ -923,7 +566,8 @@ main(int argc, char **argv)
 			    tdir, err.msg);
 	}
 	if (!incremental) {
-		if (since && (has_cp_head = ext_chain_head(&cp, cp_head)))
+		if (since && (has_cp_head = evt_tlog_ext_chain_head(&cp,
+		    cp_head)))
 			v.since_head = cp_head;
 		v.full = since != NULL;
 		evt_merkle_edge_init(&tr.edge);
@@ -1049,9 +693,7 @@ main(int argc, char **argv)
 			 * PostgreSQL log without --tiles): the checkpoint
 			 * carries it, so that --since holds the log to it
 			 * once its oldest events are archived. */
-			evt_buf_printf(&ext, EXT_HEAD "%lld ", v.seq);
-			evt_b64_add(&ext, v.head, EVT_HASH_LEN);
-			evt_buf_addc(&ext, '\n');
+			evt_tlog_ext_add_chain_head(&ext, v.seq, v.head);
 		}
 		if (evt_checkpoint_make(&mine, origin, v.seq, root,
 		    ext.len ? ext.p : NULL, &err) < 0 ||
@@ -1109,8 +751,7 @@ main(int argc, char **argv)
 	}
 	free(origin_buf);
 	free(tdir);
-	evt_tiles_free(tr.tiles);
-	evt_hasher_free(tr.hs);
+	evt_tlog_tree_free(&tr);
 	evt_checkpoint_free(&cp);
 	evt_checkpoint_free(&mine);
 	evt_log_close(log);
