@@ -12,6 +12,7 @@ load helper
 @test "golden: -l LOG with --correlation and -s" { golden trace-log; }
 @test "golden: bad input (65), --reject, missing input (66), closed stdout (74)" { golden trace-bad-input; }
 @test "golden: usage errors (64)" { golden trace-usage; }
+@test "golden: an orchestrated saga (saga-orch and the participants), in every format" { golden trace-orchestrated; }
 
 @test "json: one saga a line, nested, every event once" {
 	evt-trace -o json "$TESTDATA/store-log.ndjson" >t.ndjson
