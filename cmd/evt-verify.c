@@ -518,6 +518,7 @@ main(int argc, char **argv)
 		    "%s\n", evt_prog, since, cp.origin, origin);
 		evt_checkpoint_free(&cp);
 		free(origin_buf);
+		free(tdir);
 		evt_log_close(log);
 		return 1;
 	}

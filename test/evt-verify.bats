@@ -1551,6 +1551,10 @@ PY
 
 @test "valgrind: the tree, tiles, proofs and their checks, cosigning, an upgrade" {
 	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	if nm "$ROOT/bin/evt-verify" 2>/dev/null | grep -q __asan_init; then
+		skip "sanitizer build"
+	fi
+	[ -z "${EVT_TEST_BIN:-}" ] || skip "make check-valgrind runs every program under valgrind already"
 	vg() {
 		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 			--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"
