@@ -523,7 +523,7 @@ evt_chain_file_begin(struct evt_chain_file **pcf, const char *logpath,
 		cf->w = NULL;
 	forget(cf);
 	if (cf->fd < 0 && (cf->fd = open(cf->path, O_RDWR | O_CREAT |
-	    O_CLOEXEC, 0600)) < 0)
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
 		return cferr(cf, err, "open");
 	if (fstat(cf->fd, &st) < 0)
 		return cferr(cf, err, "stat");

@@ -18,4 +18,13 @@
 int evt_write_atomic(const char *path, const char *p, size_t n, int mode,
     struct evt_err *err);
 
+/*
+ * open(2) path with flags (O_WRONLY or O_RDWR, O_CREAT, O_TRUNC...) and
+ * mode for output, never through a symbolic link to a regular file or to
+ * nothing (a link to a device or a pipe is followed, and so is one
+ * under /dev or /proc, as /dev/stderr).
+ * Returns the descriptor (close-on-exec), or -1 with err (EX_CANTCREAT).
+ */
+int evt_open_out(const char *path, int flags, int mode, struct evt_err *err);
+
 #endif

@@ -136,10 +136,24 @@ fl_open(const char *path, int flags, struct evt_err *err)
 		abort();
 	evt_log_init(&l->base, &evt_log_file_ops, path, flags);
 	l->mfd = -1;
-	if (flags & EVT_LOG_CREATE)
-		oflags |= O_CREAT;
-	/* 0600: the events carry payment and personal data (DESIGN §3). */
+	/* 0600: the events carry payment and personal data (DESIGN §3).
+	 * A log that is there is opened through a link to it, as any; a
+	 * new one is made only under its own name (O_EXCL follows no link):
+	 * a link to nothing, planted in a shared directory, must not make
+	 * an append create a file somewhere else. */
 	l->fd = open(path, oflags, 0600);
+	if (l->fd < 0 && errno == ENOENT && (flags & EVT_LOG_CREATE)) {
+		l->fd = open(path, oflags | O_CREAT | O_EXCL, 0600);
+		/* EEXIST: another writer made it meanwhile, or a link. */
+		if (l->fd < 0 && errno == EEXIST &&
+		    (l->fd = open(path, oflags)) < 0 && errno == ENOENT) {
+			evt_err_set(err, EX_CANTCREAT, "%s: a symbolic link to "
+			    "nothing: refusing to create the log through it",
+			    path);
+			fl_close(&l->base);
+			return NULL;
+		}
+	}
 	l->writable = l->fd >= 0;
 	if (l->fd < 0 && (errno == EACCES || errno == EROFS) &&
 	    !(flags & EVT_LOG_CREATE))
@@ -217,7 +231,8 @@ mark(struct file_log *l, off_t start, off_t end, int sync, struct evt_err *err)
 
 	if (l->mfd < 0) {
 		char *path = beside(l, "txn");
-		l->mfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		l->mfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
 		free(path);
 		if (l->mfd < 0)
 			return syserr(l, err, "open .txn");
@@ -741,7 +756,9 @@ ckpt_write(struct file_log *l, json_t *updates, struct evt_err *err)
 		    json_integer_value(v), "updated", now));
 	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
 		abort();
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
+	unlink(tmp);	/* a crashed run's, or a planted link: not through it */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) < 0 ||
 	    json_dumpfd(o, fd, JSON_COMPACT | JSON_SORT_KEYS) < 0 ||
 	    write(fd, "\n", 1) != 1 ||
 	    (!(l->base.flags & EVT_LOG_NOSYNC) && fsync(fd) < 0) ||

@@ -364,6 +364,13 @@ sq_open(const char *path, int flags, struct evt_err *err)
 		else if (errno != EEXIST) {
 			evt_err_set(err, EX_IOERR, "%s: %s", path, strerror(errno));
 			goto fail;
+		} else if (stat(path, &st) < 0) {
+			/* The name is there, yet stat finds nothing: a link
+			 * to nothing, which SQLite would follow and create. */
+			evt_err_set(err, EX_CANTCREAT, "%s: a symbolic link to "
+			    "nothing: refusing to create the log through it",
+			    path);
+			goto fail;
 		}
 	}
 	if (!(oflags & SQLITE_OPEN_CREATE) && access(path, W_OK) < 0) {

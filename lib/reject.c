@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "file.h"
 #include "reject.h"
 
 struct evt_reject {
@@ -22,13 +23,15 @@ struct evt_reject *
 evt_reject_open(const char *path, struct evt_err *err)
 {
 	struct evt_reject *rj;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = evt_open_out(path, O_WRONLY | O_CREAT | O_TRUNC, 0600, err);
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 
 	if (f == NULL) {
-		evt_err_set(err, EX_CANTCREAT, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
+		if (fd >= 0) {
+			evt_err_set(err, EX_CANTCREAT, "%s: %s", path,
+			    strerror(errno));
 			close(fd);
+		}
 		return NULL;
 	}
 	if ((rj = calloc(1, sizeof(*rj))) == NULL || (rj->path =
