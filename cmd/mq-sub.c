@@ -231,11 +231,23 @@ settle(struct sub *s)
 	if (s->n == 0)
 		return 0;
 	if (s->exec == NULL) {
+		sigset_t stop, old;
+		/* The batch in hand is finished whatever signal comes: the
+		 * handler has no SA_RESTART (so that the waits return), and
+		 * a write to a slow reader that a SIGTERM cut short was an
+		 * I/O error (74) instead of a clean stop. Held meanwhile, the
+		 * signal takes effect once the batch is written. */
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGINT);
+		sigaddset(&stop, SIGTERM);
+		sigprocmask(SIG_BLOCK, &stop, &old);
 		for (size_t i = 0; i < s->n; i++)
 			if (fwrite(s->lines[i].p, 1, s->lines[i].len, stdout) !=
 			    s->lines[i].len)
 				break;
-		if (evt_out_flush(&err, &closed) < 0) {
+		int r = evt_out_flush(&err, &closed);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (r < 0) {
 			if (!closed)
 				evt_die_err(&err);
 			return -1;
