@@ -2,7 +2,8 @@
  * mq-sub - consume events from a RabbitMQ queue: write each as one NDJSON
  * line and acknowledge it once written, or hand each batch to a command
  * and acknowledge it once the command succeeded; dead-letter what cannot
- * be taken.
+ * be taken. Run as a service (no -n, no --idle-timeout), it connects again
+ * when its connection is lost, as mq-pub's relay does.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -82,9 +83,13 @@ help(void)
 	    "  -v, --verbose         a summary on stderr\n"
 	    "  -h, --help            this help\n"
 	    "      --version         the version\n\n"
-	    "SIGINT and SIGTERM finish the batch in hand and exit 0.\n"
+	    "SIGINT and SIGTERM finish the batch in hand and exit 0. Without -n\n"
+	    "and --idle-timeout it is a service: a lost connection is made again\n"
+	    "(pauses of 0.1 s growing to 10 s), and what was not acknowledged\n"
+	    "comes again; with either, a lost connection exits 75.\n"
 	    "Exit: 0 ok, 64 usage, 66 a TLS file missing, 69 broker unreachable\n"
-	    "or TLS refused, 74 I/O, 75 connection lost. See mq-sub(1).\n", USAGE);
+	    "or TLS refused, 74 I/O, 75 connection lost (-n, --idle-timeout)\n"
+	    "or the consumer cancelled. See mq-sub(1).\n", USAGE);
 	exit(0);
 }
 
@@ -113,6 +118,16 @@ struct sub {
 					 * put back too often */
 	long long breaker_open, breaker_opened;
 	struct evt_metrics *metrics;
+	/* The subscription, made again on each connection. */
+	const char *exchange;
+	char **binds;
+	int nbinds, quorum;
+	unsigned prefetch;
+	int service;		/* neither -n nor --idle-timeout: a lost
+				 * connection is made again */
+	int lost;		/* it was: connect again before going on */
+	struct evt_err why;	/* how it was lost */
+	long long reconnects;
 };
 
 /* Write the metrics when they are due. */
@@ -188,11 +203,21 @@ done:
 	return status;
 }
 
+/*
+ * The broker failed us (err). A one-shot run (-n, --idle-timeout) exits
+ * with err's code, 75 for a lost connection, as mq-pub does. A service
+ * notes a lost connection (or channel) and goes on: the main loop
+ * connects again, and what was not acknowledged comes again from the
+ * broker. Anything else (the broker cancelled the consumer, the queue
+ * went away) stops even a service.
+ */
 static void
-die_amqp(struct sub *s, const struct evt_err *err)
+lose(struct sub *s, const struct evt_err *err)
 {
-	evt_die(err->code, "%s", err->msg);
-	(void)s;
+	if (!s->service || err->code != EX_TEMPFAIL || evt_amqp_is_up(s->amqp))
+		evt_die_err(err);
+	s->lost = 1;
+	s->why = *err;
 }
 
 /* Settle the batch in hand; returns 0, or -1 when stdout went away (the
@@ -206,11 +231,23 @@ settle(struct sub *s)
 	if (s->n == 0)
 		return 0;
 	if (s->exec == NULL) {
+		sigset_t stop, old;
+		/* The batch in hand is finished whatever signal comes: the
+		 * handler has no SA_RESTART (so that the waits return), and
+		 * a write to a slow reader that a SIGTERM cut short was an
+		 * I/O error (74) instead of a clean stop. Held meanwhile, the
+		 * signal takes effect once the batch is written. */
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGINT);
+		sigaddset(&stop, SIGTERM);
+		sigprocmask(SIG_BLOCK, &stop, &old);
 		for (size_t i = 0; i < s->n; i++)
 			if (fwrite(s->lines[i].p, 1, s->lines[i].len, stdout) !=
 			    s->lines[i].len)
 				break;
-		if (evt_out_flush(&err, &closed) < 0) {
+		int r = evt_out_flush(&err, &closed);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (r < 0) {
 			if (!closed)
 				evt_die_err(&err);
 			return -1;
@@ -238,13 +275,19 @@ settle(struct sub *s)
 					    "times; dead-lettered to %s.dlq", s->queue,
 					    (unsigned long long)d->tag, d->count,
 					    s->queue);
-					if (evt_amqp_reject(s->amqp, d->tag, 0, &err) < 0)
-						die_amqp(s, &err);
+					if (evt_amqp_reject(s->amqp, d->tag, 0, &err) < 0) {
+						lose(s, &err);
+						return 0;
+					}
 					s->dead_max++;
 				} else {
 					if (evt_amqp_requeue_counted(s->amqp, s->queue,
-					    d, &err) < 0)
-						die_amqp(s, &err);
+					    d, &err) < 0) {
+						/* The rest, unacknowledged, comes
+						 * back too. */
+						lose(s, &err);
+						return 0;
+					}
 					s->putback++;
 				}
 			}
@@ -278,12 +321,18 @@ settle(struct sub *s)
 		for (size_t i = 0; i < s->n; i++)
 			if (s->batch[i].tag > last)
 				last = s->batch[i].tag;
-		if (evt_amqp_ack(s->amqp, last, 1, &err) < 0)
-			die_amqp(s, &err);
+		if (evt_amqp_ack(s->amqp, last, 1, &err) < 0) {
+			/* Written (or taken by --exec) and not acknowledged:
+			 * the broker delivers it again, at least once. */
+			lose(s, &err);
+			return 0;
+		}
 	} else
 		for (size_t i = 0; i < s->n; i++)
-			if (evt_amqp_ack(s->amqp, s->batch[i].tag, 0, &err) < 0)
-				die_amqp(s, &err);
+			if (evt_amqp_ack(s->amqp, s->batch[i].tag, 0, &err) < 0) {
+				lose(s, &err);
+				return 0;
+			}
 	s->taken += (long long)s->n;
 	return 0;
 }
@@ -319,9 +368,10 @@ take(struct sub *s, struct evt_amqp_delivery *d)
 		evt_warn("%s: message %llu: %s; dead-lettered to %s.dlq",
 		    s->queue, (unsigned long long)d->tag, err.msg, s->queue);
 		if (evt_amqp_reject(s->amqp, d->tag, 0, &err) < 0)
-			die_amqp(s, &err);
+			lose(s, &err);
+		else
+			s->dead_bad++;
 		evt_amqp_delivery_free(d);
-		s->dead_bad++;
 		return;
 	}
 	if (s->n == s->cap) {
@@ -346,6 +396,89 @@ take(struct sub *s, struct evt_amqp_delivery *d)
 		evt_buf_add(b, s->ev.j.out.p, s->ev.j.out.len);
 	evt_buf_addc(b, '\n');
 	s->batch[s->n++] = *d;
+}
+
+/*
+ * Declare what the subscription needs on the connection of s->amqp and
+ * start consuming: the queue (used as it is when it exists), its dead
+ * letters when it is new, the exchange and the bindings, the prefetch.
+ * Done when mq-sub starts and again on each new connection. Returns 0,
+ * or -1 with err.
+ */
+static int
+subscribe(struct sub *s, struct evt_err *err)
+{
+	char dlx[512], dlq[512];
+	int existed;
+
+	snprintf(dlx, sizeof(dlx), "%s.dlx", s->exchange);
+	snprintf(dlq, sizeof(dlq), "%s.dlq", s->queue);
+	if (evt_amqp_queue(s->amqp, s->queue, s->quorum, dlx, s->queue,
+	    &existed, err) < 0)
+		return -1;
+	if (!existed) {
+		int e2;
+		/* Its dead letters: QUEUE.dlq, fed by EXCHANGE.dlx with the
+		 * queue's name as the key. */
+		if (evt_amqp_exchange(s->amqp, dlx, "direct", err) < 0 ||
+		    evt_amqp_queue(s->amqp, dlq, 0, NULL, NULL, &e2, err) < 0 ||
+		    evt_amqp_bind(s->amqp, dlq, dlx, s->queue, err) < 0)
+			return -1;
+	}
+	if (s->nbinds && evt_amqp_exchange(s->amqp, s->exchange, "topic",
+	    err) < 0)
+		return -1;
+	for (int i = 0; i < s->nbinds; i++)
+		if (evt_amqp_bind(s->amqp, s->queue, s->exchange, s->binds[i],
+		    err) < 0)
+			return -1;
+	if (evt_amqp_qos(s->amqp, s->prefetch, err) < 0 ||
+	    evt_amqp_consume(s->amqp, s->queue, err) < 0)
+		return -1;
+	return 0;
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The service lost its connection (s->why): forget what it held
+ * (unacknowledged, the broker delivers it again), and connect and
+ * subscribe again after a jittered pause that grows from 100 ms to 10 s,
+ * as mq-pub's relay does, as many times as it takes. Returns 1 when
+ * consuming again, 0 when a stop signal came meanwhile.
+ */
+static int
+reconnect(struct sub *s)
+{
+	struct evt_err err;
+	unsigned attempt = 0;
+	long long since = mono_ms();
+
+	clear(s);
+	s->held = 0;
+	evt_warn("%s; connecting again (what was not acknowledged comes "
+	    "again)", s->why.msg);
+	for (;;) {
+		pause_ms(s, evt_amqp_backoff_ms(++attempt));
+		if (stopping)
+			return 0;
+		if (evt_amqp_reopen(s->amqp, &err) == 0 && subscribe(s, &err) == 0)
+			break;
+		evt_note("attempt %u: %s", attempt, err.msg);
+	}
+	s->lost = 0;
+	s->reconnects++;
+	evt_warn("%s: connected again after %.1f s (attempt %u)",
+	    evt_amqp_where(s->amqp), (double)(mono_ms() - since) / 1000, attempt);
+	tick(s);
+	return 1;
 }
 
 /*
@@ -426,7 +559,7 @@ main(int argc, char **argv)
 	const char *url = getenv("AMQP_URL"), *exchange = "business.events";
 	const char *metrics = NULL;
 	char **binds = calloc((size_t)argc + 1, sizeof(char *));
-	int nbinds = 0, c, quorum = 0, existed;
+	int nbinds = 0, c, quorum = 0;
 	long long count = 0, prefetch = 100;
 	int64_t idle = 0;
 
@@ -499,36 +632,24 @@ main(int argc, char **argv)
 		open_metrics(&s, metrics);
 	size_t ql = strlen(s.queue);
 	s.is_dlq = ql > 4 && strcmp(s.queue + ql - 4, ".dlq") == 0;
-	if ((s.amqp = evt_amqp_open(url, &tls, &err)) == NULL)
-		evt_die_err(&err);
-	char dlx[512], dlq[512];
-	snprintf(dlx, sizeof(dlx), "%s.dlx", exchange);
-	snprintf(dlq, sizeof(dlq), "%s.dlq", s.queue);
-	if (evt_amqp_queue(s.amqp, s.queue, quorum, dlx, s.queue, &existed,
-	    &err) < 0)
-		evt_die_err(&err);
-	if (!existed) {
-		int e2;
-		/* Its dead letters: QUEUE.dlq, fed by EXCHANGE.dlx with the
-		 * queue's name as the key. */
-		if (evt_amqp_exchange(s.amqp, dlx, "direct", &err) < 0 ||
-		    evt_amqp_queue(s.amqp, dlq, 0, NULL, NULL, &e2, &err) < 0 ||
-		    evt_amqp_bind(s.amqp, dlq, dlx, s.queue, &err) < 0)
-			evt_die_err(&err);
-	}
-	if (nbinds && evt_amqp_exchange(s.amqp, exchange, "topic", &err) < 0)
-		evt_die_err(&err);
-	for (int i = 0; i < nbinds; i++)
-		if (evt_amqp_bind(s.amqp, s.queue, exchange, binds[i], &err) < 0)
-			evt_die_err(&err);
-	if (evt_amqp_qos(s.amqp, (unsigned)prefetch, &err) < 0 ||
-	    evt_amqp_consume(s.amqp, s.queue, &err) < 0)
+	s.exchange = exchange;
+	s.binds = binds;
+	s.nbinds = nbinds;
+	s.quorum = quorum;
+	s.prefetch = (unsigned)prefetch;
+	s.service = count == 0 && idle == 0;
+	/* A broker that cannot be reached now is an error even for a
+	 * service (69), as for mq-pub's relay: most likely a wrong URL. */
+	if ((s.amqp = evt_amqp_open(url, &tls, &err)) == NULL ||
+	    subscribe(&s, &err) < 0)
 		evt_die_err(&err);
 
 	int64_t quiet_ms = 0;
 	int gone = 0;
 	while (!stopping && !gone && !(count && s.taken >= count)) {
 		struct evt_amqp_delivery d;
+		if (s.lost && !reconnect(&s))
+			break;
 		/* Written to stdout, a batch is half the prefetch window:
 		 * while it is written (and read), the broker sends the other
 		 * half, instead of the two taking turns. Not so for --exec:
@@ -544,8 +665,10 @@ main(int argc, char **argv)
 			s.isolate--;
 		}
 		int r = evt_amqp_next(s.amqp, &d, TICK_MS, &err);
-		if (r < 0)
-			evt_die_err(&err);
+		if (r < 0) {
+			lose(&s, &err);
+			continue;
+		}
 		tick(&s);
 		if (r == 0) {
 			quiet_ms += TICK_MS;
@@ -555,19 +678,21 @@ main(int argc, char **argv)
 		}
 		quiet_ms = 0;
 		take(&s, &d);
-		while ((long long)s.n < want &&
+		while (!s.lost && (long long)s.n < want &&
 		    (r = evt_amqp_next(s.amqp, &d, BATCH_WAIT_MS, &err)) == 1)
 			take(&s, &d);
 		if (r < 0)
-			evt_die_err(&err);
-		if (settle(&s) < 0)
+			lose(&s, &err);
+		/* A batch from a connection that is gone cannot be
+		 * acknowledged: not written, it comes again. */
+		if (!s.lost && settle(&s) < 0)
 			gone = 1;
 		clear(&s);
 	}
 	if (evt_verbose)
 		evt_note("%s: %lld messages taken, %lld put back, %lld "
-		    "dead-lettered", s.queue, s.taken, s.putback,
-		    s.dead_bad + s.dead_max);
+		    "dead-lettered, %lld reconnects", s.queue, s.taken,
+		    s.putback, s.dead_bad + s.dead_max, s.reconnects);
 	/* Unacknowledged deliveries go back to the queue when the channel
 	 * closes: nothing is lost. */
 	evt_amqp_close(s.amqp);

@@ -67,6 +67,32 @@ textfile() {
 	[ "$(ls -a "$(dirname "$1")" | grep -c "^$(basename "$1")")" = 1 ]
 }
 
+# Kill points from $RANDOM, seeded from EVT_FAULT_SEED when set (else the
+# clock) and printed, so that a failure's points can be tried again (the
+# same three helpers as in faults.bats).
+seed_random() {
+	FAULT_SEED=${EVT_FAULT_SEED:-$(( $(date +%s%N) / 1000 % 32768 ))}
+	RANDOM=$FAULT_SEED
+	echo "kill points: EVT_FAULT_SEED=$FAULT_SEED"
+}
+# catching_term PID: wait until PID has its SIGTERM handler (SigCgt), or
+# has gone: a kill point is a moment of the run, not of the start-up.
+catching_term() {
+	local k v
+	while kill -0 "$1" 2>/dev/null; do
+		while read -r k v; do
+			[ "$k" = SigCgt: ] && (( (16#$v >> 14) & 1 )) && return 0
+		done <"/proc/$1/status" 2>/dev/null
+		sleep 0.002
+	done
+	return 0
+}
+# ms N: sleep N milliseconds (N < 1000).
+ms() { sleep "$(printf '0.%03d' "$1")"; }
+# slow_reader: stdin to stdout, from 500 ms on: a reader slow to start,
+# whose pipe mq-sub fills meanwhile, so that it waits to write.
+slow_reader() { sleep 0.5; cat; }
+
 @test "mq-pub --dry-run: the routing keys of DESIGN §2 (golden)" {
 	golden mq-pub-keys
 }
@@ -388,6 +414,79 @@ textfile() {
 	assert_output ''
 }
 
+@test "mq-sub: SIGTERM at twenty random moments, with --exec evt-append and as a filter to a slow reader: exit 0 each time, every event stored once" {
+	seed_random
+	local queue i st pid r
+	queue=$(q term20)
+	declare_queue "$queue" 'payment.*'
+	mkfifo pipe
+	for i in $(seq 1 20); do
+		# New events each round, and ten of the last round's again;
+		# for the filter, more than its pipe holds (64 KiB, some 500
+		# lines), so that the signal finds it waiting to write.
+		{ evs "t$i-" $(( i % 2 ? 100 : 800 )); [ $i = 1 ] || evs "t$((i - 1))-" 10; } | mq-pub
+		if [ $((i % 2)) = 1 ]; then
+			mq-sub -q "$queue" --prefetch 20 \
+				--exec 'evt-append -q -l inbox.db' 2>err &
+			pid=$!
+			r=
+		else
+			mq-sub -q "$queue" >pipe 2>err &
+			pid=$!
+			slow_reader <pipe >"out.$i" &
+			r=$!
+		fi
+		catching_term $pid
+		# The filter: once it waits for its reader to make room (the
+		# signal cut such a write short, once: exit 74).
+		[ -z "$r" ] || wait_for "grep -q pipe_write /proc/$pid/wchan" 10
+		ms $((RANDOM % 300))
+		kill -TERM $pid
+		st=0
+		wait $pid || st=$?
+		[ "$st" = 0 ] || { echo "round $i: exit $st: $(cat err)"; false; }
+		if [ -n "$r" ]; then
+			wait $r
+			# Whole lines, each acknowledged once written: the filter's
+			# reader is the inbox.
+			jq -c . "out.$i" >/dev/null
+			evt-append -q -l inbox.db <"out.$i"
+		fi
+	done
+	# What the signals left queued, and nothing acknowledged is missing.
+	mq-sub -q "$queue" --prefetch 200 --exec 'evt-append -q -l inbox.db' \
+		--idle-timeout 1s
+	diff <(for i in $(seq 1 20); do evs "t$i-" $(( i % 2 ? 100 : 800 )); done | jq -r .id | sort) \
+		<(evt-replay -l inbox.db | jq -r .id | sort)
+	assert_log_consistent inbox.db
+	evt-verify -q -l inbox.db >/dev/null
+}
+
+@test "--exec evt-append: kill -9 at twenty random moments, restarted each time: every published event stored exactly once" {
+	seed_random
+	local queue i pid
+	queue=$(q kill20)
+	declare_queue "$queue" 'payment.*'
+	for i in $(seq 1 20); do
+		{ evs "k$i-" 100; [ $i = 1 ] || evs "k$((i - 1))-" 10; } | mq-pub
+		mq-sub -q "$queue" --prefetch 20 \
+			--exec 'evt-append -q -l inbox.db' 2>/dev/null &
+		pid=$!
+		catching_term $pid
+		ms $((RANDOM % 400))
+		kill -9 $pid
+		wait $pid 2>/dev/null || true
+	done
+	# A batch's evt-append outlives the kill (a process group of its
+	# own): it appends what it read, unacknowledged, so it comes again.
+	mq-sub -q "$queue" --prefetch 200 --exec 'evt-append -q -l inbox.db' \
+		--idle-timeout 1s
+	diff <(for i in $(seq 1 20); do evs "k$i-" 100; done | jq -r .id | sort) \
+		<(evt-replay -l inbox.db | jq -r .id | sort)
+	assert_log_consistent inbox.db
+	evt-verify -q -l inbox.db >/dev/null
+}
+
 @test "mq-sub: a closed stdout stops it quietly; what it did not write stays queued" {
 	declare_queue "$(q pipe)" 'payment.*'
 	evs c 500 | mq-pub
@@ -635,6 +734,63 @@ TLS_OPTS() { echo --cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/client.pem" --cert
 	grep -q 'last confirmed line: 10' once.err
 	run grep -c 'connecting again' once.err
 	assert_output 0
+}
+
+@test "the broker killed and started again under a running consumer and relay: both connect again, every event stored once" {
+	local inbox sub relay once other st t0
+	inbox=$(q inbox)
+	declare_queue "$inbox" '#'
+	evs ra 200 | evt-append -q -l svc.db
+	# The outbox and the inbox of two hosts, as services.
+	mq-pub -l svc.db --follow --checkpoint bus 2>relay.err &
+	relay=$!
+	bg $relay
+	mq-sub -q "$inbox" --prefetch 50 --exec 'evt-append -q -l inbox.db' 2>sub.err &
+	sub=$!
+	bg $sub
+	# A one-shot consumer (--idle-timeout): a lost connection exits 75.
+	mq-sub -q "$(q once)" -b 'nothing.*' --idle-timeout 60s 2>once.err &
+	once=$!
+	bg $once
+	# Another service, stopped while it waits to connect again.
+	mq-sub -q "$(q other)" -b 'nothing.*' 2>other.err &
+	other=$!
+	bg $other
+	wait_for '[ -f inbox.db ] && [ "$(evt-replay -l inbox.db --count)" = 200 ]' 20
+	rabbitmq kill "$RMQ_DIR"
+	# Appended while the broker is down.
+	evs rb 100 | evt-append -q -l svc.db
+	st=0
+	wait $once || st=$?
+	cat once.err
+	[ "$st" = 75 ]
+	run grep -c 'connecting again' once.err
+	assert_output 0
+	wait_for 'grep -q "connecting again" sub.err' 10
+	wait_for 'grep -q "connecting again" other.err' 10
+	# SIGTERM during a pause (seconds long by now): exit 0 at once.
+	sleep 2
+	t0=$(date +%s%N)
+	kill -TERM $other
+	wait $other
+	[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 500 ]
+	rabbitmq start "$RMQ_DIR"
+	# Appended after it came back.
+	evs rc 100 | evt-append -q -l svc.db
+	wait_for '[ "$(evt-replay -l inbox.db --count)" = 400 ]' 60
+	# The same processes, connected again.
+	kill -0 $sub
+	kill -0 $relay
+	grep -q 'connected again after' sub.err
+	grep -q 'connected again after' relay.err
+	kill -TERM $sub
+	wait $sub
+	kill -TERM $relay
+	wait $relay
+	# Every event of the outbox's log in the inbox's, once.
+	diff <(evt-replay -l svc.db | jq -r .id | sort) <(evt-replay -l inbox.db | jq -r .id | sort)
+	assert_log_consistent inbox.db
+	evt-verify -q -l inbox.db >/dev/null
 }
 
 # Last: it restarts the broker.
