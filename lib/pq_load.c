@@ -114,7 +114,7 @@ load(void)
 		    ": cannot open shared object file");
 		return;
 	}
-	/* A function pointer from dlsym's void *: as POSIX requires. */
+	/* A function pointer from dlsym's void *, which POSIX makes work. */
 #define LOOK(name) \
 	if ((pq.name = (__typeof__(pq.name))dlsym(h, #name)) == NULL) { \
 		snprintf(why, sizeof(why), "%s has no %s (libpq too old?)", \
