@@ -42,7 +42,10 @@ CRYPTO_LIBS   := $(shell $(PKG_CONFIG) --libs libcrypto)
 CURL_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libcurl)
 CURL_LIBS     := $(shell $(PKG_CONFIG) --libs libcurl)
 PQ_CFLAGS     := $(shell $(PKG_CONFIG) --cflags libpq)
-PQ_LIBS       := $(shell $(PKG_CONFIG) --libs libpq)
+# No program links libpq: lib/pq_load.c dlopens libpq.so.5 when a
+# postgres:// log is opened (issue 29), so only its header is needed here.
+# dlopen is in libc from glibc 2.34; before, build with DL_LIBS=-ldl.
+DL_LIBS       ?=
 RMQ_CFLAGS    := $(shell $(PKG_CONFIG) --cflags librabbitmq)
 RMQ_LIBS      := $(shell $(PKG_CONFIG) --libs librabbitmq)
 CURSES_LIBS   := $(shell $(PKG_CONFIG) --libs ncursesw)
@@ -60,17 +63,17 @@ LIBEVT  = $(BUILD)/libevt.a
 # Each program and the libraries it links (STYLE 12: only what it needs).
 PROGS   = audit-scan evt-append evt-replay evt-project saga-step evt-verify \
           mq-pub mq-sub evt-trace evt-top saga-orch
-LIBS_evt-append = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-replay = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_audit-scan = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-project = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
-LIBS_saga-step  = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_saga-orch  = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
-LIBS_evt-verify = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_mq-pub     = $(RMQ_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_mq-sub     = $(RMQ_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-trace  = $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-top    = $(CURSES_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
+LIBS_evt-append = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-replay = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_audit-scan = $(SQLITE_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-project = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
+LIBS_saga-step  = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_saga-orch  = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
+LIBS_evt-verify = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_mq-pub     = $(RMQ_LIBS) $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_mq-sub     = $(RMQ_LIBS) $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-trace  = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-top    = $(CURSES_LIBS) $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
 
 BINS    = $(PROGS:%=bin/%)
 MANS    = $(wildcard man/*.1 man/*.5 man/*.7)
@@ -93,7 +96,7 @@ $(LIBEVT): $(LIBOBJ)
 # the tests run whichever build was made last.
 bin/%: $(BUILD)/cmd/%.o $(LIBEVT) $(BUILD)/.stamp
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBEVT) $(LIBS_$*)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBEVT) $(LIBS_$*) $(DL_LIBS)
 
 $(BUILD)/.stamp:
 	@mkdir -p $(BUILD)
@@ -111,8 +114,8 @@ FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS   = $(CSTD) -g -O1 -D_GNU_SOURCE -DEVT_VERSION='"$(VERSION)"' \
                 -iquote lib $(JSON_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS) \
                 $(CURL_CFLAGS) $(PQ_CFLAGS) $(RMQ_CFLAGS) -pthread $(FUZZ_SAN)
-FUZZ_LIBS     = $(RMQ_LIBS) $(SQLITE_LIBS) $(PQ_LIBS) $(JSON_LIBS) $(CURL_LIBS) \
-                $(CRYPTO_LIBS) -lm -pthread
+FUZZ_LIBS     = $(RMQ_LIBS) $(SQLITE_LIBS) $(JSON_LIBS) $(CURL_LIBS) \
+                $(CRYPTO_LIBS) $(DL_LIBS) -lm -pthread
 FUZZERS       = $(patsubst fuzz/%.c,%,$(wildcard fuzz/*.c))
 FUZZ_SECONDS ?= 600
 FUZZ_LIBOBJ   = $(LIBSRC:lib/%.c=build-fuzz/lib/%.o)
@@ -202,7 +205,7 @@ $(NOCHAIN)/libevt.a: $(NOCHAIN_OBJ)
 	ar rcs $@ $(NOCHAIN_OBJ)
 
 build/bench/evt-append-nochain: $(NOCHAIN)/cmd/evt-append.o $(NOCHAIN)/libevt.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_evt-append)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_evt-append) $(DL_LIBS)
 
 # The checker of evt's Merkle tree, tiles, proofs and checkpoints against
 # Go's golang.org/x/mod/sumdb/tlog and sumdb/note (test/evt-verify.bats

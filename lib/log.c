@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "lines.h"
 #include "log_impl.h"
+#include "pq_load.h"
 
 _Static_assert(EVT_EVENT_MAX + 40 == EVT_LINE_MAX,
     "a stored event must fit an input line");
@@ -36,9 +37,13 @@ evt_log_open(const char *spec, int flags, struct evt_err *err)
 	} else if (strncmp(spec, "file:", 5) == 0)
 		path = spec + 5;
 	else if (strncmp(spec, "postgres://", 11) == 0 ||
-	    strncmp(spec, "postgresql://", 13) == 0)
+	    strncmp(spec, "postgresql://", 13) == 0) {
+		/* libpq is loaded here, not linked (pq_load.h). */
+		if (evt_pq_load(spec[8] == 'q' ? "postgresql://..." :
+		    "postgres://...", err) < 0)
+			return NULL;
 		return evt_log_pg_ops.open(spec, flags, err);
-	else if (ends_with(spec, ".db") || ends_with(spec, ".sqlite") ||
+	} else if (ends_with(spec, ".db") || ends_with(spec, ".sqlite") ||
 	    ends_with(spec, ".sqlite3"))
 		ops = &evt_log_sqlite_ops;
 	if (*path == '\0') {
