@@ -92,16 +92,21 @@ $(LIBEVT): $(LIBOBJ)
 	rm -f $@
 	ar rcs $@ $(LIBOBJ)
 
-# The binaries of a sanitizer build go to bin/ too (rebuilt by stamp), so
-# the tests run whichever build was made last.
-bin/%: $(BUILD)/cmd/%.o $(LIBEVT) $(BUILD)/.stamp
+# The binaries of a sanitizer build go to bin/ too, so the tests run
+# whichever build was made last. bin/.build names it; when the build
+# asked for is the other one, its binaries are removed here, as the
+# Makefile is read, so that every one is linked again. (A stamp file as a
+# prerequisite cannot do it: .SECONDARY lets make skip a missing one.)
+# (Not under make -n, which is to change nothing.)
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
+ifneq ($(shell cat bin/.build 2>/dev/null),$(BUILD))
+BUILD_SWITCH := $(shell rm -f $(BINS); mkdir -p bin; echo $(BUILD) >bin/.build)
+endif
+endif
+
+bin/%: $(BUILD)/cmd/%.o $(LIBEVT)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBEVT) $(LIBS_$*) $(DL_LIBS)
-
-$(BUILD)/.stamp:
-	@mkdir -p $(BUILD)
-	rm -f build/.stamp build-san/.stamp
-	touch $@
 
 # libFuzzer harnesses (fuzz/*.c) over libevt built with clang and the
 # sanitizers (fuzz/README). `make fuzz` runs each for FUZZ_SECONDS (600)

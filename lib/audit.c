@@ -1517,12 +1517,13 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 		    "has no outcome", id, at);
 		/* Said once: a --state run's later periods do not say it
 		 * again. */
-		struct txstate *t;
-		if (s.rc == 0 && a->store && (t = tx_state(a, id,
-		    strlen(id))) == NULL)
-			s.rc = -1;
-		else if (s.rc == 0 && a->store)
-			t->stuck = 1;
+		if (s.rc == 0 && a->store) {
+			struct txstate *t = tx_state(a, id, strlen(id));
+			if (t == NULL)
+				s.rc = -1;
+			else
+				t->stuck = 1;
+		}
 	}
 	for (size_t i = 0; i < s.n; i++)
 		free(s.ids[i]);
