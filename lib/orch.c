@@ -93,7 +93,7 @@ struct osaga {
 	struct sstate {
 		int started, halted, ended, expired, stuck_said, in_over;
 		int fail_step;		/* the first step that failed, or -1 */
-		const char *fail_how;
+		int fail_why;		/* enum evt_orch_why, when it did */
 		long long version, seq;
 		int64_t last_ms, start_ms;
 		char last_own[256];	/* the cause of the next event */
@@ -720,11 +720,11 @@ retries(const struct osaga *s, int i, int a, int undo, int timedout)
 }
 
 static void
-failing(struct osaga *s, int i, const char *how)
+failing(struct osaga *s, int i, enum evt_orch_why why)
 {
 	if (s->v.fail_step < 0) {
 		s->v.fail_step = i;
-		s->v.fail_how = how;
+		s->v.fail_why = why;
 	}
 }
 
@@ -826,7 +826,7 @@ fold_own(struct evt_orch *o, struct osaga *s, const struct evt_event *ev,
 		if (s->v.expired)
 			return 0;
 		s->v.expired = 1;
-		failing(s, -1, "deadline");
+		failing(s, -1, EVT_ORCH_WHY_DEADLINE);
 		for (size_t k = 0; k < s->d->nsteps; k++) {
 			struct ostate *x = &s->st[k];
 			if (x->phase == ST_RUN) {
@@ -913,7 +913,8 @@ fold_own(struct evt_orch *o, struct osaga *s, const struct evt_event *ev,
 			x->retry_ms = retry_at(&sd->act.retry, (int)a, time_ms);
 		} else {
 			x->phase = to ? ST_TIMEDOUT : ST_FAILED;
-			failing(s, i, to ? "timed out" : "failed");
+			failing(s, i, to ? EVT_ORCH_WHY_STEP_TIMED_OUT :
+			    EVT_ORCH_WHY_STEP_FAILED);
 			/* Siblings waiting to retry stop where they are. */
 			for (size_t k = 0; k < s->d->nsteps; k++)
 				if (s->st[k].phase == ST_RETRY)
@@ -1500,26 +1501,23 @@ simple(struct ctx *c, struct osaga *s, const char *type, const char *slot,
 			add_time(o, &o->line, plus(t, s->d->deadline_ms));
 		}
 	} else if (strcmp(type, "SagaFailed") == 0) {
-		int stuck = 0;
-		for (size_t k = 0; k < s->d->nsteps; k++)
-			if (s->st[k].uphase == U_STUCK) {
-				stuck = 1;
-				evt_buf_adds(&o->line, ",\"reason\":\"undo of step ");
-				evt_buf_adds(&o->line, s->d->steps[k].name);
-				evt_buf_adds(&o->line, " exhausted\",\"stuck\":true");
-				break;
-			}
-		if (!stuck) {
-			evt_buf_adds(&o->line, ",\"reason\":");
-			evt_buf_reset(&o->val);
-			if (s->v.fail_step >= 0)
-				evt_buf_printf(&o->val, "step %s %s",
-				    s->d->steps[s->v.fail_step].name, s->v.fail_how);
-			else
-				evt_buf_adds(&o->val, "deadline passed");
-			evt_buf_json_str(&o->line, o->val.p, o->val.len);
-			evt_buf_adds(&o->line, ",\"stuck\":false");
-		}
+		int stuck = -1;
+		for (size_t k = 0; k < s->d->nsteps && stuck < 0; k++)
+			if (s->st[k].uphase == U_STUCK)
+				stuck = (int)k;
+		evt_buf_reset(&o->val);
+		if (stuck >= 0)
+			evt_orch_why_text(&o->val, EVT_ORCH_WHY_UNDO_EXHAUSTED,
+			    s->d->steps[stuck].name);
+		else if (s->v.fail_step >= 0)
+			evt_orch_why_text(&o->val, s->v.fail_why,
+			    s->d->steps[s->v.fail_step].name);
+		else
+			evt_orch_why_text(&o->val, EVT_ORCH_WHY_DEADLINE, NULL);
+		evt_buf_adds(&o->line, ",\"reason\":");
+		evt_buf_json_str(&o->line, o->val.p, o->val.len);
+		evt_buf_adds(&o->line, stuck >= 0 ? ",\"stuck\":true" :
+		    ",\"stuck\":false");
 	}
 	evt_buf_adds(&o->line, "}}");
 	return put(c, s, id);

@@ -325,3 +325,35 @@ B cancelled inventory_unavailable"
 		fi
 	done
 }
+
+# Why a saga failed is a code the transaction service reads back from its
+# SagaFailed: a step that timed out, or the deadline, cancels the order
+# with the choreography's reason for it (timeout); an undo spent, with
+# saga_failed.
+@test "the transaction service gives an orchestrated order that timed out the reason timeout" {
+	export EVT_NOW=2026-11-24T12:00:00.000Z
+	. "$TESTDATA/sagas/rounds.sh"
+	orch_log "$TESTDATA/sagas/order-T1.ndjson"
+	orch_round
+	# Nobody answers the charge: by 12:05 its three attempts timed out.
+	orch_round 2026-11-24T12:05:00.000Z
+	orch_reply RefundPayment PaymentRefunded
+	orch_round 2026-11-24T12:05:00.000Z
+	orch_step transaction
+	run bash -c "evt-replay -l log.ndjson -t SagaFailed -t TransactionCancelled | jq -r '.type + \" \" + .data.reason'"
+	assert_output "SagaFailed step payment timed out
+TransactionCancelled timeout"
+	# The saga's deadline (here 1m, the charge unanswered): the same.
+	rm -f log.ndjson*
+	local def="$BATS_TEST_TMPDIR/deadline.json"
+	jq '.deadline = "1m" | .steps[0].timeout = "10m"' "$TESTDATA/sagas/order.json" >"$def"
+	orch_log "$TESTDATA/sagas/order-T1.ndjson"
+	orch_round 2026-11-24T12:00:00.000Z -d "$def"
+	orch_round 2026-11-24T12:02:00.000Z -d "$def"
+	orch_reply RefundPayment PaymentRefunded
+	orch_round 2026-11-24T12:02:00.000Z -d "$def"
+	orch_step transaction
+	run bash -c "evt-replay -l log.ndjson -t SagaFailed -t TransactionCancelled | jq -r '.type + \" \" + .data.reason'"
+	assert_output "SagaFailed deadline passed
+TransactionCancelled timeout"
+}
