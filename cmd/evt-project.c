@@ -55,7 +55,11 @@ help(void)
 	    "  sagas         correlationid: transaction_id, state, events,\n"
 	    "                started_at, last_at, duration_ms, compensated\n"
 	    "  streams       subject: category, version, last_seq, last_type,\n"
-	    "                last_at\n\n"
+	    "                last_at\n"
+	    "  orchestrations\n"
+	    "                last_at, key: saga, version, state, step, attempt,\n"
+	    "                due, started_at, correlationid, events (the sagas\n"
+	    "                of saga-orch, stalest first)\n\n"
 	    "  -l, --log LOG        read the log (default: standard input)\n"
 	    "  -o, --output FORMAT  ndjson (default), json, table, csv, or prom\n"
 	    "                       (numeric columns as Prometheus gauges\n"
@@ -357,8 +361,8 @@ main(int argc, char **argv)
 	}
 	if (!specfile) {
 		if (optind >= argc)
-			evt_usage_error(USAGE, "which projection? inventory, "
-			    "transactions, sales, sagas, streams, or --spec FILE");
+			evt_usage_error(USAGE, "which projection? %s",
+			    evt_proj_names());
 		name = argv[optind++];
 	}
 	if (r.until && r.has_at)

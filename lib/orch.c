@@ -53,6 +53,28 @@ struct ostate {
 	int64_t udue_ms, uretry_ms, ustart_ms;
 };
 
+/*
+ * The sagas over, so that a trigger read again starts no second saga and
+ * the saga's own events read after its end are known for what they are: a
+ * 64-bit hash of each key (bit 0 set: 0 is an empty slot), the last
+ * DONE_MAX of them, in a table at most half full that grows to twice that,
+ * and a ring of the same hashes, oldest first, to drop them in that order.
+ * Bounded, so memory follows the open sagas and not the length of the
+ * input, as saga-step's table of finished sagas. Beyond it, a trigger read
+ * again starts its saga again, whose decisions have the ids stored already:
+ * evt-append skips them, the service takes them as found stored.
+ */
+#ifndef DONE_MAX
+#define DONE_MAX (1u << 20)
+#endif
+
+struct doneset {
+	uint64_t *tab;		/* cap slots, a power of 2 */
+	size_t cap;
+	uint64_t *ring;		/* rcap hashes; the oldest at head */
+	size_t rcap, head, len;
+};
+
 /* A command the saga sent, by id (orch->cmds). */
 struct creg {
 	struct osaga *s;
@@ -71,7 +93,7 @@ struct osaga {
 	struct sstate {
 		int started, halted, ended, expired, stuck_said, in_over;
 		int fail_step;		/* the first step that failed, or -1 */
-		const char *fail_how;
+		int fail_why;		/* enum evt_orch_why, when it did */
 		long long version, seq;
 		int64_t last_ms, start_ms;
 		char last_own[256];	/* the cause of the next event */
@@ -89,7 +111,7 @@ struct evt_orch {
 	struct odef **defs;
 	size_t ndefs;
 	struct evt_hmap sagas;		/* key -> struct osaga * */
-	struct evt_hmap done;		/* keys of sagas over */
+	struct doneset done;		/* keys of sagas over (hashed) */
 	struct evt_hmap cmds;		/* command id -> struct creg * */
 	struct evt_hmap parked;		/* cause id -> struct reply * */
 	struct evt_hmap found;		/* decision ids found stored */
@@ -177,6 +199,87 @@ saga_get(const struct evt_orch *o, const char *k, size_t n)
 	return v ? (struct osaga *)(intptr_t)*v : NULL;
 }
 
+static uint64_t
+done_hash(const char *k, size_t n)
+{
+	return evt_hash(k, n) | 1;
+}
+
+/* Where h is in d->tab, or the empty slot where it would go. */
+static size_t
+done_slot(const struct doneset *d, uint64_t h)
+{
+	size_t mask = d->cap - 1, i = (size_t)(h >> 1) & mask;
+
+	while (d->tab[i] && d->tab[i] != h)
+		i = (i + 1) & mask;
+	return i;
+}
+
+static int
+done_has(const struct doneset *d, const char *k, size_t n)
+{
+	return d->cap && d->tab[done_slot(d, done_hash(k, n))] != 0;
+}
+
+static void
+done_del(struct doneset *d, uint64_t h)
+{
+	size_t mask = d->cap - 1, i = done_slot(d, h), j, home;
+
+	if (d->tab[i] == 0)
+		return;
+	d->tab[i] = 0;
+	/* Backward shift, as in hmap.c: no tombstones. */
+	for (j = (i + 1) & mask; d->tab[j]; j = (j + 1) & mask) {
+		home = (size_t)(d->tab[j] >> 1) & mask;
+		if ((j > i && (home <= i || home > j)) ||
+		    (j < i && home <= i && home > j)) {
+			d->tab[i] = d->tab[j];
+			d->tab[j] = 0;
+			i = j;
+		}
+	}
+}
+
+static void
+done_add(struct doneset *d, const char *k, size_t n)
+{
+	uint64_t h = done_hash(k, n);
+
+	if (d->cap && d->tab[done_slot(d, h)])
+		return;
+	if (d->len == DONE_MAX) {
+		done_del(d, d->ring[d->head]);
+		d->head = (d->head + 1) % DONE_MAX;
+		d->len--;
+	}
+	/* Grown, the table stays at most half full. */
+	if (2 * (d->len + 1) > d->cap) {
+		size_t old = d->cap;
+		uint64_t *t = d->tab;
+		d->cap = old ? 2 * old : 1024;
+		if ((d->tab = calloc(d->cap, sizeof(*d->tab))) == NULL)
+			abort();
+		for (size_t i = 0; i < old; i++)
+			if (t[i])
+				d->tab[done_slot(d, t[i])] = t[i];
+		free(t);
+	}
+	/* The ring grows until it holds DONE_MAX; until then, head is 0. */
+	if (d->len == d->rcap) {
+		d->rcap = d->rcap ? 2 * d->rcap : 1024;
+		if (d->rcap > DONE_MAX)
+			d->rcap = DONE_MAX;
+		if ((d->ring = realloc(d->ring, d->rcap * sizeof(*d->ring))) ==
+		    NULL)
+			abort();
+	}
+	d->tab[done_slot(d, h)] = h;
+	d->ring[(d->head + d->len) % d->rcap] = h;
+	d->len++;
+}
+
 static void
 saga_free(struct evt_orch *o, struct osaga *s)
 {
@@ -203,7 +306,8 @@ saga_free(struct evt_orch *o, struct osaga *s)
 	free(s);
 }
 
-/* The saga is over for good: out of every table, its key remembered. */
+/* The saga is over for good: out of every table, its key remembered
+ * (hashed). */
 static void
 forget(struct evt_orch *o, struct osaga *s)
 {
@@ -216,7 +320,7 @@ forget(struct evt_orch *o, struct osaga *s)
 	else
 		o->tail = s->prev;
 	evt_hmap_del(&o->sagas, s->key, s->keylen);
-	evt_hmap_put(&o->done, s->key, s->keylen, 1);
+	done_add(&o->done, s->key, s->keylen);
 	saga_free(o, s);
 }
 
@@ -336,7 +440,8 @@ evt_orch_free(struct evt_orch *o)
 	evt_hmap_each(&o->parked, free_parked, NULL);
 	evt_hmap_free(&o->parked);
 	evt_hmap_free(&o->sagas);
-	evt_hmap_free(&o->done);
+	free(o->done.tab);
+	free(o->done.ring);
 	evt_hmap_free(&o->cmds);
 	evt_hmap_free(&o->found);
 	for (size_t i = 0; i < o->ndefs; i++)
@@ -615,11 +720,11 @@ retries(const struct osaga *s, int i, int a, int undo, int timedout)
 }
 
 static void
-failing(struct osaga *s, int i, const char *how)
+failing(struct osaga *s, int i, enum evt_orch_why why)
 {
 	if (s->v.fail_step < 0) {
 		s->v.fail_step = i;
-		s->v.fail_how = how;
+		s->v.fail_why = why;
 	}
 }
 
@@ -721,7 +826,7 @@ fold_own(struct evt_orch *o, struct osaga *s, const struct evt_event *ev,
 		if (s->v.expired)
 			return 0;
 		s->v.expired = 1;
-		failing(s, -1, "deadline");
+		failing(s, -1, EVT_ORCH_WHY_DEADLINE);
 		for (size_t k = 0; k < s->d->nsteps; k++) {
 			struct ostate *x = &s->st[k];
 			if (x->phase == ST_RUN) {
@@ -808,7 +913,8 @@ fold_own(struct evt_orch *o, struct osaga *s, const struct evt_event *ev,
 			x->retry_ms = retry_at(&sd->act.retry, (int)a, time_ms);
 		} else {
 			x->phase = to ? ST_TIMEDOUT : ST_FAILED;
-			failing(s, i, to ? "timed out" : "failed");
+			failing(s, i, to ? EVT_ORCH_WHY_STEP_TIMED_OUT :
+			    EVT_ORCH_WHY_STEP_FAILED);
 			/* Siblings waiting to retry stop where they are. */
 			for (size_t k = 0; k < s->d->nsteps; k++)
 				if (s->st[k].phase == ST_RETRY)
@@ -866,7 +972,7 @@ new_trigger(struct evt_orch *o, const struct evt_event *ev, int64_t time_ms,
 		    (int)ev->type.n, ev->type.p, d->name, "start.key"),
 		    EVT_SAGA_ASIDE;
 	if (saga_get(o, o->val.p, o->val.len) ||
-	    evt_hmap_get(&o->done, o->val.p, o->val.len))
+	    done_has(&o->done, o->val.p, o->val.len))
 		return EVT_SAGA_TAKEN;	/* a trigger again: one saga a key */
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		abort();
@@ -960,7 +1066,7 @@ evt_orch_fold(struct evt_orch *o, const struct evt_event *ev, int64_t now_ms,
 		struct osaga *s = saga_get(o, ev->subject.p + 5, ev->subject.n - 5);
 		int rc;
 		if (s == NULL) {
-			if (evt_hmap_get(&o->done, ev->subject.p + 5,
+			if (done_has(&o->done, ev->subject.p + 5,
 			    ev->subject.n - 5))
 				return EVT_SAGA_TAKEN;
 			return evt_err_set(err, EX_DATAERR, "%.*s: no trigger read "
@@ -983,9 +1089,18 @@ evt_orch_fold(struct evt_orch *o, const struct evt_event *ev, int64_t now_ms,
 		}
 		rc = fold_own(o, s, ev, ev->type.p + 4, ev->type.n - 4, time_ms,
 		    err);
-		if (rc == 0 && s->v.ended && !o->journaling && !o->deciding &&
-		    !s->v.in_over)
-			forget(o, s);
+		/* Its end read (not decided): a fact, forgotten at once, also
+		 * in a service catching up on a long log, unless a round not
+		 * yet committed changed the saga and may be taken back. */
+		if (rc == 0 && s->v.ended && !o->deciding && !s->v.in_over) {
+			if (s->snap_v == NULL)
+				forget(o, s);
+			else {
+				s->v.in_over = 1;
+				s->over_next = o->over;
+				o->over = s;
+			}
+		}
 		return rc;
 	}
 	/* A marked reply whose command is not known yet: kept for it. Only
@@ -1386,26 +1501,23 @@ simple(struct ctx *c, struct osaga *s, const char *type, const char *slot,
 			add_time(o, &o->line, plus(t, s->d->deadline_ms));
 		}
 	} else if (strcmp(type, "SagaFailed") == 0) {
-		int stuck = 0;
-		for (size_t k = 0; k < s->d->nsteps; k++)
-			if (s->st[k].uphase == U_STUCK) {
-				stuck = 1;
-				evt_buf_adds(&o->line, ",\"reason\":\"undo of step ");
-				evt_buf_adds(&o->line, s->d->steps[k].name);
-				evt_buf_adds(&o->line, " exhausted\",\"stuck\":true");
-				break;
-			}
-		if (!stuck) {
-			evt_buf_adds(&o->line, ",\"reason\":");
-			evt_buf_reset(&o->val);
-			if (s->v.fail_step >= 0)
-				evt_buf_printf(&o->val, "step %s %s",
-				    s->d->steps[s->v.fail_step].name, s->v.fail_how);
-			else
-				evt_buf_adds(&o->val, "deadline passed");
-			evt_buf_json_str(&o->line, o->val.p, o->val.len);
-			evt_buf_adds(&o->line, ",\"stuck\":false");
-		}
+		int stuck = -1;
+		for (size_t k = 0; k < s->d->nsteps && stuck < 0; k++)
+			if (s->st[k].uphase == U_STUCK)
+				stuck = (int)k;
+		evt_buf_reset(&o->val);
+		if (stuck >= 0)
+			evt_orch_why_text(&o->val, EVT_ORCH_WHY_UNDO_EXHAUSTED,
+			    s->d->steps[stuck].name);
+		else if (s->v.fail_step >= 0)
+			evt_orch_why_text(&o->val, s->v.fail_why,
+			    s->d->steps[s->v.fail_step].name);
+		else
+			evt_orch_why_text(&o->val, EVT_ORCH_WHY_DEADLINE, NULL);
+		evt_buf_adds(&o->line, ",\"reason\":");
+		evt_buf_json_str(&o->line, o->val.p, o->val.len);
+		evt_buf_adds(&o->line, stuck >= 0 ? ",\"stuck\":true" :
+		    ",\"stuck\":false");
 	}
 	evt_buf_adds(&o->line, "}}");
 	return put(c, s, id);

@@ -79,6 +79,26 @@ void evt_orch_stored(struct evt_orch *o, const char *id);
 /* The earliest time a timer of an open saga falls due (ms), or INT64_MAX. */
 int64_t evt_orch_next_deadline(const struct evt_orch *o);
 
+/*
+ * Why an orchestrated saga failed, as the reason of its SagaFailed says
+ * (saga-orch(5)): "step NAME failed", "step NAME timed out", "deadline
+ * passed", "undo of step NAME exhausted".
+ */
+enum evt_orch_why {
+	EVT_ORCH_WHY_NONE,		/* no reason, or none of those */
+	EVT_ORCH_WHY_STEP_FAILED,
+	EVT_ORCH_WHY_STEP_TIMED_OUT,
+	EVT_ORCH_WHY_DEADLINE,
+	EVT_ORCH_WHY_UNDO_EXHAUSTED
+};
+
+/* The reason of code why, step its step's name (unused by a code
+ * without one), appended to b. */
+void evt_orch_why_text(struct evt_buf *b, enum evt_orch_why why,
+    const char *step);
+/* The code of the reason p[0..n) (decoded; p NULL: none). */
+enum evt_orch_why evt_orch_why(const char *p, size_t n);
+
 /* What -v reports. */
 struct evt_orch_counts {
 	size_t open;		/* sagas open */

@@ -14,6 +14,11 @@
 enum kind { P_INVENTORY, P_TRANSACTIONS, P_SALES, P_SAGAS, P_STREAMS,
 	P_ORCH, P_SPEC };
 
+/* The built-in projections' names, in the order of enum kind: the one
+ * list every message naming them is made from (evt_proj_names). */
+static const char *const kind_names[] = { "inventory", "transactions",
+	"sales", "sagas", "streams", "orchestrations" };
+
 /* --- the built-in tables ------------------------------------------------- */
 
 enum { INV_STORE, INV_SKU, INV_ON_HAND, INV_RESERVED, INV_AVAILABLE };
@@ -507,11 +512,25 @@ fail:
 
 /* --- the projection ------------------------------------------------------ */
 
+const char *
+evt_proj_names(void)
+{
+	static char list[256];
+
+	if (list[0] == '\0') {
+		size_t n = 0;
+		for (size_t i = 0; i < sizeof(kind_names) / sizeof(*kind_names);
+		    i++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s, ",
+			    kind_names[i]);
+		snprintf(list + n, sizeof(list) - n, "or --spec FILE");
+	}
+	return list;
+}
+
 struct evt_proj *
 evt_proj_new(const char *name, const char *specfile, struct evt_err *err)
 {
-	static const char *const names[] = { "inventory", "transactions",
-		"sales", "sagas", "streams", "orchestrations" };
 	struct evt_proj *p = calloc(1, sizeof(*p));
 	size_t nkey = 2;
 
@@ -529,18 +548,17 @@ evt_proj_new(const char *name, const char *specfile, struct evt_err *err)
 		    p->spec->nhidden, p->spec->ngroup, 0);
 	} else {
 		p->kind = P_SPEC;
-		for (int i = 0; i < 6; i++)
-			if (strcmp(name, names[i]) == 0)
+		for (size_t i = 0; i < sizeof(kind_names) / sizeof(*kind_names);
+		    i++)
+			if (strcmp(name, kind_names[i]) == 0)
 				p->kind = (enum kind)i;
 		if (p->kind == P_SPEC) {
 			free(p);
-			evt_err_set(err, EX_USAGE, "unknown projection: %s "
-			    "(inventory, transactions, sales, sagas, streams, "
-			    "orchestrations, or "
-			    "--spec FILE)", name);
+			evt_err_set(err, EX_USAGE, "unknown projection: %s (%s)",
+			    name, evt_proj_names());
 			return NULL;
 		}
-		p->name = names[p->kind];
+		p->name = kind_names[p->kind];
 	}
 	switch (p->kind) {
 	case P_INVENTORY:

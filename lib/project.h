@@ -13,14 +13,17 @@
 struct evt_proj;
 
 /*
- * A new projection: a built-in name (inventory, transactions, sales,
- * sagas, streams), or with specfile set, the projection that file
+ * A new projection: a built-in name (evt_proj_names), or with specfile set, the projection that file
  * describes (name is then ignored). NULL with err: EX_USAGE for an
  * unknown name, EX_NOINPUT for a missing spec, EX_DATAERR for a bad one.
  */
 struct evt_proj *evt_proj_new(const char *name, const char *specfile,
     struct evt_err *err);
 void evt_proj_free(struct evt_proj *p);
+
+/* The built-in projections' names, for messages: "inventory, ...,
+ * orchestrations, or --spec FILE" (static). */
+const char *evt_proj_names(void);
 
 /* Its name (borrowed): the checkpoint name in a read-model store. */
 const char *evt_proj_name(const struct evt_proj *p);

@@ -31,6 +31,7 @@
 #include "decimal.h"
 #include "hmap.h"
 #include "json.h"
+#include "orch.h"
 #include "saga.h"
 #include "uuid.h"
 
@@ -203,7 +204,7 @@ struct tx {
 	 * tells it from a transaction's).
 	 */
 	int orch, transfer, saga_end;	/* saga_end: 0, SAGA_OK, SAGA_BAD */
-	int saga_timeout;		/* it failed on a timeout */
+	int saga_why;			/* why it failed: enum evt_orch_why */
 	int dispatched, restocked, received;
 	struct own orchv, mkey, end_id, fail_reason;
 	struct own ship_id;		/* the dispatch's */
@@ -1335,10 +1336,7 @@ apply(struct evt_saga *s, struct tx *t, const struct rev *r, struct evt_err *err
 			return 0;
 		t->saga_end = r->type == R_SAGA_DONE ? SAGA_OK : SAGA_BAD;
 		own_set(&t->end_id, r->id);
-		t->saga_timeout = r->reason.p && ((r->reason.n >= 9 &&
-		    memcmp(r->reason.p + r->reason.n - 9, "timed out", 9) == 0) ||
-		    (r->reason.n == 15 && memcmp(r->reason.p, "deadline passed",
-		    15) == 0));
+		t->saga_why = evt_orch_why(r->reason.p, r->reason.n);
 		break;
 	case R_FULFILLED:
 		if (t->fulfilled)
@@ -2492,7 +2490,9 @@ owed_orch(struct ctx *c, struct tx *t)
 		/* The reasons the choreography gives for the same end. */
 		r.reason = lit(t->pay == PAY_FAILED ? "payment_declined" :
 		    t->inv == INV_UNAVAILABLE ? "inventory_unavailable" :
-		    t->saga_timeout ? "timeout" : "saga_failed");
+		    t->saga_why == EVT_ORCH_WHY_STEP_TIMED_OUT ||
+		    t->saga_why == EVT_ORCH_WHY_DEADLINE ? "timeout" :
+		    "saga_failed");
 		return decide(c, t, &r, "fate of", &t->end_id, 0);
 	}
 	return 0;

@@ -351,3 +351,31 @@ for g, s, lo, hi in rows:
 PY
 }
 @test "golden: orchestrations: orchestrated sagas, stalest first, with state, step, attempt and due" { golden project-orchestrations; }
+
+# The names a user is offered (no projection, an unknown one) are the
+# projections there are: each of them runs, and --help and the man page
+# describe the same ones, in the same order.
+@test "every projection is named when none or an unknown one is given, and each runs" {
+	run evt-project </dev/null
+	[ "$status" -eq 64 ]
+	local which unknown
+	which=$(printf '%s\n' "$output" | sed -n 's/^evt-project: which projection? \(.*\), or --spec FILE$/\1/p')
+	run evt-project nosuch </dev/null
+	[ "$status" -eq 64 ]
+	unknown=$(printf '%s\n' "$output" | sed -n 's/^evt-project: unknown projection: nosuch (\(.*\), or --spec FILE)$/\1/p')
+	[ -n "$which" ]
+	[ "$which" = "$unknown" ]
+	local names; names=$(printf '%s\n' "$which" | sed 's/, /\n/g')
+	[ "$(printf '%s\n' "$names" | wc -l)" -ge 6 ]
+	echo "$names" | grep -qx orchestrations
+	# --help: the names at the start of its lines, up to the options.
+	run bash -c "evt-project --help | sed -n '/^Fold/,/^\$/p' | sed -n 's/^  \([a-z][a-z]*\).*/\1/p'"
+	[ "$output" = "$names" ]
+	run sed -n 's/^\.It Cm \([a-z][a-z]*\)$/\1/p' "$BATS_TEST_DIRNAME/../man/evt-project.1"
+	[ "$output" = "$names" ]
+	local n
+	for n in $names; do
+		evt-project -l "$TESTDATA/store-log.ndjson" "$n" >out.$n ||
+			{ echo "$n failed"; return 1; }
+	done
+}

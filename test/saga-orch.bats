@@ -261,3 +261,99 @@ B cancelled inventory_unavailable"
 	run bash -c "evt-project -l shop.db inventory | jq -c 'select(.store_id == \"S01\") | [.on_hand, .reserved]'"
 	assert_output "[0,0]"
 }
+
+# A saga over is remembered by a hash of its key, the last DONE_MAX of
+# them (so that memory follows the open sagas): within them a trigger read
+# again starts nothing; beyond them it starts the saga again, whose
+# decisions have ids the log holds already, so the log gains nothing.
+@test "a saga over is forgotten as its end is read, by the service too; a trigger read again adds nothing, within the table of sagas over and beyond it" {
+	# saga-orch with a table of 16, against the library of the build the
+	# tests run (as saga-step's done-table test).
+	local lib=$ROOT/build/libevt.a san=
+	if nm "$ROOT/bin/saga-orch" 2>/dev/null | grep -q __asan_init; then
+		lib=$ROOT/build-san/libevt.a san=-fsanitize=address,undefined
+	fi
+	# shellcheck disable=SC2046
+	cc -std=c11 -D_GNU_SOURCE $san -DDONE_MAX=16 -I"$ROOT/lib" -o saga-orch-small \
+		"$ROOT/cmd/saga-orch.c" "$ROOT/lib/orch.c" "$lib" \
+		$(pkg-config --cflags --libs jansson sqlite3 libpq libcrypto) -pthread -lm
+	export EVT_NOW=2026-11-24T12:00:00.000Z
+	local def="$TESTDATA/sagas/order.json" x i n m
+	jq -c '.data.delta = 1000' "$TESTDATA/sagas/stock.ndjson" >orders
+	for x in T1 $(seq -f 'X%g' 1 40); do
+		jq -c --arg t "$x" '.id = "order-" + $t | .subject = "transaction-" + $t
+			| .data.transaction_id = $t' "$TESTDATA/sagas/order-T1.ndjson"
+	done >>orders
+	for x in small big; do
+		local orch=saga-orch
+		[ $x = big ] || orch=./saga-orch-small
+		rm -f a.db*
+		evt-append -q -l a.db <orders
+		n=0
+		for i in $(seq 1 10); do
+			$orch -d "$def" -l a.db
+			saga-step all -l a.db
+			m=$(evt-replay -l a.db --count)
+			[ "$m" = "$n" ] && break
+			n=$m
+		done
+		[ "$(evt-replay -l a.db -t SagaCompleted --count)" = 41 ]
+		# The service forgets a saga as it reads its end, as the filter
+		# does: none held open.
+		$orch -v -d "$def" -l a.db 2>err
+		grep -q " 0 out, 0 sagas open, 41 started, 41 completed," err
+		# T1's order again, under another id: its saga is long over.
+		jq -c 'select(.id == "order-T1") | .id = "order-T1-again"' orders |
+			evt-append -q -l a.db
+		evt-replay -l a.db >before
+		# The filter: what it writes, appended, adds nothing.
+		evt-replay -l a.db | $orch -d "$def" --only-new >out
+		evt-append -q -l a.db <out
+		# The service: nothing, and it stops.
+		run timeout 20 $orch -d "$def" -l a.db
+		assert_success
+		evt-replay -l a.db | cmp before -
+		# Within the table, nothing is even written; beyond it, the
+		# saga's first decisions again, every one of them stored.
+		if [ $x = big ]; then
+			[ ! -s out ]
+		else
+			[ -s out ]
+			jq -r .id out | while read -r i; do
+				grep -q "\"id\":\"$i\"" before
+			done
+		fi
+	done
+}
+
+# Why a saga failed is a code the transaction service reads back from its
+# SagaFailed: a step that timed out, or the deadline, cancels the order
+# with the choreography's reason for it (timeout); an undo spent, with
+# saga_failed.
+@test "the transaction service gives an orchestrated order that timed out the reason timeout" {
+	export EVT_NOW=2026-11-24T12:00:00.000Z
+	. "$TESTDATA/sagas/rounds.sh"
+	orch_log "$TESTDATA/sagas/order-T1.ndjson"
+	orch_round
+	# Nobody answers the charge: by 12:05 its three attempts timed out.
+	orch_round 2026-11-24T12:05:00.000Z
+	orch_reply RefundPayment PaymentRefunded
+	orch_round 2026-11-24T12:05:00.000Z
+	orch_step transaction
+	run bash -c "evt-replay -l log.ndjson -t SagaFailed -t TransactionCancelled | jq -r '.type + \" \" + .data.reason'"
+	assert_output "SagaFailed step payment timed out
+TransactionCancelled timeout"
+	# The saga's deadline (here 1m, the charge unanswered): the same.
+	rm -f log.ndjson*
+	local def="$BATS_TEST_TMPDIR/deadline.json"
+	jq '.deadline = "1m" | .steps[0].timeout = "10m"' "$TESTDATA/sagas/order.json" >"$def"
+	orch_log "$TESTDATA/sagas/order-T1.ndjson"
+	orch_round 2026-11-24T12:00:00.000Z -d "$def"
+	orch_round 2026-11-24T12:02:00.000Z -d "$def"
+	orch_reply RefundPayment PaymentRefunded
+	orch_round 2026-11-24T12:02:00.000Z -d "$def"
+	orch_step transaction
+	run bash -c "evt-replay -l log.ndjson -t SagaFailed -t TransactionCancelled | jq -r '.type + \" \" + .data.reason'"
+	assert_output "SagaFailed deadline passed
+TransactionCancelled timeout"
+}
