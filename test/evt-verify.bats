@@ -1494,6 +1494,59 @@ behind_case() {
 	done
 }
 
+@test "issue 29: a symbolic link planted in a tiles directory is never written or read through; tiles appear whole" {
+	gen 600 | evt-append -q -l a.db
+	mkdir -p T/tile/0 elsewhere
+	head -c 8192 /dev/urandom >victim
+	cp victim victim.orig
+	# A link at a tile's name, at the chain heads' and at a partial
+	# tile's directory: each replaced by what evt-verify writes, the
+	# files they point to untouched.
+	ln -s "$PWD/victim" T/tile/0/000
+	ln -s "$PWD/victim" T/evt-chain-heads
+	run evt-verify -q -l a.db --tiles T -o cp
+	assert_success
+	cmp victim victim.orig
+	[ -f T/tile/0/000 ] && [ ! -L T/tile/0/000 ] && [ ! -L T/evt-chain-heads ]
+	cmp <(evt-replay -l a.db | PYH --tile /dev/stdin 0 0) T/tile/0/000
+	# A link for a directory is not followed: writing there is refused
+	# (73), nothing written where it points.
+	rm -r T/tile/0/002.p
+	ln -s "$PWD/elsewhere" T/tile/0/002.p
+	run evt-verify -l a.db --tiles T
+	assert_failure 73
+	assert_output --partial "T/tile/0/002.p: not a directory (a symbolic link or a file is in its place): refused"
+	[ -z "$(ls elsewhere)" ]
+	rm T/tile/0/002.p
+	evt-verify -q -l a.db --tiles T >/dev/null
+	cmp <(evt-replay -l a.db | PYH --tile /dev/stdin 0 2 88) T/tile/0/002.p/88
+	# A link at a level's directory: refused; by default (LOG.tiles) a
+	# warning, the verify itself done.
+	rm -rf T/tile/1 && ln -s "$PWD/elsewhere" T/tile/1
+	run evt-verify -l a.db --tiles T
+	assert_failure 73
+	assert_output --partial "T/tile/1: not a directory"
+	[ -z "$(ls elsewhere)" ]
+	cp -r T a.db.tiles
+	run evt-verify -l a.db
+	assert_success
+	assert_output --partial "a.db.tiles: tiles not written"
+	# Read through a proof: a tile that is a link is refused (65), not
+	# read (its target could be any file of that size).
+	rm -rf T a.db.tiles
+	evt-verify -q -l a.db --tiles T >/dev/null
+	mv T/tile/0/001 t001
+	ln -s "$PWD/t001" T/tile/0/001
+	run evt-verify -l a.db --tiles T --prove 300 --checkpoint cp
+	assert_failure 65
+	assert_output --partial "T/tile/0/001: a symbolic link, not a tile: refused"
+	# No temporary file is left behind, and every tile is mode 0644.
+	rm T/tile/0/001
+	evt-verify -q -l a.db --tiles T >/dev/null
+	[ -z "$(find T -name '.tmp*')" ]
+	[ -z "$(find T -type f ! -perm 0644)" ]
+}
+
 @test "one event's proof on a large log reads a few tiles: under 10 ms beyond the process's start" {
 	gen 70000 | evt-append -q -l big.db
 	evt-verify -q -l big.db -o cp >/dev/null
