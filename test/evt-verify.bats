@@ -1747,4 +1747,21 @@ behind_case() {
 	vg evt-verify --vkey w.pem --key-name w >/dev/null
 	run vg evt-verify --check-inclusion old </dev/null
 	assert_failure 65
+	# Proofs from tiles behind the checkpoint, made from the log; and
+	# when the log does not hold it, or is not there.
+	gen 500 331 | evt-append -q -l a.ndjson
+	vg evt-verify -q -l a.ndjson --tiles T -o cp830 --origin o >/dev/null
+	vg evt-verify -v -l a.ndjson --prove 800 --checkpoint cp830 >p 2>err
+	grep -q "the tiles were behind the checkpoint" err
+	sed -n 800p a.ndjson | vg evt-verify -q --check-inclusion p
+	cp -r T T2 && rm -r T2/tile/0/001 T2/tile/0/002
+	run vg evt-verify -l a.ndjson --tiles T2 --prove-consistency cp330 --checkpoint cp830
+	assert_success
+	cp -r T T4 && rm -r T4/tile/0/000
+	run vg evt-verify -l nosuch.ndjson --tiles T4 --prove 3 --checkpoint cp830
+	assert_failure 66
+	sed -i '600s/"n":600}/"n":6000}/' a.ndjson
+	cp -r T T3 && rm -r T3/tile/0/002 T3/tile/1
+	run vg evt-verify -l a.ndjson --tiles T3 --prove 3 --checkpoint cp830
+	assert_failure 1
 }
