@@ -55,7 +55,8 @@ help(void)
 	    "      --rechain REASON       repair a broken chain: re-hash from the\n"
 	    "                             first seq found wrong to the end, and\n"
 	    "                             record it, with REASON, as an event\n\n"
-	    "Proofs (from the tiles; the checks need no log):\n"
+	    "Proofs (from the tiles, and from -l LOG what they lack; the\n"
+	    "checks need no log):\n"
 	    "      --checkpoint FILE      the checkpoint a proof is about\n"
 	    "      --prove SEQ            print a tlog-proof of event SEQ's inclusion\n"
 	    "      --check-inclusion PROOF  check it against the event line on\n"
@@ -160,18 +161,37 @@ put_stdout(const struct evt_buf *b)
 	return 0;
 }
 
-/* --prove SEQ: a tlog-proof of event SEQ in cp's tree, from tiles. */
+/* Say what a proof made from the log (tlog.h): the tiles were behind
+ * the checkpoint; and free src's. */
+static void
+src_report(struct evt_tlog_src *src, const char *dir)
+{
+	if (src->events > 0 || src->tiles > 0)
+		evt_note("%s: the tiles were behind the checkpoint: %lld events "
+		    "of %s hashed, %lld tiles made, %lld written", dir,
+		    src->events, src->log, src->tiles, src->saved);
+	if (src->unsaved)
+		evt_warn("%s: tiles not brought up to date: %s (the proof is "
+		    "made from the log all the same)", dir, src->save_err.msg);
+	evt_tlog_src_free(src);
+}
+
+/* --prove SEQ: a tlog-proof of event SEQ in cp's tree, from tiles (and
+ * what they lack, from the log). */
 static int
-prove(long long seq, const char *cpname, const char *pub, const char *dir)
+prove(long long seq, const char *cpname, const char *pub, const char *dir,
+    const char *logspec)
 {
 	struct evt_checkpoint cp;
 	struct evt_buf b = EVT_BUF_INIT;
+	struct evt_tlog_src src = { .logspec = logspec };
 	struct evt_err err;
 	int rc;
 
 	evt_checkpoint_init(&cp);
 	read_cp(&cp, cpname, pub);
-	done(evt_tlog_prove(seq, &cp, cpname, dir, &b, &err), &err);
+	done(evt_tlog_prove(seq, &cp, cpname, dir, &src, &b, &err), &err);
+	src_report(&src, dir);
 	rc = put_stdout(&b);
 	evt_buf_free(&b);
 	evt_checkpoint_free(&cp);
@@ -228,10 +248,11 @@ check_inclusion(const char *path, const char *cpname, const char *pub,
 /* --prove-consistency OLD: a proof that cpname extends OLD, from tiles. */
 static int
 prove_consistency(const char *oldname, const char *cpname, const char *pub,
-    const char *dir)
+    const char *dir, const char *logspec)
 {
 	struct evt_checkpoint old, cp;
 	struct evt_buf b = EVT_BUF_INIT;
+	struct evt_tlog_src src = { .logspec = logspec };
 	struct evt_err err;
 	int rc;
 
@@ -240,8 +261,9 @@ prove_consistency(const char *oldname, const char *cpname, const char *pub,
 	read_cp(&old, oldname, pub);
 	read_cp(&cp, cpname, pub);
 	done(evt_tlog_same_origin(&old, oldname, &cp, cpname, &err), &err);
-	done(evt_tlog_prove_consistency(&old, oldname, &cp, cpname, dir, &b,
-	    &err), &err);
+	done(evt_tlog_prove_consistency(&old, oldname, &cp, cpname, dir, &src,
+	    &b, &err), &err);
+	src_report(&src, dir);
 	rc = put_stdout(&b);
 	evt_buf_free(&b);
 	evt_checkpoint_free(&old);
@@ -282,9 +304,10 @@ check_consistency(const char *path, const char *oldname, const char *cpname,
  * the checkpoint in state (the last this witness signed). */
 static int
 cosign(const char *key, const char *keyname, const char *cpname,
-    const char *state, const char *pub, const char *dir)
+    const char *state, const char *pub, const char *dir, const char *logspec)
 {
 	struct evt_checkpoint cp;
+	struct evt_tlog_src src = { .logspec = logspec };
 	struct evt_err err;
 	long long old_seq;
 	int first;
@@ -297,8 +320,9 @@ cosign(const char *key, const char *keyname, const char *cpname,
 	if (!pub)
 		evt_warn("no --pubkey: cosigning a checkpoint whose log "
 		    "signature is not checked");
-	done(evt_tlog_cosign(&cp, cpname, key, keyname, state, dir, NULL,
+	done(evt_tlog_cosign(&cp, cpname, key, keyname, state, dir, &src, NULL,
 	    &first, &old_seq, &err), &err);
+	src_report(&src, dir);
 	if (first)
 		evt_note("%s: no state: %s is the first checkpoint this witness "
 		    "signs", state, cpname);
@@ -464,17 +488,19 @@ main(int argc, char **argv)
 		return check_consistency(chk_cons, since, checkpoint, pub);
 	tdir = evt_tlog_tiles_dir(tiles_arg, logspec);
 	if (prove_seq) {
-		rc = prove(prove_seq, checkpoint, pub, tdir);
+		rc = prove(prove_seq, checkpoint, pub, tdir, logspec);
 		free(tdir);
 		return rc;
 	}
 	if (prove_cons) {
-		rc = prove_consistency(prove_cons, checkpoint, pub, tdir);
+		rc = prove_consistency(prove_cons, checkpoint, pub, tdir,
+		    logspec);
 		free(tdir);
 		return rc;
 	}
 	if (cosign_key) {
-		rc = cosign(cosign_key, keyname, checkpoint, wstate, pub, tdir);
+		rc = cosign(cosign_key, keyname, checkpoint, wstate, pub, tdir,
+		    logspec);
 		free(tdir);
 		return rc;
 	}

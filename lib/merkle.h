@@ -125,6 +125,37 @@ void evt_tiles_free(struct evt_tiles *t);
 struct evt_hash_reader evt_tiles_reader(struct evt_tiles *t);
 
 /*
+ * A source of leaf hashes for the tiles that are missing, or narrower
+ * than a read needs (the log grew after they were written, or a tile was
+ * lost): put into out the hashes of leaves [lo, hi), hi - lo of them.
+ * Returns 0, or -1 with err.
+ */
+typedef int (*evt_leaves_fn)(void *arg, long long lo, long long hi,
+    unsigned char *out, struct evt_err *err);
+
+/*
+ * Read t as the tiles of a tree of size leaves, making from fn (arg is
+ * its) what the files lack: a level-0 tile from the leaf hashes after
+ * the widest partial tile there, a tile above from the full tiles of the
+ * level below. What is made is kept in memory until evt_tiles_save
+ * writes it; a file of the wrong size is taken for no tile.
+ */
+void evt_tiles_source(struct evt_tiles *t, long long size, evt_leaves_fn fn,
+    void *arg);
+/* How many tiles were made from the source. */
+long long evt_tiles_made(const struct evt_tiles *t);
+/* Write the tiles made from the source, *n of them. Returns 0, or -1
+ * with err (the rest stay unwritten; t still reads them). */
+int evt_tiles_save(struct evt_tiles *t, long long *n, struct evt_err *err);
+
+/*
+ * Files are made safely in a directory others can write (issue 29):
+ * nothing below dir is followed if it is a symbolic link, and a file
+ * appears whole under its name or not at all, never written through a
+ * link planted there (O_TMPFILE and linkat, or a temporary file made
+ * O_CREAT | O_EXCL | O_NOFOLLOW and renamed). dir itself is the
+ * operator's, and may be a link.
+ *
  * Writing: from a tree of size leaves (whose tiles are in t already, or
  * 0), take the subtrees of evt_merkle_edge_push through evt_tiles_put,
  * then evt_tiles_finish writes the partial tiles. Full tiles are written

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "tlog.h"
 
 /* --- the proof formats --------------------------------------------------- */
@@ -329,9 +330,104 @@ evt_tlog_tiles_hold(struct evt_tiles *t, const struct evt_checkpoint *cp,
 	return 0;
 }
 
-int
-evt_tlog_tiles_open(const char *dir, const struct evt_checkpoint *cp,
-    const char *cpname, struct evt_hasher *hs, struct evt_tiles **out,
+/*
+ * The leaves a proof's tiles lack, from the log (evt_tiles_source): read
+ * in batches of up to LEAF_BATCH events, in seq order, hashed as the
+ * chain hashes them. The log is opened at the first read only: a proof
+ * from tiles that hold its tree never touches it.
+ */
+#define LEAF_BATCH 65536
+
+struct leaves {
+	const char *spec;	/* the log's (borrowed) */
+	struct evt_log *log;
+	struct evt_hasher *hs;
+	unsigned char *buf;	/* the hashes of seq lo + 1 ... lo + n */
+	long long lo, n;
+	long long events;	/* read and hashed in all */
+};
+
+static int
+on_event(void *arg, long long seq, const char *line, size_t len)
+{
+	struct leaves *l = arg;
+
+	/* An event missing from the log ends the batch there. */
+	if (seq != l->lo + l->n + 1)
+		return 1;
+	evt_chain_leaf(l->hs, seq, line, len, l->buf + l->n * EVT_HASH_LEN);
+	l->n++;
+	l->events++;
+	return 0;
+}
+
+static int
+log_leaves(void *arg, long long lo, long long hi, unsigned char *out,
+    struct evt_err *err)
+{
+	struct leaves *l = arg;
+
+	while (lo < hi) {
+		struct evt_read r = { 0 };
+		long long k;
+
+		if (lo >= l->lo && lo < l->lo + l->n) {
+			k = (hi < l->lo + l->n ? hi : l->lo + l->n) - lo;
+			memcpy(out, l->buf + (lo - l->lo) * EVT_HASH_LEN,
+			    (size_t)k * EVT_HASH_LEN);
+			out += k * EVT_HASH_LEN;
+			lo += k;
+			continue;
+		}
+		if (l->log == NULL && (l->log = evt_log_open(l->spec, 0,
+		    err)) == NULL)
+			return -1;
+		l->lo = lo;
+		l->n = 0;
+		r.after = lo;
+		r.limit = LEAF_BATCH;
+		if (evt_log_read(l->log, &r, on_event, l, err) < 0)
+			return -1;
+		if (l->n == 0)
+			return evt_err_set(err, 1, "%s: seq %lld: no such event "
+			    "(missing, archived, or the log is not the "
+			    "checkpoint's)", evt_log_path(l->log), lo + 1);
+	}
+	return 0;
+}
+
+static struct leaves *
+leaves_new(const char *spec)
+{
+	struct leaves *l = calloc(1, sizeof(*l));
+
+	if (l == NULL || (l->buf = malloc((size_t)LEAF_BATCH *
+	    EVT_HASH_LEN)) == NULL)
+		abort();
+	l->spec = spec;
+	l->hs = evt_hasher_new();
+	return l;
+}
+
+static void
+leaves_free(struct leaves *l)
+{
+	if (l == NULL)
+		return;
+	evt_log_close(l->log);
+	evt_hasher_free(l->hs);
+	free(l->buf);
+	free(l);
+}
+
+/*
+ * evt_tlog_tiles_open, with src (NULL: none) the log to make from what
+ * the tiles lack; *lv is then its reader, to be given to src_done.
+ */
+static int
+open_tiles(const char *dir, struct evt_tlog_src *src,
+    const struct evt_checkpoint *cp, const char *cpname,
+    struct evt_hasher *hs, struct evt_tiles **out, struct leaves **lv,
     struct evt_err *err)
 {
 	struct evt_tiles *t;
@@ -339,6 +435,7 @@ evt_tlog_tiles_open(const char *dir, const struct evt_checkpoint *cp,
 	int rc;
 
 	*out = NULL;
+	*lv = NULL;
 	if (dir == NULL)
 		return evt_err_set(err, EX_USAGE, "a PostgreSQL log keeps no "
 		    "tiles unless --tiles DIR is given");
@@ -348,10 +445,22 @@ evt_tlog_tiles_open(const char *dir, const struct evt_checkpoint *cp,
 	if ((e = malloc(sizeof(*e))) == NULL)
 		abort();
 	t = evt_tiles_new(dir);
+	if (src) {
+		*lv = leaves_new(src->logspec);
+		evt_tiles_source(t, cp->seq, log_leaves, *lv);
+	}
 	rc = evt_tlog_tiles_hold(t, cp, hs, e, err);
 	free(e);
+	if (rc > 0 && *lv && (*lv)->events > 0)
+		evt_err_set(err, 1, "the tiles, with the %lld events after them "
+		    "in %s, do not hold the checkpoint's tree: their root at "
+		    "size %lld is another (the log or the tiles differ from "
+		    "the checkpoint's)", (*lv)->events,
+		    evt_log_path((*lv)->log), cp->seq);
 	if (rc != 0) {
 		evt_tiles_free(t);
+		leaves_free(*lv);
+		*lv = NULL;
 		if (rc < 0)
 			evt_err_prefix(err, "%s", dir);
 		else
@@ -362,16 +471,53 @@ evt_tlog_tiles_open(const char *dir, const struct evt_checkpoint *cp,
 	return 0;
 }
 
+/* What the proof made from the log, into src, and the tiles made
+ * written; lv freed. */
+static void
+src_done(struct evt_tlog_src *src, struct evt_tiles *t, struct leaves *lv)
+{
+	if (src && lv) {
+		src->events = lv->events;
+		src->tiles = evt_tiles_made(t);
+		src->log = evt_strdup(lv->log ? evt_log_path(lv->log) :
+		    "the log");
+		if (src->tiles > 0 && evt_tiles_save(t, &src->saved,
+		    &src->save_err) < 0)
+			src->unsaved = 1;
+	}
+	leaves_free(lv);
+}
+
+void
+evt_tlog_src_free(struct evt_tlog_src *src)
+{
+	if (src == NULL)
+		return;
+	free(src->log);
+	src->log = NULL;
+}
+
+int
+evt_tlog_tiles_open(const char *dir, const struct evt_checkpoint *cp,
+    const char *cpname, struct evt_hasher *hs, struct evt_tiles **out,
+    struct evt_err *err)
+{
+	struct leaves *lv;
+
+	return open_tiles(dir, NULL, cp, cpname, hs, out, &lv, err);
+}
+
 /* --- proofs -------------------------------------------------------------- */
 
 int
 evt_tlog_prove(long long seq, const struct evt_checkpoint *cp,
-    const char *cpname, const char *dir, struct evt_buf *out,
-    struct evt_err *err)
+    const char *cpname, const char *dir, struct evt_tlog_src *src,
+    struct evt_buf *out, struct evt_err *err)
 {
 	struct evt_hasher *hs = evt_hasher_new();
 	struct evt_tlog_proof *pf = evt_tlog_proof_new();
 	struct evt_tiles *t;
+	struct leaves *lv;
 	struct evt_hash_reader rd;
 	unsigned char leaf[EVT_HASH_LEN];
 	int rc;
@@ -381,7 +527,7 @@ evt_tlog_prove(long long seq, const struct evt_checkpoint *cp,
 		    "checkpoint's tree of %lld events", seq, cp->seq), 1);
 		goto out;
 	}
-	if ((rc = evt_tlog_tiles_open(dir, cp, cpname, hs, &t, err)) != 0)
+	if ((rc = open_tiles(dir, src, cp, cpname, hs, &t, &lv, err)) != 0)
 		goto out;
 	rd = evt_tiles_reader(t);
 	if (evt_merkle_prove_inclusion(hs, &rd, seq - 1, cp->seq, pf->h,
@@ -400,6 +546,8 @@ evt_tlog_prove(long long seq, const struct evt_checkpoint *cp,
 		evt_buf_add(&pf->cp.text, cp->text.p, cp->text.len);
 		evt_tlog_proof_format(pf, out);
 	}
+	/* Only tiles whose proof checked are written. */
+	src_done(rc == 0 ? src : NULL, t, lv);
 	evt_tiles_free(t);
 out:
 	evt_tlog_proof_free(pf);
@@ -485,16 +633,19 @@ consistency(struct evt_hasher *hs, struct evt_tiles *t,
 int
 evt_tlog_prove_consistency(const struct evt_checkpoint *old,
     const char *oldname, const struct evt_checkpoint *cp, const char *cpname,
-    const char *dir, struct evt_buf *out, struct evt_err *err)
+    const char *dir, struct evt_tlog_src *src, struct evt_buf *out,
+    struct evt_err *err)
 {
 	struct evt_hasher *hs = evt_hasher_new();
 	struct evt_tlog_proof *pf = evt_tlog_proof_new();
 	struct evt_tiles *t;
+	struct leaves *lv;
 	int rc;
 
-	if ((rc = evt_tlog_tiles_open(dir, cp, cpname, hs, &t, err)) == 0) {
+	if ((rc = open_tiles(dir, src, cp, cpname, hs, &t, &lv, err)) == 0) {
 		rc = consistency(hs, t, old, oldname, cp, cpname, pf->h,
 		    &pf->n, err);
+		src_done(rc == 0 ? src : NULL, t, lv);
 		evt_tiles_free(t);
 	}
 	if (rc == 0) {
@@ -536,12 +687,13 @@ evt_tlog_check_consistency(const struct evt_tlog_proof *pf,
 int
 evt_tlog_cosign(struct evt_checkpoint *cp, const char *cpname,
     const char *keyfile, const char *key_name, const char *state,
-    const char *dir, const char *out, int *first, long long *old_seq,
-    struct evt_err *err)
+    const char *dir, struct evt_tlog_src *src, const char *out, int *first,
+    long long *old_seq, struct evt_err *err)
 {
 	struct evt_checkpoint old;
 	struct evt_hasher *hs = evt_hasher_new();
 	struct evt_tiles *t = NULL;
+	struct leaves *lv = NULL;
 	unsigned char (*h)[EVT_HASH_LEN] = calloc(EVT_PROOF_MAX, EVT_HASH_LEN);
 	int n, rc = 0;
 
@@ -562,10 +714,12 @@ evt_tlog_cosign(struct evt_checkpoint *cp, const char *cpname,
 		if ((rc = evt_tlog_same_origin(&old, state, cp, cpname, err)))
 			goto out;
 		if (old.seq < cp->seq) {
-			if ((rc = evt_tlog_tiles_open(dir, cp, cpname, hs, &t,
+			if ((rc = open_tiles(dir, src, cp, cpname, hs, &t, &lv,
 			    err)) != 0 || (rc = consistency(hs, t, &old, state,
 			    cp, cpname, h, &n, err)) != 0)
 				goto out;
+			src_done(src, t, lv);
+			lv = NULL;
 		} else if (old.seq > cp->seq) {
 			rc = (evt_err_set(err, 1, "%s (%lld events) is older than "
 			    "%s (%lld events), which this witness signed: "
@@ -583,6 +737,7 @@ evt_tlog_cosign(struct evt_checkpoint *cp, const char *cpname,
 	    evt_checkpoint_write(cp, state, err) < 0)
 		rc = -1;
 out:
+	leaves_free(lv);
 	free(h);
 	evt_tiles_free(t);
 	evt_hasher_free(hs);

@@ -120,6 +120,29 @@ int evt_tlog_tiles_hold(struct evt_tiles *t, const struct evt_checkpoint *cp,
     struct evt_hasher *hs, struct evt_merkle_edge *e, struct evt_err *err);
 
 /*
+ * The log from which a proof makes what its tiles lack: tiles behind the
+ * checkpoint (the log grew after they were written, or they were written
+ * at an older size), or a tile lost. The missing leaf hashes are read
+ * from the log's events (in batches, from where the tiles end), the
+ * tiles above made from them, all in memory; once the proof checks
+ * against the checkpoint, the tiles made are written (the tiles brought
+ * up to the checkpoint's size), or, when they cannot be, left unwritten:
+ * the proof is given all the same.
+ */
+struct evt_tlog_src {
+	const char *logspec;	/* in: the log (NULL: $EVT_LOG, else
+				 * events.db), borrowed */
+	long long events;	/* out: its events read and hashed */
+	long long tiles;	/* out: tiles made */
+	long long saved;	/* out: of which written */
+	int unsaved;		/* out: a write failed: why in save_err */
+	struct evt_err save_err;
+	char *log;		/* out: the log's name as shown (owned) */
+};
+/* Free what src owns (not src); NULL is a no-op. */
+void evt_tlog_src_free(struct evt_tlog_src *src);
+
+/*
  * Open the tiles in dir for a proof about cp (named cpname), checked to
  * hold its tree, into *out (a new handle). 0, 1 (another tree), or -1:
  * EX_USAGE (dir NULL: a PostgreSQL log without --tiles), EX_NOINPUT (no
@@ -131,12 +154,13 @@ int evt_tlog_tiles_open(const char *dir, const struct evt_checkpoint *cp,
 
 /*
  * Append to out the inclusion proof of event seq (1 <= seq <= cp->seq)
- * in cp's tree, from the tiles in dir; the proof is checked before it is
- * given. 0, 1 (the tiles do not hash up to cp), -1.
+ * in cp's tree, from the tiles in dir, and what they lack from the log
+ * of src (NULL: from the tiles alone); the proof is checked before it is
+ * given. 0, 1 (the tiles, or the log, do not hash up to cp), -1.
  */
 int evt_tlog_prove(long long seq, const struct evt_checkpoint *cp,
-    const char *cpname, const char *dir, struct evt_buf *out,
-    struct evt_err *err);
+    const char *cpname, const char *dir, struct evt_tlog_src *src,
+    struct evt_buf *out, struct evt_err *err);
 
 /* cp (read from cpname) is the checkpoint that the inclusion proof pf
  * (read from path) carries: 0, or 1. */
@@ -157,11 +181,13 @@ int evt_tlog_same_origin(const struct evt_checkpoint *a, const char *an,
 
 /*
  * Append to out the consistency proof that cp (cpname) extends old
- * (oldname), from the tiles in dir, checked. 0, 1 (it does not), -1.
+ * (oldname), from the tiles in dir (and the log of src, as
+ * evt_tlog_prove), checked. 0, 1 (it does not), -1.
  */
 int evt_tlog_prove_consistency(const struct evt_checkpoint *old,
     const char *oldname, const struct evt_checkpoint *cp, const char *cpname,
-    const char *dir, struct evt_buf *out, struct evt_err *err);
+    const char *dir, struct evt_tlog_src *src, struct evt_buf *out,
+    struct evt_err *err);
 
 /* The consistency proof pf (read from path) shows that cp extends old.
  * 0, or 1. */
@@ -174,12 +200,13 @@ int evt_tlog_check_consistency(const struct evt_tlog_proof *pf,
  * checkpoint in the file state (the last this witness signed: none yet,
  * *first set, when there is no such file), sign cp with the private key
  * in keyfile as key_name and write it to out (NULL: cpname) and to state.
- * *old_seq: the size of the one in state. 0, 1 (refused: cp does not
- * extend it), -1 (EX_USAGE as evt_tlog_tiles_open).
+ * *old_seq: the size of the one in state. The tiles in dir, and the log
+ * of src (NULL: none), as evt_tlog_prove_consistency. 0, 1 (refused: cp
+ * does not extend it), -1 (EX_USAGE as evt_tlog_tiles_open).
  */
 int evt_tlog_cosign(struct evt_checkpoint *cp, const char *cpname,
     const char *keyfile, const char *key_name, const char *state,
-    const char *dir, const char *out, int *first, long long *old_seq,
-    struct evt_err *err);
+    const char *dir, struct evt_tlog_src *src, const char *out, int *first,
+    long long *old_seq, struct evt_err *err);
 
 #endif

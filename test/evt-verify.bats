@@ -1373,11 +1373,178 @@ PY
 	run evt-verify -l 'postgres://nowhere/x' --prove 7 --checkpoint cp
 	assert_failure 64
 	assert_output --partial "--tiles"
-	# A tile gone: the proof names it.
+	# A tile gone: without the log, the proof names it; with the log,
+	# the tile is made again from its events, and written back.
 	mv a.db.tiles/tile/0/002 keep
-	run evt-verify -l a.db --prove 700 --checkpoint cp
+	run evt-verify -l nosuch.db --tiles a.db.tiles --prove 700 --checkpoint cp
 	assert_failure 66
-	assert_output --partial "tile/0/002: no tile"
+	assert_output --partial "tile/0/002: no tile of"
+	assert_output --partial "nor the leaves to make it from: nosuch.db: no such log"
+	run evt-verify -l a.db --prove 700 --checkpoint cp
+	assert_success
+	diff -u <(proof_hashes p) <(printf '%s\n' "$output" | proof_hashes /dev/stdin)
+	cmp keep a.db.tiles/tile/0/002
+}
+
+# behind_case LOG N: the tiles at their size, a checkpoint cp/N of the
+# log at N (its tiles elsewhere); the proofs of seq 1, the tiles' last,
+# the first after them and N from those tiles: checked with
+# --check-inclusion and hashlib's; then the tiles hold the tree of N, as
+# a run from scratch writes it.
+behind_case() {
+	local log=$1 n=$2 s
+	rm -rf "$log.tiles" scratch
+	cp -r t0 "$log.tiles"
+	evt-replay -l "$log" --to "$n" >lines
+	for s in 1 600 601 "$n"; do
+		run evt-verify -v -l "$log" --prove "$s" --checkpoint "cp/$n"
+		[ "$status" = 0 ] || { echo "$log $n seq $s: $output"; return 1; }
+		printf '%s\n' "$output" | sed '/^evt-verify: /d' >p
+		[[ $output == *"the tiles were behind the checkpoint"* ]] || [ "$s" != 1 ] ||
+			{ echo "$log $n: no catching up said: $output"; return 1; }
+		evt-replay -l "$log" --from "$s" -n 1 >ev
+		evt-verify -q --check-inclusion p --pubkey k.pub --event ev ||
+			{ echo "$log $n seq $s: --check-inclusion"; return 1; }
+		diff -u <(PYH --prove lines "$s" "$n") <(proof_hashes p) ||
+			{ echo "$log $n seq $s: not RFC 6962's proof"; return 1; }
+	done
+	# Brought up to N: what evt-verify writes for the first N events.
+	evt-replay -l "$log" --to "$n" | evt-append -q -l scratch.ndjson
+	evt-verify -q -l scratch.ndjson >/dev/null
+	diff -r -x evt-chain-heads scratch.ndjson.tiles "$log.tiles" ||
+		{ echo "$log $n: tiles"; return 1; }
+	rm -rf scratch.ndjson*
+}
+
+@test "proofs from tiles behind the checkpoint (by 1 event, a partial tile, several full tiles): made from the log, checked, and the tiles brought up to date, on both backends" {
+	command -v go >/dev/null || skip "go missing (scripts/setup installs golang-go)"
+	[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog ] ||
+		skip "golang.org/x/mod missing (scripts/setup installs golang-golang-x-mod-dev)"
+	GOCACHE="$BATS_FILE_TMPDIR/gocache" GO111MODULE=off GOPATH=/usr/share/gocode \
+		go build -o tlog-check "$BATS_TEST_DIRNAME/tlog-check.go"
+	openssl genpkey -algorithm ed25519 -out k.pem 2>/dev/null
+	openssl pkey -in k.pem -pubout -out k.pub
+	evt-verify --vkey k.pem --key-name example.com/t >vkey
+	local log n
+	for log in b.db b.ndjson; do
+		mkdir cp
+		gen 600 | evt-append -q -l "$log"
+		evt-verify -q -l "$log" -o cp/600 -s k.pem --origin example.com/t >/dev/null
+		cp -r "$log.tiles" t0
+		# Checkpoints at 601, 700 and 1500, their tiles elsewhere: the
+		# log's own stay at 600 (tile/0/002.p/88).
+		for n in 601 700 1500; do
+			gen $((n - $(evt-replay -l "$log" --count))) $(($(evt-replay -l "$log" --count) + 1)) |
+				evt-append -q -l "$log"
+			evt-verify -q -l "$log" --tiles elsewhere -o cp/$n -s k.pem \
+				--origin example.com/t >/dev/null
+		done
+		diff -r t0 "$log.tiles"
+		for n in 601 700 1500; do behind_case "$log" $n; done
+		# A consistency proof and a cosignature from tiles behind.
+		rm -rf "$log.tiles" && cp -r t0 "$log.tiles"
+		run evt-verify -l "$log" --prove-consistency cp/600 --checkpoint cp/1500
+		assert_success
+		printf '%s\n' "$output" >c
+		evt-verify -q --check-consistency c --since cp/600 --checkpoint cp/1500 --pubkey k.pub
+		diff -u <(evt-replay -l "$log" | PYH --prove-consistency /dev/stdin 600 1500) <(tail -n +4 c)
+		rm -rf "$log.tiles" && cp -r t0 "$log.tiles"
+		openssl genpkey -algorithm ed25519 -out w.pem 2>/dev/null
+		cp cp/600 wstate
+		cp cp/1500 co
+		run evt-verify -l "$log" --cosign w.pem --key-name witness.example --witness-state wstate --checkpoint co
+		assert_success
+		cmp co wstate
+		# Go's sumdb/tlog agrees, each proof made from tiles behind it
+		# (at 600 until the first proof at 601 brings them on).
+		rm -rf "$log.tiles" && cp -r t0 "$log.tiles"
+		evt-replay -l "$log" >lines
+		run ./tlog-check "$(command -v evt-verify)" lines "$log.tiles" cp vkey "$log"
+		assert_success
+		assert_output "ok 4 sizes"
+		# The tiles cannot be written (no CAP_DAC_OVERRIDE: root is
+		# the owner of a read-only directory like any other): the proof
+		# is made in memory all the same, and the tiles stay as they were.
+		rm -rf "$log.tiles" && cp -r t0 "$log.tiles"
+		if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+			chmod -R a-w "$log.tiles"
+			run setpriv --bounding-set=-dac_override,-dac_read_search \
+				evt-verify -l "$log" --prove 1400 --checkpoint cp/1500
+			assert_success
+			assert_output --partial "tiles not brought up to date"
+			printf '%s\n' "$output" | sed '/^evt-verify: /d' >p
+			evt-replay -l "$log" --from 1400 -n 1 | evt-verify -q --check-inclusion p --pubkey k.pub
+			chmod -R u+w "$log.tiles"
+			diff -r t0 "$log.tiles"
+		fi
+		# An event changed after the tiles' end: no proof, exit 1.
+		if [ "$log" = b.db ]; then
+			sqlite3 b.db "UPDATE events SET body = replace(body, '\"n\":650}', '\"n\":651}') WHERE seq = 650"
+		else
+			sed -i '650s/"n":650}/"n":651}/' b.ndjson
+		fi
+		run evt-verify -l "$log" --prove 3 --checkpoint cp/700
+		assert_failure 1
+		assert_output --partial "do not hold the checkpoint's tree"
+		diff -r t0 "$log.tiles"
+		# A log shorter than the checkpoint: named at the seq missing.
+		run evt-verify -l "$log" --prove 3 --checkpoint cp/1500 --tiles t0
+		assert_failure 1
+		rm -rf cp t0 elsewhere "$log" "$log".*
+	done
+}
+
+@test "issue 29: a symbolic link planted in a tiles directory is never written or read through; tiles appear whole" {
+	gen 600 | evt-append -q -l a.db
+	mkdir -p T/tile/0 elsewhere
+	head -c 8192 /dev/urandom >victim
+	cp victim victim.orig
+	# A link at a tile's name, at the chain heads' and at a partial
+	# tile's directory: each replaced by what evt-verify writes, the
+	# files they point to untouched.
+	ln -s "$PWD/victim" T/tile/0/000
+	ln -s "$PWD/victim" T/evt-chain-heads
+	run evt-verify -q -l a.db --tiles T -o cp
+	assert_success
+	cmp victim victim.orig
+	[ -f T/tile/0/000 ] && [ ! -L T/tile/0/000 ] && [ ! -L T/evt-chain-heads ]
+	cmp <(evt-replay -l a.db | PYH --tile /dev/stdin 0 0) T/tile/0/000
+	# A link for a directory is not followed: writing there is refused
+	# (73), nothing written where it points.
+	rm -r T/tile/0/002.p
+	ln -s "$PWD/elsewhere" T/tile/0/002.p
+	run evt-verify -l a.db --tiles T
+	assert_failure 73
+	assert_output --partial "T/tile/0/002.p: not a directory (a symbolic link or a file is in its place): refused"
+	[ -z "$(ls elsewhere)" ]
+	rm T/tile/0/002.p
+	evt-verify -q -l a.db --tiles T >/dev/null
+	cmp <(evt-replay -l a.db | PYH --tile /dev/stdin 0 2 88) T/tile/0/002.p/88
+	# A link at a level's directory: refused; by default (LOG.tiles) a
+	# warning, the verify itself done.
+	rm -rf T/tile/1 && ln -s "$PWD/elsewhere" T/tile/1
+	run evt-verify -l a.db --tiles T
+	assert_failure 73
+	assert_output --partial "T/tile/1: not a directory"
+	[ -z "$(ls elsewhere)" ]
+	cp -r T a.db.tiles
+	run evt-verify -l a.db
+	assert_success
+	assert_output --partial "a.db.tiles: tiles not written"
+	# Read through a proof: a tile that is a link is refused (65), not
+	# read (its target could be any file of that size).
+	rm -rf T a.db.tiles
+	evt-verify -q -l a.db --tiles T >/dev/null
+	mv T/tile/0/001 t001
+	ln -s "$PWD/t001" T/tile/0/001
+	run evt-verify -l a.db --tiles T --prove 300 --checkpoint cp
+	assert_failure 65
+	assert_output --partial "T/tile/0/001: a symbolic link, not a tile: refused"
+	# No temporary file is left behind, and every tile is mode 0644.
+	rm T/tile/0/001
+	evt-verify -q -l a.db --tiles T >/dev/null
+	[ -z "$(find T -name '.tmp*')" ]
+	[ -z "$(find T -type f ! -perm 0644)" ]
 }
 
 @test "one event's proof on a large log reads a few tiles: under 10 ms beyond the process's start" {
@@ -1580,4 +1747,21 @@ PY
 	vg evt-verify --vkey w.pem --key-name w >/dev/null
 	run vg evt-verify --check-inclusion old </dev/null
 	assert_failure 65
+	# Proofs from tiles behind the checkpoint, made from the log; and
+	# when the log does not hold it, or is not there.
+	gen 500 331 | evt-append -q -l a.ndjson
+	vg evt-verify -q -l a.ndjson --tiles T -o cp830 --origin o >/dev/null
+	vg evt-verify -v -l a.ndjson --prove 800 --checkpoint cp830 >p 2>err
+	grep -q "the tiles were behind the checkpoint" err
+	sed -n 800p a.ndjson | vg evt-verify -q --check-inclusion p
+	cp -r T T2 && rm -r T2/tile/0/001 T2/tile/0/002
+	run vg evt-verify -l a.ndjson --tiles T2 --prove-consistency cp330 --checkpoint cp830
+	assert_success
+	cp -r T T4 && rm -r T4/tile/0/000
+	run vg evt-verify -l nosuch.ndjson --tiles T4 --prove 3 --checkpoint cp830
+	assert_failure 66
+	sed -i '600s/"n":600}/"n":6000}/' a.ndjson
+	cp -r T T3 && rm -r T3/tile/0/002 T3/tile/1
+	run vg evt-verify -l a.ndjson --tiles T3 --prove 3 --checkpoint cp830
+	assert_failure 1
 }

@@ -3,7 +3,12 @@
 // sumdb/note (test/evt-verify.bats builds it with GO111MODULE=off
 // GOPATH=/usr/share/gocode from Debian's golang-golang-x-mod-dev).
 //
-// usage: tlog-check EVT-VERIFY LOG TILES CPDIR VKEY
+// usage: tlog-check EVT-VERIFY LOG TILES CPDIR VKEY [EVTLOG]
+//
+// LOG is a file of the log's stored lines, one a line (a file log, or
+// what evt-replay prints of any log). With EVTLOG, evt-verify is given
+// -l EVTLOG: the log it makes what the tiles lack from, when they are
+// behind a checkpoint.
 //
 // CPDIR holds checkpoints of LOG, each named by its tree size, signed by
 // the key whose verifier key is VKEY. For each one, in size order:
@@ -16,6 +21,7 @@
 //     that tlog.CheckTree accepts, equal to tlog.ProveTree's;
 //   - a proof from evt's tiles through tlog.TileHashReader (which checks
 //     each tile against the root) equals tlog.ProveRecord's.
+//
 // Prints one line per size on failure and exits 1; "ok N sizes" else.
 package main
 
@@ -122,11 +128,15 @@ func parseInclusion(p []byte) (int64, []tlog.Hash, error) {
 }
 
 func main() {
-	if len(os.Args) != 6 {
-		fmt.Fprintln(os.Stderr, "usage: tlog-check EVT-VERIFY LOG TILES CPDIR VKEY")
+	if len(os.Args) != 6 && len(os.Args) != 7 {
+		fmt.Fprintln(os.Stderr, "usage: tlog-check EVT-VERIFY LOG TILES CPDIR VKEY [EVTLOG]")
 		os.Exit(64)
 	}
 	evt, logf, tiles, cpdir, vkeyf := os.Args[1], os.Args[2], os.Args[3], os.Args[4], os.Args[5]
+	var logArgs []string
+	if len(os.Args) == 7 {
+		logArgs = []string{"-l", os.Args[6]}
+	}
 	vkey, err := os.ReadFile(vkeyf)
 	if err != nil {
 		panic(err)
@@ -205,8 +215,8 @@ func main() {
 		}
 		// Inclusion: evt's proofs, checked and compared.
 		for _, seq := range []int64{1, n/2 + 1, n} {
-			out, err := run(evt, "--prove", strconv.FormatInt(seq, 10),
-				"--checkpoint", cpf, "--tiles", tiles)
+			out, err := run(evt, append(logArgs, "--prove", strconv.FormatInt(seq, 10),
+				"--checkpoint", cpf, "--tiles", tiles)...)
 			if err != nil {
 				fail("size %d seq %d: %v", n, seq, err)
 				continue
@@ -231,9 +241,9 @@ func main() {
 		}
 		// Consistency with the size before.
 		if prev > 0 {
-			out, err := run(evt, "--prove-consistency",
+			out, err := run(evt, append(logArgs, "--prove-consistency",
 				filepath.Join(cpdir, strconv.FormatInt(prev, 10)),
-				"--checkpoint", cpf, "--tiles", tiles)
+				"--checkpoint", cpf, "--tiles", tiles)...)
 			if err != nil {
 				fail("size %d from %d: %v", n, prev, err)
 			} else {
