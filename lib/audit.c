@@ -1491,6 +1491,9 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 	size_t *idx;
 
 	err->code = 0;
+	/* The lookups below (marking what is said as said) fail into this
+	 * call's err, not into that of the last event's call, gone now. */
+	a->err = err;
 	evt_hmap_each(&a->tx, collect_stuck, &s);
 	if (a->store && evt_astore_open_tx(a->store, stored_stuck, &s, err) < 0)
 		s.rc = -1;
