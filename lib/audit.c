@@ -459,6 +459,17 @@ tx_to_store(const struct txstate *t, struct evt_audit_tx *s)
 }
 
 /*
+ * What the rules remember of one orchestrated saga (saga-orch(1), by its
+ * key): when it started, while it is not over. One that ended stays in
+ * memory closed until the next commit, which forgets it in the store.
+ */
+struct orchstate {
+	int64_t started_ms;
+	unsigned open:1;
+	unsigned stuck:1;	/* reported saga_stuck (--state: once) */
+};
+
+/*
  * The rules' memory: the ids seen, the last seq, per stream its last
  * version and time, per transaction its money and saga state. Without a
  * state file it all lives here. With one (evt_audit_state_open), these
@@ -473,7 +484,7 @@ struct evt_audit {
 	long long last_seq;
 	struct evt_hmap subj;		/* subject -> struct evt_audit_subject * */
 	struct evt_hmap tx;		/* transaction -> struct txstate * */
-	struct evt_hmap orch;		/* orchestrated saga open -> started */
+	struct evt_hmap orch;		/* orchestrated saga -> struct orchstate * */
 	struct evt_audit_store *store;
 	struct evt_audit_ckpt ck;	/* how far the memory has folded */
 	int64_t fold_ms;		/* the run's period end, else its clock:
@@ -532,6 +543,8 @@ drop_memory(struct evt_audit *a)
 	evt_hmap_clear(&a->tx);
 	evt_hmap_each(&a->subj, free_ptr, NULL);
 	evt_hmap_clear(&a->subj);
+	evt_hmap_each(&a->orch, free_ptr, NULL);
+	evt_hmap_clear(&a->orch);
 	free(a->ids.tab);
 	memset(&a->ids, 0, sizeof(a->ids));
 }
@@ -849,6 +862,36 @@ subject_state(struct evt_audit *a, const char *subj, size_t n)
 	v->forgotten = rc == 0 && a->ck.has_forgot;
 	evt_hmap_put(&a->subj, subj, n, (long long)(intptr_t)v);
 	return v;
+}
+
+/* The state of orchestrated saga key[0..n), like tx_state. */
+static struct orchstate *
+orch_state(struct evt_audit *a, const char *key, size_t n)
+{
+	key = safe_key(&a->kbuf, key, &n);
+	long long *p = evt_hmap_get(&a->orch, key, n);
+	struct orchstate *o;
+
+	if (p)
+		return (struct orchstate *)(intptr_t)*p;
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		abort();
+	if (a->store) {
+		int64_t started;
+		int stuck;
+		int rc = evt_astore_orch(a->store, key, n, &started, &stuck, a->err);
+		if (store_failed(a, rc) < 0) {
+			free(o);
+			return NULL;
+		}
+		if (rc == 1) {
+			o->started_ms = started;
+			o->open = 1;
+			o->stuck = !!stuck;
+		}
+	}
+	evt_hmap_put(&a->orch, key, n, (long long)(intptr_t)o);
+	return o;
 }
 
 /* Whether an event of id hash h was seen: in this commit, or before. */
@@ -1385,27 +1428,39 @@ evt_audit_event(struct evt_audit *a, const struct evt_event *ev, int when,
  * An orchestrated saga (saga-orch(1): its own events on saga-KEY): one
  * that failed is saga_stuck at once, saying whether an undo gave up
  * (stuck) or compensation is over (failed); one started and not over is
- * judged at the end of the scan, as an open transaction is. An outcome
- * after the period does not make the period's saga any less stuck.
+ * judged at the end of the scan, as an open transaction is, and with
+ * --state at the end of every later run until it is over (once: then
+ * stuck). Its first start counts. An outcome after the period does not
+ * make the period's saga any less stuck.
  */
 static int
 orch_saga(struct evt_audit *a, const struct evt_event *ev, int when, int dup)
 {
 	struct evt_sv key = { ev->subject.p + 5, ev->subject.n - 5 };
 	struct evt_sv why, name;
+	struct orchstate *o;
 
 	if (ev->subject.n <= 5 || memcmp(ev->subject.p, "saga-", 5) != 0)
 		return 0;
 	if (type_is(ev, "SagaStarted")) {
-		if (when != EVT_AUDIT_AFTER && !dup && ev->slot[EVT_F_TIME] >= 0 &&
-		    evt_hmap_get(&a->orch, key.p, key.n) == NULL)
-			evt_hmap_put(&a->orch, key.p, key.n, ev->time_ms);
+		if (when != EVT_AUDIT_AFTER && !dup && ev->slot[EVT_F_TIME] >= 0) {
+			if ((o = orch_state(a, key.p, key.n)) == NULL)
+				return -1;
+			if (!o->open) {
+				o->started_ms = ev->time_ms;
+				o->open = 1;
+				o->stuck = 0;
+			}
+		}
 		return 0;
 	}
 	if (!type_is(ev, "SagaCompleted") && !type_is(ev, "SagaFailed"))
 		return 0;
-	if (when != EVT_AUDIT_AFTER)
-		evt_hmap_del(&a->orch, key.p, key.n);
+	if (when != EVT_AUDIT_AFTER) {
+		if ((o = orch_state(a, key.p, key.n)) == NULL)
+			return -1;
+		o->open = o->stuck = 0;
+	}
 	if (!type_is(ev, "SagaFailed") || dup)
 		return 0;
 	evt_buf_reset(&a->tmp);
@@ -1457,7 +1512,10 @@ collect_stuck(void *arg, const char *k, size_t n, long long v)
 static void
 collect_orch(void *arg, const char *k, size_t n, long long v)
 {
-	add_stuck(arg, k, n, (int64_t)v);
+	const struct orchstate *o = (const struct orchstate *)(intptr_t)v;
+
+	if (o->open && !o->stuck)
+		add_stuck(arg, k, n, o->started_ms);
 }
 
 /* An open transaction of the store: stuck unless memory knows better. */
@@ -1468,6 +1526,17 @@ stored_stuck(void *arg, const char *k, size_t n, int64_t created_ms)
 
 	if (evt_hmap_get(&s->a->tx, k, n) == NULL)
 		add_stuck(s, k, n, created_ms);
+}
+
+/* An orchestrated saga of the store not over: stuck unless memory knows
+ * better (it ended, or started again, in this run). */
+static void
+stored_orch(void *arg, const char *k, size_t n, int64_t started_ms)
+{
+	struct stuck *s = arg;
+
+	if (evt_hmap_get(&s->a->orch, k, n) == NULL)
+		add_stuck(s, k, n, started_ms);
 }
 
 struct byid {
@@ -1491,6 +1560,9 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 	size_t *idx;
 
 	err->code = 0;
+	/* The lookups below (marking what is said as said) fail into this
+	 * call's err, not into that of the last event's call, gone now. */
+	a->err = err;
 	evt_hmap_each(&a->tx, collect_stuck, &s);
 	if (a->store && evt_astore_open_tx(a->store, stored_stuck, &s, err) < 0)
 		s.rc = -1;
@@ -1530,9 +1602,13 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 	free(s.ids);
 	free(s.at);
 	free(idx);
-	/* Orchestrated sagas started and not over, by key. */
+	/* Orchestrated sagas started and not over, by key: in memory, and
+	 * with --state those of earlier runs. */
 	struct stuck o = { a, now_ms, s.rc, NULL, NULL, 0, 0 };
 	evt_hmap_each(&a->orch, collect_orch, &o);
+	if (o.rc == 0 && a->store && evt_astore_open_orch(a->store, stored_orch,
+	    &o, err) < 0)
+		o.rc = -1;
 	if ((idx = malloc((o.n + 1) * sizeof(*idx))) == NULL)
 		abort();
 	for (size_t i = 0; i < o.n; i++)
@@ -1549,6 +1625,14 @@ evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
 		evt_buf_printf(&a->subject, "saga-%s", id);
 		o.rc = found(a, EVT_F_STUCK, "orchestrated saga %s started at "
 		    "%s has no outcome", id, at);
+		/* Said once, as a transaction's is. */
+		if (o.rc == 0 && a->store) {
+			struct orchstate *st = orch_state(a, id, strlen(id));
+			if (st == NULL)
+				o.rc = -1;
+			else
+				st->stuck = 1;
+		}
 	}
 	for (size_t i = 0; i < o.n; i++)
 		free(o.ids[i]);
@@ -1692,6 +1776,16 @@ write_memory(struct evt_audit *a, struct evt_err *err)
 	sorted_entries(&a->subj, &e);
 	for (size_t i = 0; p.rc == 0 && i < e.n; i++)
 		put_subject(&p, e.v[i].k, e.v[i].n, e.v[i].v);
+	free(e.v);
+	/* A saga over is forgotten; one open is kept with its start. */
+	sorted_entries(&a->orch, &e);
+	for (size_t i = 0; p.rc == 0 && i < e.n; i++) {
+		const struct orchstate *o = (const struct orchstate *)(intptr_t)
+		    e.v[i].v;
+		p.rc = o->open ? evt_astore_put_orch(a->store, e.v[i].k, e.v[i].n,
+		    o->started_ms, o->stuck, err) : evt_astore_del_orch(a->store,
+		    e.v[i].k, e.v[i].n, err);
+	}
 	free(e.v);
 	uint64_t *ids = malloc((a->ids.n + 1) * sizeof(*ids));
 	size_t n = 0;

@@ -13,7 +13,8 @@
 #define BUSY_TIMEOUT_MS 2000
 
 enum { Q_TX, Q_SUBJ, Q_IDS, Q_OPEN, Q_PUT_TX, Q_PUT_SUBJ, Q_PUT_IDS, Q_CK_GET,
-	Q_CK_SET, Q_PRUNE_TX, Q_PRUNE_SUBJ, Q_PRUNE_IDS, Q_N };
+	Q_CK_SET, Q_ORCH, Q_ORCH_OPEN, Q_PUT_ORCH, Q_DEL_ORCH,
+	Q_PRUNE_TX, Q_PRUNE_SUBJ, Q_PRUNE_IDS, Q_PRUNE_ORCH, Q_N };
 
 static const char *const sql[Q_N] = {
 	[Q_TX] = "SELECT total, paid, refunded, created_ms, payments, flags, "
@@ -31,11 +32,19 @@ static const char *const sql[Q_N] = {
 	    "audit_checkpoint",
 	[Q_CK_SET] = "INSERT OR REPLACE INTO audit_checkpoint(k, seq, time_ms, "
 	    "events, until_ms, forgot_ms) VALUES(1, ?1, ?2, ?3, ?4, ?5)",
+	[Q_ORCH] = "SELECT started_ms, stuck FROM audit_orch WHERE key = ?1",
+	[Q_ORCH_OPEN] = "SELECT key, started_ms FROM audit_orch WHERE stuck = 0",
+	[Q_PUT_ORCH] = "INSERT OR REPLACE INTO audit_orch(key, started_ms, stuck, "
+	    "touched) VALUES(?1, ?2, ?3, ?4)",
+	[Q_DEL_ORCH] = "DELETE FROM audit_orch WHERE key = ?1",
 	/* An open transaction not yet reported stuck stays: the end of a
 	 * run, which judges it, finds it by the open index. */
 	[Q_PRUNE_TX] = "DELETE FROM audit_tx WHERE touched < ?1 AND open = 0",
 	[Q_PRUNE_SUBJ] = "DELETE FROM audit_stream WHERE touched < ?1",
 	[Q_PRUNE_IDS] = "DELETE FROM audit_idseg WHERE touched < ?1",
+	/* Likewise an orchestrated saga not yet reported stuck. */
+	[Q_PRUNE_ORCH] = "DELETE FROM audit_orch WHERE touched < ?1 AND "
+	    "stuck = 1",
 };
 
 /*
@@ -265,7 +274,15 @@ evt_astore_open(const char *path, struct evt_err *err)
 	    "version INTEGER NOT NULL, time_ms INTEGER, touched INTEGER) "
 	    "WITHOUT ROWID; "
 	    "CREATE TABLE IF NOT EXISTS audit_idseg(seg INTEGER PRIMARY KEY, "
-	    "touched INTEGER NOT NULL, ids BLOB NOT NULL)",
+	    "touched INTEGER NOT NULL, ids BLOB NOT NULL); "
+	    /* The orchestrated sagas started and not over (a state made
+	     * before they were kept gains the table empty: what it folded
+	     * then was not remembered). */
+	    "CREATE TABLE IF NOT EXISTS audit_orch(key TEXT PRIMARY KEY, "
+	    "started_ms INTEGER NOT NULL, stuck INTEGER NOT NULL, touched "
+	    "INTEGER) WITHOUT ROWID; "
+	    "CREATE INDEX IF NOT EXISTS audit_orch_open ON audit_orch(stuck) "
+	    "WHERE stuck = 0",
 	    NULL, NULL, &msg) != SQLITE_OK) {
 		int code = sqlite3_errcode(s->db) == SQLITE_NOTADB ? EX_DATAERR :
 		    db_code(s);
@@ -303,7 +320,9 @@ evt_astore_open(const char *path, struct evt_err *err)
 	if (sqlite3_exec(s->db, "CREATE INDEX IF NOT EXISTS audit_tx_touched ON "
 	    "audit_tx(touched); CREATE INDEX IF NOT EXISTS audit_stream_touched "
 	    "ON audit_stream(touched); CREATE INDEX IF NOT EXISTS "
-	    "audit_idseg_touched ON audit_idseg(touched)", NULL, NULL, NULL) !=
+	    "audit_idseg_touched ON audit_idseg(touched); CREATE INDEX IF NOT "
+	    "EXISTS audit_orch_touched ON audit_orch(touched)", NULL, NULL,
+	    NULL) !=
 	    SQLITE_OK) {
 		evt_err_set(err, db_code(s), "%s: %s", path, sqlite3_errmsg(s->db));
 		evt_astore_close(s);
@@ -456,6 +475,35 @@ evt_astore_open_tx(struct evt_audit_store *s,
 }
 
 int
+evt_astore_orch(struct evt_audit_store *s, const char *key, size_t n,
+    int64_t *started_ms, int *stuck, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_ORCH];
+	int rc;
+
+	sqlite3_bind_text(q, 1, key, (int)n, SQLITE_STATIC);
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		*started_ms = sqlite3_column_int64(q, 0);
+		*stuck = sqlite3_column_int(q, 1) != 0;
+	}
+	return done(s, q, rc, err);
+}
+
+int
+evt_astore_open_orch(struct evt_audit_store *s,
+    void (*fn)(void *arg, const char *key, size_t n, int64_t started_ms),
+    void *arg, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_ORCH_OPEN];
+	int rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(q, 0),
+		    (size_t)sqlite3_column_bytes(q, 0), sqlite3_column_int64(q, 1));
+	return done(s, q, rc, err) < 0 ? -1 : 0;
+}
+
+int
 evt_astore_begin(struct evt_audit_store *s, struct evt_err *err)
 {
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -513,6 +561,29 @@ evt_astore_put_subject(struct evt_audit_store *s, const char *subj, size_t n,
 }
 
 int
+evt_astore_put_orch(struct evt_audit_store *s, const char *key, size_t n,
+    int64_t started_ms, int stuck, struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_PUT_ORCH];
+
+	sqlite3_bind_text(q, 1, key, (int)n, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, started_ms);
+	sqlite3_bind_int(q, 3, !!stuck);
+	sqlite3_bind_int64(q, 4, s->clock);
+	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
+}
+
+int
+evt_astore_del_orch(struct evt_audit_store *s, const char *key, size_t n,
+    struct evt_err *err)
+{
+	sqlite3_stmt *q = s->q[Q_DEL_ORCH];
+
+	sqlite3_bind_text(q, 1, key, (int)n, SQLITE_STATIC);
+	return done(s, q, sqlite3_step(q), err) < 0 ? -1 : 0;
+}
+
+int
 evt_astore_put_ids(struct evt_audit_store *s, uint64_t *ids, size_t n,
     struct evt_err *err)
 {
@@ -559,7 +630,7 @@ evt_astore_prune(struct evt_audit_store *s, int64_t before_ms,
 {
 	long long n = 0;
 
-	for (int i = Q_PRUNE_TX; i <= Q_PRUNE_IDS; i++) {
+	for (int i = Q_PRUNE_TX; i <= Q_PRUNE_ORCH; i++) {
 		sqlite3_bind_int64(s->q[i], 1, before_ms);
 		if (done(s, s->q[i], sqlite3_step(s->q[i]), err) < 0)
 			return -1;

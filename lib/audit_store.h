@@ -1,7 +1,7 @@
 /*
  * audit_store.h - the audit's memory kept in SQLite (audit-scan --state):
- * what the rules remember of each transaction, of each stream and of the
- * ids seen, with a checkpoint, so that a run reads only the events after
+ * what the rules remember of each transaction, of each stream, of each
+ * orchestrated saga not over and of the ids seen, with a checkpoint, so that a run reads only the events after
  * it and writes its changes and the new checkpoint in one transaction.
  *
  * Used by audit.c only, which keeps what one run touches in memory and
@@ -77,6 +77,17 @@ int evt_astore_open_tx(struct evt_audit_store *s,
     void (*fn)(void *arg, const char *id, size_t n, int64_t created_ms),
     void *arg, struct evt_err *err);
 
+/* An orchestrated saga (saga-orch(1), its key) started and not over: 1
+ * with *started_ms and *stuck (reported saga_stuck already) filled when
+ * stored, 0 when not, -1 with err. */
+int evt_astore_orch(struct evt_audit_store *s, const char *key, size_t n,
+    int64_t *started_ms, int *stuck, struct evt_err *err);
+/* Call fn for every stored orchestrated saga not reported stuck yet, in
+ * no order (key borrowed for the call). */
+int evt_astore_open_orch(struct evt_audit_store *s,
+    void (*fn)(void *arg, const char *key, size_t n, int64_t started_ms),
+    void *arg, struct evt_err *err);
+
 /* Writing: begin, put what changed and the new checkpoint, commit (all
  * or nothing, durably), or roll back. Reads see what was put before the
  * commit. */
@@ -85,6 +96,11 @@ int evt_astore_put_tx(struct evt_audit_store *s, const char *id, size_t n,
     const struct evt_audit_tx *t, struct evt_err *err);
 int evt_astore_put_subject(struct evt_audit_store *s, const char *subj,
     size_t n, const struct evt_audit_subject *v, struct evt_err *err);
+/* An orchestrated saga still open, or one over: forgotten. */
+int evt_astore_put_orch(struct evt_audit_store *s, const char *key, size_t n,
+    int64_t started_ms, int stuck, struct evt_err *err);
+int evt_astore_del_orch(struct evt_audit_store *s, const char *key, size_t n,
+    struct evt_err *err);
 /* Put the id hashes ids[0..n) (reordered) as one segment of those not
  * put before. */
 int evt_astore_put_ids(struct evt_audit_store *s, uint64_t *ids, size_t n,
@@ -94,8 +110,8 @@ int evt_astore_put_ids(struct evt_audit_store *s, uint64_t *ids, size_t n,
 void evt_astore_clock(struct evt_audit_store *s, int64_t ms);
 /*
  * Delete, in the open transaction, the rows last put before before_ms:
- * transactions (but the open ones not yet reported stuck: the end of a
- * run looks them up), streams and ids. Returns how many were deleted,
+ * transactions and orchestrated sagas (but the open ones not yet
+ * reported stuck: the end of a run looks them up), streams and ids. Returns how many were deleted,
  * or -1 with err.
  */
 long long evt_astore_prune(struct evt_audit_store *s, int64_t before_ms,

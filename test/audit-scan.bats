@@ -969,3 +969,106 @@ money_findings() { # the money findings of stdin, as "finding: detail"
 	[ "$(sqlite3 st.db "select count(*) from sqlite_master where name = 'audit_id'")" = 0 ]
 	[ "$(sqlite3 st.db 'select sum(length(ids)) / 8 from audit_idseg')" = 4 ]
 }
+
+# An orchestrated store over three days (saga-orch with order.json, the
+# participants saga-step): stock on the 23rd; T1 and T2 ordered at 23:59
+# on the 24th and started by the orchestrator, T2's payment never
+# answered (the orchestrator times it out and compensates: a refund
+# nobody answers either); the store fulfils T1 at 00:05 on the 25th,
+# completing its saga. T2 never ends.
+orch_days() {
+	. "$TESTDATA/sagas/rounds.sh"
+	jq -c 'select(.subject == "inventory-S01") | .time = "2026-11-23T08:00:00.000Z"' \
+		"$TESTDATA/sagas/stock.ndjson" >stock.ndjson
+	for t in T1 T2; do
+		jq -c --arg t $t '.id = "order-" + $t | .subject = "transaction-" + $t
+			| .data.transaction_id = $t | .time = "2026-11-24T23:59:00.000Z"' \
+			"$TESTDATA/sagas/order-T1.ndjson"
+	done >orders.ndjson
+	orch_log stock.ndjson orders.ndjson >/dev/null
+	step() { # SERVICE TIME: the participant hears of T1 only
+		evt-replay -l log.ndjson | jq -c 'select(.data.transaction_id == "T1"
+			or .type == "InventoryAdjusted")' |
+			EVT_NOW=$2 saga-step "$1" --only-new | evt-append -q -l log.ndjson
+	}
+	orch_round 2026-11-24T23:59:00.000Z
+	step payment 2026-11-24T23:59:01.000Z
+	orch_round 2026-11-24T23:59:02.000Z
+	step inventory 2026-11-24T23:59:03.000Z
+	orch_round 2026-11-24T23:59:04.000Z
+	step store 2026-11-25T00:05:00.000Z
+	orch_round 2026-11-25T00:05:01.000Z
+	EVT_NOW=2026-11-25T00:05:02.000Z orch_step transaction
+	evt-replay -l log.ndjson -t SagaStarted -t SagaCompleted -t SagaFailed | jq -r '.subject + " " + .type' >sagas
+	printf '%s\n' 'saga-T1 SagaStarted' 'saga-T2 SagaStarted' 'saga-T1 SagaCompleted' | diff -u - sagas
+}
+daily() { # DAY NEXT [OPTION...]: the morning run of DAY, findings to f-DAY
+	local d=$1 n=$2
+	shift 2
+	EVT_NOW="${n}T06:15:00Z" audit-scan -l log.ndjson --since "$d" --until "$n" \
+		--state "${ST:-st.db}" --findings "f-$d" "$@" >/dev/null
+}
+orch_stuck() { # FILE: the open orchestrated sagas it reports
+	jq -r 'select(.finding == "saga_stuck" and (.subject | startswith("saga-"))) | .detail' "$1"
+}
+
+@test "--state: an orchestrated saga started one day and open the next is saga_stuck once, by the run that ends past --stuck-after" {
+	orch_days
+	daily 2026-11-23 2026-11-24
+	daily 2026-11-24 2026-11-25
+	# A minute old at the end of its day: not stuck yet, and kept.
+	[ "$(orch_stuck f-2026-11-24)" = '' ]
+	[ "$(sqlite3 st.db 'select key, stuck from audit_orch order by key')" = "$(printf 'T1|0\nT2|0')" ]
+	# The next day's run: T1 is over, forgotten; T2 is stuck, said once.
+	daily 2026-11-25 2026-11-26
+	[ "$(orch_stuck f-2026-11-25)" = 'orchestrated saga T2 started at 2026-11-24T23:59:00.000Z has no outcome' ]
+	[ "$(sqlite3 st.db 'select key, stuck from audit_orch')" = 'T2|1' ]
+	# And not again.
+	daily 2026-11-26 2026-11-27
+	[ ! -s f-2026-11-26 ]
+	# Reported, it is forgotten after 90 days like the rest ...
+	daily 2026-11-27 2027-03-01
+	[ "$(sqlite3 st.db 'select count(*) from audit_orch')" = 0 ]
+	# ... but one not judged yet stays, however old.
+	ST=o.db daily 2026-11-24 2026-11-25 --stuck-after 200d
+	ST=o.db daily 2026-11-25 2027-03-01 --stuck-after 200d
+	[ "$(sqlite3 o.db 'select key, stuck from audit_orch')" = 'T2|0' ]
+}
+
+@test "--state: orchestrated sagas open across runs, as one full scan reports them, wherever the runs are split" {
+	orch_days
+	EVT_NOW=2026-11-26T06:15:00Z audit-scan -l log.ndjson >full.ndjson
+	[ "$(orch_stuck full.ndjson)" = 'orchestrated saga T2 started at 2026-11-24T23:59:00.000Z has no outcome' ]
+	# Day by day, each finding of the full scan in exactly one run.
+	for p in 2026-11-23,2026-11-24 2026-11-24,2026-11-25 2026-11-25,2026-11-26; do
+		daily "${p%,*}" "${p#*,}"
+	done
+	diff -u <(jq -c 'del(.late)' full.ndjson | sort) <(cat f-* | jq -c 'del(.late)' | sort)
+	# A state that folded the log up to any event, before anything was
+	# stuck: the next run finds what the full scan finds after it.
+	n=$(wc -l <log.ndjson)
+	for ((k = 1; k < n; k++)); do
+		rm -f st.db*
+		head -$k log.ndjson | EVT_NOW=2026-11-25T00:00:00Z audit-scan --state st.db >/dev/null
+		EVT_NOW=2026-11-26T06:15:00Z audit-scan -l log.ndjson --state st.db >inc.ndjson
+		jq -c --argjson k $k 'select(.seq == null or .seq > $k)' full.ndjson | diff -u - inc.ndjson \
+			|| { echo "split after $k"; return 1; }
+	done
+}
+
+@test "--state made before orchestrated sagas were kept: it gains their table, and its next days judge them" {
+	orch_days
+	daily 2026-11-23 2026-11-24
+	# Back to the old layout: no table of orchestrated sagas.
+	sqlite3 st.db 'drop table audit_orch'
+	[ "$(sqlite3 st.db "select count(*) from sqlite_master where tbl_name = 'audit_orch'")" = 0 ]
+	daily 2026-11-24 2026-11-25
+	daily 2026-11-25 2026-11-26
+	daily 2026-11-26 2026-11-27
+	[ "$(cat f-* | orch_stuck /dev/stdin)" = 'orchestrated saga T2 started at 2026-11-24T23:59:00.000Z has no outcome' ]
+	# The same table and indexes as a state made new.
+	audit-scan --state new.db --show-state >/dev/null
+	schema() { sqlite3 "$1" "select type, name, sql from sqlite_master where tbl_name = 'audit_orch' order by name"; }
+	[ "$(schema st.db | wc -l)" = 3 ]
+	[ "$(schema st.db)" = "$(schema new.db)" ]
+}
