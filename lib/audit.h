@@ -111,9 +111,10 @@ int evt_audit_event(struct evt_audit *a, const struct evt_event *ev,
     struct evt_err *err);
 
 /*
- * At the end of the scan: the transactions still without an outcome that
- * were created more than stuck-after before now_ms. Returns like
- * evt_audit_event.
+ * At the end of the scan: the transactions and orchestrated sagas still
+ * without an outcome that were created (started) more than stuck-after
+ * before now_ms, those a --state remembers from earlier runs included,
+ * each said once. Returns like evt_audit_event.
  */
 int evt_audit_end(struct evt_audit *a, int64_t now_ms, evt_finding_fn fn,
     void *arg, struct evt_err *err);
