@@ -122,8 +122,11 @@ tab_get(const struct tab *t, uint64_t h)
 	}
 }
 
-static void
-tab_put(struct tab *t, uint64_t h, long long v)
+/* Add h with the value v, unless it is there already (its value then
+ * unchanged): one probe, where a look-up and then an insert took two.
+ * Returns whether it was added. */
+static int
+tab_add(struct tab *t, uint64_t h, long long v)
 {
 	size_t i;
 
@@ -135,14 +138,17 @@ tab_put(struct tab *t, uint64_t h, long long v)
 		t->s = slots_new(t->cap);
 		for (i = 0; i < o.cap; i++)
 			if (o.s[i].k)
-				tab_put(t, o.s[i].k, o.s[i].v);
+				tab_add(t, o.s[i].k, o.s[i].v);
 		free(o.s);
 	}
 	for (i = h & (t->cap - 1); t->s[i].k && t->s[i].k != h;
 	    i = (i + 1) & (t->cap - 1))
 		;
-	t->n += t->s[i].k == 0;
+	if (t->s[i].k)
+		return 0;
+	t->n++;
 	t->s[i] = (struct slot){ h, v };
+	return 1;
 }
 
 static void
@@ -442,11 +448,9 @@ track(struct mx *x, uint64_t key, int ti, int64_t at)
 	if (at > x->newest)
 		x->newest = at;
 	if (kind == K_BEGIN) {
-		if (tab_get(&x->sagas, key) == NULL) {
-			tab_put(&x->sagas, key, (long long)(at > 0 ? at : 0) <<
-			    F_SHIFT);
+		if (tab_add(&x->sagas, key, (long long)(at > 0 ? at : 0) <<
+		    F_SHIFT))
 			(*x->in_flight)++;
-		}
 		return;
 	}
 	if ((v = tab_get(&x->sagas, key)) == NULL) {
