@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +84,30 @@ struct tab {
 	size_t cap, n;		/* cap a power of 2 */
 };
 
+/*
+ * cap empty slots. A large table is in huge pages where the system gives
+ * them (madvise): every look-up lands on a page of its own, and with 4 KB
+ * pages it cost a TLB miss on top of the cache miss.
+ */
+#define HUGE_PAGE (2u << 20)
+static struct slot *
+slots_new(size_t cap)
+{
+	size_t bytes = cap * sizeof(struct slot);
+	struct slot *s;
+
+	if (bytes < HUGE_PAGE) {
+		if ((s = calloc(cap, sizeof(*s))) == NULL)
+			abort();
+		return s;
+	}
+	if ((s = aligned_alloc(HUGE_PAGE, bytes)) == NULL)
+		abort();
+	madvise(s, bytes, MADV_HUGEPAGE);
+	memset(s, 0, bytes);
+	return s;
+}
+
 static long long *
 tab_get(const struct tab *t, uint64_t h)
 {
@@ -97,8 +122,11 @@ tab_get(const struct tab *t, uint64_t h)
 	}
 }
 
-static void
-tab_put(struct tab *t, uint64_t h, long long v)
+/* Add h with the value v, unless it is there already (its value then
+ * unchanged): one probe, where a look-up and then an insert took two.
+ * Returns whether it was added. */
+static int
+tab_add(struct tab *t, uint64_t h, long long v)
 {
 	size_t i;
 
@@ -107,18 +135,20 @@ tab_put(struct tab *t, uint64_t h, long long v)
 		struct tab o = *t;
 		t->cap = o.cap ? 2 * o.cap : 1024;
 		t->n = 0;
-		if ((t->s = calloc(t->cap, sizeof(*t->s))) == NULL)
-			abort();
+		t->s = slots_new(t->cap);
 		for (i = 0; i < o.cap; i++)
 			if (o.s[i].k)
-				tab_put(t, o.s[i].k, o.s[i].v);
+				tab_add(t, o.s[i].k, o.s[i].v);
 		free(o.s);
 	}
 	for (i = h & (t->cap - 1); t->s[i].k && t->s[i].k != h;
 	    i = (i + 1) & (t->cap - 1))
 		;
-	t->n += t->s[i].k == 0;
+	if (t->s[i].k)
+		return 0;
+	t->n++;
 	t->s[i] = (struct slot){ h, v };
+	return 1;
 }
 
 static void
@@ -161,8 +191,17 @@ struct mx {
 	struct evt_metrics_hist *dur[O_N];
 	long long *in_flight, *stuck;
 	struct tab sagas;	/* correlation id -> F_ value */
-	struct tab mine;	/* ids of the decisions appended and
-				 * tracked, not yet read back */
+	/*
+	 * A follower's own decisions, appended and tracked, not yet read
+	 * back: their seqs, ascending (appended in order), from mine[mhead]
+	 * to mine[nmine]. The log is read in seq order, so a stored event is
+	 * one of them when its seq is the first: a compare an event, where a
+	 * set of their ids cost a hash and a cache miss. Only a follower
+	 * reads its decisions back (follow).
+	 */
+	long long *mine;
+	size_t mhead, nmine, mcap;
+	int follow;
 	long long mine_seq;	/* the last seq appended */
 	int64_t newest;		/* the latest saga event time followed */
 	long long last_seq;	/* the log's, as last asked */
@@ -409,11 +448,9 @@ track(struct mx *x, uint64_t key, int ti, int64_t at)
 	if (at > x->newest)
 		x->newest = at;
 	if (kind == K_BEGIN) {
-		if (tab_get(&x->sagas, key) == NULL) {
-			tab_put(&x->sagas, key, (long long)(at > 0 ? at : 0) <<
-			    F_SHIFT);
+		if (tab_add(&x->sagas, key, (long long)(at > 0 ? at : 0) <<
+		    F_SHIFT))
 			(*x->in_flight)++;
-		}
 		return;
 	}
 	if ((v = tab_get(&x->sagas, key)) == NULL) {
@@ -448,12 +485,64 @@ track(struct mx *x, uint64_t key, int ti, int64_t at)
 		tab_del(&x->sagas, key);
 }
 
+/* A follower's own decision of seq, tracked: not to be tracked again
+ * when read back. */
+static void
+mine_push(struct mx *x, long long seq)
+{
+	if (x->mhead == x->nmine)
+		x->mhead = x->nmine = 0;
+	else if (x->nmine == x->mcap && x->mhead >= x->mcap / 2) {
+		memmove(x->mine, x->mine + x->mhead, (x->nmine - x->mhead) *
+		    sizeof(*x->mine));
+		x->nmine -= x->mhead;
+		x->mhead = 0;
+	}
+	if (x->nmine == x->mcap) {
+		x->mcap = x->mcap ? 2 * x->mcap : 256;
+		if ((x->mine = realloc(x->mine, x->mcap * sizeof(*x->mine))) ==
+		    NULL)
+			abort();
+	}
+	x->mine[x->nmine++] = seq;
+}
+
+/* Whether the stored event of seq is one of the follower's own decisions,
+ * tracked already; those before it (none, as the log is read in order)
+ * are forgotten. */
+static int
+mine_take(struct mx *x, long long seq)
+{
+	while (x->mhead < x->nmine && x->mine[x->mhead] < seq)
+		x->mhead++;
+	if (x->mhead < x->nmine && x->mine[x->mhead] == seq) {
+		x->mhead++;
+		return 1;
+	}
+	return 0;
+}
+
 static void
 mx_close(struct mx *x)
 {
 	evt_metrics_free(x->m);
 	tab_free(&x->sagas);
-	tab_free(&x->mine);
+	free(x->mine);
+}
+
+/*
+ * Where the entry of a saga (key: saga_key's) would be, for a prefetch
+ * ahead of track: its table is large, and a look-up in it a cache miss,
+ * which the work done meanwhile hides; a hint, as anything may move it
+ * meanwhile. (The prefetch is the caller's: GCC takes a function that
+ * does nothing but prefetch for one without effects, and drops its
+ * calls.)
+ */
+static const void *
+saga_slot(const struct mx *x, uint64_t key)
+{
+	return x->sagas.cap ? &x->sagas.s[(key + (key == 0)) &
+	    (x->sagas.cap - 1)] : (const void *)x;
 }
 
 /* --- the loop ----------------------------------------------------------- */
@@ -464,7 +553,8 @@ struct run {
 	/* With metrics: what the tracker needs of each decision of the
 	 * chunk being appended, taken while it is parsed for the append. */
 	struct pinfo {
-		uint64_t key, id;
+		uint64_t key;
+		long long seq;
 		int64_t at;
 		int ti;
 	} *pi;
@@ -489,37 +579,39 @@ fold_stored(void *arg, long long seq, const char *line, size_t len)
 {
 	struct run *r = arg;
 	struct evt_err err;
+	struct mx *x = &r->x;
+	uint64_t key = 0;	/* its saga's, when the tracker wants it */
+	int ti = 0;
 
 	r->in++;
 	r->last_seq = seq;
 	if (evt_event_parse_stored(&r->ev, line, len, &err) < 0) {
 		r->d->warn("%s: seq %lld: %s: set aside", evt_log_path(r->log),
 		    seq, err.msg);
-		if (r->x.m) {
-			evt_metrics_follower_event(r->x.follower, "", 0, -1);
-			react(&r->x, 0, R_ASIDE, 1);
+		if (x->m) {
+			evt_metrics_follower_event(x->follower, "", 0, -1);
+			react(x, 0, R_ASIDE, 1);
 		}
 		return 0;
 	}
+	if (x->m) {
+		ti = evt_metrics_type_index(r->ev.type.p, r->ev.type.n);
+		if (x->in_flight && moves(x, ti) && (key = saga_key(&r->ev)))
+			__builtin_prefetch(saga_slot(x, key));
+	}
 	int rc = r->d->fold(r->d->st, &r->ev, r->now, evt_log_path(r->log),
 	    seq);
-	if (r->x.m) {
-		struct mx *x = &r->x;
-		int ti = evt_metrics_type_index(r->ev.type.p, r->ev.type.n);
+	if (x->m) {
 		evt_metrics_follower_event_index(x->follower, ti,
 		    r->ev.slot[EVT_F_TIME] >= 0 ? r->ev.time_ms : -1);
 		if (rc == EVT_SAGA_ASIDE)
 			react(x, ti, R_ASIDE, 1);
 		/* Its own decisions were tracked when appended. */
-		uint64_t id;
-		if (!x->in_flight || !moves(x, ti))
+		if (x->mhead < x->nmine && mine_take(x, seq))
 			;
-		else if (x->mine.n && tab_get(&x->mine, id = hash(r->ev.id.p,
-		    r->ev.id.n)))
-			tab_del(&x->mine, id);
-		else
-			track(x, saga_key(&r->ev), ti, r->ev.slot[EVT_F_TIME] >=
-			    0 ? r->ev.time_ms : r->now);
+		else if (key)
+			track(x, key, ti, r->ev.slot[EVT_F_TIME] >= 0 ?
+			    r->ev.time_ms : r->now);
 		/* A long first round writes as it goes. */
 		if ((r->in & 4095) == 0)
 			mx_tick(x, r->d, r->log, 0, seq, r->now);
@@ -531,7 +623,7 @@ fold_stored(void *arg, long long seq, const char *line, size_t len)
  * With metrics, a chunk's decisions are stored: they are reactions
  * decided and events written, and their sagas move now (a service of one
  * round never reads them back, a follower does in its next round, where
- * their ids in mine say they are tracked already).
+ * their seqs in mine say they are tracked already).
  */
 static void
 count_stored(struct run *r)
@@ -539,11 +631,15 @@ count_stored(struct run *r)
 	struct mx *x = &r->x;
 
 	for (size_t i = 0; i < r->npi; i++) {
+		/* A few decisions ahead, their sagas' entries. */
+		if (x->in_flight && i + 8 < r->npi && moves(x, r->pi[i + 8].ti))
+			__builtin_prefetch(saga_slot(x, r->pi[i + 8].key));
 		react(x, r->pi[i].ti, R_DECIDED, 1);
 		evt_metrics_types_count_index(x->written, r->pi[i].ti, 1);
 		if (x->in_flight && moves(x, r->pi[i].ti)) {
 			track(x, r->pi[i].key, r->pi[i].ti, r->pi[i].at);
-			tab_put(&x->mine, r->pi[i].id, 1);
+			if (x->follow)
+				mine_push(x, r->pi[i].seq);
 		}
 	}
 	r->npi = 0;
@@ -626,8 +722,8 @@ flush(struct run *r)
 					abort();
 			}
 			r->pi[r->npi++] = (struct pinfo){ saga_key(&r->ev),
-			    hash(r->ev.id.p, r->ev.id.n),
-			    r->ev.slot[EVT_F_TIME] >= 0 ? r->ev.time_ms : r->now,
+			    r->ev.seq, r->ev.slot[EVT_F_TIME] >= 0 ?
+			    r->ev.time_ms : r->now,
 			    evt_metrics_type_index(r->ev.type.p, r->ev.type.n) };
 		}
 		p = nl + 1;
@@ -724,6 +820,7 @@ evt_service_run(const struct evt_decider *d, const char *spec, int follow,
 		evt_log_close(r.log);
 		return -1;
 	}
+	r.x.follow = follow;
 	if (r.x.m)
 		evt_log_last_seq(r.log, &r.x.last_seq, &err);
 	if (follow && (fw = evt_follow_open(r.log, &err)) == NULL)
