@@ -357,24 +357,15 @@ relay(void *arg, long long seq, const char *line, size_t len)
 	return publish(p, line, len, seq, 0, &p->err) < 0 ? -1 : 0;
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait ms, waking for the metrics; returns 0 at once when a stop signal
  * comes (or stdout's reader goes), else 1. */
 static int
 backoff_wait(struct pub *p, struct evt_follow *fw, long ms)
 {
 	struct evt_err err;
-	long long end = mono_ms() + ms, left;
+	long long end = evt_mono_ms() + ms, left;
 
-	while ((left = end - mono_ms()) > 0) {
+	while ((left = end - evt_mono_ms()) > 0) {
 		int w = evt_follow_wait(fw, left < FOLLOW_RECHECK_MS ? (int)left :
 		    FOLLOW_RECHECK_MS, &err);
 		if (w < 0)
@@ -399,7 +390,7 @@ reconnect(struct pub *p, struct evt_log *log, struct evt_follow *fw,
 {
 	struct evt_err err;
 	unsigned attempt = 0;
-	long long since = mono_ms();
+	long long since = evt_mono_ms();
 
 	p->connected = 0;
 	if (p->done && p->done_line > *ck) {
@@ -428,7 +419,7 @@ reconnect(struct pub *p, struct evt_log *log, struct evt_follow *fw,
 	p->connected = 1;
 	p->reconnects++;
 	evt_warn("%s: connected again after %.1f s (attempt %u)",
-	    evt_amqp_where(p->amqp), (double)(mono_ms() - since) / 1000, attempt);
+	    evt_amqp_where(p->amqp), (double)(evt_mono_ms() - since) / 1000, attempt);
 	tick(p);
 	return 1;
 }

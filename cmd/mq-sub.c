@@ -17,6 +17,7 @@
 
 #include "amqp.h"
 #include "cli.h"
+#include "clock.h"
 #include "event.h"
 #include "metrics.h"
 
@@ -438,15 +439,6 @@ subscribe(struct sub *s, struct evt_err *err)
 	return 0;
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The service lost its connection (s->why): forget what it held
  * (unacknowledged, the broker delivers it again), and connect and
@@ -459,7 +451,7 @@ reconnect(struct sub *s)
 {
 	struct evt_err err;
 	unsigned attempt = 0;
-	long long since = mono_ms();
+	long long since = evt_mono_ms();
 
 	clear(s);
 	s->held = 0;
@@ -476,7 +468,7 @@ reconnect(struct sub *s)
 	s->lost = 0;
 	s->reconnects++;
 	evt_warn("%s: connected again after %.1f s (attempt %u)",
-	    evt_amqp_where(s->amqp), (double)(mono_ms() - since) / 1000, attempt);
+	    evt_amqp_where(s->amqp), (double)(evt_mono_ms() - since) / 1000, attempt);
 	tick(s);
 	return 1;
 }

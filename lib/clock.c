@@ -225,3 +225,12 @@ evt_duration_parse(const char *s, int64_t *ms)
 	*ms = (int64_t)v;
 	return 0;
 }
+
+int64_t
+evt_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -26,6 +26,8 @@
 int evt_clock_now(int64_t *ms, struct evt_err *err);
 /* Whether EVT_NOW is set (programs then derive ids deterministically). */
 int evt_clock_frozen(void);
+/* The monotonic clock in ms, for intervals and deadlines (never EVT_NOW). */
+int64_t evt_mono_ms(void);
 
 /*
  * Parse RFC 3339 (s[0..n)): date, 'T' or ' ', time, optional fraction

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "follow.h"
 
 struct evt_follow {
@@ -91,15 +92,6 @@ evt_follow_stopping(struct evt_follow *f)
 	return f->stop;
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The timeout is a deadline for the whole wait, not for each poll: the
  * directory watched holds other files (other logs, their -wal and -shm,
@@ -118,7 +110,7 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 	};
 	char buf[sizeof(struct inotify_event) + NAME_MAX + 1]
 	    __attribute__((aligned(__alignof__(struct inotify_event))));
-	long long end = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+	long long end = timeout_ms < 0 ? -1 : evt_mono_ms() + timeout_ms;
 
 	for (;;) {
 		if (evt_follow_stopping(f))
@@ -135,7 +127,7 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 		}
 		int left = -1;
 		if (end >= 0) {
-			long long ms = end - mono_ms();
+			long long ms = end - evt_mono_ms();
 			left = ms > 0 ? (int)ms : 0;
 		}
 		int n = poll(p, 3, left);
@@ -172,7 +164,7 @@ evt_follow_wait(struct evt_follow *f, int timeout_ms, struct evt_err *err)
 				q += sizeof(*e) + e->len;
 			}
 		}
-		if (hit || (end >= 0 && mono_ms() >= end))
+		if (hit || (end >= 0 && evt_mono_ms() >= end))
 			return same_file(f, err) < 0 ? -1 : 1;
 	}
 }

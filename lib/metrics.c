@@ -74,15 +74,6 @@ keep(struct evt_metrics *m, void *p)
 	m->kept[m->nkept++] = p;
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 evt_metrics_escape(struct evt_buf *out, const char *s)
 {
@@ -646,7 +637,7 @@ int
 evt_metrics_due(const struct evt_metrics *m)
 {
 	return m && (m->last_ms < 0 ||
-	    mono_ms() - m->last_ms >= EVT_METRICS_INTERVAL_MS);
+	    evt_mono_ms() - m->last_ms >= EVT_METRICS_INTERVAL_MS);
 }
 
 /* A value as the format wants it: a whole number as such, else enough
@@ -726,7 +717,7 @@ evt_metrics_write(struct evt_metrics *m, struct evt_err *err)
 {
 	if (m == NULL)
 		return 0;
-	m->last_ms = mono_ms();
+	m->last_ms = evt_mono_ms();
 	evt_buf_reset(&m->text);
 	evt_metrics_format(m, &m->text);
 	/* 0644: node_exporter runs as a user of its own. */
@@ -739,7 +730,7 @@ int
 evt_metrics_tick(struct evt_metrics *m, struct evt_err *err)
 {
 	if (m == NULL || (m->last_ms >= 0 &&
-	    mono_ms() - m->last_ms < EVT_METRICS_INTERVAL_MS))
+	    evt_mono_ms() - m->last_ms < EVT_METRICS_INTERVAL_MS))
 		return 0;
 	int was = m->failing;
 	if (evt_metrics_write(m, err) < 0 && !was)
