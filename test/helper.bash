@@ -152,3 +152,32 @@ rmq_start() {
 rmq_stop() {
 	rabbitmq stop "$BATS_FILE_TMPDIR/rmq"
 }
+
+# Kill points (faults.bats, mq.bats). seed_random: seed $RANDOM from
+# EVT_FAULT_SEED when set, else the clock, and print it, so that a
+# failure's points can be tried again.
+seed_random() {
+	FAULT_SEED=${EVT_FAULT_SEED:-$(( $(date +%s%N) / 1000 % 32768 ))}
+	RANDOM=$FAULT_SEED
+	echo "kill points: EVT_FAULT_SEED=$FAULT_SEED"
+}
+
+# catching_term PID: wait until PID takes SIGTERM in hand, with a handler
+# (SigCgt in /proc) or by blocking it to read it from a signalfd (SigBlk),
+# or has gone. A kill point is a moment of the program's run, not of its
+# start-up, before main could install anything (a signal then ends it as
+# it would any program: nothing was taken yet).
+catching_term() {
+	local k v
+	while kill -0 "$1" 2>/dev/null; do
+		while read -r k v; do
+			case $k in SigCgt: | SigBlk:) ;; *) continue ;; esac
+			(( (16#$v >> 14) & 1 )) && return 0
+		done <"/proc/$1/status" 2>/dev/null
+		sleep 0.002
+	done
+	return 0
+}
+
+# ms N: sleep N milliseconds (N < 1000).
+ms() { sleep "$(printf '0.%03d' "$1")"; }

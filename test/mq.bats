@@ -67,28 +67,7 @@ textfile() {
 	[ "$(ls -a "$(dirname "$1")" | grep -c "^$(basename "$1")")" = 1 ]
 }
 
-# Kill points from $RANDOM, seeded from EVT_FAULT_SEED when set (else the
-# clock) and printed, so that a failure's points can be tried again (the
-# same three helpers as in faults.bats).
-seed_random() {
-	FAULT_SEED=${EVT_FAULT_SEED:-$(( $(date +%s%N) / 1000 % 32768 ))}
-	RANDOM=$FAULT_SEED
-	echo "kill points: EVT_FAULT_SEED=$FAULT_SEED"
-}
-# catching_term PID: wait until PID has its SIGTERM handler (SigCgt), or
-# has gone: a kill point is a moment of the run, not of the start-up.
-catching_term() {
-	local k v
-	while kill -0 "$1" 2>/dev/null; do
-		while read -r k v; do
-			[ "$k" = SigCgt: ] && (( (16#$v >> 14) & 1 )) && return 0
-		done <"/proc/$1/status" 2>/dev/null
-		sleep 0.002
-	done
-	return 0
-}
-# ms N: sleep N milliseconds (N < 1000).
-ms() { sleep "$(printf '0.%03d' "$1")"; }
+# Kill points: seed_random, catching_term and ms (helper.bash).
 # slow_reader: stdin to stdout, from 500 ms on: a reader slow to start,
 # whose pipe mq-sub fills meanwhile, so that it waits to write.
 slow_reader() { sleep 0.5; cat; }
