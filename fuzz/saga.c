@@ -1,0 +1,80 @@
+/* saga-orch's definition parser (-d FILE, saga-orch(5)); a definition
+ * that loads takes the triggers of the sample sagas and decides at three
+ * clocks (now, past the step timeouts, past a two-day deadline), and
+ * every event it decides is an event evt-append would take. */
+#include "event.h"
+#include "orch.h"
+#include "fuzz.h"
+
+static int
+emit(void *arg, const char *id, const char *line, size_t len)
+{
+	static struct evt_event ev;
+	struct evt_err err;
+
+	(void)arg;
+	FUZZ_CHECK(id != NULL && *id != '\0');
+	FUZZ_CHECK(memchr(line, '\n', len) == NULL);
+	if (evt_event_parse(&ev, line, len, 1, &err) < 0) {
+		fprintf(stderr, "decided line is no event: %s\n%.*s\n",
+		    err.msg, (int)len, line);
+		abort();
+	}
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct evt_event ev;
+	static const char *const triggers[] = {
+		/* testdata/sagas/order-T1.ndjson */
+		"{\"id\":\"order-T1\",\"source\":\"pos\",\"type\":"
+		"\"TransactionCreated\",\"subject\":\"transaction-T1\",\"time\":"
+		"\"2026-11-24T11:59:00.000Z\",\"orchestration\":\"order\","
+		"\"data\":{\"transaction_id\":\"T1\",\"store_id\":\"S01\","
+		"\"customer_id\":\"C1\",\"items\":[{\"sku\":\"SKU-1001\","
+		"\"qty\":2,\"unit_price\":19.90}],\"total\":39.80,\"currency\":"
+		"\"EUR\",\"payment\":{\"method\":\"card\",\"token\":"
+		"\"tok_visa\"}}}",
+		/* a transfer (testdata/sagas/transfer.json) */
+		"{\"id\":\"transfer-X1\",\"source\":\"inventory\",\"type\":"
+		"\"StockTransferRequested\",\"subject\":\"transfer-X1\",\"time\":"
+		"\"2026-11-24T12:00:00.000Z\",\"data\":{\"transfer_id\":\"X1\","
+		"\"from_store\":\"S01\",\"to_store\":\"S02\",\"items\":"
+		"[{\"sku\":\"SKU-1001\",\"qty\":2}]}}",
+		/* a reply to the first step of the order */
+		"{\"id\":\"pay-T1\",\"source\":\"payments\",\"type\":"
+		"\"PaymentFailed\",\"subject\":\"payment-T1\",\"time\":"
+		"\"2026-11-24T11:59:01.000Z\",\"data\":{\"transaction_id\":"
+		"\"T1\",\"reason\":\"declined\"}}",
+	};
+	const int64_t now = 1795521540000LL;	/* 2026-11-24T11:59:00Z */
+	struct evt_err err;
+	char path[64];
+
+	fuzz_file(data, size, path, sizeof(path));
+	struct evt_orch *o = evt_orch_new();
+	int rc = evt_orch_load(o, path, &err);
+	unlink(path);
+	if (rc < 0) {
+		FUZZ_CHECK(err.code == 65);
+		evt_orch_free(o);
+		return 0;
+	}
+	FUZZ_CHECK(evt_orch_ndefs(o) == 1);
+	for (size_t i = 0; i < sizeof(triggers) / sizeof(*triggers); i++) {
+		const char *t = triggers[i];
+		FUZZ_CHECK(evt_event_parse(&ev, t, strlen(t), 1, &err) == 0);
+		if (evt_orch_fold(o, &ev, now, &err) < 0)
+			FUZZ_CHECK(err.code == 65);
+		if (evt_orch_decide(o, now, emit, NULL, &err) < 0)
+			FUZZ_CHECK(err.code == 65);
+	}
+	if (evt_orch_decide(o, now + 3600000LL, emit, NULL, &err) < 0)
+		FUZZ_CHECK(err.code == 65);
+	if (evt_orch_decide(o, now + 3 * 86400000LL, emit, NULL, &err) < 0)
+		FUZZ_CHECK(err.code == 65);
+	evt_orch_free(o);
+	return 0;
+}
