@@ -1,7 +1,8 @@
 /* saga-orch's definition parser (-d FILE, saga-orch(5)); a definition
  * that loads takes the triggers of the sample sagas and decides at three
  * clocks (now, past the step timeouts, past a two-day deadline), and
- * every event it decides is an event evt-append would take. An
+ * every event it decides is an event evt-append would take (one trigger
+ * holds control characters a subject template may take in). An
  * orchestrator restarted on what the first had read and written owes
  * nothing more at the same clock (orch.h). */
 #include "buf.h"
@@ -71,6 +72,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		"\"2026-11-24T12:00:00.000Z\",\"data\":{\"transfer_id\":\"X1\","
 		"\"from_store\":\"S01\",\"to_store\":\"S02\",\"items\":"
 		"[{\"sku\":\"SKU-1001\",\"qty\":2}]}}",
+		/* a hostile order: values no event attribute may hold, for
+		 * the templates that take them into a subject */
+		"{\"id\":\"order-T2\",\"source\":\"pos\",\"type\":"
+		"\"TransactionCreated\",\"subject\":\"transaction-T2\",\"time\":"
+		"\"2026-11-24T11:59:00.000Z\",\"orchestration\":\"order\","
+		"\"data\":{\"transaction_id\":\"T2\",\"store_id\":"
+		"\"S\\u0001\\u007f\\u0085\\\"{}\",\"customer_id\":\"\","
+		"\"items\":[],\"total\":1e400,\"currency\":null}}",
 		/* a reply to the first step of the order */
 		"{\"id\":\"pay-T1\",\"source\":\"payments\",\"type\":"
 		"\"PaymentFailed\",\"subject\":\"payment-T1\",\"time\":"
