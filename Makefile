@@ -112,8 +112,9 @@ bin/%: $(BUILD)/cmd/%.o $(LIBEVT)
 # sanitizers (fuzz/README). `make fuzz` runs each for FUZZ_SECONDS (600)
 # from its corpus in testdata/fuzz/NAME, keeping what it finds new in
 # build-fuzz/corpus/NAME; a crash, leak or timeout is written to
-# build-fuzz/NAME-crash-* and fails the run. `make fuzz-regress` runs each
-# over its corpus once (the test suite does).
+# build-fuzz/NAME-crash-* and fails the run (`make -j2 fuzz`: two at a
+# time). `make fuzz-regress` runs each over its corpus once (the test
+# suite does).
 FUZZ_CC      ?= clang
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS   = $(CSTD) -g -O1 -D_GNU_SOURCE -DEVT_VERSION='"$(VERSION)"' \
@@ -138,17 +139,19 @@ build-fuzz/fuzz-%: fuzz/%.c fuzz/fuzz.h build-fuzz/libevt.a
 
 fuzz-build: $(FUZZERS:%=build-fuzz/fuzz-%)
 
-fuzz: fuzz-build
-	@for f in $(FUZZERS); do \
-		mkdir -p build-fuzz/corpus/$$f testdata/fuzz/$$f; \
-		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
-		build-fuzz/fuzz-$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-		    -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1 \
-		    -artifact_prefix=build-fuzz/$$f- \
-		    build-fuzz/corpus/$$f testdata/fuzz/$$f 2>build-fuzz/$$f.log || \
-		    { tail -40 build-fuzz/$$f.log; exit 1; }; \
-		grep -E '^stat::number_of_executed_units|^stat::peak_rss' build-fuzz/$$f.log; \
-	done
+# One target per harness, so that `make -j2 fuzz` runs two at a time.
+fuzz: $(FUZZERS:%=fuzz-run-%)
+
+fuzz-run-%: build-fuzz/fuzz-%
+	@mkdir -p build-fuzz/corpus/$* testdata/fuzz/$*
+	@echo "fuzz: $* for $(FUZZ_SECONDS) s"
+	@build-fuzz/fuzz-$* -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/$*- \
+	    build-fuzz/corpus/$* testdata/fuzz/$* 2>build-fuzz/$*.log || \
+	    { tail -40 build-fuzz/$*.log; exit 1; }
+	@grep -E '^stat::number_of_executed_units|^stat::peak_rss' \
+	    build-fuzz/$*.log | sed 's/^/$*: /'
 
 fuzz-regress: fuzz-build
 	@for f in $(FUZZERS); do \

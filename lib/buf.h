@@ -27,7 +27,8 @@ void evt_buf_printf(struct evt_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* A copy of s; like the buffers, aborts when out of memory. */
 char *evt_strdup(const char *s);
-/* Append s as a JSON string literal (quotes and escapes added). */
+/* Append s as a JSON string literal (quotes and escapes added; a byte
+ * that is not UTF-8 becomes \ufffd). */
 void evt_buf_json_str(struct evt_buf *b, const char *s, size_t n);
 
 static inline void

@@ -3,7 +3,9 @@
 # testdata/fuzz/, the reproducers of what fuzzing found included: each
 # input runs clean under ASan and UBSan, and the harnesses' properties
 # hold (what is masked holds no card number, decimals print back to the
-# same value, times format and parse back, ...).
+# same value, times format and parse back, the JSON scanner agrees with
+# jansson, an mq-sub --envelope line is JSON, a saga definition decides
+# only events, ...).
 
 load helper
 
@@ -17,4 +19,10 @@ load helper
 	[[ "$output" == *"every corpus input runs clean"* ]]
 	# The reproducers are there, and run.
 	[ -f "$ROOT/testdata/fuzz/pan/regress-remask" ]
+	[ -f "$ROOT/testdata/fuzz/delivery/regress-envelope-utf8" ]
+	# Every harness has a corpus.
+	for h in "$ROOT"/fuzz/*.c; do
+		n=$(basename "$h" .c)
+		[ -n "$(ls "$ROOT/testdata/fuzz/$n")" ] || { echo "no corpus: $n"; false; }
+	done
 }
