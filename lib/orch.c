@@ -1423,6 +1423,18 @@ command(struct ctx *c, struct osaga *s, int i, int a, int undo)
 				evt_buf_add(&subj, v.p, v.n);
 		}
 	}
+	/* A value from an event may hold what no subject may (a control
+	 * character): each such byte becomes '_', so the command can still be
+	 * written, and is the same when decided again. */
+	for (size_t k = 0; k < subj.len; k++) {
+		unsigned char ch = (unsigned char)subj.p[k];
+		if (ch < 0x20 || ch == 0x7F)
+			subj.p[k] = '_';
+		else if (ch == 0xC2 && k + 1 < subj.len &&
+		    (unsigned char)subj.p[k + 1] >= 0x80 &&
+		    (unsigned char)subj.p[k + 1] <= 0x9F)
+			subj.p[k] = subj.p[k + 1] = '_';
+	}
 	if (subj.len == 0)
 		evt_buf_adds(&subj, "saga");
 	head(o, s, id, act->cmd.type, subj.p, subj.len, undo ? x->ustart_ms :

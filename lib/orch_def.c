@@ -197,6 +197,11 @@ tpl_parse(struct at *a, const char *path, const char *s, const struct odef *d,
 
 	if (*s == '\0')
 		return fail(a, path, "is empty", NULL);
+	for (const unsigned char *u = (const unsigned char *)s; *u; u++)
+		if (*u < 0x20 || *u == 0x7F || (*u == 0xC2 && u[1] >= 0x80 &&
+		    u[1] <= 0x9F))
+			return fail(a, path, "holds a control character, which "
+			    "CloudEvents strings must not hold", NULL);
 	while (*p) {
 		const char *o = strchr(p, '{'), *c;
 		char ref[256];

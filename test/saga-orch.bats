@@ -3,6 +3,7 @@
 # every prefix, two orchestrators, the service.
 
 load helper
+bats_require_minimum_version 1.5.0
 
 @test "golden: an order through its three steps" { golden saga-orch-happy; }
 @test "golden: a declined payment fails the saga, not retried" { golden saga-orch-fail-payment; }
@@ -356,4 +357,20 @@ TransactionCancelled timeout"
 	run bash -c "evt-replay -l log.ndjson -t SagaFailed -t TransactionCancelled | jq -r '.type + \" \" + .data.reason'"
 	assert_output "SagaFailed deadline passed
 TransactionCancelled timeout"
+}
+
+# Found by fuzzing (fuzz/saga.c; testdata/fuzz/saga/regress-subject-*):
+# a control character reaching a command's subject made saga-orch write a
+# line that is not an event and abort, at every restart too.
+@test "a control character from the trigger becomes _ in a command's subject; one in a definition's subject is refused" {
+	export EVT_NOW=2026-11-24T12:00:00.000Z
+	run --separate-stderr saga-orch -d "$TESTDATA/fuzz/saga/regress-subject-from-trigger" \
+		"$TESTDATA/orch-control-subject.ndjson"
+	assert_success
+	echo "$output" | grep -q '"subject":"payment-S_"'
+	# Every line it wrote is an event the log takes.
+	echo "$output" | evt-append -q -l "$BATS_TEST_TMPDIR/log.db"
+	run --separate-stderr saga-orch --check -d "$TESTDATA/fuzz/saga/regress-subject-control"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"command.subject: holds a control character"* ]]
 }
