@@ -203,10 +203,19 @@ evt_duration_parse(const char *s, int64_t *ms)
 	char *e;
 	double v;
 
+	const char *d = s;
+
 	if (s == NULL || !isdigit((unsigned char)*s))
 		return -1;
+	/* Decimal digits, a fraction at most: strtod alone would take 0x10
+	 * and 1e3 as well, which no one means by a duration. */
+	while (isdigit((unsigned char)*d))
+		d++;
+	if (*d == '.' && isdigit((unsigned char)d[1]))
+		for (d++; isdigit((unsigned char)*d); d++)
+			;
 	v = strtod(s, &e);
-	if (e == s)
+	if (e != d)
 		return -1;
 	if (*e == '\0' || strcmp(e, "s") == 0)
 		v *= 1000;

@@ -755,3 +755,13 @@ saga_stock() {
 	run saga-step all --member 2/2
 	[ "$status" -eq 64 ]
 }
+
+@test "a duration is decimal digits and a unit: 0x10s, 1e3s and 1. are usage errors" {
+	for d in 0x10s 1e3s 1. inf .5s; do
+		run saga-step all --timeout "$d" </dev/null
+		[ "$status" -eq 64 ]
+		[[ "$output" == *"not a duration"* ]]
+	done
+	run saga-step all --timeout 1.5s </dev/null
+	[ "$status" -eq 0 ]
+}
