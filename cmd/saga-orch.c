@@ -14,7 +14,6 @@
 #include "cli.h"
 #include "clock.h"
 #include "event.h"
-#include "input.h"
 #include "orch.h"
 #include "reject.h"
 #include "service.h"
@@ -59,91 +58,26 @@ help(void)
 
 struct run {
 	struct evt_orch *o;
-	int only_new, closed;
+	int only_new;
 	long long in, out;
-	int64_t now;
-	const char *where;
 	struct evt_event ev;
 	struct evt_reject *reject;
 };
 
+/* An input event: bad input refused (-1), else as a stored one. */
 static int
-emit_line(void *arg, const char *id, const char *line, size_t len)
+fold_input(void *st, const struct evt_event *ev, int64_t now,
+    struct evt_err *err)
 {
-	struct run *r = arg;
-
-	(void)id;
-	r->out++;
-	return evt_out_line(line, len);
+	return evt_orch_fold(st, ev, now, err);
 }
 
-/* Fold one input event, warn about one it cannot use, pass it through. */
-static int
-fold_line(void *arg, struct evt_event *ev, const char *line, size_t len,
-    long long lineno, struct evt_err *err)
+/* What it could not use of an input event, at "NAME:LINE". */
+static void
+warn_input(int k, const char *at, const struct evt_err *why)
 {
-	struct run *r = arg;
-	int k;
-
-	if ((k = evt_orch_fold(r->o, ev, r->now, err)) < 0)
-		return -1;	/* bad input */
-	if (k != EVT_SAGA_TAKEN)
-		evt_warn("%s:%lld: %s", r->where, lineno, err->msg);
-	r->in++;
-	if (!r->only_new && evt_out_line(line, len) < 0) {
-		r->closed = errno == EPIPE;
-		return evt_err_set(err, EX_IOERR, "stdout: %s", strerror(errno));
-	}
-	return 0;
-}
-
-static int
-flush_paused(void *arg, struct evt_err *err)
-{
-	struct run *r = arg;
-
-	return evt_out_flush(err, &r->closed);
-}
-
-/* The filter: pass each event through, fold it, decide at the end of all
- * the input. Returns the exit code. */
-static int
-run_filter(struct run *r, char **names, int nin)
-{
-	int *fds = evt_open_inputs(names, nin), code = 0, closed = 0;
-	struct evt_err err;
-
-	if (evt_clock_now(&r->now, &err) < 0)
-		evt_die_err(&err);
-	for (int i = 0; i < (nin ? nin : 1) && code == 0; i++) {
-		struct evt_input in = { nin ? names[i] : "stdin", 0, r->reject,
-		    fold_line, flush_paused, r, 0 };
-
-		r->where = in.where;
-		if (evt_input_read(&in, fds[i], &r->ev, &err) < 0) {
-			if (in.lineno)
-				fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog,
-				    in.where, in.lineno, err.msg);
-			else if (!r->closed)
-				fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
-			code = err.code ? err.code : EX_IOERR;
-		}
-		if (fds[i] > 0)
-			close(fds[i]);
-	}
-	free(fds);
-	if (code == 0 && evt_orch_decide(r->o, r->now, emit_line, r, &err) < 0) {
-		if (errno != EPIPE)
-			fprintf(stderr, "%s: %s\n", evt_prog, err.code ? err.msg :
-			    strerror(errno));
-		code = err.code ? err.code : EX_IOERR;
-	}
-	if (code == 0 && evt_out_flush(&err, &closed) < 0) {
-		if (!closed)
-			fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
-		code = EX_IOERR;
-	}
-	return code;
+	(void)k;
+	evt_warn("%s: %s", at, why->msg);
 }
 
 /* The service (service.h): the orchestrator as a decider. */
@@ -172,18 +106,24 @@ static void undo(void *st) { evt_orch_undo(st); }
 static void stored(void *st, const char *id) { evt_orch_stored(st, id); }
 static int64_t next_deadline(const void *st) { return evt_orch_next_deadline(st); }
 
+/* The filter (no spec) or the service on the log spec; the exit code. */
 static int
-run_log(struct run *r, const char *spec, int follow, const char *metrics)
+run(struct run *r, const char *spec, int follow, const char *metrics,
+    char **names, int nin)
 {
 	struct evt_decider d = { r->o, fold_stored, decide, journal, commit,
 	    undo, stored, next_deadline, evt_warn };
+	struct evt_service_filter f = { &d, fold_input, warn_input, r->reject,
+	    r->only_new };
 	struct evt_service_metrics mx = { metrics, "saga-orch", "orch",
 	    EVT_SERVICE_SAGAS_ORCHESTRATED, 0 };
 	struct evt_service_stats stats = { 0, 0 };
 	struct evt_err err;
 	int code = 0;
 
-	if (evt_service_run(&d, spec, follow, &mx, &stats, &err) < 0) {
+	if (spec == NULL)
+		code = evt_service_filter(&f, names, nin, &r->ev, &stats);
+	else if (evt_service_run(&d, spec, follow, &mx, &stats, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
 		code = err.code ? err.code : EX_IOERR;
 	}
@@ -268,10 +208,7 @@ main(int argc, char **argv)
 		    "--only-new, no --reject");
 	if (reject && (r.reject = evt_reject_open(reject, &err)) == NULL)
 		evt_die_err(&err);
-	if (logspec)
-		code = run_log(&r, logspec, follow, metrics);
-	else
-		code = run_filter(&r, argv + optind, argc - optind);
+	code = run(&r, logspec, follow, metrics, argv + optind, argc - optind);
 	long long nrej = evt_reject_count(r.reject);
 	if (evt_reject_close(r.reject, &err) < 0 && code == 0) {
 		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);

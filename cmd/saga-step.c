@@ -15,7 +15,6 @@
 #include "cli.h"
 #include "clock.h"
 #include "event.h"
-#include "input.h"
 #include "reject.h"
 #include "saga.h"
 #include "service.h"
@@ -73,16 +72,6 @@ struct run {
 	struct evt_reject *reject;
 };
 
-static int
-emit_line(void *arg, const char *id, const char *line, size_t len)
-{
-	struct run *r = arg;
-
-	(void)id;
-	r->out++;
-	return evt_out_line(line, len);
-}
-
 /* What a fold made of an event the rules cannot take, for people: at
  * is where it was read ("stdin:3", "shop.db: seq 42"). */
 static void
@@ -94,94 +83,12 @@ warn_folded(int rc, const char *at, const struct evt_err *why)
 		evt_warn("%s: %s: set aside", at, why->msg);
 }
 
-/* The filter's input loop (input.h): one input at a time. */
-struct filter {
-	struct run *r;
-	int64_t now;
-	const char *where;
-	int closed;		/* stdout's reader went away */
-};
-
-/* Fold one input event, warn about one the rules cannot take, and pass
- * it through. */
+/* An input event: bad input refused (-1), else as a stored one. */
 static int
-fold_line(void *arg, struct evt_event *ev, const char *line, size_t len,
-    long long lineno, struct evt_err *err)
+fold_input(void *st, const struct evt_event *ev, int64_t now,
+    struct evt_err *err)
 {
-	struct filter *f = arg;
-	struct run *r = f->r;
-	int k;
-
-	if ((k = evt_saga_fold(r->saga, ev, f->now, err)) < 0)
-		return -1;	/* a cause without an id: bad input */
-	if (k != EVT_SAGA_TAKEN) {
-		char at[512];
-		snprintf(at, sizeof(at), "%s:%lld", f->where, lineno);
-		warn_folded(k, at, err);
-	}
-	r->in++;
-	if (!r->only_new && evt_out_line(line, len) < 0) {
-		f->closed = errno == EPIPE;
-		return evt_err_set(err, EX_IOERR, "stdout: %s", strerror(errno));
-	}
-	return 0;
-}
-
-/* Keep a slow pipeline moving: what passed through goes out when the
- * input pauses. */
-static int
-flush_paused(void *arg, struct evt_err *err)
-{
-	struct filter *f = arg;
-
-	return evt_out_flush(err, &f->closed);
-}
-
-/*
- * The filter: pass each event through, fold it, and decide at the end of
- * all the input. Returns the exit code.
- */
-static int
-run_filter(struct run *r, char **names, int nin)
-{
-	int *fds = evt_open_inputs(names, nin), code = 0, closed = 0;
-	struct filter f = { r, 0, NULL, 0 };
-	struct evt_err err;
-	int64_t now;
-
-	if (evt_clock_now(&now, &err) < 0)
-		evt_die_err(&err);
-	f.now = now;
-	for (int i = 0; i < (nin ? nin : 1) && code == 0; i++) {
-		struct evt_input in = { nin ? names[i] : "stdin", 0, r->reject,
-		    fold_line, flush_paused, &f, 0 };
-
-		f.where = in.where;
-		if (evt_input_read(&in, fds[i], &r->ev, &err) < 0) {
-			if (in.lineno)
-				fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog,
-				    in.where, in.lineno, err.msg);
-			else if (!f.closed)
-				fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
-			code = err.code ? err.code : EX_IOERR;
-		}
-		if (fds[i] > 0)
-			close(fds[i]);
-	}
-	free(fds);
-	/* Everything is read: decide. A bad input decides nothing. */
-	if (code == 0 && evt_saga_decide(r->saga, now, emit_line, r, &err) < 0) {
-		if (errno != EPIPE)
-			fprintf(stderr, "%s: %s\n", evt_prog, err.code ? err.msg :
-			    strerror(errno));
-		code = err.code ? err.code : EX_IOERR;
-	}
-	if (code == 0 && evt_out_flush(&err, &closed) < 0) {
-		if (!closed)
-			fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
-		code = EX_IOERR;
-	}
-	return code;
+	return evt_saga_fold(st, ev, now, err);
 }
 
 /* The service (service.h): the saga state as a decider. A stored event
@@ -217,17 +124,22 @@ static void undo(void *st) { evt_saga_undo(st); }
 static void stored(void *st, const char *id) { evt_saga_stored(st, id); }
 static int64_t next_deadline(const void *st) { return evt_saga_next_deadline(st); }
 
+/* The filter (no spec) or the service on the log spec; the exit code. */
 static int
-run_log(struct run *r, const char *spec, int follow,
-    const struct evt_service_metrics *mx)
+run(struct run *r, const char *spec, int follow,
+    const struct evt_service_metrics *mx, char **names, int nin)
 {
 	struct evt_decider d = { r->saga, fold_stored, decide, journal, commit,
 	    undo, stored, next_deadline, evt_warn };
+	struct evt_service_filter f = { &d, fold_input, warn_folded, r->reject,
+	    r->only_new };
 	struct evt_service_stats stats = { 0, 0 };
 	struct evt_err err;
 	int code = 0;
 
-	if (evt_service_run(&d, spec, follow, mx, &stats, &err) < 0) {
+	if (spec == NULL)
+		code = evt_service_filter(&f, names, nin, &r->ev, &stats);
+	else if (evt_service_run(&d, spec, follow, mx, &stats, &err) < 0) {
 		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
 		code = err.code ? err.code : EX_IOERR;
 	}
@@ -340,10 +252,7 @@ main(int argc, char **argv)
 	r.saga = evt_saga_new(&so);
 	if (reject && (r.reject = evt_reject_open(reject, &err)) == NULL)
 		evt_die_err(&err);
-	if (logspec)
-		code = run_log(&r, logspec, follow, &mx);
-	else
-		code = run_filter(&r, argv + optind, argc - optind);
+	code = run(&r, logspec, follow, &mx, argv + optind, argc - optind);
 	long long nrej = evt_reject_count(r.reject);
 	if (evt_reject_close(r.reject, &err) < 0 && code == 0) {
 		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);

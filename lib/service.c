@@ -13,7 +13,9 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "cli.h"
 #include "follow.h"
+#include "input.h"
 #include "metrics.h"
 #include "service.h"
 #include "uuid.h"
@@ -923,4 +925,100 @@ fail:
 	*errp = err;
 	ret = -1;
 	goto out;
+}
+
+/* The filter's input loop (input.h), over one input at a time. */
+struct filt {
+	const struct evt_service_filter *f;
+	struct evt_service_stats *stats;
+	int64_t now;
+	const char *where;
+	int closed;		/* stdout's reader went away */
+};
+
+/* Fold one input event, warn about one the decider cannot take, and
+ * pass it through. */
+static int
+filt_take(void *arg, struct evt_event *ev, const char *line, size_t len,
+    long long lineno, struct evt_err *err)
+{
+	struct filt *x = arg;
+	int k;
+
+	if ((k = x->f->fold_input(x->f->d->st, ev, x->now, err)) < 0)
+		return -1;	/* bad input */
+	if (k != EVT_SAGA_TAKEN) {
+		char at[512];
+		snprintf(at, sizeof(at), "%s:%lld", x->where, lineno);
+		x->f->warn_input(k, at, err);
+	}
+	x->stats->in++;
+	if (!x->f->only_new && evt_out_line(line, len) < 0) {
+		x->closed = errno == EPIPE;
+		return evt_err_set(err, EX_IOERR, "stdout: %s", strerror(errno));
+	}
+	return 0;
+}
+
+/* Keep a slow pipeline moving: what passed through goes out when the
+ * input pauses. */
+static int
+filt_paused(void *arg, struct evt_err *err)
+{
+	struct filt *x = arg;
+
+	return evt_out_flush(err, &x->closed);
+}
+
+static int
+filt_emit(void *arg, const char *id, const char *line, size_t len)
+{
+	struct evt_service_stats *stats = arg;
+
+	(void)id;
+	stats->appended++;
+	return evt_out_line(line, len);
+}
+
+int
+evt_service_filter(const struct evt_service_filter *f, char **names,
+    int nin, struct evt_event *ev, struct evt_service_stats *stats)
+{
+	int *fds = evt_open_inputs(names, nin), code = 0, closed = 0;
+	struct filt x = { f, stats, 0, NULL, 0 };
+	struct evt_err err;
+
+	if (evt_clock_now(&x.now, &err) < 0)
+		evt_die_err(&err);
+	for (int i = 0; i < (nin ? nin : 1) && code == 0; i++) {
+		struct evt_input in = { nin ? names[i] : "stdin", 0, f->reject,
+		    filt_take, filt_paused, &x, 0 };
+
+		x.where = in.where;
+		if (evt_input_read(&in, fds[i], ev, &err) < 0) {
+			if (in.lineno)
+				fprintf(stderr, "%s: %s:%lld: %s\n", evt_prog,
+				    in.where, in.lineno, err.msg);
+			else if (!x.closed)
+				fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+			code = err.code ? err.code : EX_IOERR;
+		}
+		if (fds[i] > 0)
+			close(fds[i]);
+	}
+	free(fds);
+	/* Everything is read: decide. A bad input decides nothing. */
+	if (code == 0 && f->d->decide(f->d->st, x.now, filt_emit, stats,
+	    &err) < 0) {
+		if (errno != EPIPE)
+			fprintf(stderr, "%s: %s\n", evt_prog, err.code ? err.msg :
+			    strerror(errno));
+		code = err.code ? err.code : EX_IOERR;
+	}
+	if (code == 0 && evt_out_flush(&err, &closed) < 0) {
+		if (!closed)
+			fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+		code = EX_IOERR;
+	}
+	return code;
 }

@@ -18,6 +18,7 @@
 #include "err.h"
 #include "event.h"
 #include "log.h"
+#include "reject.h"
 #include "saga.h"
 
 struct evt_decider {
@@ -85,5 +86,29 @@ struct evt_service_metrics {
 int evt_service_run(const struct evt_decider *d, const char *spec, int follow,
     const struct evt_service_metrics *mx, struct evt_service_stats *stats,
     struct evt_err *err);
+
+/*
+ * The filter form of a decider (saga-step and saga-orch without -l):
+ * read names[0..nin) in turn (none: standard input), parse each line into
+ * ev, fold it with fold_input, pass it through to standard output unless
+ * only_new, and once all the input is read decide once (at the clock of
+ * the start, evt_clock_now), the decisions after. A bad line stops it
+ * (unless reject takes it), and then nothing is decided. fold_input is
+ * d's fold for an input event, which may refuse one as bad input (-1 with
+ * err); what it made of one it takes other than EVT_SAGA_TAKEN is said by
+ * warn_input, at "NAME:LINE". Errors are said on stderr; a reader of
+ * standard output that went away ends it quietly. Returns the exit code.
+ */
+struct evt_service_filter {
+	const struct evt_decider *d;
+	int (*fold_input)(void *st, const struct evt_event *ev, int64_t now,
+	    struct evt_err *err);
+	void (*warn_input)(int k, const char *at, const struct evt_err *why);
+	struct evt_reject *reject;	/* borrowed; NULL: none */
+	int only_new;
+};
+
+int evt_service_filter(const struct evt_service_filter *f, char **names,
+    int nin, struct evt_event *ev, struct evt_service_stats *stats);
 
 #endif
