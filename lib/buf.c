@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "buf.h"
+#include "utf8.h"
 
 void
 evt_buf_grow(struct evt_buf *b, size_t extra)
@@ -47,34 +48,6 @@ evt_buf_printf(struct evt_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* The length of the UTF-8 sequence (RFC 3629) at u[0..left), or 0 when
- * it is not one. */
-static size_t
-utf8_len(const unsigned char *u, size_t left)
-{
-	unsigned c = u[0], lo = 0x80, hi = 0xBF;
-	size_t n;
-
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2;
-	else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		if (c == 0xE0) lo = 0xA0;
-		if (c == 0xED) hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		if (c == 0xF0) lo = 0x90;
-		if (c == 0xF4) hi = 0x8F;
-	} else
-		return 0;
-	if (left < n || u[1] < lo || u[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (u[i] < 0x80 || u[i] > 0xBF)
-			return 0;
-	return n;
-}
-
 /* Bytes that are not UTF-8 (an AMQP header, a file name) each become
  * U+FFFD, so that what is written is always JSON. */
 void
@@ -90,7 +63,7 @@ evt_buf_json_str(struct evt_buf *b, const char *s, size_t n)
 		char u[7];
 
 		if (c >= 0x80) {
-			size_t k = utf8_len((const unsigned char *)s + i, n - i);
+			size_t k = evt_utf8_len((const unsigned char *)s + i, n - i);
 			if (k) {
 				i += k - 1;
 				continue;

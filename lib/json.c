@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "utf8.h"
 
 struct scan {
 	const char *p, *end, *start;
@@ -136,27 +137,11 @@ scan_string(struct scan *s, int *esc)
 		}
 		/* UTF-8 multibyte sequence, validated per RFC 3629. */
 		{
-			const unsigned char *u = (const unsigned char *)s->p;
-			size_t left = (size_t)(s->end - s->p), n;
-			unsigned lo = 0x80, hi = 0xBF;
+			size_t n = evt_utf8_len((const unsigned char *)s->p,
+			    (size_t)(s->end - s->p));
 
-			if (c >= 0xC2 && c <= 0xDF)
-				n = 2;
-			else if (c >= 0xE0 && c <= 0xEF) {
-				n = 3;
-				if (c == 0xE0) lo = 0xA0;
-				if (c == 0xED) hi = 0x9F;
-			} else if (c >= 0xF0 && c <= 0xF4) {
-				n = 4;
-				if (c == 0xF0) lo = 0x90;
-				if (c == 0xF4) hi = 0x8F;
-			} else
+			if (n == 0)
 				return fail(s, "invalid UTF-8 in string");
-			if (left < n || u[1] < lo || u[1] > hi)
-				return fail(s, "invalid UTF-8 in string");
-			for (size_t i = 2; i < n; i++)
-				if (u[i] < 0x80 || u[i] > 0xBF)
-					return fail(s, "invalid UTF-8 in string");
 			s->p += n;
 		}
 	}
