@@ -12,9 +12,10 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "clock.h"
 #include "cli.h"
+#include "clock.h"
 #include "follow.h"
+#include "hmap.h"
 #include "input.h"
 #include "metrics.h"
 #include "service.h"
@@ -392,32 +393,14 @@ outcome(struct mx *x, int o, int64_t created, int64_t at)
 		    (double)(at - created) / 1000 : 0);
 }
 
-/* A 64-bit hash of p[0..n), eight bytes a step: every event of a saga
- * hashes its correlation id, so it should cost next to nothing. */
-static uint64_t
-hash(const char *p, size_t n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
-
-	for (; n >= 8; p += 8, n -= 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 32;
-	}
-	w = 0;
-	memcpy(&w, p, n);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-	return h ^ (h >> 29);
-}
-
 /* The key of ev's saga: the hash of its correlation id (its id when it
  * has none), or 0 when it has neither. */
 static uint64_t
 saga_key(const struct evt_event *ev)
 {
 	if (ev->corr.n)
-		return hash(ev->corr.p, ev->corr.n);
-	return ev->id.n ? hash(ev->id.p, ev->id.n) : 0;
+		return evt_hash_words(ev->corr.p, ev->corr.n);
+	return ev->id.n ? evt_hash_words(ev->id.p, ev->id.n) : 0;
 }
 
 /* Whether an event of type index ti moves a saga the tracker follows. */

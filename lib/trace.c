@@ -278,32 +278,6 @@ list_del(struct list *l, struct saga *s)
 	s->prev = s->next = NULL;
 }
 
-/*
- * The tables' hash: eight bytes at a time (ids are 36), each word mixed
- * in by a multiply, then the finaliser of MurmurHash3, so that the low
- * bits that pick a slot depend on every byte.
- */
-static uint64_t
-hash(const char *p, size_t n)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
-
-	for (; n >= 8; p += 8, n -= 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-		h ^= h >> 29;
-	}
-	if (n) {
-		w = 0;
-		memcpy(&w, p, n);
-		h = (h ^ w) * 0xff51afd7ed558ccdULL;
-	}
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
 static struct str
 ent_key(const struct ent *e)
 {
@@ -955,7 +929,8 @@ write_batch(struct evt_trace *t, int keep)
 			s->last = t->pos;
 			list_add(&t->done, s);
 		} else {
-			tab_del(&t->corrs, hash(s->corr.p, s->corr.n), s, -1);
+			tab_del(&t->corrs, evt_hash_words(s->corr.p,
+			    s->corr.n), s, -1);
 			saga_release(t, s);
 			saga_drop(t, s);
 		}
@@ -987,7 +962,7 @@ sweep(struct evt_trace *t)
 		write_batch(t, 1);
 	while ((s = t->done.head) != NULL && t->pos - s->last > t->o.window_ms) {
 		list_del(&t->done, s);
-		tab_del(&t->corrs, hash(s->corr.p, s->corr.n), s, -1);
+		tab_del(&t->corrs, evt_hash_words(s->corr.p, s->corr.n), s, -1);
 		if (s->corr.p != s->cbuf)
 			free((char *)s->corr.p);
 		saga_drop(t, s);
@@ -1011,7 +986,7 @@ take(struct evt_trace *t, const struct rec *r, struct evt_err *err)
 	if (t->o.corrs && t->o.corrs->n && !(t->o.subjects && t->o.subjects->n) &&
 	    !in_strv(t->o.corrs, corr.p, corr.n))
 		return 1;
-	uint64_t hid = r->hashed ? r->hid : hash(id.p, id.n);
+	uint64_t hid = r->hashed ? r->hid : evt_hash_words(id.p, id.n);
 	if (tab_get(&t->ids, hid, id.p, id.n))
 		return 1;	/* the same event twice: it happened once */
 	if (r->has_time && (!t->has_pos || r->time > t->pos)) {
@@ -1021,7 +996,7 @@ take(struct evt_trace *t, const struct rec *r, struct evt_err *err)
 	if (!r->has_seq)
 		t->all_seq = 0;
 
-	uint64_t hc = r->hashed ? r->hc : hash(corr.p, corr.n);
+	uint64_t hc = r->hashed ? r->hc : evt_hash_words(corr.p, corr.n);
 	struct ent *ce = tab_get(&t->corrs, hc, corr.p, corr.n);
 	struct saga *s = ce ? ce->s : NULL;
 	int continued = 0;
@@ -1264,9 +1239,9 @@ evt_trace_add_stored(struct evt_trace *t, const char *line, size_t len,
 			bad = 1;
 		/* The look-ups come after the data is read: start them. */
 		if (f == &r.id && !bad)
-			prefetch(&t->ids, r.hid = hash(r.id.p, r.id.n));
+			prefetch(&t->ids, r.hid = evt_hash_words(r.id.p, r.id.n));
 		else if (f == &r.corr && !bad)
-			prefetch(&t->corrs, r.hc = hash(r.corr.p, r.corr.n));
+			prefetch(&t->corrs, r.hc = evt_hash_words(r.corr.p, r.corr.n));
 	}
 	if (bad || r.type.p == NULL || r.id.p == NULL)
 		goto full;
@@ -1418,7 +1393,7 @@ link_saga(struct evt_trace *t, struct saga *s)
 					p = (long)j;
 		}
 		if (p < 0) {
-			struct ent *pe = tab_get(&t->ids, hash(nd->cause.p,
+			struct ent *pe = tab_get(&t->ids, evt_hash_words(nd->cause.p,
 			    nd->cause.n), nd->cause.p, nd->cause.n);
 			if (pe == NULL) {
 				nd->orphan = O_MISSING;
