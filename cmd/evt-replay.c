@@ -130,10 +130,15 @@ emit(void *arg, long long seq, const char *line, size_t len)
 	if (o->mx) {
 		evt_metrics_follower_line(o->mx, line, len);
 		/* A long replay writes as it goes. */
-		if ((o->n & 4095) == 0 && evt_metrics_follower_tick(o->mx,
-		    o->log, 0, seq, 0, &o->err) < 0) {
-			evt_warn("--metrics: %s", o->err.msg);
-			o->err.msg[0] = '\0';
+		if ((o->n & 4095) == 0) {
+			/* Its lag in seconds from this line: the log cannot
+			 * be asked inside a read of it. */
+			evt_metrics_follower_line_time(o->mx, line, len);
+			if (evt_metrics_follower_tick(o->mx, o->log, 0, seq, 0,
+			    &o->err) < 0) {
+				evt_warn("--metrics: %s", o->err.msg);
+				o->err.msg[0] = '\0';
+			}
 		}
 	}
 	if (!o->count && evt_out_line(line, len) < 0)

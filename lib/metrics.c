@@ -36,7 +36,8 @@ struct evt_metrics_follower {
 	long long last_seq, lag_events;
 	double lag_seconds;
 	int64_t event_ms;	/* the last event's time, or -1 */
-	char time[40];		/* or its text, when time_ms is -2 */
+	char time[40];		/* or its text, when event_ms is -2; -3:
+				 * not known, ask the log (follower_line) */
 	size_t timen;
 };
 
@@ -490,10 +491,11 @@ member(const char **p, const char *end, const char *key, size_t keyn,
  * The envelope of a line as the log stores it (event.c's render): its
  * members in one order, each string as its producer wrote it: one pass
  * over the first hundred-odd bytes, where a search for each member
- * through the line (memmem) cost a third of evt-replay's time. Returns
- * 0, or -1 when the line is not of that form.
+ * through the line (memmem) cost a third of evt-replay's time. *t gets
+ * the type and, when time is not NULL, *time the time. Returns 0, or -1
+ * when the line is not of that form.
  */
-static int
+static inline __attribute__((always_inline)) int
 scan_stored(const char *line, size_t len, const char **t, size_t *tn,
     const char **time, size_t *timen)
 {
@@ -502,8 +504,11 @@ scan_stored(const char *line, size_t len, const char **t, size_t *tn,
 
 	if (MEMBER(p, end, "{\"specversion\":\"1.0\",\"id\":\"", &n) == NULL ||
 	    MEMBER(p, end, ",\"source\":\"", &n) == NULL ||
-	    (*t = MEMBER(p, end, ",\"type\":\"", tn)) == NULL ||
-	    MEMBER(p, end, ",\"subject\":\"", &n) == NULL)
+	    (*t = MEMBER(p, end, ",\"type\":\"", tn)) == NULL)
+		return -1;
+	if (time == NULL)
+		return 0;
+	if (MEMBER(p, end, ",\"subject\":\"", &n) == NULL)
 		return -1;
 	/* The time, always in one form (clock.h). */
 	if ((size_t)(end - p) > 9 + EVT_TIME_LEN &&
@@ -515,21 +520,37 @@ scan_stored(const char *line, size_t len, const char **t, size_t *tn,
 	return (*time = MEMBER(p, end, ",\"time\":\"", timen)) ? 0 : -1;
 }
 
-void
-evt_metrics_line_scan(const char *line, size_t len, const char **t, size_t *tn,
-    const char **time, size_t *timen)
+/* The end of a line's envelope: where its data begins, or its end. */
+static const char *
+envelope_end(const char *line, size_t len)
 {
-	const char *end = line + len, *data;
+	const char *data = memmem(line, len, "\"data\":", 7);
 
-	if (scan_stored(line, len, t, tn, time, timen) == 0)
-		return;
+	return data ? data : line + len;
+}
+
+const char *
+evt_metrics_line_type(const char *line, size_t len, size_t *tn)
+{
+	const char *t;
+
+	if (scan_stored(line, len, &t, tn, NULL, NULL) == 0)
+		return t;
 	/* Any other line: only the envelope, as what a "type" in the data
 	 * says is not it. */
-	data = memmem(line, len, "\"data\":", 7);
-	if (data)
-		end = data;
-	*t = scan_str(line, end, "\"type\":\"", 8, tn);
-	*time = scan_str(line, end, "\"time\":\"", 8, timen);
+	return scan_str(line, envelope_end(line, len), "\"type\":\"", 8, tn);
+}
+
+/* A line's time, as evt_metrics_line_type its type. */
+static const char *
+line_time(const char *line, size_t len, size_t *timen)
+{
+	const char *t, *time;
+	size_t tn;
+
+	if (scan_stored(line, len, &t, &tn, &time, timen) == 0)
+		return time;
+	return scan_str(line, envelope_end(line, len), "\"time\":\"", 8, timen);
 }
 
 struct evt_metrics_follower *
@@ -584,18 +605,40 @@ void
 evt_metrics_follower_line(struct evt_metrics_follower *f, const char *line,
     size_t len)
 {
-	const char *t, *tm;
-	size_t tn = 0, tmn = 0;
+	const char *t;
+	size_t tn = 0;
 
 	if (f == NULL)
 		return;
-	evt_metrics_line_scan(line, len, &t, &tn, &tm, &tmn);
+	t = evt_metrics_line_type(line, len, &tn);
 	evt_metrics_types_count(f->read, t, t ? tn : 0, 1);
-	if (tm && tmn < sizeof(f->time)) {
+	f->event_ms = -3;
+}
+
+void
+evt_metrics_follower_line_time(struct evt_metrics_follower *f,
+    const char *line, size_t len)
+{
+	const char *tm;
+	size_t tmn = 0;
+
+	if (f == NULL)
+		return;
+	f->event_ms = -1;
+	if ((tm = line_time(line, len, &tmn)) != NULL && tmn < sizeof(f->time)) {
 		memcpy(f->time, tm, tmn);
 		f->timen = tmn;
 		f->event_ms = -2;
 	}
+}
+
+/* evt_log_read's callback for the time of one event. */
+static int
+one_time(void *arg, long long seq, const char *line, size_t len)
+{
+	(void)seq;
+	evt_metrics_follower_line_time(arg, line, len);
+	return 1;
 }
 
 void
@@ -627,6 +670,17 @@ evt_metrics_follower_tick(struct evt_metrics_follower *f, struct evt_log *log,
 		f->last_seq = last;
 	if (f->last_seq < at_seq)
 		f->last_seq = at_seq;
+	/* Behind, the lag in seconds is the age of the event at at_seq,
+	 * asked of the log only now (once a write): a stored line's time
+	 * is not looked for as it goes by. */
+	if (f->event_ms == -3) {
+		f->event_ms = -1;
+		if (ask && f->last_seq > at_seq && at_seq > 0) {
+			struct evt_read rd = { .after = at_seq - 1, .limit = 1 };
+			struct evt_err e2 = { 0 };
+			(void)evt_log_read(log, &rd, one_time, f, &e2);
+		}
+	}
 	if (evt_clock_now(&now, err) < 0)
 		now = 0;
 	evt_metrics_follower_set(f, f->last_seq, at_seq, now);

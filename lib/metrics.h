@@ -122,13 +122,11 @@ int evt_metrics_type_index(const char *t, size_t n);
 const char *evt_metrics_type_name(int i);
 
 /*
- * The envelope's type and time in a stored line, found without parsing
- * the line (the log stores envelopes in one order, type before data):
- * *t and *tn get the type, or NULL; *time and *timen the time, or NULL.
- * Both borrow from line.
+ * The envelope's type in a stored line, found without parsing the line
+ * (the log stores envelopes in one order, type before data): returns it,
+ * borrowed from line, with *tn its length, or NULL.
  */
-void evt_metrics_line_scan(const char *line, size_t len, const char **t,
-    size_t *tn, const char **time, size_t *timen);
+const char *evt_metrics_line_type(const char *line, size_t len, size_t *tn);
 
 /*
  * What every follower of a log writes: evt_events_read_total{type} (the
@@ -147,9 +145,16 @@ void evt_metrics_follower_event(struct evt_metrics_follower *f, const char *t,
 /* The same by the type's index (evt_metrics_type_index). */
 void evt_metrics_follower_event_index(struct evt_metrics_follower *f, int i,
     int64_t time_ms);
-/* The same for a stored line not otherwise parsed (evt_metrics_line_scan;
- * its time is parsed only when the gauges are set). */
+/*
+ * The same for a stored line not otherwise parsed: only its type is
+ * looked for (evt_metrics_line_type), and the lag in seconds is asked of
+ * the log when the gauges are set by evt_metrics_follower_tick, unless
+ * evt_metrics_follower_line_time gives it first, from the line itself
+ * (for a tick inside a read, where the log cannot be asked).
+ */
 void evt_metrics_follower_line(struct evt_metrics_follower *f,
+    const char *line, size_t len);
+void evt_metrics_follower_line_time(struct evt_metrics_follower *f,
     const char *line, size_t len);
 /*
  * Set the gauges: the log's last seq, the seq the program has taken in

@@ -638,9 +638,9 @@ count_lost(struct run *r)
 	const char *p = r->pending.p, *end = p + r->pending.len;
 
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p)), *t, *tm;
-		size_t tn = 0, tmn;
-		evt_metrics_line_scan(p, (size_t)(nl - p), &t, &tn, &tm, &tmn);
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *t;
+		size_t tn = 0;
+		t = evt_metrics_line_type(p, (size_t)(nl - p), &tn);
 		react(&r->x, evt_metrics_type_index(t, t ? tn : 0), R_LOST, 1);
 		p = nl + 1;
 	}

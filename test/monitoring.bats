@@ -173,6 +173,26 @@ histogram_ok() {
 	assert_output 0
 }
 
+@test "textfiles: a follower behind the log: its lag in events, and in seconds the age of the event it is at, asked of each backend" {
+	local log p='program="evt-replay"'
+	for log in log.db log.ndjson; do
+		for i in 1 2 3 4 5; do
+			printf '{"id":"e%s","source":"till","type":"StockReceived","subject":"stock-%s","time":"2026-11-24T1%s:00:00Z","data":{}}\n' "$i" "$i" "$i"
+		done | evt-append -q -l "$log"
+		# Two events in, three behind; the second is from 12:00,
+		# two hours before now.
+		EVT_NOW=2026-11-24T14:00:00Z evt-replay -l "$log" -n 2 --metrics r.prom >/dev/null
+		[ "$(metric r.prom "evt_follower_lag_events{$p}")" = 3 ]
+		[ "$(metric r.prom "evt_follower_lag_seconds{$p}")" = 7200 ]
+		# A type no saga knows.
+		[ "$(metric r.prom "evt_events_read_total{$p,type=\"other\"}")" = 2 ]
+		# Caught up: no lag, in either.
+		EVT_NOW=2026-11-24T14:00:00Z evt-replay -l "$log" --metrics r.prom >/dev/null
+		[ "$(metric r.prom "evt_follower_lag_events{$p}")" = 0 ]
+		[ "$(metric r.prom "evt_follower_lag_seconds{$p}")" = 0 ]
+	done
+}
+
 @test "textfiles: --metrics usage: an empty name, no log, a file that cannot be created (73)" {
 	evt-append -q -l log.db "$TESTDATA/store-stock.ndjson"
 	for c in "saga-step all -l log.db" "saga-orch -d $TESTDATA/sagas/order.json -l log.db" \
