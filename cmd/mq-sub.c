@@ -128,7 +128,7 @@ struct sub {
 				 * connection is made again */
 	int lost;		/* it was: connect again before going on */
 	struct evt_err why;	/* how it was lost */
-	long long reconnects;
+	long long connected, reconnects;	/* (metrics too) */
 };
 
 /* Write the metrics when they are due. */
@@ -218,6 +218,7 @@ lose(struct sub *s, const struct evt_err *err)
 	if (!s->service || err->code != EX_TEMPFAIL || evt_amqp_is_up(s->amqp))
 		evt_die_err(err);
 	s->lost = 1;
+	s->connected = 0;
 	s->why = *err;
 }
 
@@ -466,6 +467,7 @@ reconnect(struct sub *s)
 		evt_note("attempt %u: %s", attempt, err.msg);
 	}
 	s->lost = 0;
+	s->connected = 1;
 	s->reconnects++;
 	evt_warn("%s: connected again after %.1f s (attempt %u)",
 	    evt_amqp_where(s->amqp), (double)(evt_mono_ms() - since) / 1000, attempt);
@@ -506,6 +508,12 @@ open_metrics(struct sub *s, const char *path)
 		{ EVT_METRIC_COUNTER, "evt_mq_breaker_opened_total",
 		    "Times the circuit breaker opened.", NULL,
 		    &s->breaker_opened },
+		{ EVT_METRIC_GAUGE, "evt_mq_connected",
+		    "Whether the connection to the broker is up (1) or not (0).",
+		    NULL, &s->connected },
+		{ EVT_METRIC_COUNTER, "evt_mq_reconnects_total",
+		    "Connections made again after one was lost.", NULL,
+		    &s->reconnects },
 	};
 	struct evt_err err;
 
@@ -635,6 +643,7 @@ main(int argc, char **argv)
 	if ((s.amqp = evt_amqp_open(url, &tls, &err)) == NULL ||
 	    subscribe(&s, &err) < 0)
 		evt_die_err(&err);
+	s.connected = 1;
 
 	int64_t quiet_ms = 0;
 	int gone = 0;
@@ -688,6 +697,7 @@ main(int argc, char **argv)
 	/* Unacknowledged deliveries go back to the queue when the channel
 	 * closes: nothing is lost. */
 	evt_amqp_close(s.amqp);
+	s.connected = 0;
 	for (size_t i = 0; i < s.cap; i++)
 		evt_buf_free(&s.lines[i]);
 	free(s.lines);

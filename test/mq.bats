@@ -724,7 +724,8 @@ TLS_OPTS() { echo --cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/client.pem" --cert
 	mq-pub -l svc.db --follow --checkpoint bus 2>relay.err &
 	relay=$!
 	bg $relay
-	mq-sub -q "$inbox" --prefetch 50 --exec 'evt-append -q -l inbox.db' 2>sub.err &
+	mq-sub -q "$inbox" --prefetch 50 --exec 'evt-append -q -l inbox.db' \
+		--metrics sub.prom 2>sub.err &
 	sub=$!
 	bg $sub
 	# A one-shot consumer (--idle-timeout): a lost connection exits 75.
@@ -762,6 +763,10 @@ TLS_OPTS() { echo --cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/client.pem" --cert
 	kill -0 $relay
 	grep -q 'connected again after' sub.err
 	grep -q 'connected again after' relay.err
+	local l="{program=\"mq-sub\",queue=\"$inbox\"}"
+	wait_for "[ \"\$(metric sub.prom 'evt_mq_reconnects_total$l')\" = 1 ]" 10
+	[ "$(metric sub.prom "evt_mq_connected$l")" = 1 ]
+	textfile sub.prom
 	kill -TERM $sub
 	wait $sub
 	kill -TERM $relay
