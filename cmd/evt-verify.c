@@ -48,7 +48,8 @@ help(void)
 	    "  -o, --checkpoint-out FILE  write a checkpoint of the tree to FILE\n"
 	    "  -s, --sign KEY             sign it with this Ed25519 private key (PEM)\n"
 	    "      --origin TEXT          the checkpoint's origin line (default\n"
-	    "                             HOST/PATH of the log)\n"
+	    "                             HOST/PATH of the log; for PostgreSQL\n"
+	    "                             HOST/URL, and /SCHEMA past public)\n"
 	    "      --key-name NAME        the signature's key name (default: origin)\n"
 	    "      --metrics FILE         write the last verified seq as a\n"
 	    "                             node_exporter textfile\n"
@@ -536,7 +537,7 @@ main(int argc, char **argv)
 	}
 	if (!origin)
 		origin = origin_buf =
-		    evt_tlog_default_origin(evt_log_path(log));
+		    evt_tlog_default_origin(evt_log_origin(log));
 	/* The kept checkpoint must be this log's, by the origin given or
 	 * the default one (issue 22: a copy of another log is no proof). */
 	if (since && strcmp(origin, cp.origin) != 0) {

@@ -134,6 +134,13 @@ evt_log_path(const struct evt_log *log)
 }
 
 const char *
+evt_log_origin(struct evt_log *log)
+{
+	return log->more && log->more->origin ? log->more->origin(log) :
+	    log->path;
+}
+
+const char *
 evt_log_watch_dir(const struct evt_log *log)
 {
 	return log->dir;

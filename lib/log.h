@@ -78,6 +78,13 @@ void evt_log_close(struct evt_log *log);
 void evt_log_interrupt_on(struct evt_log *log, atomic_int *flag);
 /* The path of the log (borrowed). */
 const char *evt_log_path(const struct evt_log *log);
+/*
+ * What tells this log from every other of its kind (borrowed): its path,
+ * or for a PostgreSQL log in a schema other than "public" its path, a
+ * slash and the schema (two logs of one database differ by it alone).
+ * The default origin of its checkpoints (evt_tlog_default_origin).
+ */
+const char *evt_log_origin(struct evt_log *log);
 
 /*
  * Begin a write transaction; waits for other writers. A chained log whose

@@ -63,6 +63,7 @@ struct evt_log_more_ops {
 	void (*ahead)(struct evt_log *, struct evt_event **, size_t, int64_t,
 	    const char *);
 	void (*ahead_end)(struct evt_log *);
+	const char *(*origin)(struct evt_log *);
 };
 
 /* The part every backend's handle starts with. */

@@ -95,6 +95,8 @@ struct pg_log {
 	char *conninfo;		/* the URL as given: may hold a password,
 				 * so it is never put in a message */
 	char *chan;		/* the quoted LISTEN/NOTIFY channel */
+	char *origin;		/* evt_log_origin's: the name and, past
+				 * "public", the schema */
 	int listening;
 	int prepared;		/* statements prepared on this connection */
 	long long head;		/* the last seq, inside a write transaction */
@@ -568,6 +570,12 @@ session(struct pg_log *l, int code, struct evt_err *err)
 		l->chan = PQescapeIdentifier(l->conn, c, strlen(c));
 		if (l->chan == NULL)
 			abort();
+		/* Two logs of one database differ by their schema only. */
+		c += strlen("evt.");
+		if (strcmp(c, "public") == 0)
+			l->origin = evt_strdup(l->base.path);
+		else if (asprintf(&l->origin, "%s/%s", l->base.path, c) < 0)
+			abort();
 	}
 	PQclear(res);
 	if (l->listening) {
@@ -595,9 +603,17 @@ static int pg_notified(struct evt_log *);
 static int pg_prefetch(struct evt_log *, struct evt_event **, size_t,
     struct evt_err *);
 
+static const char *
+pg_origin(struct evt_log *base)
+{
+	struct pg_log *l = (struct pg_log *)base;
+
+	return l->origin ? l->origin : base->path;
+}
+
 static const struct evt_log_more_ops pg_more = {
 	pg_first_seq, pg_listen, pg_notify_fd, pg_notified, pg_prefetch, NULL,
-	NULL
+	NULL, pg_origin
 };
 
 static void
@@ -612,6 +628,7 @@ pg_close(struct evt_log *base)
 		PQfinish(l->look);
 	if (l->chan)
 		PQfreemem(l->chan);
+	free(l->origin);
 	free(l->conninfo);
 	evt_hmap_free(&l->vers);
 	evt_hmap_free(&l->ids);

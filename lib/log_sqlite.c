@@ -1280,7 +1280,7 @@ sq_ahead_end(struct evt_log *base)
 }
 
 static const struct evt_log_more_ops sq_more = {
-	NULL, NULL, NULL, NULL, NULL, sq_ahead, sq_ahead_end
+	NULL, NULL, NULL, NULL, NULL, sq_ahead, sq_ahead_end, NULL
 };
 
 const struct evt_log_ops evt_log_sqlite_ops = {

@@ -579,17 +579,28 @@ chain_gen() {
 	assert_output --regexp '^10 '
 }
 
-@test "the chain: --since checks the default origin" {
-	local log; log=$(pg_log o)
+@test "the chain: --since checks the default origin, which tells the schemas of one database apart" {
+	local log log2; log=$(pg_log o); log2=$(pg_log o2)
 	chain_gen 3 | evt-append -l "$log"
+	chain_gen 3 | evt-append -l "$log2"
 	chain_gen 3 | evt-append -l a.db
 	evt-verify -q -l "$log" -o pg.cp
+	evt-verify -q -l "$log2" -o pg2.cp
 	evt-verify -q -l a.db -o a.cp
 	run head -1 pg.cp
-	assert_output "$(hostname)/postgres://evt@127.0.0.1:${PG_URL##*:}"
+	assert_output "$(hostname)/postgres://evt@127.0.0.1:${PG_URL##*:}/${log##*%3D}"
 	refute_output --partial "${PG_URL#*://evt:}"
 	run evt-verify -l "$log" --since pg.cp
 	assert_success
+	# The same events in another schema: another log, refused.
+	run evt-verify -l "$log2" --since pg.cp
+	assert_failure 1
+	assert_output --partial "the checkpoint is for origin $(hostname)/postgres://evt@127.0.0.1:${PG_URL##*:}/${log##*%3D}, not"
+	# The database's own schema adds nothing to the name.
+	chain_gen 3 | evt-append -l "$PG_URL"
+	evt-verify -q -l "$PG_URL" -o pub.cp
+	run head -1 pub.cp
+	assert_output "$(hostname)/postgres://evt@127.0.0.1:${PG_URL##*:}"
 	# A checkpoint of another log (a SQLite one): refused by its origin.
 	run evt-verify -l "$log" --since a.cp
 	assert_failure 1
