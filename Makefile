@@ -160,6 +160,32 @@ fuzz-regress: fuzz-build
 		    { tail -40 build-fuzz/$$f-regress.log; exit 1; }; \
 	done; echo "fuzz-regress: $(FUZZERS): every corpus input runs clean"
 
+# Make testdata/fuzz/NAME small again, with what `make fuzz` kept in
+# build-fuzz/corpus/NAME folded in: the files that reach its edges, chosen
+# by set cover on edges alone (hit counts would keep a file for each new
+# count bucket), and every named file (a seed, a regress- reproducer)
+# under its name. The edges covered before and after are printed; they
+# should be the same.
+fuzz-cmin-%: build-fuzz/fuzz-%
+	@rm -rf build-fuzz/cmin/$*
+	@mkdir -p build-fuzz/cmin/$* build-fuzz/corpus/$*
+	@for f in testdata/fuzz/$*/*; do \
+		echo "$${f##*/}" | grep -qE '^[0-9a-f]{40}$$' || \
+		    cp "$$f" build-fuzz/cmin/$*/; \
+	done
+	@build-fuzz/fuzz-$* -set_cover_merge=1 -use_counters=0 \
+	    build-fuzz/cmin/$* testdata/fuzz/$* build-fuzz/corpus/$* \
+	    2>build-fuzz/$*-cmin.log || { tail -20 build-fuzz/$*-cmin.log; exit 1; }
+	@cov() { build-fuzz/fuzz-$* -runs=0 "$$@" 2>&1 | \
+	    sed -n 's/.*INITED cov: \([0-9]*\).*/\1/p'; }; \
+	before="$$(ls testdata/fuzz/$* | wc -l) files, $$(cov testdata/fuzz/$* \
+	    build-fuzz/corpus/$*) edges"; \
+	for f in testdata/fuzz/$*/*; do \
+		echo "$${f##*/}" | grep -qE '^[0-9a-f]{40}$$' && rm "$$f"; \
+	done; cp build-fuzz/cmin/$*/* testdata/fuzz/$*/; \
+	echo "fuzz-cmin: $*: $$before (with build-fuzz/corpus/$*) ->" \
+	    "$$(ls testdata/fuzz/$* | wc -l) files, $$(cov testdata/fuzz/$*) edges"
+
 # From clean, so that -Werror sees every file.
 check:
 	$(MAKE) clean
