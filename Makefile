@@ -171,7 +171,7 @@ fuzz-regress: $(FUZZERS:%=fuzz-regress-%)
 	    "the 16 MiB inputs run clean"
 
 fuzz-regress-%: build-fuzz/fuzz-% build-fuzz/big/.made
-	@build-fuzz/fuzz-$* -runs=0 -artifact_prefix=build-fuzz/$*- \
+	@build-fuzz/fuzz-$* -runs=0 -timeout=10 -artifact_prefix=build-fuzz/$*- \
 	    testdata/fuzz/$* 2>build-fuzz/$*-regress.log || \
 	    { tail -40 build-fuzz/$*-regress.log; exit 1; }
 	@build-fuzz/fuzz-$* -timeout=30 -rss_limit_mb=1024 -detect_leaks=0 \

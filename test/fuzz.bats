@@ -27,6 +27,7 @@ load helper
 	# The reproducers are there, and run.
 	[ -f "$ROOT/testdata/fuzz/pan/regress-remask" ]
 	[ -f "$ROOT/testdata/fuzz/delivery/regress-envelope-utf8" ]
+	[ -f "$ROOT/testdata/fuzz/pan/regress-remask-chain" ]
 	# Every harness has a corpus.
 	for h in "$ROOT"/fuzz/*.c; do
 		n=$(basename "$h" .c)
