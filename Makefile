@@ -113,8 +113,8 @@ bin/%: $(BUILD)/cmd/%.o $(LIBEVT)
 # from its corpus in testdata/fuzz/NAME, keeping what it finds new in
 # build-fuzz/corpus/NAME; a crash, leak or timeout is written to
 # build-fuzz/NAME-crash-* and fails the run (`make -j2 fuzz`: two at a
-# time). `make fuzz-regress` runs each over its corpus once (the test
-# suite does).
+# time). `make fuzz-regress` runs each over its corpus once, and over
+# inputs of 16 MiB (the test suite does).
 FUZZ_CC      ?= clang
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS   = $(CSTD) -g -O1 -D_GNU_SOURCE -DEVT_VERSION='"$(VERSION)"' \
@@ -153,12 +153,57 @@ fuzz-run-%: build-fuzz/fuzz-%
 	@grep -E '^stat::number_of_executed_units|^stat::peak_rss' \
 	    build-fuzz/$*.log | sed 's/^/$*: /'
 
-fuzz-regress: fuzz-build
-	@for f in $(FUZZERS); do \
-		build-fuzz/fuzz-$$f -runs=0 -artifact_prefix=build-fuzz/$$f- \
-		    testdata/fuzz/$$f 2>build-fuzz/$$f-regress.log || \
-		    { tail -40 build-fuzz/$$f-regress.log; exit 1; }; \
-	done; echo "fuzz-regress: $(FUZZERS): every corpus input runs clean"
+# Inputs no run makes (-max_len=65536): 16 MiB, the longest line evt
+# takes, as a JSON string, nesting, digits and an event, and one framed for
+# fuzz/filter.c (scripts/gen-fuzz-big; not kept in git). Linear work on
+# them takes seconds, so -timeout=30 stops only worse. -detect_leaks=0
+# spares libFuzzer's second run of each input (to count mallocs):
+# LeakSanitizer still looks for leaks at exit.
+build-fuzz/big/.made: scripts/gen-fuzz-big
+	@rm -rf build-fuzz/big
+	@scripts/gen-fuzz-big build-fuzz/big
+	@touch $@
+
+# One target per harness, so that `make -j2 fuzz-regress` runs two at a
+# time.
+fuzz-regress: $(FUZZERS:%=fuzz-regress-%)
+	@echo "fuzz-regress: $(FUZZERS): every corpus input and" \
+	    "the 16 MiB inputs run clean"
+
+fuzz-regress-%: build-fuzz/fuzz-% build-fuzz/big/.made
+	@build-fuzz/fuzz-$* -runs=0 -timeout=10 -artifact_prefix=build-fuzz/$*- \
+	    testdata/fuzz/$* 2>build-fuzz/$*-regress.log || \
+	    { tail -40 build-fuzz/$*-regress.log; exit 1; }
+	@build-fuzz/fuzz-$* -timeout=30 -rss_limit_mb=1024 -detect_leaks=0 \
+	    -artifact_prefix=build-fuzz/$*-big- build-fuzz/big/all/* \
+	    $$(find build-fuzz/big/$* -type f 2>/dev/null) \
+	    2>build-fuzz/$*-big.log || { tail -40 build-fuzz/$*-big.log; exit 1; }
+
+# Make testdata/fuzz/NAME small again, with what `make fuzz` kept in
+# build-fuzz/corpus/NAME folded in: the files that reach its edges, chosen
+# by set cover on edges alone (hit counts would keep a file for each new
+# count bucket), and every named file (a seed, a regress- reproducer)
+# under its name. The edges covered before and after are printed; they
+# should be the same.
+fuzz-cmin-%: build-fuzz/fuzz-%
+	@rm -rf build-fuzz/cmin/$*
+	@mkdir -p build-fuzz/cmin/$* build-fuzz/corpus/$*
+	@for f in testdata/fuzz/$*/*; do \
+		echo "$${f##*/}" | grep -qE '^[0-9a-f]{40}$$' || \
+		    cp "$$f" build-fuzz/cmin/$*/; \
+	done
+	@build-fuzz/fuzz-$* -set_cover_merge=1 -use_counters=0 \
+	    build-fuzz/cmin/$* testdata/fuzz/$* build-fuzz/corpus/$* \
+	    2>build-fuzz/$*-cmin.log || { tail -20 build-fuzz/$*-cmin.log; exit 1; }
+	@cov() { build-fuzz/fuzz-$* -runs=0 "$$@" 2>&1 | \
+	    sed -n 's/.*INITED cov: \([0-9]*\).*/\1/p'; }; \
+	before="$$(ls testdata/fuzz/$* | wc -l) files, $$(cov testdata/fuzz/$* \
+	    build-fuzz/corpus/$*) edges"; \
+	for f in testdata/fuzz/$*/*; do \
+		echo "$${f##*/}" | grep -qE '^[0-9a-f]{40}$$' && rm "$$f"; \
+	done; cp build-fuzz/cmin/$*/* testdata/fuzz/$*/; \
+	echo "fuzz-cmin: $*: $$before (with build-fuzz/corpus/$*) ->" \
+	    "$$(ls testdata/fuzz/$* | wc -l) files, $$(cov testdata/fuzz/$*) edges"
 
 # From clean, so that -Werror sees every file.
 check:

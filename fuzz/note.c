@@ -29,10 +29,21 @@ static const char wit_pub[] =
 static char logpub[64], witkey[64], witpub[64];
 
 static void
+unlink_keys(void)
+{
+	unlink(logpub);
+	unlink(witkey);
+	unlink(witpub);
+}
+
+/* The key files, written once and removed at exit: every run left three
+ * in /tmp. */
+static void
 keys(void)
 {
 	if (*logpub)
 		return;
+	atexit(unlink_keys);
 	fuzz_file((const uint8_t *)log_pub, sizeof(log_pub) - 1, logpub,
 	    sizeof(logpub));
 	fuzz_file((const uint8_t *)wit_key, sizeof(wit_key) - 1, witkey,

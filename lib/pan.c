@@ -191,10 +191,11 @@ in_iban(const struct ibans *ib, size_t from, size_t to)
  * groups joined by separators, with 13 to 19 digits, from s[from] to
  * s[to - 1]. Every window is tried, so a card number next to other digit
  * groups ("card 4111 1111 1111 1111 12/25", "ref 99 4111...") is found.
- * Stops when fn returns non-zero, and returns that.
+ * A window in an IBAN is none, unless ibans is 0. Stops when fn returns
+ * non-zero, and returns that.
  */
 static int
-pan_each(const char *s, size_t n,
+pan_each(const char *s, size_t n, int ibans,
     int (*fn)(void *arg, size_t from, size_t to, const char *d, size_t nd),
     void *arg)
 {
@@ -213,7 +214,10 @@ pan_each(const char *s, size_t n,
 		if (i > 0 && s[i - 1] == '+')
 			continue;
 		for (;;) {
-			while (j < n && is_digit(s[j])) {
+			/* Past 19 digits no window from i is a card number:
+			 * no need to count the rest of a long run (from each
+			 * of the 19 starts before it). */
+			while (j < n && is_digit(s[j]) && nd <= 19) {
 				if (nd < sizeof(d))
 					d[nd] = s[j];
 				nd++;
@@ -223,7 +227,9 @@ pan_each(const char *s, size_t n,
 				break;
 			if (nd >= 13 && luhn(d, nd) && issuer_ok(d, nd)) {
 				if (!ibans_found) {
-					find_ibans(s, n, &ib);
+					ib.n = 0;
+					if (ibans)
+						find_ibans(s, n, &ib);
 					ibans_found = 1;
 				}
 				if (!in_iban(&ib, i, j) &&
@@ -293,12 +299,13 @@ evt_find_pan(const char *s, size_t n, char *mask)
 {
 	if (few_digits(s, n))
 		return 0;
-	return pan_each(s, n, first_pan, mask);
+	return pan_each(s, n, 1, first_pan, mask);
 }
 
 struct masking {
 	char *p;		/* the copy being masked */
 	int count;
+	int whole;		/* every digit of a window, not the middle */
 };
 
 static int
@@ -312,7 +319,7 @@ mask_pan(void *arg, size_t from, size_t to, const char *d, size_t nd)
 	 * hides it. */
 	for (size_t i = from; i < to; i++)
 		if (is_digit(m->p[i]) || m->p[i] == '*') {
-			if (k >= 6 && k < nd - 4)
+			if (m->whole || (k >= 6 && k < nd - 4))
 				m->p[i] = '*';
 			k++;
 		}
@@ -326,7 +333,18 @@ mask_pan(void *arg, size_t from, size_t to, const char *d, size_t nd)
  * may pass as a card number ("38 3838 34 394 3449" masked to "... 344*"
  * leaves the 14 digits of "38 3838 34 394 344"). Mask again until the
  * text holds none: no masked text is ever found to hold a card number.
- * Each pass masks at least one more digit, so this ends.
+ *
+ * What is found again is masked whole. Were its first six and last four
+ * digits left, they could make new groups in turn: a chain of numbers,
+ * each made a card number by the digits its neighbour's mask leaves,
+ * took a pass each over the whole text, quadratic time (16 MiB of them:
+ * days). A window is whole groups, so masked whole its groups are gone
+ * and the groups left are groups the text had: every window the next pass
+ * can find was a window of this one, found already. So the next pass
+ * finds none, but for a window an IBAN hid: masking a digit before an
+ * IBAN lets find_ibans take it, which can push another past MAX_IBAN.
+ * After a few passes IBANs hide nothing (then even a window in one is
+ * masked whole), and the pass after finds none: at most seven passes.
  */
 static void
 remask(char *p, size_t n, int masked)
@@ -337,11 +355,11 @@ remask(char *p, size_t n, int masked)
 		return;
 	if ((copy = malloc(n + 1)) == NULL)
 		abort();
-	for (;;) {
-		struct masking m = { p, 0 };
+	for (int pass = 1;; pass++) {
+		struct masking m = { p, 0, 1 };
 		memcpy(copy, p, n);
 		copy[n] = '\0';
-		pan_each(copy, n, mask_pan, &m);
+		pan_each(copy, n, pass < 6, mask_pan, &m);
 		if (m.count == 0)
 			break;
 	}
@@ -359,9 +377,10 @@ evt_pan_mask(const char *s, size_t n, struct evt_buf *out)
 		return 0;
 	m.p = out->p + at;
 	m.count = 0;
+	m.whole = 0;
 	/* Scan the original: masking as it goes must not hide a later
 	 * window's digits from the check. */
-	pan_each(s, n, mask_pan, &m);
+	pan_each(s, n, 1, mask_pan, &m);
 	remask(m.p, n, m.count);
 	return m.count;
 }
@@ -370,7 +389,7 @@ int
 evt_pan_mask_str(char *s)
 {
 	size_t n = strlen(s);
-	struct masking m = { s, 0 };
+	struct masking m = { s, 0, 0 };
 	char *copy;
 
 	/* Most text has too few digits: nothing to copy. */
@@ -379,7 +398,7 @@ evt_pan_mask_str(char *s)
 	if ((copy = malloc(n + 1)) == NULL)
 		abort();
 	memcpy(copy, s, n + 1);
-	pan_each(copy, n, mask_pan, &m);
+	pan_each(copy, n, 1, mask_pan, &m);
 	free(copy);
 	remask(s, n, m.count);
 	return m.count;

@@ -22,8 +22,10 @@
  * evt_find_pan: whether s[0..n) holds one; the first one's masked form
  * (first six and last four digits) into mask (at least 20 bytes).
  * evt_pan_mask: append s[0..n) to out with the middle digits of every card
- * number in it masked; returns how many it masked. evt_pan_mask_str: the
- * same in place, in the NUL-terminated s (its length does not change).
+ * number in it masked (and every digit of one that only the masks of
+ * others make: pan.c, remask); returns how many it masked in its first
+ * pass. evt_pan_mask_str: the same in place, in the NUL-terminated s (its
+ * length does not change). Both take time linear in n.
  */
 int evt_find_pan(const char *s, size_t n, char *mask);
 int evt_pan_mask(const char *s, size_t n, struct evt_buf *out);
