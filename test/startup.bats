@@ -171,10 +171,14 @@ brings_crypto() { case ${1##*/} in mq-pub|mq-sub|audit-scan) return 0;; esac; re
 	assert_failure 69
 	assert_output --partial "evt-verify: cannot load OpenSSL's crypto library: "
 	assert_output --partial "libcrypto.so.3"
-	# saga-step names its decisions by SHA-1: it refuses before its input.
+	# The saga services name their decisions by SHA-1: they refuse before
+	# their input.
 	LD_LIBRARY_PATH=$PWD/lib run saga-step all in
 	assert_failure 69
 	assert_output --partial "saga-step: cannot load OpenSSL's crypto library: "
+	LD_LIBRARY_PATH=$PWD/lib run saga-orch -d "$TESTDATA/sagas/order.json" in
+	assert_failure 69
+	assert_output --partial "saga-orch: cannot load OpenSSL's crypto library: "
 	# An id looked up in a SQLite log is looked up by its hash.
 	LD_LIBRARY_PATH=$PWD/lib run evt-replay -l f.db --correlation t-1
 	assert_failure 69
