@@ -38,6 +38,9 @@ JSON_LIBS     := $(shell $(PKG_CONFIG) --libs jansson)
 SQLITE_CFLAGS := $(shell $(PKG_CONFIG) --cflags sqlite3)
 SQLITE_LIBS   := $(shell $(PKG_CONFIG) --libs sqlite3)
 CRYPTO_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcrypto)
+# No program links libcrypto but mq-pub and mq-sub, whose librabbitmq
+# brings it anyway (lib/amqp.c reads that copy's error queue):
+# lib/crypto_load.c dlopens libcrypto.so.3 at the first hash (issue 29).
 CRYPTO_LIBS   := $(shell $(PKG_CONFIG) --libs libcrypto)
 CURL_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libcurl)
 CURL_LIBS     := $(shell $(PKG_CONFIG) --libs libcurl)
@@ -63,17 +66,17 @@ LIBEVT  = $(BUILD)/libevt.a
 # Each program and the libraries it links (STYLE 12: only what it needs).
 PROGS   = audit-scan evt-append evt-replay evt-project saga-step evt-verify \
           mq-pub mq-sub evt-trace evt-top saga-orch
-LIBS_evt-append = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-replay = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_audit-scan = $(SQLITE_LIBS) $(JSON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-project = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
-LIBS_saga-step  = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_saga-orch  = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
-LIBS_evt-verify = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
+LIBS_evt-append = $(SQLITE_LIBS) $(JSON_LIBS)
+LIBS_evt-replay = $(SQLITE_LIBS) $(JSON_LIBS)
+LIBS_audit-scan = $(SQLITE_LIBS) $(JSON_LIBS) $(CURL_LIBS)
+LIBS_evt-project = $(SQLITE_LIBS) $(JSON_LIBS) -lm
+LIBS_saga-step  = $(SQLITE_LIBS) $(JSON_LIBS)
+LIBS_saga-orch  = $(SQLITE_LIBS) $(JSON_LIBS) -lm
+LIBS_evt-verify = $(SQLITE_LIBS) $(JSON_LIBS)
 LIBS_mq-pub     = $(RMQ_LIBS) $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
 LIBS_mq-sub     = $(RMQ_LIBS) $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-trace  = $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS)
-LIBS_evt-top    = $(CURSES_LIBS) $(SQLITE_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lm
+LIBS_evt-trace  = $(SQLITE_LIBS) $(JSON_LIBS)
+LIBS_evt-top    = $(CURSES_LIBS) $(SQLITE_LIBS) $(JSON_LIBS) -lm
 
 BINS    = $(PROGS:%=bin/%)
 MANS    = $(wildcard man/*.1 man/*.5 man/*.7)

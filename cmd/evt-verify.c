@@ -16,6 +16,7 @@
 #include "chain.h"
 #include "cli.h"
 #include "clock.h"
+#include "crypto_load.h"
 #include "event.h"
 #include "file.h"
 #include "log.h"
@@ -464,6 +465,10 @@ main(int argc, char **argv)
 	if (cosign_key && !keyname)
 		evt_usage_error(USAGE, "--cosign needs --key-name NAME, the "
 		    "witness's name");
+	/* Whatever it is asked, it hashes: libcrypto now, or the reason
+	 * why not, before any work (crypto_load.h). */
+	if (evt_crypto_load(NULL, &err) < 0)
+		evt_die_err(&err);
 	if (vkey) {
 		struct evt_buf b = EVT_BUF_INIT;
 		const char *name = keyname ? keyname : origin;

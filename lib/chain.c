@@ -29,6 +29,7 @@
 #include <openssl/sha.h>
 
 #include "chain.h"
+#include "crypto_load.h"
 #include "file.h"
 #include "log_impl.h"
 
@@ -467,6 +468,8 @@ evt_chain_verify(struct evt_log *log, struct evt_verify *v,
 	if (log->ops->chain_read == NULL)
 		return fault(v, EVT_CHAIN_UNCHAINED, 1, "the %s backend keeps no "
 		    "hash chain yet", log->ops->name);
+	if (evt_crypto_load(log->path, err) < 0)
+		return -1;
 	memset(&s, 0, sizeof(s));
 	s.v = v;
 	s.expect = 1;

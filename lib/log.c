@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "clock.h"
+#include "crypto_load.h"
 #include "lines.h"
 #include "log_impl.h"
 #include "pq_load.h"
@@ -190,6 +191,10 @@ evt_log_begin(struct evt_log *log, struct evt_err *err)
 	int64_t now;
 
 	log->chained_now = 0;
+	/* Every write chains: libcrypto, before the backend is touched, so
+	 * that a process without it writes nothing (crypto_load.h). */
+	if (evt_crypto_load(log->path, err) < 0)
+		return -1;
 	if (log->ops->begin(log, err) < 0)
 		return -1;
 	log->intxn = 1;

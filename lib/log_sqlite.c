@@ -19,6 +19,7 @@
 #include "ahead.h"
 #include "chain.h"
 #include "clock.h"
+#include "crypto_load.h"
 #include "log_impl.h"
 
 #define BUSY_TIMEOUT_MS 60000
@@ -1049,7 +1050,13 @@ build_read(struct sqlite_log *l, const struct evt_read *r, long long snap,
 		}
 		if (f->corrs.n && keyed(l)) {
 			/* The events whose cseq is the seq of the event with
-			 * that id, and those stored before it (no cseq). */
+			 * that id, and those stored before it (no cseq). The
+			 * id is found by its key, a hash: a reader that hashes
+			 * nothing else loads libcrypto here (crypto_load.h). */
+			if (evt_crypto_load(l->base.path, err) < 0) {
+				evt_buf_free(&sql);
+				return -1;
+			}
 			evt_buf_adds(&sql, " AND seq IN (SELECT seq FROM events "
 			    "WHERE cseq IN (SELECT seq FROM events WHERE ");
 			for (size_t i = 0; i < f->corrs.n; i++)

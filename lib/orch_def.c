@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "crypto_load.h"
 #include "orch_impl.h"
 
 /* Where a check stands: the file and the JSON path. */
@@ -568,6 +569,10 @@ evt_orch_def_load(const char *file, struct evt_err *err)
 	struct odef *d;
 	size_t i;
 
+	/* A definition is known by its digest (hash_root), and the sagas it
+	 * runs by name-based ids: libcrypto (crypto_load.h). */
+	if (evt_crypto_load(NULL, err) < 0)
+		return NULL;
 	if ((root = json_load_file(file, JSON_REJECT_DUPLICATES, &je)) == NULL) {
 		if (access(file, R_OK) != 0) {
 			evt_err_set(err, EX_NOINPUT, "%s: %s", file, strerror(errno));

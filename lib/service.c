@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "clock.h"
+#include "crypto_load.h"
 #include "follow.h"
 #include "hmap.h"
 #include "input.h"
@@ -801,7 +802,10 @@ evt_service_run(const struct evt_decider *d, const char *spec, int follow,
 	r.d = d;
 	if ((r.log = evt_log_open(spec, 0, errp)) == NULL)
 		return -1;
-	if (mx_open(&r.x, mo, errp) < 0) {
+	/* A decision's id is name-based (SHA-1), made before the write
+	 * that stores it begins: libcrypto now (crypto_load.h). */
+	if (evt_crypto_load(evt_log_path(r.log), errp) < 0 ||
+	    mx_open(&r.x, mo, errp) < 0) {
 		evt_log_close(r.log);
 		return -1;
 	}
@@ -967,10 +971,17 @@ int
 evt_service_filter(const struct evt_service_filter *f, char **names,
     int nin, struct evt_event *ev, struct evt_service_stats *stats)
 {
-	int *fds = evt_open_inputs(names, nin), code = 0, closed = 0;
+	int *fds, code = 0, closed = 0;
 	struct filt x = { f, stats, 0, NULL, 0 };
 	struct evt_err err;
 
+	/* A decision's id is name-based (SHA-1): libcrypto before any
+	 * input is read (crypto_load.h). */
+	if (evt_crypto_load(NULL, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", evt_prog, err.msg);
+		return err.code;
+	}
+	fds = evt_open_inputs(names, nin);
 	if (evt_clock_now(&x.now, &err) < 0)
 		evt_die_err(&err);
 	for (int i = 0; i < (nin ? nin : 1) && code == 0; i++) {
