@@ -182,8 +182,9 @@ follow_latency() {
 	[ "$rc" = 0 ]
 	# The budget is 100 ms; this machine's test runner polls every 50 ms
 	# and CI may run under sanitizers, so allow some slack here and
-	# measure the real figure in make bench.
-	[ "$worst" -lt 300 ]
+	# measure the real figure in make bench. Under valgrind only what
+	# is delivered counts: the time is valgrind's.
+	under_valgrind || [ "$worst" -lt 300 ]
 	run jq -r .subject out
 	assert_output "$(printf 's-%s\n' 0 1 2 3 4 5)"
 }
@@ -280,13 +281,15 @@ follow_latency() {
 	worst=$(awk '{print $4}' <<<"$output")
 	span=$(awk '{print $10}' <<<"$output")
 	# Within 10 ms of the schedule (20 ms here, for a loaded machine or a
-	# sanitizer build), and no drift over the replay.
-	awk -v w="$worst" -v s="$span" 'BEGIN { exit !(w < 20 && s > 0.98 && s < 1.03) }'
+	# sanitizer build), and no drift over the replay. Under valgrind the
+	# runs are checked for memory only: the schedule is valgrind's.
+	under_valgrind ||
+		awk -v w="$worst" -v s="$span" 'BEGIN { exit !(w < 20 && s > 0.98 && s < 1.03) }'
 	# 60: a minute a second; 1000 events 1 ms apart take 17 ms.
 	local t0 t1; t0=$(date +%s%N)
 	[ "$(evt-replay -l p.db --pace 60 | wc -l)" = 1000 ]
 	t1=$(date +%s%N)
-	[ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
+	under_valgrind || [ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
 	run evt-replay -l p.db --pace 0
 	[ "$status" -eq 64 ]
 	run evt-replay -l p.db --pace 1 --count
