@@ -178,7 +178,8 @@ test: all
 # finds the program on PATH, so argv[0] and its messages are as without
 # it): an error or a definite or indirect leak makes the program exit 99,
 # which fails its test. Each run's report goes to a file of its own in
-# build/valgrind-log (TEST-PROGRAM.PID), not to the program's stderr:
+# build/valgrind-log (TEST-PROGRAM.PID), not to the program's stderr
+# (unless stdin or stdout is closed, where the file would take its place):
 # many tests do not look at every program's status (a pipeline's first
 # command, a process in the background), so after bats every report
 # there is printed and any one fails the target. Slow: VALGRIND_TESTS
@@ -188,8 +189,8 @@ VALGRIND_LOG = $(CURDIR)/build/valgrind-log
 check-valgrind: all
 	@rm -rf build/valgrind-bin $(VALGRIND_LOG) && mkdir -p build/valgrind-bin $(VALGRIND_LOG)
 	@for p in $(PROGS); do \
-		printf '#!/bin/sh\nPATH="%s:$$PATH" exec valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --log-file="%s/$${BATS_TEST_NUMBER:-0}-%s.%%p" %s "$$@"\n' \
-		    "$(CURDIR)/bin" "$(VALGRIND_LOG)" "$$p" "$$p" >build/valgrind-bin/$$p; \
+		printf '#!/bin/sh\n# A log file opened where stdin or stdout is closed would take its place.\nif { true 3<&0 4>&1; } 2>/dev/null; then log=--log-file="%s/$${BATS_TEST_NUMBER:-0}-%s.%%p"; else log=--log-fd=2; fi\nPATH="%s:$$PATH" exec valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$$log" %s "$$@"\n' \
+		    "$(VALGRIND_LOG)" "$$p" "$(CURDIR)/bin" "$$p" >build/valgrind-bin/$$p; \
 		chmod +x build/valgrind-bin/$$p; \
 	done
 	@echo "EVT_TEST_BIN=$(CURDIR)/build/valgrind-bin bats --print-output-on-failure $(VALGRIND_TESTS)"
