@@ -188,6 +188,7 @@ VALGRIND_TESTS ?= test
 VALGRIND_LOG = $(CURDIR)/build/valgrind-log
 check-valgrind: all
 	@rm -rf build/valgrind-bin $(VALGRIND_LOG) && mkdir -p build/valgrind-bin $(VALGRIND_LOG)
+	@chmod 1777 $(VALGRIND_LOG)	# some tests run a program as nobody (setpriv)
 	@for p in $(PROGS); do \
 		printf '#!/bin/sh\n# A log file opened where stdin or stdout is closed would take its place.\nif { true 3<&0 4>&1; } 2>/dev/null; then log=--log-file="%s/$${BATS_TEST_NUMBER:-0}-%s.%%p"; else log=--log-fd=2; fi\nPATH="%s:$$PATH" exec valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$$log" %s "$$@"\n' \
 		    "$(VALGRIND_LOG)" "$$p" "$(CURDIR)/bin" "$$p" >build/valgrind-bin/$$p; \
