@@ -211,7 +211,12 @@ load helper
 @test "properties: generated stores through random schedules of runs, replays, lagging and racing instances, policy changes" {
 	# Each seed is a store and a schedule (see test/saga-prop.py for the
 	# invariants checked on the final log); `make soak` runs thousands.
-	run python3 "$BATS_TEST_DIRNAME/saga-prop.py" "${SAGA_PROP_SEEDS:-150}"
+	# Under valgrind, ten: what it checks there is the memory of the code
+	# paths, which a few seeds take as well as many (150 ran for over
+	# five minutes without ending).
+	local seeds=150
+	under_valgrind && seeds=10
+	run python3 "$BATS_TEST_DIRNAME/saga-prop.py" "${SAGA_PROP_SEEDS:-$seeds}"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	assert_output --partial "all hold"
