@@ -389,6 +389,7 @@ ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}
 }
 
 @test "a full replay streams: memory does not grow with the log" {
+	skip_under_valgrind "the memory is valgrind's"
 	local log; log=$(pg_log m)
 	gen-events 50000 2 | evt-append -l "$log"
 	local small big
