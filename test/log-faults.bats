@@ -175,22 +175,26 @@ $(ev Withdrawn acct-1 '"id":"b"')"
 
 # The input stops in the middle of a line for 3 s, with more of the line
 # in the pipe than one read takes: the first event is committed at once
-# and the log is free for others meanwhile.
+# and the log is free for others meanwhile. (Under valgrind, where each
+# program takes a second or more to start, the pause is 40 s and each
+# step may take 10, still inside it: a lock held through the pause would
+# still be found.)
 @test "an input paused mid-line holds no lock and leaves nothing uncommitted" {
-	local L
+	local L pause=3 t=2
+	under_valgrind && pause=40 t=10
 	for L in q.ndjson q.db; do
 		ev Init i-1 | evt-append -l $L
 		python3 -c '
-import os, time, json
+import os, sys, time, json
 big = json.dumps({"type": "Second", "subject": "p-1", "data": {"pad": "z" * 900000}}) + "\n"
 os.write(1, (json.dumps({"type": "First", "subject": "p-1"}) + "\n" + big[:800000]).encode())
-time.sleep(3)
-os.write(1, big[800000:].encode())' | evt-append -l $L &
+time.sleep(float(sys.argv[1]))
+os.write(1, big[800000:].encode())' $pause | evt-append -l $L &
 		local p=$!
 		sleep 0.5
-		wait_for "[ \$(evt-replay -l $L -t First --count) = 1 ]" 2
-		timeout 2 evt-append -l $L <<<"$(ev Other o-1)"
-		run timeout 2 evt-replay -l $L --count
+		wait_for "[ \$(evt-replay -l $L -t First --count) = 1 ]" $t
+		timeout $t evt-append -l $L <<<"$(ev Other o-1)"
+		run timeout $t evt-replay -l $L --count
 		assert_output 3
 		wait $p
 		run evt-replay -l $L --count
