@@ -224,18 +224,33 @@ test: all
 # The suite with every program it runs by name under valgrind memcheck
 # (wrappers in build/valgrind-bin, first on the tests' PATH; valgrind
 # finds the program on PATH, so argv[0] and its messages are as without
-# it): an error or
-# a definite or indirect leak makes the program exit 99, which fails its
-# test. Slow: VALGRIND_TESTS picks the files (default all).
+# it): an error or a definite or indirect leak makes the program exit 99,
+# which fails its test. Each run's report goes to a file of its own in
+# build/valgrind-log (TEST-PROGRAM.PID), not to the program's stderr
+# (unless stdin or stdout is closed, where the file would take its place):
+# many tests do not look at every program's status (a pipeline's first
+# command, a process in the background), so after bats every report
+# there is printed and any one fails the target. Slow: VALGRIND_TESTS
+# picks the files (default all).
 VALGRIND_TESTS ?= test
+VALGRIND_LOG = $(CURDIR)/build/valgrind-log
 check-valgrind: all
-	@rm -rf build/valgrind-bin && mkdir -p build/valgrind-bin
+	@rm -rf build/valgrind-bin $(VALGRIND_LOG) && mkdir -p build/valgrind-bin $(VALGRIND_LOG)
+	@chmod 1777 $(VALGRIND_LOG)	# some tests run a program as nobody (setpriv)
 	@for p in $(PROGS); do \
-		printf '#!/bin/sh\nPATH="%s:$$PATH" exec valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --log-fd=2 %s "$$@"\n' \
-		    "$(CURDIR)/bin" "$$p" >build/valgrind-bin/$$p; \
+		printf '#!/bin/sh\n# A log file opened where stdin or stdout is closed would take its place.\nif { true 3<&0 4>&1; } 2>/dev/null; then log=--log-file="%s/$${BATS_TEST_NUMBER:-0}-%s.%%p"; else log=--log-fd=2; fi\nPATH="%s:$$PATH" exec valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$$log" %s "$$@"\n' \
+		    "$(VALGRIND_LOG)" "$$p" "$(CURDIR)/bin" "$$p" >build/valgrind-bin/$$p; \
 		chmod +x build/valgrind-bin/$$p; \
 	done
-	EVT_TEST_BIN=$(CURDIR)/build/valgrind-bin bats --print-output-on-failure $(VALGRIND_TESTS)
+	@echo "EVT_TEST_BIN=$(CURDIR)/build/valgrind-bin bats --print-output-on-failure $(VALGRIND_TESTS)"
+	@EVT_TEST_BIN=$(CURDIR)/build/valgrind-bin bats --print-output-on-failure $(VALGRIND_TESTS); \
+	status=$$?; \
+	find $(VALGRIND_LOG) -type f -empty -delete; \
+	for f in $(VALGRIND_LOG)/*; do \
+		[ -e "$$f" ] || continue; \
+		echo "valgrind: $$f:"; cat "$$f"; status=1; \
+	done; \
+	exit $$status
 
 golden: all
 	EVT_GOLDEN=1 bats test

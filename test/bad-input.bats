@@ -71,6 +71,8 @@ check() {
 	PY
 	check huge.ndjson 2 "line longer than 16 MiB"
 	check deep.ndjson 2 "not JSON: nesting too deep at column"
+	# (Under valgrind the memory measured is valgrind's.)
+	under_valgrind && return 0
 	/usr/bin/time -f %M -o rss evt-append -q -l big.db <huge.ndjson || true
 	[ "$(tail -1 rss)" -lt 200000 ]
 }

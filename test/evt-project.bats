@@ -208,7 +208,10 @@ dump() {
 	evt-project -l big.db sagas --into full.db
 	evt-project -l big.db sagas --into part.db &
 	pid=$!
-	sleep 0.3
+	# Mid-fold: once its first commit is made (a signal at start-up,
+	# before the handler is in place, would end it as any program; under
+	# valgrind start-up alone takes more than a second).
+	wait_for "[ -e part.db ] && [ -n \"\$(sqlite3 part.db 'select seq from evt_projection' 2>/dev/null)\" ]" 120
 	kill -TERM $pid
 	wait $pid
 	[ "$(sqlite3 part.db 'select seq from evt_projection')" -le 200000 ]

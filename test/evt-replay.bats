@@ -182,8 +182,9 @@ follow_latency() {
 	[ "$rc" = 0 ]
 	# The budget is 100 ms; this machine's test runner polls every 50 ms
 	# and CI may run under sanitizers, so allow some slack here and
-	# measure the real figure in make bench.
-	[ "$worst" -lt 300 ]
+	# measure the real figure in make bench. Under valgrind only what
+	# is delivered counts: the time is valgrind's.
+	under_valgrind || [ "$worst" -lt 300 ]
 	run jq -r .subject out
 	assert_output "$(printf 's-%s\n' 0 1 2 3 4 5)"
 }
@@ -282,13 +283,16 @@ follow_latency() {
 	p95=$(awk '{print $13}' <<<"$output")
 	# 95% within 10 ms of the schedule (20 ms here, for a loaded machine
 	# or a sanitizer build), none a tenth of the replay late, and no
-	# drift over it: a late line is followed by the next on time.
-	awk -v w="$worst" -v p="$p95" -v s="$span" 'BEGIN { exit !(p < 20 && w < 100 && s > 0.98 && s < 1.03) }'
+	# drift over it: a late line is followed by the next on time. Under
+	# valgrind the runs are checked for memory only: the schedule is
+	# valgrind's.
+	under_valgrind || awk -v w="$worst" -v p="$p95" -v s="$span" \
+		'BEGIN { exit !(p < 20 && w < 100 && s > 0.98 && s < 1.03) }'
 	# 60: a minute a second; 1000 events 1 ms apart take 17 ms.
 	local t0 t1; t0=$(date +%s%N)
 	[ "$(evt-replay -l p.db --pace 60 | wc -l)" = 1000 ]
 	t1=$(date +%s%N)
-	[ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
+	under_valgrind || [ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
 	run evt-replay -l p.db --pace 0
 	[ "$status" -eq 64 ]
 	run evt-replay -l p.db --pace 1 --count

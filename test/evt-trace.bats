@@ -140,7 +140,7 @@ ev() {
 
 @test "window: memory follows the open sagas, not the input's length" {
 	command -v /usr/bin/time >/dev/null || skip "no /usr/bin/time"
-	[ -z "${EVT_TEST_BIN:-}" ] || skip "under valgrind, the memory is valgrind's"
+	skip_under_valgrind "the memory is valgrind's"
 	gen-events 20000 >short.ndjson
 	gen-events 100000 >long.ndjson
 	/usr/bin/time -f %M -o short.rss evt-trace --summary --window 1m <short.ndjson >short.out

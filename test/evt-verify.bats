@@ -728,6 +728,7 @@ drop_last() {
 @test "valgrind: evt-verify, signing and checking, its failures and errors" {
 	command -v valgrind >/dev/null || skip "valgrind is not installed"
 	nm "$ROOT/bin/evt-verify" 2>/dev/null | grep -q __asan_init && skip "sanitizer build"
+	skip_under_valgrind "make check-valgrind runs every program under valgrind already"
 	vg() {
 		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 			--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"
@@ -993,6 +994,7 @@ big() {
 @test "valgrind: a file-log append hashed by the worker thread, committed and rolled back" {
 	command -v valgrind >/dev/null || skip "valgrind is not installed"
 	nm "$ROOT/bin/evt-append" 2>/dev/null | grep -q __asan_init && skip "sanitizer build"
+	skip_under_valgrind "make check-valgrind runs every program under valgrind already"
 	vg() {
 		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 			--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"
@@ -1728,7 +1730,7 @@ behind_case() {
 	if nm "$ROOT/bin/evt-verify" 2>/dev/null | grep -q __asan_init; then
 		skip "sanitizer build"
 	fi
-	[ -z "${EVT_TEST_BIN:-}" ] || skip "make check-valgrind runs every program under valgrind already"
+	skip_under_valgrind "make check-valgrind runs every program under valgrind already"
 	vg() {
 		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
 			--errors-for-leak-kinds=definite,indirect --error-exitcode=99 "$@"

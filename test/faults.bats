@@ -189,6 +189,7 @@ for i in range(int(sys.argv[1])): print(json.dumps({"id": "big-%d" % i, "type": 
 ids() { grep -o '"id":"[^"]*"' | sort; }
 
 @test "SIGTERM at twenty random moments of an append, on SQLite and file logs: 75 or 0, what it echoed is exactly what it stored" {
+	skip_under_valgrind "valgrind takes every signal from its start, so catching_term cannot see when the program has its handler"
 	seed_random
 	local log i st interrupted=0
 	evt-append -l log.db </dev/null
@@ -241,6 +242,7 @@ model_at() {
 }
 
 @test "SIGTERM at twenty random moments of evt-project --into, one-shot and following: exit 0, the store always a fold up to its checkpoint" {
+	skip_under_valgrind "valgrind takes every signal from its start, so catching_term cannot see when the program has its handler"
 	seed_random
 	local i m st pid ap behind=0
 	"$ROOT/scripts/gen-store" s.ndjson o.ndjson 300 4
@@ -317,6 +319,7 @@ orch_settle() {
 }
 
 @test "SIGTERM at twenty random moments of saga-orch as a service: exit 0 each time, and the log an uninterrupted run makes" {
+	skip_under_valgrind "valgrind takes every signal from its start, so catching_term cannot see when the program has its handler"
 	seed_random
 	local d=$TESTDATA/sagas/order.json i st pid steps
 	export EVT_NOW=2026-11-24T12:00:00.000Z

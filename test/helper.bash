@@ -8,6 +8,19 @@ export PATH="${EVT_TEST_BIN:+$EVT_TEST_BIN:}$ROOT/bin:$ROOT/scripts:$PATH"
 export TESTDATA="$ROOT/testdata"
 unset EVT_LOG EVT_NOW
 
+# under_valgrind: true under make check-valgrind, whose wrappers run each
+# program under valgrind memcheck, twenty to fifty times slower, and are
+# shell scripts, not the programs.
+under_valgrind() { [ -n "${EVT_TEST_BIN:-}" ]; }
+
+# skip_under_valgrind REASON: for a test that only measures time or the
+# process itself, which valgrind changes, as tests skip a sanitizer
+# build. A test with more to prove keeps running under valgrind and lets
+# only its timing assertion go (under_valgrind || ...).
+skip_under_valgrind() {
+	! under_valgrind || skip "under valgrind: $1"
+}
+
 # The sqlite3 shell gives up at once on a lock: the first to open a WAL log
 # whose last writer closed it recovers it under a short exclusive lock, and a
 # reader opening it at that moment would fail. Wait, as evt does.

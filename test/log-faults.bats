@@ -175,22 +175,26 @@ $(ev Withdrawn acct-1 '"id":"b"')"
 
 # The input stops in the middle of a line for 3 s, with more of the line
 # in the pipe than one read takes: the first event is committed at once
-# and the log is free for others meanwhile.
+# and the log is free for others meanwhile. (Under valgrind, where each
+# program takes a second or more to start, the pause is 40 s and each
+# step may take 10, still inside it: a lock held through the pause would
+# still be found.)
 @test "an input paused mid-line holds no lock and leaves nothing uncommitted" {
-	local L
+	local L pause=3 t=2
+	under_valgrind && pause=40 t=10
 	for L in q.ndjson q.db; do
 		ev Init i-1 | evt-append -l $L
 		python3 -c '
-import os, time, json
+import os, sys, time, json
 big = json.dumps({"type": "Second", "subject": "p-1", "data": {"pad": "z" * 900000}}) + "\n"
 os.write(1, (json.dumps({"type": "First", "subject": "p-1"}) + "\n" + big[:800000]).encode())
-time.sleep(3)
-os.write(1, big[800000:].encode())' | evt-append -l $L &
+time.sleep(float(sys.argv[1]))
+os.write(1, big[800000:].encode())' $pause | evt-append -l $L &
 		local p=$!
 		sleep 0.5
-		wait_for "[ \$(evt-replay -l $L -t First --count) = 1 ]" 2
-		timeout 2 evt-append -l $L <<<"$(ev Other o-1)"
-		run timeout 2 evt-replay -l $L --count
+		wait_for "[ \$(evt-replay -l $L -t First --count) = 1 ]" $t
+		timeout $t evt-append -l $L <<<"$(ev Other o-1)"
+		run timeout $t evt-replay -l $L --count
 		assert_output 3
 		wait $p
 		run evt-replay -l $L --count
@@ -296,15 +300,22 @@ print(h + 'a' * n + t)" "$head" "$tail" $(( max - over - ${#head} - ${#tail} )) 
 	wait $f
 }
 
+# In the next two tests settle is the time given the program to reach the
+# wait it is signalled in, and hold how long the other writer holds the
+# log. Under valgrind start-up alone takes a second or more (a signal
+# before the handler is in place would end it as any program): both are
+# longer there.
 @test "SIGTERM while waiting for the file log's lock exits 75" {
+	local hold=3 settle=0.3
+	under_valgrind && hold=15 settle=5
 	ev Init i-1 | evt-append -l s.ndjson
 	ev A a-1 >in1.ndjson
-	flock s.ndjson sleep 3 &
+	flock s.ndjson sleep $hold &
 	local f=$!
 	sleep 0.3
 	evt-append -l s.ndjson in1.ndjson 2>err &
 	local a=$!
-	sleep 0.3
+	sleep $settle
 	kill -TERM $a
 	local rc=0
 	wait $a || rc=$?
@@ -454,22 +465,25 @@ not json"
 }
 
 @test "SIGTERM while waiting for another writer of a SQLite log exits 75 at once" {
+	# At once: well before the other writer lets go.
+	local hold=4 settle=0.5 soon=2
+	under_valgrind && hold=30 settle=5 soon=15
 	ev Init i-1 | evt-append -l s.db
 	python3 -c '
-import sqlite3, time
+import sqlite3, sys, time
 db = sqlite3.connect("s.db", isolation_level=None)
 db.execute("BEGIN IMMEDIATE")
 open("locked", "w").close()
-time.sleep(4)
-db.execute("COMMIT")' &
+time.sleep(float(sys.argv[1]))
+db.execute("COMMIT")' $hold &
 	local h=$!
 	wait_for "[ -e locked ]"
 	evt-append -l s.db <<<"$(ev A a-1)" 2>err &
 	local a=$! rc=0 t0=$SECONDS
-	sleep 0.5
+	sleep $settle
 	kill -TERM $a
 	wait $a || rc=$?
-	[ $((SECONDS - t0)) -le 2 ]
+	[ $((SECONDS - t0)) -le $soon ]
 	wait $h
 	[ "$rc" = 75 ] || { cat err; false; }
 	grep -q "interrupted while waiting for another writer" err

@@ -235,15 +235,19 @@ ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}
 	run evt-replay -l 'postgresql://evt:S3CRET@[::1:1/evt'
 	assert_failure 64
 	assert_output --partial "an IPv6 host whose [ is not closed"
-	# ps: the argument is overwritten while the program runs.
+	# ps: the argument is overwritten while the program runs. (Not
+	# under valgrind: ps shows valgrind's own arguments there, which
+	# the program cannot reach.)
 	echo '{"type":"A","subject":"s-1"}' | evt-append -l "$log"
-	evt-replay -l "$log" --follow >out &
-	local pid=$!
-	wait_for "[ -s out ]"
-	run cat /proc/$pid/cmdline
-	kill $pid; wait $pid || true
-	refute_output --partial "$pw"
-	assert_output --partial "postgres://evt@127.0.0.1"
+	if ! under_valgrind; then
+		evt-replay -l "$log" --follow >out &
+		local pid=$!
+		wait_for "[ -s out ]"
+		run cat /proc/$pid/cmdline
+		kill $pid; wait $pid || true
+		refute_output --partial "$pw"
+		assert_output --partial "postgres://evt@127.0.0.1"
+	fi
 	# No password on a command line: $EVT_LOG, PGPASSWORD, PGPASSFILE.
 	[ "$(EVT_LOG=$log evt-replay --count)" = 1 ]
 	local nopw=${log/:$pw@/@}
@@ -389,6 +393,7 @@ ev() { echo "{\"id\":\"$1\",\"type\":\"${3:-Tick}\",\"subject\":\"$2\"${4:+,$4}}
 }
 
 @test "a full replay streams: memory does not grow with the log" {
+	skip_under_valgrind "the memory is valgrind's"
 	local log; log=$(pg_log m)
 	gen-events 50000 2 | evt-append -l "$log"
 	local small big

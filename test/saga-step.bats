@@ -211,7 +211,12 @@ load helper
 @test "properties: generated stores through random schedules of runs, replays, lagging and racing instances, policy changes" {
 	# Each seed is a store and a schedule (see test/saga-prop.py for the
 	# invariants checked on the final log); `make soak` runs thousands.
-	run python3 "$BATS_TEST_DIRNAME/saga-prop.py" "${SAGA_PROP_SEEDS:-150}"
+	# Under valgrind, ten: what it checks there is the memory of the code
+	# paths, which a few seeds take as well as many (150 ran for over
+	# five minutes without ending).
+	local seeds=150
+	under_valgrind && seeds=10
+	run python3 "$BATS_TEST_DIRNAME/saga-prop.py" "${SAGA_PROP_SEEDS:-$seeds}"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	assert_output --partial "all hold"
@@ -697,7 +702,11 @@ saga_stock() {
 
 @test "a catch-up commits in chunks: a producer's append goes through meanwhile; kill -9, rerun: one terminal state per order, no second charge" {
 	export EVT_NOW=2026-11-24T10:00:00.000Z
-	local n=100000
+	local n=100000 t=10
+	# Under valgrind a tenth, still ten chunks and more to commit (the
+	# rerun of 100,000 orders had not ended after four and a half
+	# minutes), and longer to wait for each step.
+	under_valgrind && n=10000 t=60
 	awk -v n=$n 'BEGIN {
 		printf "{\"id\":\"a1\",\"type\":\"InventoryAdjusted\",\"subject\":\"inventory-S1\",\"data\":{\"store_id\":\"S1\",\"sku\":\"A\",\"delta\":%d}}\n", n + 1
 		for (i = 1; i <= n; i++)
@@ -707,9 +716,9 @@ saga_stock() {
 	local pid=$!
 	# Once the first chunk is stored, a customer's order: stored while the
 	# catch-up goes on, not after it.
-	wait_for "[ \"\$(evt-replay -l shop.db --from $((n + 2)) --count)\" -gt 0 ]" 10
+	wait_for "[ \"\$(evt-replay -l shop.db --from $((n + 2)) --count)\" -gt 0 ]" $t
 	local rc=0
-	saga_order NEW | timeout 10 evt-append -q -l shop.db || rc=$?
+	saga_order NEW | timeout $t evt-append -q -l shop.db || rc=$?
 	[ "$rc" = 0 ]
 	kill -0 $pid
 	# Then a kill -9 in the middle.

@@ -15,7 +15,7 @@ setup() {
 	load_libs
 	cd "$BATS_TEST_TMPDIR"
 	command -v valgrind >/dev/null || skip "valgrind is not installed"
-	[ -z "${EVT_TEST_BIN:-}" ] || skip "make check-valgrind runs every program under valgrind already"
+	skip_under_valgrind "make check-valgrind runs every program under valgrind already"
 	if nm "$ROOT/bin/evt-append" 2>/dev/null | grep -q __asan_init; then
 		skip "sanitizer build"
 	fi
