@@ -382,9 +382,11 @@ slow_reader() { sleep 0.5; cat; }
 @test "mq-sub: SIGTERM finishes the batch in hand, acknowledges it, exits 0" {
 	declare_queue "$(q term)" 'payment.*'
 	evs s 5 | mq-pub
-	mq-sub -q "$(q term)" --exec 'sleep 1; cat >>got' &
+	mq-sub -q "$(q term)" --exec 'touch taken; sleep 1; cat >>got' &
 	local pid=$!
-	sleep 0.5
+	# Once the batch is in the command's hands (not after a fixed
+	# pause: under valgrind the program had not started by then).
+	wait_for '[ -f taken ]' 30
 	kill -TERM $pid
 	wait $pid
 	run wc -l <got
