@@ -1576,7 +1576,9 @@ behind_case() {
 	done
 	t2=$(date +%s%N)
 	echo "20 starts: $(((t1 - t0) / 1000000)) ms, 20 proofs: $(((t2 - t1) / 1000000)) ms"
-	[ $(((t2 - t1) - (t1 - t0))) -lt 200000000 ]
+	# (Under valgrind the proofs are checked for memory only: the time
+	# is valgrind's.)
+	under_valgrind || [ $(((t2 - t1) - (t1 - t0))) -lt 200000000 ]
 }
 
 @test "consistency proofs: from the tiles, checked without the log; a fork or a rollback fails" {
