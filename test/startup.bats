@@ -30,17 +30,24 @@ progs() { ls "$ROOT"/bin/*; }
 # maps_of PID: the shared objects mapped into a running process.
 maps_of() { awk '$6 ~ /\.so/ { print $6 }' "/proc/$1/maps" | sort -u; }
 
+# follower_maps LOG: the shared objects of evt-replay --follow over LOG,
+# once it has written the log's first event, into follow.maps.
+follower_maps() {
+	local pid
+	evt-replay -l "$1" --follow >follow.out &
+	pid=$!
+	wait_for '[ -s follow.out ]'
+	maps_of $pid >follow.maps
+	kill -TERM $pid
+	wait $pid
+	grep -q libsqlite3 follow.maps		# what a running follower maps
+}
+
 @test "a follower of a SQLite log has no libpq in its memory; of a PostgreSQL log it has" {
 	local pid log
 	echo '{"type":"Tick","subject":"s-1"}' | evt-append -l f.db
-	evt-replay -l f.db --follow >sq.out &
-	pid=$!
-	wait_for '[ -s sq.out ]'
-	maps_of $pid >sq.maps
-	kill -TERM $pid
-	wait $pid
-	grep -q libsqlite3 sq.maps		# what a running follower maps
-	run grep libpq sq.maps
+	follower_maps f.db
+	run grep libpq follow.maps
 	assert_failure
 
 	log=$(pg_log f)
@@ -116,13 +123,7 @@ brings_crypto() { case ${1##*/} in mq-pub|mq-sub|audit-scan) return 0;; esac; re
 @test "a follower of a SQLite log has no libcrypto in its memory; a writer loads it at its first append" {
 	local pid
 	echo '{"type":"Tick","subject":"s-1"}' | evt-append -l f.db
-	evt-replay -l f.db --follow >sq.out &
-	pid=$!
-	wait_for '[ -s sq.out ]'
-	maps_of $pid >follow.maps
-	kill -TERM $pid
-	wait $pid
-	grep -q libsqlite3 follow.maps		# what a running follower maps
+	follower_maps f.db
 	run grep libcrypto follow.maps
 	assert_failure
 
