@@ -193,6 +193,26 @@ histogram_ok() {
 	done
 }
 
+@test "histograms: each observation in the first bucket whose bound is not below it (le), for 0 to 17 bounds, values on, between and past them" {
+	local lib=$ROOT/build/libevt.a san= n b want
+	if nm "$ROOT/bin/evt-append" 2>/dev/null | grep -q __asan_init; then
+		lib=$ROOT/build-san/libevt.a san=-fsanitize=address,undefined
+	fi
+	cc -std=c11 -D_GNU_SOURCE $san -I"$ROOT/lib" -o hist-check \
+		"$BATS_TEST_DIRNAME/hist-check.c" "$lib" -lsqlite3 -ljansson -lm
+	for n in $(seq 0 17); do
+		b=$(seq 1 "$n" | awk '{ printf "%s ", $1 * 2 }')
+		# Every half from -1 to 37: on each bound, between, past all.
+		seq -1 0.5 37 >obs
+		./hist-check $b <obs
+		want=$(awk -v b="$b" 'BEGIN { n = split(b, B, " ") }
+			{ v[NR] = $1 }
+			END { for (i = 1; i <= n; i++) { c = 0; for (j in v) c += v[j] <= B[i]; printf "%s %d\n", B[i], c }
+				printf "+Inf %d\n", NR }' obs)
+		diff <(echo "$want") <(sed -n 's/^t_seconds_bucket{program="hist-check",le="\([^"]*\)"} /\1 /p' h.prom)
+	done
+}
+
 @test "textfiles: --metrics usage: an empty name, no log, a file that cannot be created (73)" {
 	evt-append -q -l log.db "$TESTDATA/store-stock.ndjson"
 	for c in "saga-step all -l log.db" "saga-orch -d $TESTDATA/sagas/order.json -l log.db" \
