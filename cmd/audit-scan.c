@@ -580,7 +580,8 @@ main(int argc, char **argv)
 		evt_metrics_text(&r.tally, &o, now, &m);
 		if (r.chain_checked)
 			evt_chain_metrics(&r.chain, "audit-scan", now, &m);
-		if (metrics && evt_write_atomic(metrics, m.p, m.len, 0644, &r.err) < 0)
+		if (metrics && evt_write_atomic(metrics, m.p, m.len, 0644, 0,
+		    &r.err) < 0)
 			rc = -1;
 		if (rc == 0 && pg && evt_metrics_push(pg, m.p, m.len, &r.err) < 0) {
 			fprintf(stderr, "%s: %s\n", evt_prog, r.err.msg);

@@ -706,7 +706,7 @@ main(int argc, char **argv)
 	if (rc >= 0 && metrics) {
 		struct evt_buf m = EVT_BUF_INIT;
 		evt_chain_metrics(&v, "evt-verify", now, &m);
-		if (evt_write_atomic(metrics, m.p, m.len, 0644, &err) < 0)
+		if (evt_write_atomic(metrics, m.p, m.len, 0644, 0, &err) < 0)
 			rc = -1;
 		evt_buf_free(&m);
 	}

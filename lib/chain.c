@@ -708,7 +708,8 @@ int
 evt_checkpoint_write(const struct evt_checkpoint *cp, const char *path,
     struct evt_err *err)
 {
-	return evt_write_atomic(path, cp->text.p, cp->text.len, 0600, err);
+	return evt_write_atomic(path, cp->text.p, cp->text.len, 0600,
+	    EVT_WRITE_SYNC, err);
 }
 
 static int

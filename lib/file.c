@@ -13,7 +13,7 @@
 
 int
 evt_write_atomic(const char *path, const char *p, size_t n, int mode,
-    struct evt_err *err)
+    int sync, struct evt_err *err)
 {
 	struct evt_buf tmp = EVT_BUF_INIT;
 	int fd, rc = -1;
@@ -32,7 +32,7 @@ evt_write_atomic(const char *path, const char *p, size_t n, int mode,
 		evt_err_set(err, EX_CANTCREAT, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (write(fd, p, n) != (ssize_t)n || fsync(fd) < 0) {
+	if (write(fd, p, n) != (ssize_t)n || (sync && fsync(fd) < 0)) {
 		evt_err_set(err, EX_IOERR, "%s: %s", path, strerror(errno));
 		close(fd);
 		unlink(tmp.p);

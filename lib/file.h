@@ -10,13 +10,18 @@
 #include "err.h"
 
 /*
- * Write p[0..n) to path atomically: a temporary file beside it, fsync,
- * rename. The file gets mode (0600 for what holds events or digests,
- * 0644 for a node_exporter textfile). Returns 0, or -1 with err
- * (EX_CANTCREAT, EX_IOERR).
+ * Write p[0..n) to path atomically: a temporary file beside it, fsync
+ * when sync (EVT_WRITE_SYNC), rename. The file gets mode (0600 for what
+ * holds events or digests, 0644 for a node_exporter textfile). A
+ * checkpoint is synced: a crash must not leave it empty. A metrics
+ * textfile is not: readers see it whole either way and it is written
+ * again at the next tick, so a disk flush every few seconds from every
+ * follower would buy nothing. Returns 0, or -1 with err (EX_CANTCREAT,
+ * EX_IOERR).
  */
+#define EVT_WRITE_SYNC 1
 int evt_write_atomic(const char *path, const char *p, size_t n, int mode,
-    struct evt_err *err);
+    int sync, struct evt_err *err);
 
 /*
  * open(2) path with flags (O_WRONLY or O_RDWR, O_CREAT, O_TRUNC...) and

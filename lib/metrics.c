@@ -788,7 +788,7 @@ evt_metrics_write(struct evt_metrics *m, struct evt_err *err)
 	evt_metrics_format(m, &m->text);
 	/* 0644: node_exporter runs as a user of its own. */
 	m->failing = evt_write_atomic(m->path, m->text.p ? m->text.p : "",
-	    m->text.len, 0644, err) < 0;
+	    m->text.len, 0644, 0, err) < 0;
 	return m->failing ? -1 : 0;
 }
 
