@@ -128,7 +128,7 @@ emit(void *arg, long long seq, const char *line, size_t len)
 	}
 	o->n++;
 	if (o->mx) {
-		evt_metrics_follower_line(o->mx, line, len);
+		evt_metrics_follower_line(o->mx);
 		/* A long replay writes as it goes. */
 		if ((o->n & 4095) == 0) {
 			/* Its lag in seconds from this line: the log cannot
@@ -291,7 +291,7 @@ main(int argc, char **argv)
 		/* Written now, so that a FILE that cannot be written is an
 		 * error before any work; and once more at exit. */
 		struct evt_metrics *m = evt_metrics_new(metrics, "evt-replay");
-		o.mx = evt_metrics_follower(m);
+		o.mx = evt_metrics_follower_copying(m);
 		evt_metrics_at_exit(m);
 		if (evt_metrics_follower_tick(o.mx, log, 1, ck, 1, &err) < 0) {
 			evt_err_prefix(&err, "--metrics");

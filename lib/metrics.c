@@ -32,7 +32,8 @@ struct evt_metrics_types {
 
 struct evt_metrics_follower {
 	struct evt_metrics *m;
-	struct evt_metrics_types *read;
+	struct evt_metrics_types *read;	/* or NULL: copying */
+	long long copied;		/* lines copied, when copying */
 	long long last_seq, lag_events;
 	double lag_seconds;
 	int64_t event_ms;	/* the last event's time, or -1 */
@@ -565,8 +566,9 @@ line_time(const char *line, size_t len, size_t *timen)
 	return scan_str(line, envelope_end(line, len), "\"time\":\"", 8, timen);
 }
 
-struct evt_metrics_follower *
-evt_metrics_follower(struct evt_metrics *m)
+/* A follower: what it takes in, by type when typed, then its gauges. */
+static struct evt_metrics_follower *
+follower_new(struct evt_metrics *m, int typed)
 {
 	struct evt_metrics_follower *f;
 
@@ -576,9 +578,15 @@ evt_metrics_follower(struct evt_metrics *m)
 		abort();
 	f->m = m;
 	f->event_ms = -1;
-	f->read = evt_metrics_types(m, "evt_events_read_total",
-	    "Events taken in from the log, by type (\"other\" for types no "
-	    "saga knows).");
+	if (typed)
+		f->read = evt_metrics_types(m, "evt_events_read_total",
+		    "Events taken in from the log, by type (\"other\" for "
+		    "types no saga knows).");
+	else
+		evt_metrics_add(m, EVT_METRIC_COUNTER,
+		    "evt_events_replayed_total", "Events copied out of the log, "
+		    "of every type (they are not parsed).", NULL, NULL,
+		    &f->copied);
 	evt_metrics_add(m, EVT_METRIC_GAUGE, "evt_log_last_seq",
 	    "The seq of the log's last event.", NULL, NULL, &f->last_seq);
 	evt_metrics_add(m, EVT_METRIC_GAUGE, "evt_follower_lag_events",
@@ -589,6 +597,18 @@ evt_metrics_follower(struct evt_metrics *m)
 	    "the log; 0 when it is not.", NULL, NULL, &f->lag_seconds);
 	keep(m, f);
 	return f;
+}
+
+struct evt_metrics_follower *
+evt_metrics_follower(struct evt_metrics *m)
+{
+	return follower_new(m, 1);
+}
+
+struct evt_metrics_follower *
+evt_metrics_follower_copying(struct evt_metrics *m)
+{
+	return follower_new(m, 0);
 }
 
 void
@@ -614,16 +634,11 @@ evt_metrics_follower_event_index(struct evt_metrics_follower *f, int i,
 }
 
 void
-evt_metrics_follower_line(struct evt_metrics_follower *f, const char *line,
-    size_t len)
+evt_metrics_follower_line(struct evt_metrics_follower *f)
 {
-	const char *t;
-	size_t tn = 0;
-
 	if (f == NULL)
 		return;
-	t = evt_metrics_line_type(line, len, &tn);
-	evt_metrics_types_count(f->read, t, t ? tn : 0, 1);
+	f->copied++;
 	f->event_ms = -3;
 }
 
