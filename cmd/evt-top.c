@@ -215,6 +215,14 @@ main(int argc, char **argv)
 		if (evt_clock_now(&now, &r.err) < 0)
 			goto fail;
 		if (once || now >= next) {
+			/* The log is read when a frame is due, not at each
+			 * commit: a writer committing 100 times a second woke
+			 * a read of the log each time, most of evt-top's
+			 * time, for frames drawn once a second. */
+			if (!once && evt_log_read(log, &rd, from_log, &r,
+			    &r.err) < 0)
+				goto fail;
+			rd.after = rd.scanned;
 			int w = tty ? COLS : env_int("COLUMNS", 80);
 			int h = tty ? LINES : env_int("LINES", 24);
 			evt_top_render(r.top, now, w, h, &frame);
@@ -243,9 +251,6 @@ main(int argc, char **argv)
 			goto fail;
 		if (wr == 0)
 			break;	/* SIGINT or SIGTERM */
-		if (evt_log_read(log, &rd, from_log, &r, &r.err) < 0)
-			goto fail;
-		rd.after = rd.scanned;
 	}
 	goto out;
 fail:
