@@ -465,6 +465,30 @@ main(int argc, char **argv)
 	if (cosign_key && !keyname)
 		evt_usage_error(USAGE, "--cosign needs --key-name NAME, the "
 		    "witness's name");
+	/* The verification's own usage, before libcrypto is looked for:
+	 * a usage error is 64 with or without it. */
+	if (!vkey && !chk_incl && !chk_cons && !prove_seq && !prove_cons &&
+	    !cosign_key) {
+		if (key && !out)
+			evt_usage_error(USAGE, "--sign signs the checkpoint "
+			    "of --checkpoint-out");
+		if (keyname && !key)
+			evt_usage_error(USAGE, "--key-name names the key of "
+			    "--sign");
+		if ((full || pub) && !since)
+			evt_usage_error(USAGE, "%s checks the checkpoint of "
+			    "--since", full ? "--full" : "--pubkey");
+		if (rechain && since)
+			evt_usage_error(USAGE, "--rechain: a re-chained log "
+			    "extends no earlier checkpoint; leave out --since");
+		if (rechain && (*rechain == '\0' ||
+		    !evt_ce_string_ok(rechain, strlen(rechain))))
+			evt_usage_error(USAGE, "--rechain: a reason, one "
+			    "line of text");
+		if (origin && (*origin == '\0' || strchr(origin, '\n')))
+			evt_usage_error(USAGE, "--origin: one line, not "
+			    "empty");
+	}
 	/* Whatever it is asked, it hashes: libcrypto now, or the reason
 	 * why not, before any work (crypto_load.h). */
 	if (evt_crypto_load(NULL, &err) < 0)
@@ -510,22 +534,6 @@ main(int argc, char **argv)
 		free(tdir);
 		return rc;
 	}
-	if (key && !out)
-		evt_usage_error(USAGE, "--sign signs the checkpoint of "
-		    "--checkpoint-out");
-	if (keyname && !key)
-		evt_usage_error(USAGE, "--key-name names the key of --sign");
-	if ((full || pub) && !since)
-		evt_usage_error(USAGE, "%s checks the checkpoint of --since",
-		    full ? "--full" : "--pubkey");
-	if (rechain && since)
-		evt_usage_error(USAGE, "--rechain: a re-chained log extends no "
-		    "earlier checkpoint; leave out --since");
-	if (rechain && (*rechain == '\0' ||
-	    !evt_ce_string_ok(rechain, strlen(rechain))))
-		evt_usage_error(USAGE, "--rechain: a reason, one line of text");
-	if (origin && (*origin == '\0' || strchr(origin, '\n')))
-		evt_usage_error(USAGE, "--origin: one line, not empty");
 	if (evt_clock_now(&now, &err) < 0)
 		evt_die_err(&err);
 	evt_checkpoint_init(&cp);

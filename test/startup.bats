@@ -172,6 +172,13 @@ brings_crypto() { case ${1##*/} in mq-pub|mq-sub|audit-scan) return 0;; esac; re
 	assert_failure 69
 	assert_output --partial "evt-verify: cannot load OpenSSL's crypto library: "
 	assert_output --partial "libcrypto.so.3"
+	# A usage error is one, with or without it.
+	for a in "--key-name k" "--full" "--rechain x --since c" "--origin ''"; do
+		eval "set -- $a"
+		LD_LIBRARY_PATH=$PWD/lib run evt-verify -l f.db "$@"
+		assert_failure 64
+		refute_output --partial libcrypto
+	done
 	# The saga services name their decisions by SHA-1: they refuse before
 	# their input.
 	LD_LIBRARY_PATH=$PWD/lib run saga-step all in
